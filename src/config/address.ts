@@ -1,0 +1,25 @@
+/** `HOST:PORT` listen addresses (`[::1]:8080` for IPv6, `:8080` for all interfaces). */
+import net from 'node:net';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parsed address, or an error sentence. Port 0 is allowed (an ephemeral port, for tests). */
+export function parseHostPort(text: string): HostPort | string {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(text.trim());
+  if (!match) return `expected HOST:PORT (e.g. 127.0.0.1:8080), got "${text}"`;
+  const host = match[1] ?? (match[2] || '0.0.0.0');
+  const port = Number(match[3]);
+  if (port > 65535) return `port must be 0-65535, got ${port}`;
+  if (match[1] !== undefined && net.isIPv6(host) === false) return `invalid IPv6 address "${host}"`;
+  if (match[2] && !net.isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host)) {
+    return `invalid host "${host}"`;
+  }
+  return { host, port };
+}
+
+export function formatHostPort({ host, port }: HostPort): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}

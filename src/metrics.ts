@@ -1,0 +1,134 @@
+/**
+ * Every Prometheus metric Waypost exposes (names are API: DESIGN §6). One
+ * `Metrics` per process owns its own prom-client Registry, so several proxies can
+ * run in one test process without sharing series.
+ *
+ * Labels never carry unbounded values: `service` is a registered service name or
+ * the fixed `UNROUTED` label, `code` is a status code, `reason` comes from
+ * UPSTREAM_ERROR_REASONS.
+ */
+import client from 'prom-client';
+
+/** Label for requests that matched no route (unknown hosts, stray paths). */
+export const UNROUTED = '_unrouted';
+
+export const UPSTREAM_ERROR_REASONS = [
+  'connect_refused',
+  'connect_timeout',
+  'header_timeout',
+  'idle_timeout',
+  'reset',
+  'protocol',
+  'other',
+] as const;
+export type UpstreamErrorReason = (typeof UPSTREAM_ERROR_REASONS)[number];
+
+export const ENDPOINT_STATES = ['healthy', 'unhealthy', 'ejected', 'draining'] as const;
+export type EndpointState = (typeof ENDPOINT_STATES)[number];
+
+export interface MetricsOptions {
+  /** Collect prom-client's default process metrics (off in unit tests for speed). */
+  processMetrics?: boolean;
+}
+
+export class Metrics {
+  readonly registry = new client.Registry();
+
+  readonly requests = new client.Counter({
+    name: 'waypost_requests_total',
+    help: 'Requests answered by the proxy, by service and HTTP status code.',
+    labelNames: ['service', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new client.Histogram({
+    name: 'waypost_request_duration_seconds',
+    help: 'Time from request received to response finished, by service.',
+    labelNames: ['service'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamErrors = new client.Counter({
+    name: 'waypost_upstream_errors_total',
+    help: 'Failed attempts to reach an upstream instance, by service and reason.',
+    labelNames: ['service', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly retries = new client.Counter({
+    name: 'waypost_retries_total',
+    help: 'Requests retried on another instance after a failed attempt.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpoints = new client.Gauge({
+    name: 'waypost_endpoints',
+    help: 'Instances known to this proxy, by service and health state.',
+    labelNames: ['service', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly registryEvents = new client.Counter({
+    name: 'waypost_registry_events_total',
+    help: 'Registry change events applied to this proxy’s mirror, by type (resync counts full reloads).',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly registryConnected = new client.Gauge({
+    name: 'waypost_registry_connected',
+    help: '1 while the registry backend is reachable, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly activeConnections = new client.Gauge({
+    name: 'waypost_active_connections',
+    help: 'Open client connections, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+
+  readonly panicMode = new client.Gauge({
+    name: 'waypost_panic_mode',
+    help: '1 while too few of a service’s instances are healthy and the balancer uses all of them.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ejections = new client.Counter({
+    name: 'waypost_ejections_total',
+    help: 'Instances ejected by passive outlier detection, by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly selfPreservation = new client.Gauge({
+    name: 'waypost_self_preservation',
+    help: '1 while lease expiry is held for a service because too many instances would expire at once.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly registryPropagation = new client.Histogram({
+    name: 'waypost_registry_propagation_seconds',
+    help: 'Time from a registry write to its change being applied in this proxy’s mirror.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor(options: MetricsOptions = {}) {
+    if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
+    this.registryConnected.set(0);
+  }
+
+  /** Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The registry seam. Two implementations share this interface and one contract
+ * suite (test/contract/store.contract.ts): `memory` (embedded, one process) and
+ * `redis` (shared by any number of proxies).
+ *
+ * Invariants every store keeps:
+ * - Every change (register, update, status, deregister, expire) gets the next
+ *   revision of one registry-wide, strictly increasing counter, and appears in the
+ *   change feed in revision order. Plain renewals are not changes; a renewal that
+ *   carries a different weight is an `update`.
+ * - Lease expiry is judged by the registry's clock (the Redis server's `TIME`),
+ *   never by a caller's clock, and each expiry is emitted exactly once even when
+ *   several processes sweep.
+ * - A write that the backend did not acknowledge rejects with
+ *   `WaypostError(registry_unavailable)`; nothing is half-stored.
+ */
+import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+
+export type ChangeType = 'register' | 'update' | 'status' | 'deregister' | 'expire';
+export const CHANGE_TYPES: readonly ChangeType[] = ['register', 'update', 'status', 'deregister', 'expire'];
+
+export interface ChangeEvent {
+  readonly revision: number;
+  readonly type: ChangeType;
+  readonly service: string;
+  readonly id: string;
+  /** The record after the change; absent for `deregister` and `expire`. */
+  readonly instance?: InstanceRecord;
+  /** Registry-clock milliseconds of the write (propagation latency is measured from it). */
+  readonly at: number;
+}
+
+export interface ServiceState {
+  readonly name: string;
+  /** Revision of the last change to this service (0 if none is known). */
+  readonly revision: number;
+  /** Sorted by id. */
+  readonly instances: readonly InstanceRecord[];
+}
+
+/** A full, consistent dump of the registry at one revision (used for resync). */
+export interface RegistryState {
+  readonly revision: number;
+  readonly services: readonly ServiceState[];
+}
+
+export interface ServiceCount {
+  readonly name: string;
+  readonly instances: number;
+}
+
+export interface RegisterResult {
+  readonly record: InstanceRecord;
+  /** false when an instance with this id already existed and was updated. */
+  readonly created: boolean;
+}
+
+export interface SweepResult {
+  readonly expired: number;
+  /** Services whose expiry was held by self-preservation in this sweep. */
+  readonly held: readonly { readonly service: string; readonly wouldExpire: number; readonly instances: number }[];
+}
+
+export interface FeedHandlers {
+  /** Events with revisions above the subscription's start, in order, without gaps. */
+  onEvents(events: readonly ChangeEvent[]): void;
+  /**
+   * The store cannot prove the subscriber saw every change (reconnect, trimmed
+   * feed, revision gap). The subscriber must reload `state()` and call
+   * `subscription.resume(revision)` with the revision it loaded.
+   */
+  onReset(reason: string): void;
+  /** Backend connection state, for `waypost_registry_connected` and logs. */
+  onConnectionChange?(connected: boolean): void;
+}
+
+export interface FeedSubscription {
+  /** Continue delivery after the given revision (after a resync). */
+  resume(fromRevision: number): void;
+  close(): void;
+}
+
+export interface RegistryStore {
+  readonly kind: 'memory' | 'redis';
+  /** true while the backend is reachable (always true for memory). */
+  readonly connected: boolean;
+
+  /** Connects and starts the lease sweeper. Rejects when the backend is unreachable. */
+  start(): Promise<void>;
+  /** Stops the sweeper and closes connections; idempotent. */
+  close(): Promise<void>;
+
+  /** Create, or update by id. Generates an id when none is given. Starts a fresh lease. */
+  register(input: RegistrationInput): Promise<RegisterResult>;
+  /** Renew the lease; `undefined` when unknown or already expired (the client must register again). */
+  renew(service: string, id: string, options?: { weight?: number }): Promise<InstanceRecord | undefined>;
+  /** `undefined` when unknown. Changing to the same status is not a change event. */
+  setStatus(service: string, id: string, status: InstanceStatus): Promise<InstanceRecord | undefined>;
+  /** false when unknown. */
+  deregister(service: string, id: string): Promise<boolean>;
+
+  listServices(): Promise<ServiceCount[]>;
+  /** `instances` is empty for an unknown service. */
+  getService(service: string): Promise<ServiceState>;
+  state(): Promise<RegistryState>;
+
+  /** Deliver every change after `fromRevision`; see FeedHandlers for the resync protocol. */
+  subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription;
+
+  /** Expire due leases once (stores also run this on their own interval). */
+  sweep(): Promise<SweepResult>;
+}

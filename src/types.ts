@@ -1,0 +1,47 @@
+/**
+ * Core value types shared by every layer. Records are plain JSON-able data;
+ * everything the request path reads is frozen.
+ */
+
+export const INSTANCE_STATUSES = ['UP', 'DRAINING', 'OUT_OF_SERVICE'] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/** One registered instance of a service, as stored in the registry (DESIGN §2). */
+export interface InstanceRecord {
+  readonly id: string;
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  /** 0–10000; 0 = registered but takes no new traffic. */
+  readonly weight: number;
+  /** "" when unknown. */
+  readonly zone: string;
+  readonly tags: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly status: InstanceStatus;
+  /** Lease length in seconds. */
+  readonly ttl: number;
+  /** ISO-8601, registry clock. */
+  readonly registeredAt: string;
+  /** ISO-8601, registry clock. */
+  readonly leaseExpiresAt: string;
+}
+
+/** What a caller supplies to register (validated by registry/validate.ts). */
+export interface RegistrationInput {
+  readonly service: string;
+  readonly id?: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight?: number;
+  readonly zone?: string;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly status?: InstanceStatus;
+  readonly ttl?: number;
+}
+
+/** Stable key of an instance across snapshots: `service/id`. */
+export function instanceKey(service: string, id: string): string {
+  return `${service}/${id}`;
+}
