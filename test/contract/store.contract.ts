@@ -1,0 +1,336 @@
+/**
+ * The RegistryStore contract: every store runs these same cases
+ * (memory-store.test.ts, redis-store.test.ts). A store that needs real time
+ * (Redis judges leases by its own TIME) omits `advance`, and the cases sleep.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { isWaypostError } from '../../src/errors.js';
+import type { StoreOptions } from '../../src/registry/lease.js';
+import type { ChangeEvent, FeedSubscription, RegistryStore } from '../../src/registry/store.js';
+import type { RegistrationInput } from '../../src/types.js';
+
+export interface StoreHarness {
+  store: RegistryStore;
+  /** Move the registry clock forward; absent = the store runs on real time. */
+  advance?(ms: number): void | Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export type StoreFactory = (options?: StoreOptions) => Promise<StoreHarness>;
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Collects a subscription's events and resets. */
+export class FeedRecorder {
+  readonly events: ChangeEvent[] = [];
+  readonly resets: string[] = [];
+  readonly connection: boolean[] = [];
+  readonly subscription: FeedSubscription;
+
+  constructor(store: RegistryStore, fromRevision: number) {
+    this.subscription = store.subscribe(fromRevision, {
+      onEvents: (events) => void this.events.push(...events),
+      onReset: (reason) => void this.resets.push(reason),
+      onConnectionChange: (connected) => void this.connection.push(connected),
+    });
+  }
+
+  summary(): string[] {
+    return this.events.map((e) => `${e.type} ${e.service}/${e.id}`);
+  }
+
+  async waitForCount(count: number, timeoutMs = 5000): Promise<ChangeEvent[]> {
+    await waitFor(() => this.events.length >= count, `${count} feed events (have ${this.summary().join(', ')})`, timeoutMs);
+    return this.events;
+  }
+}
+
+const instance = (service: string, id: string, extra: Partial<RegistrationInput> = {}): RegistrationInput => ({
+  service,
+  id,
+  host: '10.0.0.5',
+  port: 8080,
+  ...extra,
+});
+
+/** Quiet period long enough for a late duplicate event to show up. */
+const SETTLE_MS = 150;
+/** No periodic sweep interferes with cases that sweep by hand. */
+const MANUAL_SWEEP: StoreOptions = { sweepIntervalMs: 3_600_000 };
+
+export function storeContract(name: string, makeStore: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    const harnesses: StoreHarness[] = [];
+    const recorders: FeedRecorder[] = [];
+
+    const open = async (options?: StoreOptions): Promise<StoreHarness> => {
+      const harness = await makeStore(options);
+      harnesses.push(harness);
+      return harness;
+    };
+    const record = (store: RegistryStore, fromRevision = 0): FeedRecorder => {
+      const recorder = new FeedRecorder(store, fromRevision);
+      recorders.push(recorder);
+      return recorder;
+    };
+    const elapse = async (harness: StoreHarness, ms: number): Promise<void> => {
+      if (harness.advance) await harness.advance(ms);
+      else await sleep(ms);
+    };
+
+    afterEach(async () => {
+      for (const recorder of recorders.splice(0)) recorder.subscription.close();
+      for (const harness of harnesses.splice(0)) await harness.cleanup();
+    });
+
+    it('registers a new instance with defaults and emits one register event', async () => {
+      const { store } = await open();
+      const feed = record(store);
+      const { record: stored, created } = await store.register(instance('orders', 'orders-1'));
+      expect(created).toBe(true);
+      expect(stored).toMatchObject({
+        id: 'orders-1', service: 'orders', host: '10.0.0.5', port: 8080, weight: 100, zone: '', tags: [],
+        metadata: {}, status: 'UP', ttl: 30,
+      });
+      expect(Object.isFrozen(stored)).toBe(true);
+      expect(Date.parse(stored.leaseExpiresAt) - Date.parse(stored.registeredAt)).toBe(30_000);
+      const [event] = await feed.waitForCount(1);
+      expect(event).toMatchObject({ revision: 1, type: 'register', service: 'orders', id: 'orders-1', instance: stored });
+      expect(event!.at).toBe(Date.parse(stored.registeredAt));
+    });
+
+    it('updates an instance registered again with the same id and keeps its registeredAt', async () => {
+      const harness = await open();
+      const { store } = harness;
+      const feed = record(store);
+      const first = await store.register(instance('orders', 'orders-1', { weight: 10 }));
+      await elapse(harness, 1100);
+      const second = await store.register(instance('orders', 'orders-1', { weight: 20, tags: ['v2'], metadata: { a: '1' } }));
+      expect(second.created).toBe(false);
+      expect(second.record.registeredAt).toBe(first.record.registeredAt);
+      expect(Date.parse(second.record.leaseExpiresAt)).toBeGreaterThan(Date.parse(first.record.leaseExpiresAt));
+      expect(second.record).toMatchObject({ weight: 20, tags: ['v2'], metadata: { a: '1' } });
+      await store.register(instance('orders', 'orders-1', { weight: 20, tags: ['v2'], metadata: { a: '1' } }));
+      await feed.waitForCount(2);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual(['register orders/orders-1', 'update orders/orders-1']);
+      expect(feed.events[1]!.instance).toEqual(second.record);
+    });
+
+    it('generates an id of the service name and 8 hex digits when none is given', async () => {
+      const { store } = await open();
+      const a = await store.register({ service: 'orders', host: '10.0.0.5', port: 8080 });
+      const b = await store.register({ service: 'orders', host: '10.0.0.6', port: 8080 });
+      expect(a.record.id).toMatch(/^orders-[0-9a-f]{8}$/);
+      expect(b.record.id).not.toBe(a.record.id);
+    });
+
+    it('renews a lease to now plus ttl and emits nothing', async () => {
+      const harness = await open();
+      const { store } = harness;
+      const { record: stored } = await store.register(instance('orders', 'orders-1', { ttl: 5 }));
+      const feed = record(store, 1);
+      await elapse(harness, 1100);
+      const renewed = await store.renew('orders', 'orders-1');
+      expect(renewed).toBeDefined();
+      expect(Date.parse(renewed!.leaseExpiresAt)).toBeGreaterThanOrEqual(Date.parse(stored.leaseExpiresAt) + 1000);
+      expect({ ...renewed, leaseExpiresAt: '' }).toEqual({ ...stored, leaseExpiresAt: '' });
+      await sleep(SETTLE_MS);
+      expect(feed.events).toEqual([]);
+    });
+
+    it('emits an update when a renewal carries a different weight', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'orders-1'));
+      const feed = record(store, 1);
+      await store.renew('orders', 'orders-1', { weight: 100 });
+      const renewed = await store.renew('orders', 'orders-1', { weight: 40 });
+      expect(renewed?.weight).toBe(40);
+      await feed.waitForCount(1);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual(['update orders/orders-1']);
+      expect(feed.events[0]!.instance?.weight).toBe(40);
+      expect((await store.getService('orders')).instances[0]?.weight).toBe(40);
+    });
+
+    it('returns undefined when renewing an unknown instance', async () => {
+      const { store } = await open();
+      expect(await store.renew('orders', 'nope')).toBeUndefined();
+      await store.register(instance('orders', 'orders-1'));
+      expect(await store.renew('orders', 'nope')).toBeUndefined();
+      expect(await store.renew('billing', 'orders-1')).toBeUndefined();
+    });
+
+    it('emits a status event once and none for the same status again', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'orders-1'));
+      const feed = record(store, 1);
+      const drained = await store.setStatus('orders', 'orders-1', 'DRAINING');
+      expect(drained?.status).toBe('DRAINING');
+      expect((await store.setStatus('orders', 'orders-1', 'DRAINING'))?.status).toBe('DRAINING');
+      expect(await store.setStatus('orders', 'nope', 'UP')).toBeUndefined();
+      await feed.waitForCount(1);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual(['status orders/orders-1']);
+      expect(feed.events[0]!.instance?.status).toBe('DRAINING');
+    });
+
+    it('emits deregister for a known instance and returns false for an unknown one', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'orders-1'));
+      const feed = record(store, 1);
+      expect(await store.deregister('orders', 'orders-1')).toBe(true);
+      expect(await store.deregister('orders', 'orders-1')).toBe(false);
+      expect(await store.deregister('billing', 'x')).toBe(false);
+      const [event] = await feed.waitForCount(1);
+      expect(event).toMatchObject({ revision: 2, type: 'deregister', service: 'orders', id: 'orders-1' });
+      expect(event!.instance).toBeUndefined();
+      expect(await store.listServices()).toEqual([]);
+    });
+
+    it('lists services sorted by name and a service with its instances sorted by id', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'o-b'));
+      await store.register(instance('billing', 'b-1'));
+      await store.register(instance('orders', 'o-a'));
+      expect(await store.listServices()).toEqual([
+        { name: 'billing', instances: 1 },
+        { name: 'orders', instances: 2 },
+      ]);
+      const orders = await store.getService('orders');
+      expect(orders.name).toBe('orders');
+      expect(orders.instances.map((i) => i.id)).toEqual(['o-a', 'o-b']);
+      expect(await store.getService('unknown')).toEqual({ name: 'unknown', revision: 0, instances: [] });
+    });
+
+    it('tracks the revision of the last change to each service', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'o-1')); // 1
+      await store.register(instance('billing', 'b-1')); // 2
+      await store.setStatus('orders', 'o-1', 'DRAINING'); // 3
+      await store.renew('billing', 'b-1'); // not a change
+      expect((await store.getService('orders')).revision).toBe(3);
+      expect((await store.getService('billing')).revision).toBe(2);
+      await store.deregister('orders', 'o-1'); // 4
+      expect((await store.getService('orders')).revision).toBe(4);
+    });
+
+    it('dumps a state whose revision matches its data', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'o-1'));
+      await store.register(instance('orders', 'o-2'));
+      await store.register(instance('billing', 'b-1'));
+      await store.deregister('orders', 'o-2');
+      const state = await store.state();
+      expect(state.revision).toBe(4);
+      expect(state.services.map((s) => [s.name, s.revision, s.instances.map((i) => i.id)])).toEqual([
+        ['billing', 3, ['b-1']],
+        ['orders', 4, ['o-1']],
+      ]);
+    });
+
+    it('delivers every event in revision order to a subscriber from revision 0', async () => {
+      const { store } = await open();
+      const feed = record(store, 0);
+      await store.register(instance('orders', 'o-1'));
+      await store.register(instance('billing', 'b-1'));
+      await store.setStatus('orders', 'o-1', 'OUT_OF_SERVICE');
+      await store.renew('orders', 'o-1', { weight: 7 });
+      await store.deregister('billing', 'b-1');
+      const events = await feed.waitForCount(5);
+      expect(events.map((e) => e.revision)).toEqual([1, 2, 3, 4, 5]);
+      expect(feed.summary()).toEqual([
+        'register orders/o-1', 'register billing/b-1', 'status orders/o-1', 'update orders/o-1', 'deregister billing/b-1',
+      ]);
+      const late = record(store, 0);
+      await late.waitForCount(5);
+      expect(late.events).toEqual(events);
+    });
+
+    it('delivers only newer events to a subscriber from the current revision', async () => {
+      const { store } = await open();
+      await store.register(instance('orders', 'o-1'));
+      await store.register(instance('orders', 'o-2'));
+      const { revision } = await store.state();
+      const feed = record(store, revision);
+      await store.register(instance('orders', 'o-3'));
+      await feed.waitForCount(1);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual(['register orders/o-3']);
+      expect(feed.events[0]!.revision).toBe(3);
+    });
+
+    it('expires a lease that was not renewed exactly once', async () => {
+      const harness = await open(MANUAL_SWEEP);
+      const { store } = harness;
+      await store.register(instance('orders', 'o-1', { ttl: 1 }));
+      await store.register(instance('orders', 'o-2', { ttl: 30 }));
+      const feed = record(store, 2);
+      await elapse(harness, 1500);
+      expect(await store.renew('orders', 'o-1')).toBeUndefined();
+      const [first, second] = await Promise.all([store.sweep(), store.sweep()]);
+      expect(first.expired + second.expired).toBe(1);
+      expect(await store.sweep()).toEqual({ expired: 0, held: [] });
+      await feed.waitForCount(1);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual(['expire orders/o-1']);
+      expect(feed.events[0]!.instance).toBeUndefined();
+      expect((await store.getService('orders')).instances.map((i) => i.id)).toEqual(['o-2']);
+    });
+
+    it('holds expiry by self-preservation when most of a service would expire, and releases it when fewer would', async () => {
+      const harness = await open({ ...MANUAL_SWEEP, selfPreservation: 0.85, selfPreservationMinInstances: 3 });
+      const { store } = harness;
+      const ids = ['p-1', 'p-2', 'p-3', 'p-4', 'p-5'];
+      for (const id of ids) await store.register(instance('pool', id, { ttl: 1 }));
+      await store.register(instance('solo', 's-1', { ttl: 1 }));
+      const feed = record(store, 6);
+      await elapse(harness, 1500);
+      const held = await store.sweep();
+      expect(held).toEqual({ expired: 1, held: [{ service: 'pool', wouldExpire: 5, instances: 5 }] });
+      expect((await store.getService('pool')).instances).toHaveLength(5);
+
+      // Two instances come back: 3 of 5 is below the fraction, so those 3 expire.
+      await store.register(instance('pool', 'p-1', { ttl: 30 }));
+      await store.register(instance('pool', 'p-2', { ttl: 30 }));
+      expect(await store.sweep()).toEqual({ expired: 3, held: [] });
+      await feed.waitForCount(6);
+      await sleep(SETTLE_MS);
+      expect(feed.summary()).toEqual([
+        'expire solo/s-1', 'update pool/p-1', 'update pool/p-2', 'expire pool/p-3', 'expire pool/p-4', 'expire pool/p-5',
+      ]);
+      expect((await store.getService('pool')).instances.map((i) => i.id)).toEqual(['p-1', 'p-2']);
+    });
+
+    it('rejects a new instance beyond maxInstancesPerService but still updates existing ones', async () => {
+      const { store } = await open({ maxInstancesPerService: 2 });
+      await store.register(instance('orders', 'o-1'));
+      await store.register(instance('orders', 'o-2'));
+      const error = await store.register(instance('orders', 'o-3')).catch((err: unknown) => err);
+      expect(isWaypostError(error, 'limit_exceeded')).toBe(true);
+      expect((error as Error).message).toBe(
+        'service "orders" already has 2 instances, the most registry.maxInstancesPerService allows',
+      );
+      expect((await store.register(instance('orders', 'o-1', { weight: 5 }))).created).toBe(false);
+      expect((await store.register(instance('billing', 'b-1'))).created).toBe(true);
+    });
+
+    it('reports each periodic sweep to onSweep', async () => {
+      const results: unknown[] = [];
+      const harness = await open({ sweepIntervalMs: 200, onSweep: (result) => void results.push(result) });
+      await harness.store.register(instance('orders', 'o-1', { ttl: 1 }));
+      await elapse(harness, 1500);
+      await waitFor(() => results.some((r) => (r as { expired: number }).expired === 1), 'a sweep that expired o-1');
+    });
+  });
+}
