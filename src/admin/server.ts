@@ -1,0 +1,219 @@
+/**
+ * The admin listener (default 127.0.0.1:9901): registry API, /healthz, /readyz,
+ * /metrics, and any extra routes (the dashboard). Every handler runs inside one
+ * wrapper: a WaypostError becomes its JSON body and status; anything else is
+ * logged and answered with a bare 500, never a stack or a crash.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ErrorCodes, WaypostError, describeError, isWaypostError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { RegistryMirror } from '../mirror/mirror.js';
+import type { RegistryStore } from '../registry/store.js';
+import type { WaypostConfig } from '../config/schema.js';
+import { HostAllowList, TokenGuard } from './auth.js';
+import { BlockingQueries } from './blocking-query.js';
+import { sendError, sendJson } from './body.js';
+import { healthFromStatus, type HealthOf } from './health-view.js';
+import { MethodNotAllowed, RegistryApi } from './registry-api.js';
+
+export interface AdminRoute {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Exact path, e.g. `/`. */
+  readonly path: string;
+  handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+}
+
+export interface AdminServerOptions {
+  config: WaypostConfig;
+  store: RegistryStore;
+  mirror: RegistryMirror;
+  metrics: Metrics;
+  logger: Logger;
+  /** The proxy's view of an instance's health; defaults to its registry status. */
+  healthOf?: HealthOf;
+  /** Readiness beyond a synced mirror (e.g. listeners bound). @default () => true */
+  isReady?: () => boolean;
+  extraRoutes?: readonly AdminRoute[];
+  /** Longest wait for the mirror to show a write before answering it. @default 1000 */
+  readYourWritesMs?: number;
+}
+
+/** Headers must arrive within this time (slowloris). */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** The whole request (headers and body) must arrive within this; blocking answers are not limited by it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** close() waits this long for in-flight writes before cutting connections. */
+const CLOSE_GRACE_MS = 2_000;
+
+export class AdminServer {
+  readonly #config: WaypostConfig;
+  readonly #mirror: RegistryMirror;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #isReady: () => boolean;
+  readonly #blocking: BlockingQueries;
+  readonly #api: RegistryApi;
+  readonly #extra = new Map<string, AdminRoute[]>();
+  readonly #server: http.Server;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: AdminServerOptions) {
+    const { config } = options;
+    this.#config = config;
+    this.#mirror = options.mirror;
+    this.#metrics = options.metrics;
+    this.#log = options.logger.child({ component: 'admin' });
+    this.#isReady = options.isReady ?? (() => true);
+    this.#blocking = new BlockingQueries(options.mirror, config.admin.maxWaiters);
+    this.#api = new RegistryApi({
+      store: options.store,
+      mirror: options.mirror,
+      healthOf: options.healthOf ?? healthFromStatus,
+      token: new TokenGuard(config.admin.token),
+      hosts: new HostAllowList(config.admin.allowedCidrs),
+      blocking: this.#blocking,
+      maxBodyBytes: config.admin.maxBodyBytes,
+      logger: this.#log,
+      ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
+    });
+    for (const route of options.extraRoutes ?? []) {
+      const routes = this.#extra.get(route.path) ?? [];
+      routes.push(route);
+      this.#extra.set(route.path, routes);
+    }
+    this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
+    this.#server.headersTimeout = HEADERS_TIMEOUT_MS;
+    this.#server.requestTimeout = REQUEST_TIMEOUT_MS;
+    this.#server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  }
+
+  /** Binds admin.listen (port 0 = any free port) and reports the bound address. */
+  listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.#config.admin.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address() as AddressInfo;
+        this.#log.info({ host: address.address, port: address.port }, 'admin listening');
+        resolve({ host: address.address, port: address.port });
+      });
+    });
+  }
+
+  /** Answers parked blocking queries, stops accepting, lets in-flight calls finish briefly; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#blocking.releaseAll();
+      if (!this.#server.listening) return resolve();
+      const force = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
+      force.unref();
+      this.#server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.#server.closeIdleConnections();
+    });
+    return this.#closing;
+  }
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
+    try {
+      const [rawPath = '/', search = ''] = (req.url ?? '/').split('?', 2);
+      const query = new URLSearchParams(search);
+      const method = req.method ?? 'GET';
+      const extra = this.#extra.get(rawPath);
+      if (extra) {
+        const route = extra.find((r) => r.method === method);
+        if (!route) throw new MethodNotAllowed(extra.map((r) => r.method));
+        await route.handle(req, res);
+        return;
+      }
+      switch (rawPath) {
+        case '/healthz':
+          return this.#onlyGet(method, () => sendJson(res, 200, { status: 'ok' }));
+        case '/readyz':
+          return this.#onlyGet(method, () => this.#readiness(res));
+        case '/metrics':
+          return await this.#onlyGet(method, () => this.#metricsText(res));
+      }
+      const segments = decodeSegments(rawPath);
+      if (segments[0] !== 'v1' || segments[1] !== 'services') {
+        throw new WaypostError(ErrorCodes.NOT_FOUND, `no such admin path: ${JSON.stringify(rawPath.slice(0, 100))}`);
+      }
+      await this.#api.handle({ req, res, segments: segments.slice(2), query, clientGone: clientGone.signal });
+    } catch (err) {
+      this.#fail(req, res, err);
+    }
+  }
+
+  #onlyGet(method: string, answer: () => void | Promise<void>): void | Promise<void> {
+    if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowed(['GET']);
+    return answer();
+  }
+
+  #readiness(res: ServerResponse): void {
+    const synced = this.#mirror.synced;
+    const ready = synced && this.#isReady();
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? 'ready' : 'not_ready',
+      registrySynced: synced,
+      registryConnected: this.#mirror.connected,
+    });
+  }
+
+  async #metricsText(res: ServerResponse): Promise<void> {
+    const text = await this.#metrics.text();
+    res.writeHead(200, { 'content-type': this.#metrics.contentType, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (res.headersSent || res.destroyed) {
+      this.#log.warn({ err: describeError(err), method: req.method }, 'admin request failed after answering');
+      res.destroy();
+      return;
+    }
+    if (!isWaypostError(err)) {
+      this.#log.error({ err, method: req.method, path: pathForLog(req) }, 'admin request failed');
+      sendJson(res, 500, { error: 'internal', message: 'internal error' });
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (err instanceof MethodNotAllowed) headers.allow = err.allow.join(', ');
+    if (err.code === ErrorCodes.UNAUTHORIZED) headers['www-authenticate'] = 'Bearer realm="waypost"';
+    // The rest of an oversized body was not read: close instead of draining it.
+    if (err.code === ErrorCodes.TOO_LARGE) headers.connection = 'close';
+    if (err.status >= 500) this.#log.warn({ err: describeError(err), code: err.code }, 'admin request refused');
+    sendError(res, err, headers);
+  }
+}
+
+/** Path segments, each URL-decoded; bad %-encoding is a 400, not an exception. */
+function decodeSegments(path: string): string[] {
+  return path
+    .split('/')
+    .slice(1)
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        throw new WaypostError(ErrorCodes.INVALID, `path segment ${JSON.stringify(segment.slice(0, 100))} is not valid percent-encoding`, {
+          field: 'path',
+        });
+      }
+    });
+}
+
+/** Only the known shape of a path; raw paths may carry anything. */
+function pathForLog(req: IncomingMessage): string {
+  return (req.url ?? '').split('?', 1)[0]!.slice(0, 200);
+}
