@@ -1,0 +1,365 @@
+/**
+ * The shared registry: any number of proxies and registrars on one Redis
+ * (standalone, Sentinel or Cluster). Each write is one Lua script
+ * (redis-scripts.ts) that changes the record, its lease, the revision and the
+ * change feed atomically; leases are judged on the Redis server's clock.
+ */
+import type { WaypostConfig } from '../config/schema.js';
+import { describeError, ErrorCodes, WaypostError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+import { generateInstanceId, instanceLimitMessage, leasePolicy, type LeasePolicy, type StoreOptions } from './lease.js';
+import {
+  createRedisClient,
+  describeTopology,
+  parseRedisTopology,
+  type ConnectionTuning,
+  type RedisClient,
+  type RedisTopology,
+} from './redis-connection.js';
+import { RedisFeedReader } from './redis-feed.js';
+import { DEREGISTER, GET_SERVICE, LIST_SERVICES, REGISTER, RENEW, SET_STATUS, STATE, SWEEP, type LuaScript } from './redis-scripts.js';
+import type {
+  FeedHandlers,
+  FeedSubscription,
+  RegisterResult,
+  RegistryState,
+  RegistryStore,
+  ServiceCount,
+  ServiceState,
+  SweepResult,
+} from './store.js';
+import { DEFAULT_WEIGHT } from './validate.js';
+
+export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
+  redis: Pick<WaypostConfig['redis'], 'url' | 'sentinels' | 'name' | 'cluster' | 'password' | 'prefix' | 'feedLength'>;
+  /**
+   * How long a write keeps retrying while the connection is down (long enough
+   * to ride out a Sentinel failover) before it rejects. @default 3000
+   */
+  writeRetryMs?: number;
+  /** start() gives up after this long. @default 5000 */
+  startTimeoutMs?: number;
+}
+
+/** Reply errors that mean "not now" (failover, loading, resharding) rather than a bug. */
+const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
+/** Client errors raised before the command reached Redis, so a retry cannot apply it twice. */
+const NOT_SENT = /enableOfflineQueue|Connection is closed|None of the sentinels|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes/i;
+/** Due leases handled per sweep; the rest wait for the next one. */
+const MAX_DUE_PER_SWEEP = 100_000;
+
+class RedisKeys {
+  readonly tag: string;
+  readonly rev: string;
+  readonly services: string;
+  readonly svcrev: string;
+  readonly leases: string;
+  readonly feed: string;
+
+  constructor(prefix: string) {
+    // One hash tag for every key: all of them land in one Cluster slot, so scripts may touch any.
+    this.tag = `{${prefix}}`;
+    this.rev = `${this.tag}:rev`;
+    this.services = `${this.tag}:services`;
+    this.svcrev = `${this.tag}:svcrev`;
+    this.leases = `${this.tag}:leases`;
+    this.feed = `${this.tag}:feed`;
+  }
+
+  svc(service: string): string {
+    return `${this.tag}:svc:${service}`;
+  }
+}
+
+export class RedisStore implements RegistryStore {
+  readonly kind = 'redis' as const;
+  readonly #topology: RedisTopology;
+  readonly #target: string;
+  readonly #client: RedisClient;
+  readonly #keys: RedisKeys;
+  readonly #feedLength: string;
+  readonly #policy: LeasePolicy;
+  readonly #tuning: ConnectionTuning;
+  readonly #writeRetryMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #onSweep: ((result: SweepResult) => void) | undefined;
+  readonly #log: Logger;
+  readonly #readers = new Set<RedisFeedReader>();
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.#topology = parseRedisTopology(options.redis);
+    this.#target = describeTopology(this.#topology);
+    this.#log = (options.logger ?? silentLogger).child({ component: 'redis-store' });
+    this.#tuning = { commandTimeoutMs: options.commandTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
+    this.#client = createRedisClient(this.#topology, this.#log, 'commands', this.#tuning);
+    this.#keys = new RedisKeys(options.redis.prefix);
+    this.#feedLength = String(options.redis.feedLength);
+    this.#policy = leasePolicy(options);
+    this.#writeRetryMs = options.writeRetryMs ?? 3000;
+    this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
+    this.#onSweep = options.onSweep;
+  }
+
+  get connected(): boolean {
+    return !this.#closed && this.#client.status === 'ready';
+  }
+
+  /** The Redis target without credentials. */
+  get target(): string {
+    return this.#target;
+  }
+
+  async start(): Promise<void> {
+    if (this.#closed) throw new WaypostError(ErrorCodes.CLOSED, 'registry store is closed');
+    if (this.#sweepTimer) return;
+    await this.#connect();
+    this.#scheduleSweep();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    for (const reader of [...this.#readers]) reader.close();
+    this.#client.disconnect();
+  }
+
+  async register(input: RegistrationInput): Promise<RegisterResult> {
+    const { service } = input;
+    // The id is fixed before the first attempt so that a retried write updates the same instance.
+    const id = input.id ?? generateInstanceId(service);
+    const ttl = input.ttl ?? this.#policy.defaultTtlSeconds;
+    const keys = this.#keys;
+    const [kind, packed] = (await this.#run(
+      REGISTER,
+      [keys.rev, keys.svc(service), keys.services, keys.svcrev, keys.leases, keys.feed],
+      [
+        service,
+        id,
+        String(ttl),
+        String(input.weight ?? DEFAULT_WEIGHT),
+        input.status ?? 'UP',
+        encodeBody(input),
+        String(this.#policy.maxInstancesPerService),
+        this.#feedLength,
+      ],
+    )) as [string, string, string];
+    if (kind === 'limit') {
+      throw new WaypostError(ErrorCodes.LIMIT_EXCEEDED, instanceLimitMessage(service, this.#policy.maxInstancesPerService));
+    }
+    return { record: decodeRecord(service, id, packed), created: kind === 'register' };
+  }
+
+  async renew(service: string, id: string, options: { weight?: number } = {}): Promise<InstanceRecord | undefined> {
+    const keys = this.#keys;
+    const packed = (await this.#run(
+      RENEW,
+      [keys.rev, keys.svc(service), keys.svcrev, keys.leases, keys.feed],
+      [service, id, options.weight === undefined ? '' : String(options.weight), this.#feedLength],
+    )) as string | null;
+    return packed ? decodeRecord(service, id, packed) : undefined;
+  }
+
+  async setStatus(service: string, id: string, status: InstanceStatus): Promise<InstanceRecord | undefined> {
+    const keys = this.#keys;
+    const packed = (await this.#run(
+      SET_STATUS,
+      [keys.rev, keys.svc(service), keys.svcrev, keys.feed],
+      [service, id, status, this.#feedLength],
+    )) as string | null;
+    return packed ? decodeRecord(service, id, packed) : undefined;
+  }
+
+  async deregister(service: string, id: string): Promise<boolean> {
+    const keys = this.#keys;
+    const removed = await this.#run(
+      DEREGISTER,
+      [keys.rev, keys.svc(service), keys.services, keys.svcrev, keys.leases, keys.feed],
+      [service, id, this.#feedLength],
+    );
+    return removed === 1;
+  }
+
+  async listServices(): Promise<ServiceCount[]> {
+    const flat = (await this.#run(LIST_SERVICES, [this.#keys.services], [this.#keys.tag])) as (string | number)[];
+    const services: ServiceCount[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) services.push({ name: String(flat[i]), instances: Number(flat[i + 1]) });
+    return services;
+  }
+
+  async getService(service: string): Promise<ServiceState> {
+    const [revision, flat] = (await this.#run(GET_SERVICE, [this.#keys.svc(service), this.#keys.svcrev], [service])) as [
+      string,
+      string[],
+    ];
+    return { name: service, revision: Number(revision), instances: decodeInstances(service, flat) };
+  }
+
+  async state(): Promise<RegistryState> {
+    const keys = this.#keys;
+    const [revision, services] = (await this.#run(STATE, [keys.rev, keys.services, keys.svcrev], [keys.tag])) as [
+      string,
+      [string, string, string[]][],
+    ];
+    return {
+      revision: Number(revision),
+      services: services.map(([name, rev, flat]) => ({ name, revision: Number(rev), instances: decodeInstances(name, flat) })),
+    };
+  }
+
+  subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription {
+    if (this.#closed) throw new WaypostError(ErrorCodes.CLOSED, 'registry store is closed');
+    const reader: RedisFeedReader = new RedisFeedReader({
+      client: createRedisClient(this.#topology, this.#log, 'feed', this.#tuning, true),
+      feedKey: this.#keys.feed,
+      fromRevision,
+      handlers,
+      decode: decodeRecord,
+      logger: this.#log,
+      onClose: () => this.#readers.delete(reader),
+    });
+    this.#readers.add(reader);
+    return reader;
+  }
+
+  async sweep(): Promise<SweepResult> {
+    const keys = this.#keys;
+    const { selfPreservation, selfPreservationMinInstances } = this.#policy;
+    const [expired, held] = (await this.#run(
+      SWEEP,
+      [keys.rev, keys.services, keys.svcrev, keys.leases, keys.feed],
+      [keys.tag, String(selfPreservation), String(selfPreservationMinInstances), this.#feedLength, String(MAX_DUE_PER_SWEEP)],
+      0,
+    )) as [number, [string, number, number][]];
+    return {
+      expired: Number(expired),
+      held: held.map(([service, wouldExpire, instances]) => ({ service, wouldExpire: Number(wouldExpire), instances: Number(instances) })),
+    };
+  }
+
+  async #connect(): Promise<void> {
+    const client = this.#client;
+    let lastError = '';
+    const onError = (err: Error): void => void (lastError = err.message);
+    client.on('error', onError);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          client.off('ready', onReady);
+          reject(
+            new WaypostError(
+              ErrorCodes.STARTUP,
+              `cannot reach Redis at ${this.#target} within ${this.#startTimeoutMs} ms${lastError ? `: ${lastError}` : ''}`,
+            ),
+          );
+        }, this.#startTimeoutMs);
+        const onReady = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        client.once('ready', onReady);
+        // connect() rejects on the first failed attempt while ioredis keeps retrying; the timer decides.
+        client.connect().catch((err: unknown) => void (lastError = describeError(err)));
+      });
+    } catch (err) {
+      client.disconnect();
+      throw err;
+    } finally {
+      client.off('error', onError);
+    }
+    this.#log.info({ target: this.#target }, 'registry connected');
+  }
+
+  #scheduleSweep(): void {
+    this.#sweepTimer = setTimeout(() => {
+      this.sweep().then(
+        (result) => {
+          if (result.held.length > 0) this.#log.warn({ held: result.held }, 'self-preservation engaged');
+          this.#onSweep?.(result);
+        },
+        (err: unknown) => this.#log.debug({ err: describeError(err) }, 'lease sweep failed'),
+      ).finally(() => {
+        if (!this.#closed) this.#scheduleSweep();
+      });
+    }, this.#policy.sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  /**
+   * Run a script, retrying for `retryMs` while the command could not be sent
+   * (disconnected, failover in progress); then reject with registry_unavailable.
+   */
+  async #run(script: LuaScript, keys: string[], args: string[], retryMs = this.#writeRetryMs): Promise<unknown> {
+    const deadline = Date.now() + retryMs;
+    for (;;) {
+      if (this.#closed) throw new WaypostError(ErrorCodes.CLOSED, 'registry store is closed');
+      try {
+        return await this.#eval(script, keys, args);
+      } catch (err) {
+        const message = describeError(err);
+        const isReply = (err as { name?: string }).name === 'ReplyError';
+        if (isReply && !TRANSIENT_REPLY.test(message)) throw err;
+        const retryable = isReply || NOT_SENT.test(message);
+        if (!retryable || Date.now() >= deadline) {
+          throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${message}`, { cause: err });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+      }
+    }
+  }
+
+  async #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.#client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      // Script cache is empty after a restart or failover: send the source once.
+      if (!describeError(err).startsWith('NOSCRIPT')) throw err;
+      return this.#client.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** Canonical JSON of the fields scripts never change, so equal input gives an equal string. */
+function encodeBody(input: RegistrationInput): string {
+  const metadata = input.metadata ?? {};
+  const sorted: Record<string, string> = {};
+  for (const key of Object.keys(metadata).sort()) sorted[key] = metadata[key]!;
+  return JSON.stringify({ host: input.host, port: input.port, zone: input.zone ?? '', tags: input.tags ?? [], metadata: sorted });
+}
+
+/** `expiresAt|registeredAt|ttl|weight|status|body` → a frozen record (see redis-scripts.ts). */
+export function decodeRecord(service: string, id: string, packed: string): InstanceRecord {
+  const parts = packed.split('|');
+  const [expiresAt, registeredAt, ttl, weight, status] = parts;
+  const body = JSON.parse(parts.slice(5).join('|')) as {
+    host: string;
+    port: number;
+    zone: string;
+    tags: string[];
+    metadata: Record<string, string>;
+  };
+  return Object.freeze({
+    id,
+    service,
+    host: body.host,
+    port: body.port,
+    weight: Number(weight),
+    zone: body.zone,
+    tags: Object.freeze(body.tags),
+    metadata: Object.freeze(body.metadata),
+    status: status as InstanceStatus,
+    ttl: Number(ttl),
+    registeredAt: new Date(Number(registeredAt)).toISOString(),
+    leaseExpiresAt: new Date(Number(expiresAt)).toISOString(),
+  });
+}
+
+function decodeInstances(service: string, flat: string[]): InstanceRecord[] {
+  const records: InstanceRecord[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) records.push(decodeRecord(service, flat[i]!, flat[i + 1]!));
+  return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
