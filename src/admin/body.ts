@@ -37,12 +37,10 @@ export async function readJsonBody(req: IncomingMessage, options: ReadBodyOption
     if (options.required) throw invalid('', 'request body is empty; expected a JSON object');
     return undefined;
   }
-  if (!isJsonContentType(contentType)) {
+  if (contentType !== undefined && !isJsonContentType(contentType)) {
     throw new WaypostError(
       ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
-      contentType === undefined
-        ? 'request body must be application/json; no content-type was sent'
-        : `request body must be application/json; got content-type ${JSON.stringify(contentType)}`,
+      `request body must be application/json; got content-type ${JSON.stringify(contentType)}`,
     );
   }
 
@@ -50,6 +48,10 @@ export async function readJsonBody(req: IncomingMessage, options: ReadBodyOption
   if (text.trim().length === 0) {
     if (options.required) throw invalid('', 'request body is empty; expected a JSON object');
     return undefined;
+  }
+  // Some clients send an empty chunked body without a content type; anything more must say JSON.
+  if (contentType === undefined) {
+    throw new WaypostError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'request body must be application/json; no content-type was sent');
   }
   try {
     return JSON.parse(text) as unknown;

@@ -105,6 +105,11 @@ export class AdminServer {
     });
   }
 
+  /** Blocking queries waiting for a change right now. */
+  get parkedQueries(): number {
+    return this.#blocking.parked;
+  }
+
   /** Answers parked blocking queries, stops accepting, lets in-flight calls finish briefly; idempotent. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
