@@ -219,7 +219,10 @@ export class MemoryStore implements RegistryStore {
     this.#sweepTimer = this.#clock.setTimer(() => {
       if (this.#closed) return;
       void this.sweep().then(
-        (result) => this.#onSweep?.(result),
+        (result) => {
+          if (result.held.length > 0) this.#log.warn({ held: result.held }, 'self-preservation engaged');
+          this.#onSweep?.(result);
+        },
         (err: unknown) => this.#log.warn({ err }, 'lease sweep failed'),
       );
       this.#scheduleSweep();

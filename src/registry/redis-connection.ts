@@ -49,6 +49,9 @@ export function parseRedisTopology(config: RedisConfig): RedisTopology {
     };
   }
   const url = config.url.trim();
+  if (url === '') {
+    throw configError('redis.url', 'a Redis target is required: set redis.url, redis.sentinels with redis.name, or redis.cluster');
+  }
   if (url.startsWith('redis+sentinel://')) return parseSentinelUrl(url, password);
   let parsed: URL;
   try {

@@ -147,7 +147,7 @@ describe('redis store outage', () => {
 });
 
 describe('redis connection config', () => {
-  const base = { url: '', sentinels: [], name: '', cluster: [], password: '' };
+  const base = { url: '', sentinels: [] as string[], name: '', cluster: [] as string[], password: '' };
   const configFailure = (config: Partial<typeof base>): { code: string; field?: string; message: string } => {
     try {
       parseRedisTopology({ ...base, ...config });
