@@ -72,10 +72,11 @@ const timeoutsSchema = z.strictObject({
   grace: duration('30s'),
 });
 
+/** Per-route overrides; an omitted field falls back to the global `timeouts` (so no defaults here). */
 const routeTimeoutsSchema = z.strictObject({
-  connect: duration('2s').optional(),
-  header: duration('30s').optional(),
-  idle: duration('60s').optional(),
+  connect: durationValue.optional(),
+  header: durationValue.optional(),
+  idle: durationValue.optional(),
 });
 
 const stickySchema = z.strictObject({
