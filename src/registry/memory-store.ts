@@ -250,7 +250,10 @@ export class MemoryStore implements RegistryStore {
       instance ? { revision: this.#revision, type, service, id, instance, at } : { revision: this.#revision, type, service, id, at },
     );
     this.#feed.push(event);
-    if (this.#feed.length > this.#feedLength) this.#feed = this.#feed.slice(this.#feed.length - this.#feedLength);
+    // Trim in chunks (like Redis MAXLEN ~) so a full feed does not copy itself on every write.
+    if (this.#feed.length > this.#feedLength + Math.ceil(this.#feedLength / 8)) {
+      this.#feed = this.#feed.slice(this.#feed.length - this.#feedLength);
+    }
     this.#queueFlush();
   }
 

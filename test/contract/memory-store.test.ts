@@ -13,6 +13,7 @@ storeContract('memory', async (options) => {
 describe('memory store feed', () => {
   it('resets a subscriber whose start revision was trimmed from the feed', async () => {
     const store = new MemoryStore({ clock: new ManualClock(), feedLength: 2 });
+    // Trimming works in chunks of feedLength / 8, so 4 writes leave at most 3 entries.
     for (const id of ['a', 'b', 'c', 'd']) await store.register({ service: 'orders', id, host: '10.0.0.1', port: 80 });
     const feed = new FeedRecorder(store, 1);
     await new Promise((resolve) => setTimeout(resolve, 10));
