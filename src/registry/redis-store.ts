@@ -44,7 +44,12 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
 
 /** Reply errors that mean "not now" (failover, loading, resharding) rather than a bug. */
 const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
-/** Client errors raised before the command reached Redis, so a retry cannot apply it twice. */
+/**
+ * Client errors worth retrying: the command was not sent (offline, no master yet),
+ * or its connection dropped. A dropped write may already be applied; retrying is
+ * still safe because register/renew/setStatus are idempotent by id (a retried
+ * deregister may report false). Command timeouts are not retried.
+ */
 const NOT_SENT = /enableOfflineQueue|Connection is closed|None of the sentinels|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes/i;
 /** Due leases handled per sweep; the rest wait for the next one. */
 const MAX_DUE_PER_SWEEP = 100_000;
