@@ -1,0 +1,189 @@
+/**
+ * EndpointSets: turns the mirror's frozen ServiceState plus the health pool into
+ * the frozen EndpointSet balancers pick from, and caches it.
+ *
+ * The request path calls `forService(state)` once per pick. The cached set is
+ * reused while (a) the mirror still hands out the same ServiceState object, (b)
+ * the service's health epoch is unchanged and (c) no time-based deadline (an
+ * ejection ending, the next slow-start step) has passed: one Map lookup and
+ * three comparisons, no scan. Anything else rebuilds that one service's set,
+ * O(its instances).
+ *
+ * Membership, in order:
+ * 1. eligible = isEligible(record, stats, now) (health/eligibility.ts, the one rule);
+ * 2. panic (Envoy's rule): when eligible < panicThreshold × UP instances (UP with
+ *    weight > 0, ejection and active health ignored), use all of those UP
+ *    instances; threshold 0 disables panic, leaving an empty set;
+ * 3. otherwise zone preference (zone.ts) may narrow to the proxy's zone.
+ * Weights ramp over `slowStartMs` from each endpoint's `readyAt`.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { isEligible } from '../health/eligibility.js';
+import type { EndpointHealthStats, EndpointPool, ServiceHealth } from '../health/state.js';
+import type { ServiceState } from '../registry/store.js';
+import { instanceKey, type InstanceRecord } from '../types.js';
+import type { Endpoint, EndpointSet } from './policy.js';
+import { inZone, preferLocalZone } from './zone.js';
+
+/** Slow start raises weights in this many steps; the set is rebuilt at each step. */
+const SLOW_START_STEPS = 10;
+/** A ramping endpoint starts at this share of its weight. */
+const SLOW_START_MIN_FACTOR = 0.1;
+
+export interface EndpointSetsOptions {
+  pool: EndpointPool;
+  clock?: Clock;
+  /** 0–1; below this share of healthy instances use all UP instances. 0 disables. @default 0.5 */
+  panicThreshold?: number;
+  /** Ramp time for new and returning endpoints; 0 disables. @default 0 */
+  slowStartMs?: number;
+  /** This proxy's zone; "" = no zone preference. @default "" */
+  zone?: string;
+  /** Called when a service enters or leaves panic mode (drives waypost_panic_mode). */
+  onPanicChange?: (service: string, panic: boolean) => void;
+}
+
+interface CacheEntry {
+  readonly state: ServiceState;
+  readonly health: ServiceHealth;
+  readonly epoch: number;
+  /** The set must be rebuilt at or after this time (ms); Infinity = never for time reasons. */
+  readonly validUntil: number;
+  readonly set: EndpointSet;
+}
+
+interface Candidate {
+  readonly record: InstanceRecord;
+  readonly stats: EndpointHealthStats;
+}
+
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export class EndpointSets {
+  readonly #pool: EndpointPool;
+  readonly #clock: Clock;
+  readonly #panicThreshold: number;
+  readonly #slowStartMs: number;
+  readonly #zone: string;
+  readonly #onPanicChange: ((service: string, panic: boolean) => void) | undefined;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #panicking = new Set<string>();
+
+  constructor(options: EndpointSetsOptions) {
+    this.#pool = options.pool;
+    this.#clock = options.clock ?? systemClock;
+    this.#panicThreshold = options.panicThreshold ?? 0.5;
+    this.#slowStartMs = options.slowStartMs ?? 0;
+    this.#zone = options.zone ?? '';
+    this.#onPanicChange = options.onPanicChange;
+  }
+
+  forService(state: ServiceState): EndpointSet {
+    const cached = this.#cache.get(state.name);
+    if (
+      cached !== undefined &&
+      cached.state === state &&
+      cached.epoch === cached.health.epoch &&
+      this.#clock.now() < cached.validUntil
+    ) {
+      return cached.set;
+    }
+    return this.#rebuild(state, cached);
+  }
+
+  /** Services currently in panic mode. */
+  get panicking(): ReadonlySet<string> {
+    return this.#panicking;
+  }
+
+  /** Drop a removed service's cached set and panic flag. */
+  forget(service: string): void {
+    this.#cache.delete(service);
+    if (this.#panicking.delete(service)) this.#onPanicChange?.(service, false);
+  }
+
+  #rebuild(state: ServiceState, previous: CacheEntry | undefined): EndpointSet {
+    const name = state.name;
+    const now = this.#clock.now();
+    const health = this.#pool.serviceHealth(name);
+    // Instances seen in the very first build of a service start at full weight:
+    // they all joined together, so ramping them would change nothing but the total.
+    const defaultReadyAt = previous === undefined ? -Infinity : now;
+    const zone = this.#zone;
+
+    const up: Candidate[] = [];
+    const eligible: Candidate[] = [];
+    const local: Candidate[] = [];
+    let localUp = 0;
+    let validUntil = Infinity;
+
+    for (const record of state.instances) {
+      const stats = this.#pool.stats(name, record.id, defaultReadyAt);
+      if (stats.ejectedUntil > now && stats.ejectedUntil < validUntil) validUntil = stats.ejectedUntil;
+      if (record.status !== 'UP' || record.weight <= 0) continue;
+      const candidate = { record, stats };
+      up.push(candidate);
+      const isLocal = inZone(record, zone);
+      if (isLocal) localUp += 1;
+      if (isEligible(record, stats, now)) {
+        eligible.push(candidate);
+        if (isLocal) local.push(candidate);
+      }
+    }
+    if (previous === undefined || previous.state !== state) {
+      this.#pool.retain(name, state.instances.map((r) => r.id));
+    }
+
+    const threshold = this.#panicThreshold;
+    const panic = threshold > 0 && up.length > 0 && eligible.length < threshold * up.length;
+    this.#notePanic(name, panic);
+    const chosen = panic ? up : zone !== '' && preferLocalZone(local.length, localUp, threshold) ? local : eligible;
+
+    const endpoints: Endpoint[] = [];
+    let totalWeight = 0;
+    for (const { record, stats } of chosen) {
+      const ramp = this.#slowStart(stats.readyAt, now);
+      if (ramp.until < validUntil) validUntil = ramp.until;
+      const weight = ramp.factor >= 1 ? record.weight : Math.max(1, Math.round(record.weight * ramp.factor));
+      totalWeight += weight;
+      endpoints.push(
+        Object.freeze({
+          key: instanceKey(name, record.id),
+          instance: record,
+          address: formatAddress(record.host, record.port),
+          weight,
+          stats,
+        }),
+      );
+    }
+
+    const set: EndpointSet = Object.freeze({
+      service: name,
+      endpoints: Object.freeze(endpoints),
+      totalWeight,
+      panic,
+    });
+    this.#cache.set(name, { state, health, epoch: health.epoch, validUntil, set });
+    return set;
+  }
+
+  /** Weight factor for an endpoint ready since `readyAt`, and when it next changes. */
+  #slowStart(readyAt: number, now: number): { factor: number; until: number } {
+    const span = this.#slowStartMs;
+    const elapsed = now - readyAt;
+    if (span <= 0 || elapsed >= span) return { factor: 1, until: Infinity };
+    if (elapsed < 0) return { factor: SLOW_START_MIN_FACTOR, until: readyAt };
+    const step = span / SLOW_START_STEPS;
+    const until = readyAt + Math.min(span, (Math.floor(elapsed / step) + 1) * step);
+    return { factor: Math.max(SLOW_START_MIN_FACTOR, elapsed / span), until };
+  }
+
+  #notePanic(service: string, panic: boolean): void {
+    if (panic === this.#panicking.has(service)) return;
+    if (panic) this.#panicking.add(service);
+    else this.#panicking.delete(service);
+    this.#onPanicChange?.(service, panic);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Smooth weighted round-robin (nginx): each pick adds every endpoint's weight to
+ * its `current`, takes the largest, and subtracts the total from the winner.
+ * Weights 5,1,1 give a a b a c a a — heavy endpoints are interleaved, not bursty.
+ *
+ * The sequence is periodic with period Σw/gcd(w); when that period is short it is
+ * computed once per set, so a pick is O(1) (an index bump). Larger sets, and
+ * retries that must skip tried endpoints, run the O(n) nginx step directly.
+ * State lives per EndpointSet in a WeakMap and dies with the set.
+ */
+import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import { hasTried, wasTried } from './tried.js';
+
+/** Largest n × period for which the sequence is precomputed. */
+const MAX_SCHEDULE_WORK = 1 << 16;
+
+interface RoundRobinState {
+  /** Endpoint indexes in pick order, or undefined when the period is too long. */
+  readonly schedule: Uint32Array | undefined;
+  position: number;
+  /** nginx `current_weight` per endpoint, for the direct path. */
+  readonly current: Float64Array;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+function buildSchedule(endpoints: readonly Endpoint[]): Uint32Array | undefined {
+  let divisor = 0;
+  let total = 0;
+  for (const e of endpoints) {
+    if (e.weight <= 0) continue;
+    if (!Number.isInteger(e.weight)) return undefined;
+    divisor = gcd(e.weight, divisor);
+    total += e.weight;
+  }
+  if (total === 0) return undefined;
+  const period = total / divisor;
+  if (period * endpoints.length > MAX_SCHEDULE_WORK) return undefined;
+  const current = new Float64Array(endpoints.length);
+  const schedule = new Uint32Array(period);
+  for (let step = 0; step < period; step++) {
+    const best = smoothStep(endpoints, current, undefined);
+    schedule[step] = best;
+  }
+  return schedule;
+}
+
+/** One nginx step over endpoints not excluded by `ctx.tried`; -1 when none qualifies. */
+function smoothStep(endpoints: readonly Endpoint[], current: Float64Array, ctx: PickContext | undefined): number {
+  let best = -1;
+  let total = 0;
+  for (let i = 0; i < endpoints.length; i++) {
+    const e = endpoints[i]!;
+    if (e.weight <= 0 || (ctx !== undefined && wasTried(e, ctx))) continue;
+    current[i]! += e.weight;
+    total += e.weight;
+    if (best === -1 || current[i]! > current[best]!) best = i;
+  }
+  if (best !== -1) current[best]! -= total;
+  return best;
+}
+
+export class RoundRobinBalancer implements Balancer {
+  readonly name = 'round-robin';
+  readonly #states = new WeakMap<EndpointSet, RoundRobinState>();
+
+  pick(set: EndpointSet, ctx: PickContext): Endpoint | undefined {
+    const endpoints = set.endpoints;
+    if (endpoints.length === 0) return undefined;
+    const state = this.#state(set);
+    if (hasTried(ctx)) {
+      const index = smoothStep(endpoints, state.current, ctx);
+      if (index !== -1) return endpoints[index];
+      // Every endpoint was tried: fall through and pick as if fresh.
+    }
+    if (state.schedule !== undefined) {
+      const index = state.schedule[state.position]!;
+      state.position = state.position + 1 === state.schedule.length ? 0 : state.position + 1;
+      return endpoints[index];
+    }
+    const index = smoothStep(endpoints, state.current, undefined);
+    return index === -1 ? undefined : endpoints[index];
+  }
+
+  #state(set: EndpointSet): RoundRobinState {
+    let state = this.#states.get(set);
+    if (state === undefined) {
+      state = { schedule: buildSchedule(set.endpoints), position: 0, current: new Float64Array(set.endpoints.length) };
+      this.#states.set(set, state);
+    }
+    return state;
+  }
+}
+
+export function createRoundRobin(): RoundRobinBalancer {
+  return new RoundRobinBalancer();
+}

@@ -1,0 +1,151 @@
+/**
+ * EndpointPool: the per-instance counters and health marks that must outlive
+ * snapshot swaps. One EndpointHealthStats object per `service/id`; a registry
+ * change builds new Endpoint objects that point at the same stats, so in-flight
+ * counts and ejections are never reset by a change.
+ *
+ * Every change to a health field bumps that service's `epoch`; EndpointSets
+ * compares it to rebuild only the affected service's set.
+ */
+import type { EndpointStats } from '../balancer/policy.js';
+import { systemClock, type Clock } from '../clock.js';
+import { instanceKey } from '../types.js';
+
+export interface EndpointHealthStats extends EndpointStats {
+  inflight: number;
+  /** Passive outlier detection: ejected while `ejectedUntil > now` (ms). 0 = never ejected. */
+  ejectedUntil: number;
+  /** Active check verdict; undefined = not checked (no active check configured or none finished yet). */
+  activeHealthy: boolean | undefined;
+  /** When the endpoint (re)joined traffic, for slow start (ms). */
+  readyAt: number;
+}
+
+/** Health version of one service; held by reference so readers compare without a Map lookup. */
+export interface ServiceHealth {
+  epoch: number;
+}
+
+interface ServiceEntry {
+  readonly health: ServiceHealth;
+  readonly stats: Map<string, EndpointHealthStats>;
+  /** Ids no longer registered whose stats are kept until their in-flight work ends. */
+  readonly removed: Set<string>;
+}
+
+export class EndpointPool {
+  readonly #clock: Clock;
+  readonly #services = new Map<string, ServiceEntry>();
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
+  /** The stats of `service/id`, created on first use with `readyAt` (default now). */
+  stats(service: string, id: string, readyAt = this.#clock.now()): EndpointHealthStats {
+    const entry = this.#entry(service);
+    let stats = entry.stats.get(id);
+    if (!stats) {
+      stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
+      entry.stats.set(id, stats);
+    }
+    entry.removed.delete(id);
+    return stats;
+  }
+
+  /** The stats of `service/id` if known; never creates. */
+  peek(service: string, id: string): EndpointHealthStats | undefined {
+    return this.#services.get(service)?.stats.get(id);
+  }
+
+  /** The health version object of a service (stable for the pool's lifetime). */
+  serviceHealth(service: string): ServiceHealth {
+    return this.#entry(service).health;
+  }
+
+  epoch(service: string): number {
+    return this.#services.get(service)?.health.epoch ?? 0;
+  }
+
+  /** Passive health: keep the endpoint out of new traffic until `until`; it slow-starts from then. */
+  eject(service: string, id: string, until: number): void {
+    const stats = this.stats(service, id);
+    stats.ejectedUntil = until;
+    stats.readyAt = until;
+    this.#bump(service);
+  }
+
+  /** End an ejection early (e.g. a shared ejection was lifted). */
+  clearEjection(service: string, id: string): void {
+    const stats = this.peek(service, id);
+    if (!stats || stats.ejectedUntil === 0) return;
+    const now = this.#clock.now();
+    if (stats.ejectedUntil > now) stats.readyAt = now;
+    stats.ejectedUntil = 0;
+    this.#bump(service);
+  }
+
+  /** Active health verdict; a return to healthy restarts slow start. */
+  setActiveHealthy(service: string, id: string, healthy: boolean | undefined): void {
+    const stats = this.stats(service, id);
+    if (stats.activeHealthy === healthy) return;
+    if (healthy === true && stats.activeHealthy === false) stats.readyAt = this.#clock.now();
+    stats.activeHealthy = healthy;
+    this.#bump(service);
+  }
+
+  /**
+   * Keep only the stats of `ids` (the service's registered instances). Stats of
+   * removed instances are dropped once nothing is in flight to them; those still
+   * busy are re-checked on the next call (or `sweep()`).
+   */
+  retain(service: string, ids: Iterable<string>): void {
+    const entry = this.#services.get(service);
+    if (!entry) return;
+    const live = new Set(ids);
+    for (const id of entry.stats.keys()) if (!live.has(id)) entry.removed.add(id);
+    for (const id of live) entry.removed.delete(id);
+    // The entry itself stays: its ServiceHealth object is held by set caches.
+    this.#dropIdle(entry);
+  }
+
+  /** Drop stats of removed instances whose in-flight work has ended. */
+  sweep(): void {
+    for (const entry of this.#services.values()) this.#dropIdle(entry);
+  }
+
+  /** Number of stats objects held (for tests and metrics). */
+  get size(): number {
+    let n = 0;
+    for (const entry of this.#services.values()) n += entry.stats.size;
+    return n;
+  }
+
+  /** `service/id` keys currently held. */
+  *keys(): IterableIterator<string> {
+    for (const [service, entry] of this.#services) for (const id of entry.stats.keys()) yield instanceKey(service, id);
+  }
+
+  #dropIdle(entry: ServiceEntry): void {
+    for (const id of entry.removed) {
+      const stats = entry.stats.get(id);
+      if (!stats || stats.inflight <= 0) {
+        entry.stats.delete(id);
+        entry.removed.delete(id);
+      }
+    }
+  }
+
+  #bump(service: string): void {
+    this.#entry(service).health.epoch += 1;
+  }
+
+  #entry(service: string): ServiceEntry {
+    let entry = this.#services.get(service);
+    if (!entry) {
+      entry = { health: { epoch: 0 }, stats: new Map(), removed: new Set() };
+      this.#services.set(service, entry);
+    }
+    return entry;
+  }
+}

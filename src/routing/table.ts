@@ -1,0 +1,260 @@
+/**
+ * RouteTable: the immutable Router built once from the configuration.
+ *
+ * Lookup, most specific first (DESIGN §5):
+ *   1. routes for the exact host (one Map lookup);
+ *   2. wildcard routes `*.suffix`, longest suffix first (one Map lookup per label);
+ *   3. routes without a host;
+ *   4. the convention `{service}.{domain}` for each configured domain.
+ * Within one host the routes are sorted by path prefix length (longest first),
+ * then by number of header conditions (more first), then config order; the first
+ * whose prefix and headers match wins. Nothing is compiled per request, and a
+ * match allocates one small object.
+ *
+ * A route whose service the registry does not know still matches; its pick()
+ * returns undefined (→ 503 no healthy instance, not 404 no route).
+ */
+import { createBalancer, type BalancerOptions, type StickyBalancer } from '../balancer/index.js';
+import type { Balancer, Endpoint, EndpointSet, PickContext } from '../balancer/policy.js';
+import { DEFAULT_STICKY_COOKIE, type StickyOptions } from '../balancer/sticky.js';
+import type { RouteConfig, WaypostConfig } from '../config/schema.js';
+import type { ServiceState } from '../registry/store.js';
+import { SERVICE_NAME_PATTERN } from '../registry/validate.js';
+import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
+import type { RouteMatch, Router, RouteTimeouts } from './route.js';
+
+/** Where routes read the current state of a service (the registry mirror). */
+export interface ServiceSource {
+  get(name: string): ServiceState | undefined;
+}
+
+/** Where routes get the eligible endpoints of a service (balancer/eligible.ts EndpointSets). */
+export interface EndpointSetSource {
+  forService(state: ServiceState): EndpointSet;
+}
+
+export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balancer' | 'retries' | 'timeouts'>;
+
+export interface RouteTableOptions {
+  config: RouteTableConfig;
+  services: ServiceSource;
+  endpointSets: EndpointSetSource;
+  /** Passed to every balancer (e.g. an injected random source). */
+  balancerOptions?: Pick<BalancerOptions, 'random'>;
+}
+
+export const CONVENTION_ROUTE_ID = 'convention';
+
+/** One configured (or convention) route, with everything precomputed. */
+class CompiledRoute {
+  constructor(
+    readonly id: string,
+    readonly service: string,
+    readonly prefix: string,
+    readonly stripPrefix: boolean,
+    readonly headers: readonly HeaderCondition[],
+    readonly retries: number,
+    readonly timeouts: RouteTimeouts,
+    readonly balancer: Balancer,
+    readonly sticky: StickyBalancer | undefined,
+    readonly order: number,
+    readonly services: ServiceSource,
+    readonly endpointSets: EndpointSetSource,
+  ) {}
+
+  matches(target: string, header: (name: string) => string | undefined): boolean {
+    return matchesPathPrefix(target, this.prefix) && matchesHeaders(this.headers, header);
+  }
+
+  pick(ctx: PickContext): Endpoint | undefined {
+    const state = this.services.get(this.service);
+    if (state === undefined) return undefined;
+    const set = this.endpointSets.forService(state);
+    return set.endpoints.length === 0 ? undefined : this.balancer.pick(set, ctx);
+  }
+
+  createMatch(target: string): RouteMatch {
+    const upstreamPath = this.stripPrefix ? stripPathPrefix(target, this.prefix) : target;
+    return this.sticky === undefined ? new Match(this, upstreamPath) : new StickyMatch(this, upstreamPath);
+  }
+}
+
+/** The per-request result: one object holding the route and the rewritten path. */
+class Match implements RouteMatch {
+  constructor(
+    protected readonly route: CompiledRoute,
+    readonly upstreamPath: string,
+  ) {}
+
+  get routeId(): string {
+    return this.route.id;
+  }
+
+  get service(): string {
+    return this.route.service;
+  }
+
+  get retries(): number {
+    return this.route.retries;
+  }
+
+  get timeouts(): RouteTimeouts {
+    return this.route.timeouts;
+  }
+
+  pick(ctx: PickContext): Endpoint | undefined {
+    return this.route.pick(ctx);
+  }
+}
+
+class StickyMatch extends Match {
+  onResponse(endpoint: Endpoint, setHeader: (name: string, value: string) => void): void {
+    this.route.sticky!.onResponse(endpoint, setHeader);
+  }
+}
+
+function byPrecedence(a: CompiledRoute, b: CompiledRoute): number {
+  return b.prefix.length - a.prefix.length || b.headers.length - a.headers.length || a.order - b.order;
+}
+
+function stickyOptions(sticky: RouteConfig['sticky']): StickyOptions | undefined {
+  if (sticky === undefined || sticky === false) return undefined;
+  if (sticky === true) return { cookie: DEFAULT_STICKY_COOKIE };
+  return { cookie: sticky.cookie, ttlMs: sticky.ttl };
+}
+
+function firstMatch(
+  routes: readonly CompiledRoute[] | undefined,
+  target: string,
+  header: (name: string) => string | undefined,
+): CompiledRoute | undefined {
+  if (routes === undefined) return undefined;
+  for (let i = 0; i < routes.length; i++) if (routes[i]!.matches(target, header)) return routes[i];
+  return undefined;
+}
+
+export class RouteTable implements Router {
+  readonly #exact = new Map<string, CompiledRoute[]>();
+  /** Key: the suffix including its leading dot (`.example.com` for `*.example.com`). */
+  readonly #wildcard = new Map<string, CompiledRoute[]>();
+  readonly #hostless: CompiledRoute[] = [];
+  /** `.domain` for each configured domain. */
+  readonly #domainSuffixes: readonly string[];
+  readonly #conventionRoutes = new Map<string, CompiledRoute>();
+  readonly #conventionBalancer: Balancer;
+  readonly #defaults: { retries: number; timeouts: RouteTimeouts };
+  readonly #services: ServiceSource;
+  readonly #endpointSets: EndpointSetSource;
+
+  constructor(options: RouteTableOptions) {
+    const { config, services, endpointSets } = options;
+    const balancerOptions = options.balancerOptions ?? {};
+    this.#services = services;
+    this.#endpointSets = endpointSets;
+    const g = config.timeouts;
+    this.#defaults = {
+      retries: config.retries,
+      timeouts: Object.freeze({ connect: g.connect, header: g.header, idle: g.idle }),
+    };
+    this.#conventionBalancer = createBalancer(config.balancer, balancerOptions);
+    this.#domainSuffixes = config.domains.map((d) => `.${normalizeHost(d)}`);
+
+    config.routes.forEach((route, index) => {
+      const compiled = new CompiledRoute(
+        `route[${index}]`,
+        route.service,
+        route.path,
+        route.stripPrefix,
+        Object.entries(route.headers).map(([name, value]) => [name.toLowerCase(), value] as const),
+        route.retries ?? config.retries,
+        Object.freeze({
+          connect: route.timeouts?.connect ?? g.connect,
+          header: route.timeouts?.header ?? g.header,
+          idle: route.timeouts?.idle ?? g.idle,
+        }),
+        ...this.#balancerFor(route, config.balancer, balancerOptions),
+        index,
+        services,
+        endpointSets,
+      );
+      if (route.host === undefined) this.#hostless.push(compiled);
+      else if (route.host.startsWith('*.')) push(this.#wildcard, normalizeHost(route.host.slice(1)), compiled);
+      else push(this.#exact, normalizeHost(route.host), compiled);
+    });
+    for (const routes of this.#exact.values()) routes.sort(byPrecedence);
+    for (const routes of this.#wildcard.values()) routes.sort(byPrecedence);
+    this.#hostless.sort(byPrecedence);
+  }
+
+  match(host: string, path: string, header: (name: string) => string | undefined): RouteMatch | undefined {
+    const h = normalizeHost(host);
+    const route =
+      firstMatch(this.#exact.get(h), path, header) ??
+      this.#matchWildcard(h, path, header) ??
+      firstMatch(this.#hostless, path, header) ??
+      this.#matchConvention(h);
+    return route?.createMatch(path);
+  }
+
+  #matchWildcard(host: string, path: string, header: (name: string) => string | undefined): CompiledRoute | undefined {
+    if (this.#wildcard.size === 0) return undefined;
+    // `.b.example.com` before `.example.com`: the longest suffix is the most specific.
+    for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+      const route = firstMatch(this.#wildcard.get(host.slice(dot)), path, header);
+      if (route !== undefined) return route;
+    }
+    return undefined;
+  }
+
+  #matchConvention(host: string): CompiledRoute | undefined {
+    for (const suffix of this.#domainSuffixes) {
+      if (host.length <= suffix.length || !host.endsWith(suffix)) continue;
+      const service = host.slice(0, host.length - suffix.length);
+      if (!SERVICE_NAME_PATTERN.test(service)) continue;
+      return this.#conventionRoute(service);
+    }
+    return undefined;
+  }
+
+  #conventionRoute(service: string): CompiledRoute {
+    let route = this.#conventionRoutes.get(service);
+    if (route !== undefined) return route;
+    route = new CompiledRoute(
+      CONVENTION_ROUTE_ID,
+      service,
+      '/',
+      false,
+      [],
+      this.#defaults.retries,
+      this.#defaults.timeouts,
+      this.#conventionBalancer,
+      undefined,
+      Number.MAX_SAFE_INTEGER,
+      this.#services,
+      this.#endpointSets,
+    );
+    // Cache only registered services: host names are client input and must not grow the map without bound.
+    if (this.#services.get(service) !== undefined) this.#conventionRoutes.set(service, route);
+    return route;
+  }
+
+  #balancerFor(
+    route: RouteConfig,
+    fallback: WaypostConfig['balancer'],
+    options: Pick<BalancerOptions, 'random'>,
+  ): [Balancer, StickyBalancer | undefined] {
+    const sticky = stickyOptions(route.sticky);
+    const balancer = createBalancer(route.balancer ?? fallback, {
+      ...options,
+      ...(route.hashKey ? { hashKey: route.hashKey } : {}),
+      ...(sticky ? { sticky } : {}),
+    });
+    return [balancer, sticky ? (balancer as StickyBalancer) : undefined];
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
