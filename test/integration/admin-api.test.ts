@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { RedisStore } from '../../src/registry/redis-store.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
 
 const harnesses: AdminHarness[] = [];
@@ -241,3 +244,42 @@ async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe('admin registry API on a real Redis', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('reads its writes, and while Redis is down refuses writes with 503 but keeps serving reads', async () => {
+    const store = new RedisStore({
+      redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix: `admin-${process.pid}`, feedLength: 1000 },
+      writeRetryMs: 200,
+      logger: silentLogger,
+    });
+    await store.start();
+    const h = await admin({}, { store });
+    try {
+      const created = await register(h, 'orders', { id: 'a', host: '10.0.0.1', port: 80 });
+      expect(created.status).toBe(201);
+      const view = await h.call('GET', '/v1/services/orders');
+      expect(view.body.instances.map((r: { id: string }) => r.id)).toEqual(['a']);
+
+      await server.kill();
+      const refused = await register(h, 'orders', { id: 'b', host: '10.0.0.2', port: 80 });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toBe('registry_unavailable');
+      const stale = await h.call('GET', '/v1/services/orders');
+      expect(stale.status).toBe(200);
+      expect(stale.body.instances.map((r: { id: string }) => r.id)).toEqual(['a']);
+      expect((await h.call('GET', '/readyz')).status).toBe(200);
+      expect((await h.call('GET', '/metrics')).text).toContain('waypost_registry_connected 0');
+    } finally {
+      await h.close();
+      await store.close();
+    }
+  });
+});
