@@ -1,0 +1,98 @@
+/**
+ * Load generators behind one shape: autocannon (the named dependency, run in this process,
+ * which is pinned to the load CPU) and wrk when installed (one thread, pinned to the same CPU).
+ */
+import autocannon from 'autocannon';
+import { hasCommand, type Pinning } from './pin.js';
+import type { ProcessGroup } from './processes.js';
+
+export type LoadTool = 'autocannon' | 'wrk';
+
+export interface LoadRequest {
+  url: string;
+  hostHeader?: string | undefined;
+  connections: number;
+  durationSeconds: number;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  /** Socket errors and timeouts. */
+  errors: number;
+  non2xx: number;
+}
+
+export function wrkAvailable(): boolean {
+  return hasCommand('wrk');
+}
+
+export async function runAutocannon(request: LoadRequest): Promise<LoadResult> {
+  const result = await autocannon({
+    url: request.url,
+    connections: request.connections,
+    duration: request.durationSeconds,
+    pipelining: 1,
+    headers: request.hostHeader ? { host: request.hostHeader } : {},
+  });
+  return {
+    requestsPerSecond: result.duration > 0 ? result.requests.total / result.duration : 0,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+export async function runWrk(request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {
+  // wrk takes whole seconds only.
+  const seconds = Math.max(1, Math.round(request.durationSeconds));
+  const args = ['-t1', `-c${request.connections}`, `-d${seconds}s`, '--latency'];
+  if (request.hostHeader) args.push('-H', `Host: ${request.hostHeader}`);
+  args.push(request.url);
+  const started = group.start('wrk', 'wrk', args, { cpu: pinning.loadCpu });
+  let output = '';
+  started.child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
+  // wrk stops itself after -d; this bound only matters if it hangs.
+  const guard = setTimeout(() => void group.stop(started), (seconds + 15) * 1000);
+  const code = await exited;
+  clearTimeout(guard);
+  if (code !== 0) throw new Error(`wrk exited with ${code}: ${started.tail()}`);
+  return parseWrkOutput(output);
+}
+
+const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseWrkTime(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (!match) throw new Error(`unexpected wrk latency "${text}"`);
+  return Number(match[1]) * TIME_UNITS[match[2]!]!;
+}
+
+/** Reads `wrk --latency` output: Requests/sec, the 50 % and 99 % lines, errors, non-2xx. */
+export function parseWrkOutput(output: string): LoadResult {
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(output);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(output);
+  const total = /^\s+(\d+) requests in/m.exec(output);
+  if (!rps || !p50 || !p99 || !total) throw new Error(`could not parse wrk output:\n${output}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const errors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
+  return {
+    requestsPerSecond: Number(rps[1]),
+    p50Ms: parseWrkTime(p50[1]!),
+    p99Ms: parseWrkTime(p99[1]!),
+    requests: Number(total[1]),
+    errors,
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+  };
+}
+
+export function runLoad(tool: LoadTool, request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {
+  return tool === 'wrk' ? runWrk(request, group, pinning) : runAutocannon(request);
+}

@@ -1,0 +1,92 @@
+/**
+ * Bench settings from flags, then env (BENCH_*), then defaults; `--quick` changes the defaults
+ * so a whole run stays under a minute. Bad values stop the run with one line naming the flag.
+ */
+import type { LoadTool } from './load.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  durationSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  bodies: number[];
+  /** Requested ids or id prefixes; undefined = the default set. */
+  systems: string[] | undefined;
+  tools: LoadTool[] | 'auto';
+  runs: number;
+  install: boolean;
+}
+
+export const USAGE = `npx tsx bench/run.ts [options]
+  --quick                 under 60 s: 100 B only, short runs, one tool, the key systems
+  --duration S            seconds per measured run (env BENCH_DURATION; default 8, quick 2)
+  --warmup S              autocannon warm-up before each measurement (env BENCH_WARMUP; default 2, quick 0.5)
+  --connections N         concurrent connections (env BENCH_CONNECTIONS; default 64)
+  --body 100|16384|both   response body size (env BENCH_BODY; default both, quick 100)
+  --systems a,b,c         ids or prefixes, e.g. nginx,waypost (env BENCH_SYSTEMS; default all)
+  --tool autocannon|wrk|both  (env BENCH_TOOL; default both when wrk exists, quick: wrk if present)
+  --runs N                runs per row, the median is reported (env BENCH_RUNS; default 1)
+  --no-install            never apt-get install missing peers (env BENCH_NO_INSTALL=1)`;
+
+export class OptionError extends Error {}
+
+function positive(name: string, text: string, integer: boolean): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new OptionError(`${name}: expected a positive ${integer ? 'integer' : 'number'}, got "${text}"`);
+  }
+  return value;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const flags = new Map<string, string>();
+  const booleans = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new OptionError(`unexpected argument "${arg}"`);
+    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
+    if (['quick', 'no-install'].includes(name)) {
+      booleans.add(name);
+      continue;
+    }
+    if (!['duration', 'warmup', 'connections', 'body', 'systems', 'tool', 'runs'].includes(name)) {
+      throw new OptionError(`unknown option --${name}`);
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new OptionError(`--${name}: missing value`);
+    flags.set(name, value);
+  }
+
+  const quick = booleans.has('quick') || env.BENCH_QUICK === '1';
+  const setting = (name: string, envName: string): string | undefined => flags.get(name) ?? env[envName];
+
+  const duration = setting('duration', 'BENCH_DURATION');
+  const warmup = setting('warmup', 'BENCH_WARMUP');
+  const connections = setting('connections', 'BENCH_CONNECTIONS');
+  const runs = setting('runs', 'BENCH_RUNS');
+
+  const body = setting('body', 'BENCH_BODY') ?? (quick ? '100' : 'both');
+  const bodies = { '100': [100], '16384': [16384], both: [100, 16384] }[body];
+  if (!bodies) throw new OptionError(`--body: expected 100, 16384 or both, got "${body}"`);
+
+  const tool = setting('tool', 'BENCH_TOOL');
+  let tools: BenchOptions['tools'] = 'auto';
+  if (tool !== undefined) {
+    const chosen = { autocannon: ['autocannon'], wrk: ['wrk'], both: ['autocannon', 'wrk'] }[tool] as LoadTool[] | undefined;
+    if (!chosen) throw new OptionError(`--tool: expected autocannon, wrk or both, got "${tool}"`);
+    tools = chosen;
+  }
+
+  const systems = setting('systems', 'BENCH_SYSTEMS');
+  return {
+    quick,
+    durationSeconds: duration ? positive('--duration', duration, false) : quick ? 2 : 8,
+    warmupSeconds: warmup !== undefined ? (warmup === '0' ? 0 : positive('--warmup', warmup, false)) : quick ? 0.5 : 2,
+    connections: connections ? positive('--connections', connections, true) : 64,
+    bodies,
+    systems: systems ? systems.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    tools,
+    runs: runs ? positive('--runs', runs, true) : 1,
+    install: !booleans.has('no-install') && env.BENCH_NO_INSTALL !== '1',
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The seam every compared system fits: a name, a reason it cannot run here (or none), and a
+ * start that returns where to send load and which process to measure. Waypost is one more
+ * system started from a command, like nginx.
+ */
+import type { Backends } from './backends.js';
+import type { Pinning } from './pin.js';
+import type { ProcessGroup } from './processes.js';
+
+export interface SystemContext {
+  backends: Backends;
+  group: ProcessGroup;
+  pinning: Pinning;
+  /** A fresh directory for this system's config, pid and temp files. */
+  tmpDir: string;
+}
+
+export interface RunningSystem {
+  port: number;
+  /** Host header the load generator sends (routing by host); undefined = the tool's default. */
+  hostHeader?: string;
+  /** The proxy process to measure (CPU %, RSS); undefined for `direct`. */
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+export interface SystemDefinition {
+  /** Stable id for `--systems` and the JSON results. */
+  id: string;
+  /** Row label in the table. */
+  label: string;
+  /** Why it cannot run on this machine, or undefined when it can. */
+  unavailable(): Promise<string | undefined>;
+  start(context: SystemContext): Promise<RunningSystem>;
+}

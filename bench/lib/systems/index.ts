@@ -1,0 +1,48 @@
+/** Every system the bench knows, in table order, and the subset `--quick` runs by default. */
+import type { SystemDefinition } from '../system.js';
+import { bareHttpProxy } from './bare-http-proxy.js';
+import { bareUndici } from './bare-undici.js';
+import { caddy } from './caddy.js';
+import { direct } from './direct.js';
+import { haproxy } from './haproxy.js';
+import { nginxKeepalive512, nginxKeepalive64 } from './nginx.js';
+import { redbird } from './redbird.js';
+import { waypostHttpProxy, waypostHttpProxyLog, waypostUndici, waypostUndiciLog } from './waypost.js';
+
+export const ALL_SYSTEMS: readonly SystemDefinition[] = [
+  direct,
+  nginxKeepalive64,
+  nginxKeepalive512,
+  haproxy,
+  caddy,
+  redbird,
+  bareHttpProxy,
+  bareUndici,
+  waypostHttpProxy,
+  waypostUndici,
+  waypostHttpProxyLog,
+  waypostUndiciLog,
+];
+
+/** Quick mode keeps the references, each peer once, and Waypost with every feature on. */
+const QUICK_IDS = new Set([
+  'direct',
+  'nginx-ka64',
+  'haproxy',
+  'caddy',
+  'redbird',
+  'bare-http-proxy',
+  'bare-undici',
+  'waypost-http-proxy-log',
+  'waypost-undici-log',
+]);
+
+/** Systems whose id equals or starts with one of `requested` (`nginx` selects both nginx rows). */
+export function selectSystems(requested: string[] | undefined, quick: boolean): SystemDefinition[] {
+  if (!requested) return ALL_SYSTEMS.filter((s) => !quick || QUICK_IDS.has(s.id));
+  const unknown = requested.filter((r) => !ALL_SYSTEMS.some((s) => s.id.startsWith(r)));
+  if (unknown.length > 0) {
+    throw new Error(`--systems: unknown ${unknown.join(', ')}; known: ${ALL_SYSTEMS.map((s) => s.id).join(', ')}`);
+  }
+  return ALL_SYSTEMS.filter((s) => requested.some((r) => s.id.startsWith(r)));
+}

@@ -1,0 +1,113 @@
+/**
+ * Results: one row per system × tool × body, ratios against `direct` and `nginx-ka64` measured in
+ * the same run (absolute figures move threefold between machines; ratios from one run compare),
+ * written as Markdown and JSON to bench/results/<timestamp>.{md,json} and bench/results/latest.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadTool } from './load.js';
+
+export interface ResultRow {
+  system: string;
+  label: string;
+  tool: LoadTool;
+  bodyBytes: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** undefined when the row has no proxy process (direct). */
+  proxyCpuPercent: number | undefined;
+  rssIdleMiB: number | undefined;
+  rssLoadedMiB: number | undefined;
+  errors: number;
+  non2xx: number;
+  runs: number;
+  /** Filled by addRatios. */
+  vsDirect?: number | undefined;
+  vsNginx?: number | undefined;
+}
+
+export interface SkippedSystem {
+  system: string;
+  reason: string;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; cpuModel: string; node: string; pinning: string; loadAverage: string };
+  settings: Record<string, unknown>;
+  rows: ResultRow[];
+  skipped: SkippedSystem[];
+}
+
+export const REFERENCE_DIRECT = 'direct';
+export const REFERENCE_NGINX = 'nginx-ka64';
+
+export function addRatios(rows: ResultRow[]): void {
+  const find = (system: string, row: ResultRow): ResultRow | undefined =>
+    rows.find((r) => r.system === system && r.tool === row.tool && r.bodyBytes === row.bodyBytes);
+  for (const row of rows) {
+    const direct = find(REFERENCE_DIRECT, row);
+    const nginx = find(REFERENCE_NGINX, row);
+    row.vsDirect = direct && direct.requestsPerSecond > 0 ? row.requestsPerSecond / direct.requestsPerSecond : undefined;
+    row.vsNginx = nginx && nginx.requestsPerSecond > 0 ? row.requestsPerSecond / nginx.requestsPerSecond : undefined;
+  }
+}
+
+const integer = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number | undefined, digits: number): string => (n === undefined ? '–' : n.toFixed(digits));
+const body = (bytes: number): string => (bytes === 16384 ? '16 KiB' : `${bytes} B`);
+
+export function toMarkdown(report: BenchReport): string {
+  const header =
+    '| system | tool | body | req/s | p50 ms | p99 ms | × direct | × nginx(ka64) | proxy CPU % | RSS idle → loaded MiB | errors/non-2xx |\n' +
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|';
+  // Grouped by tool and body so each block reads top to bottom, fastest first.
+  const sorted = [...report.rows].sort(
+    (a, b) => a.tool.localeCompare(b.tool) || a.bodyBytes - b.bodyBytes || b.requestsPerSecond - a.requestsPerSecond,
+  );
+  const lines = sorted.map((r) =>
+    [
+      r.label,
+      r.tool,
+      body(r.bodyBytes),
+      integer(r.requestsPerSecond),
+      fixed(r.p50Ms, 2),
+      fixed(r.p99Ms, 2),
+      fixed(r.vsDirect, 2),
+      fixed(r.vsNginx, 2),
+      r.proxyCpuPercent === undefined ? '–' : r.proxyCpuPercent.toFixed(0),
+      r.rssIdleMiB === undefined ? '–' : `${r.rssIdleMiB.toFixed(0)} → ${fixed(r.rssLoadedMiB, 0)}`,
+      `${r.errors}/${r.non2xx}`,
+    ].join(' | '),
+  );
+  const skipped = report.skipped.map((s) => `- ${s.system}: ${s.reason}`);
+  const settings = Object.entries(report.settings)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' · ');
+  return [
+    `# Waypost bench ${report.startedAt}`,
+    '',
+    `${report.machine.cpus} × ${report.machine.cpuModel} · Node ${report.machine.node} · ${report.machine.pinning} · load average ${report.machine.loadAverage}`,
+    '',
+    settings,
+    '',
+    header,
+    ...lines.map((l) => `| ${l} |`),
+    '',
+    ...(skipped.length > 0 ? ['Skipped:', ...skipped, ''] : []),
+  ].join('\n');
+}
+
+/** Writes the report; returns the Markdown path. */
+export function writeReport(report: BenchReport, resultsDir: string): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const markdown = toMarkdown(report);
+  const markdownPath = path.join(resultsDir, `${stamp}.md`);
+  writeFileSync(markdownPath, markdown);
+  writeFileSync(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(path.join(resultsDir, 'latest.md'), markdown);
+  return markdownPath;
+}
