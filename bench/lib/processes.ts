@@ -51,11 +51,18 @@ export class Started {
     return this.output.trim().split('\n').slice(-lines).join('\n');
   }
 
+  /** The most telling line of the child's output (the first error line, else the last lines). */
+  summary(): string {
+    const lines = this.output.trim().split('\n');
+    const index = lines.findIndex((line) => /error|ALERT|\[emerg\]|fatal|panic|cannot|failed/i.test(line));
+    return index >= 0 ? lines.slice(index, index + 2).join(' | ').trim() : lines.slice(-3).join(' | ').trim();
+  }
+
   /** Resolves with the first stdout line that parses as JSON with `ready: true`. */
   readyMessage<T>(timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let buffered = '';
-      const timer = setTimeout(() => finish(new Error(`${this.name} did not report ready within ${timeoutMs} ms: ${this.tail()}`)), timeoutMs);
+      const timer = setTimeout(() => finish(new Error(`${this.name} did not report ready within ${timeoutMs} ms: ${this.summary()}`)), timeoutMs);
       const onData = (chunk: Buffer): void => {
         buffered += chunk.toString();
         for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
@@ -69,7 +76,7 @@ export class Started {
           }
         }
       };
-      const onExit = (): void => finish(new Error(`${this.name} exited before it was ready: ${this.tail()}`));
+      const onExit = (): void => finish(new Error(`${this.name} exited before it was ready: ${this.summary()}`));
       const finish = (error: Error | undefined, value?: T): void => {
         clearTimeout(timer);
         this.child.stdout?.off('data', onData);
@@ -173,7 +180,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 export async function waitForPort(port: number, timeoutMs: number, started?: Started, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (started?.exited) throw new Error(`${started.name} exited during start: ${started.tail()}`);
+    if (started?.exited) throw new Error(`${started.name} exited during start: ${started.summary()}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, host);
       socket.once('connect', () => {
@@ -184,7 +191,7 @@ export async function waitForPort(port: number, timeoutMs: number, started?: Sta
     });
     if (open) return;
     if (Date.now() > deadline) {
-      throw new Error(`${started?.name ?? 'process'} did not listen on ${host}:${port} within ${timeoutMs} ms${started ? `: ${started.tail()}` : ''}`);
+      throw new Error(`${started?.name ?? 'process'} did not listen on ${host}:${port} within ${timeoutMs} ms${started ? `: ${started.summary()}` : ''}`);
     }
     await sleep(50);
   }

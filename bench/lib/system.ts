@@ -21,6 +21,8 @@ export interface RunningSystem {
   hostHeader?: string;
   /** The proxy process to measure (CPU %, RSS); undefined for `direct`. */
   pid?: number;
+  /** Waypost only: the admin port (metrics, registry API). */
+  adminPort?: number;
   stop(): Promise<void>;
 }
 

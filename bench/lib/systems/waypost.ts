@@ -20,6 +20,8 @@ const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 const CLI_SOURCE = path.join(REPO_ROOT, 'src', 'cli.ts');
 
 let buildResult: Promise<string | undefined> | undefined;
+/** Set when the CLI exits during start: every Waypost row would fail the same way. */
+let cannotStart: string | undefined;
 
 /**
  * Build once per bench run when the CLI source exists and dist/cli.js is missing or older.
@@ -45,7 +47,8 @@ function sourcesNewerThanCli(): boolean {
 }
 
 export interface WaypostOptions {
-  engine: WaypostEngine;
+  /** undefined = the config default. */
+  engine?: WaypostEngine | undefined;
   accessLog: 'off' | 'stdout';
   /** Extra config fields (the leak script and experiments). */
   extra?: Record<string, unknown>;
@@ -61,7 +64,7 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
     stringify({
       listen: `127.0.0.1:${port}`,
       admin: { listen: `127.0.0.1:${adminPort}` },
-      engine: options.engine,
+      ...(options.engine === undefined ? {} : { engine: options.engine }),
       accessLog: options.accessLog,
       domains: ['localhost'],
       ...options.extra,
@@ -82,10 +85,11 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
     }
     await waitUntilRouted(port, 10_000);
   } catch (error) {
+    if (started.exited) cannotStart = `the CLI exits during start: ${started.summary()}`;
     await context.group.stop(started);
     throw error;
   }
-  return { port, hostHeader: HOST_HEADER, pid: started.pid, stop: () => context.group.stop(started) };
+  return { port, adminPort, hostHeader: HOST_HEADER, pid: started.pid, stop: () => context.group.stop(started) };
 }
 
 async function register(adminPort: number, instance: Record<string, unknown>): Promise<void> {
@@ -123,7 +127,7 @@ function waypost(engine: WaypostEngine, accessLog: 'off' | 'stdout'): SystemDefi
   return {
     id: `waypost-${engine}${accessLog === 'stdout' ? '-log' : ''}`,
     label: `Waypost (${engine})${suffix}`,
-    unavailable: ensureWaypostBuilt,
+    unavailable: async () => (await ensureWaypostBuilt()) ?? cannotStart,
     start: (context) => startWaypost(context, { engine, accessLog }),
   };
 }
