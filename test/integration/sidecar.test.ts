@@ -1,0 +1,157 @@
+/**
+ * `waypost register` as a real process (dist/cli.js) next to a real app process,
+ * against a real AdminServer: lifecycle, health reporting, drain on SIGTERM,
+ * registry outage, exec mode, usage errors.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/client/index.js';
+import type { InstanceRecord } from '../../src/types.js';
+import { CLI, ROOT, runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { startAdmin, type AdminHarness } from './admin-harness.js';
+
+const APP = path.join(ROOT, 'test', 'fixtures', 'flippable-app.mjs');
+const children: ChildProcess[] = [];
+const admins: AdminHarness[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  for (const admin of admins.splice(0)) await admin.close();
+});
+
+async function startApp(env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [APP], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()).port as number));
+    child.once('exit', (code) => reject(new Error(`app exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, 'register', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function flip(port: number, state: 'healthy' | 'unhealthy'): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}/${state}`, { method: 'POST' });
+  await res.text();
+}
+
+const instancesOf = async (admin: AdminHarness, service: string): Promise<InstanceRecord[]> => [
+  ...(await admin.store.getService(service)).instances,
+];
+
+async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const statusOf = (admin: AdminHarness, service: string, status: string) => async () =>
+  (await instancesOf(admin, service)).find((i) => i.status === status);
+
+describe('waypost register (sidecar process)', () => {
+  it('registers the app, keeps it through 3 TTLs, follows its health, drains and deregisters on SIGTERM', async () => {
+    const admin = await startAdmin();
+    admins.push(admin);
+    const app = await startApp();
+    const sidecar = startSidecar([
+      '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
+      '--check-path', '/healthz', '--check-interval', '100ms', '--drain-delay', '400ms', '--id', 'app-1', '--tag', 'v2',
+    ]);
+    const up = await until(statusOf(admin, 'app', 'UP'), 5000, 'registered UP');
+    expect(up).toMatchObject({ id: 'app-1', host: '127.0.0.1', port: app.port, ttl: 1, tags: ['v2'] });
+
+    await new Promise((r) => setTimeout(r, 3200));
+    const kept = await instancesOf(admin, 'app');
+    expect(kept.map((i) => [i.id, i.status, i.registeredAt])).toEqual([['app-1', 'UP', up.registeredAt]]);
+
+    await flip(app.port, 'unhealthy');
+    await until(statusOf(admin, 'app', 'OUT_OF_SERVICE'), 3000, 'OUT_OF_SERVICE after failed checks');
+    await flip(app.port, 'healthy');
+    await until(statusOf(admin, 'app', 'UP'), 3000, 'UP after recovered checks');
+
+    // Watch the drain through the blocking query: DRAINING first, then gone.
+    const client = new RegistryClient({ url: admin.base });
+    const seen: string[] = [];
+    const watch = client.watch('app', (state) => seen.push(state.instances.map((i) => i.status).join(',') || 'none'));
+    await until(async () => seen.length > 0, 2000, 'watch started');
+    sidecar.child.kill('SIGTERM');
+    expect(await sidecar.exited).toBe(0);
+    watch.close();
+    expect(await instancesOf(admin, 'app')).toEqual([]);
+    expect(seen).toEqual(['UP', 'DRAINING', 'none']);
+    expect(sidecar.output()).toContain('"msg":"draining"');
+  }, 20_000);
+
+  it('survives the registry being down for 5 s and registers again after', async () => {
+    const port = await freePort();
+    let admin = await startAdmin({ admin: { listen: `127.0.0.1:${port}` } });
+    const app = await startApp();
+    const sidecar = startSidecar([
+      '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
+      '--check-interval', '200ms', '--drain-delay', '0s', '--id', 'app-1',
+    ]);
+    await until(statusOf(admin, 'app', 'UP'), 5000, 'registered');
+    await admin.close();
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(sidecar.child.exitCode).toBe(null);
+    // A fresh registry on the same port knows nothing: the heartbeat gets 404 and the sidecar registers again.
+    admin = await startAdmin({ admin: { listen: `127.0.0.1:${port}` } });
+    admins.push(admin);
+    await until(statusOf(admin, 'app', 'UP'), 8000, 're-registered after the outage');
+    expect(sidecar.output()).toContain('"msg":"registry call failed; retrying"');
+    sidecar.child.kill('SIGTERM');
+    expect(await sidecar.exited).toBe(0);
+    expect(await instancesOf(admin, 'app')).toEqual([]);
+  }, 25_000);
+
+  it('in exec mode starts the app, registers it once its check passes, and exits with its code', async () => {
+    const admin = await startAdmin();
+    admins.push(admin);
+    const appPort = await freePort();
+    const sidecar = startSidecar(
+      [
+        '--service', 'app', '--address', `127.0.0.1:${appPort}`, '--registry', admin.base, '--check-path', '/healthz',
+        '--check-interval', '100ms', '--drain-delay', '0s', '--exec', '--', process.execPath, APP,
+      ],
+      { PORT: String(appPort), EXIT_CODE_ON_TERM: '3' },
+    );
+    await until(statusOf(admin, 'app', 'UP'), 5000, 'exec app registered');
+    sidecar.child.kill('SIGTERM');
+    expect(await sidecar.exited).toBe(3);
+    expect(await instancesOf(admin, 'app')).toEqual([]);
+  }, 15_000);
+
+  it('rejects bad flags with exit code 2 and one line naming the flag', async () => {
+    const cases: Array<[string[], string]> = [
+      [['--address', '127.0.0.1:3000'], 'waypost: --service: is required (the service name)\n'],
+      [['--service', 'app'], 'waypost: --address: is required (HOST:PORT of the app, e.g. 10.0.0.5:8080)\n'],
+      [['--service', 'app', '--address', '0.0.0.0:3000'], `waypost: --address: "0.0.0.0:3000" is not an address a proxy can reach; give the app's IP or DNS name\n`],
+      [['--service', 'Bad_Name', '--address', '127.0.0.1:3000'], 'waypost: --service: service must be 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit; got "Bad_Name"\n'],
+      [['--service', 'app', '--address', '127.0.0.1:3000', '--ttl', '0'], 'waypost: --ttl: must be an integer from 1 to 3600, got "0"\n'],
+      [['--service', 'app', '--address', '127.0.0.1:3000', '--check-interval', 'soon'], 'waypost: --check-interval: must be a duration like 500ms, 5s or 2m, got "soon"\n'],
+      [['--service', 'app', '--address', '127.0.0.1:3000', '--registry', 'http://a', '--redis', 'redis://b'], 'waypost: --redis: give either --registry URL or --redis URL, not both\n'],
+      [['--service', 'app', '--address', '127.0.0.1:3000', '--exec'], 'waypost: --exec: needs the app command after --, e.g. --exec -- node app.js\n'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['register', ...args])));
+    expect(results.map((r, i) => ({ args: cases[i]![0], code: r.code, stderr: r.stderr }))).toEqual(
+      cases.map(([args, stderr]) => ({ args, code: 2, stderr })),
+    );
+  }, 20_000);
+});
