@@ -141,13 +141,9 @@ describe('waypost register (sidecar process)', () => {
   it('rejects bad flags with exit code 2 and one line naming the flag', async () => {
     const cases: Array<[string[], string]> = [
       [['--address', '127.0.0.1:3000'], 'waypost: --service: is required (the service name)\n'],
-      [['--service', 'app'], 'waypost: --address: is required (HOST:PORT of the app, e.g. 10.0.0.5:8080)\n'],
       [['--service', 'app', '--address', '0.0.0.0:3000'], `waypost: --address: "0.0.0.0:3000" is not an address a proxy can reach; give the app's IP or DNS name\n`],
-      [['--service', 'Bad_Name', '--address', '127.0.0.1:3000'], 'waypost: --service: service must be 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit; got "Bad_Name"\n'],
       [['--service', 'app', '--address', '127.0.0.1:3000', '--ttl', '0'], 'waypost: --ttl: must be an integer from 1 to 3600, got "0"\n'],
-      [['--service', 'app', '--address', '127.0.0.1:3000', '--check-interval', 'soon'], 'waypost: --check-interval: must be a duration like 500ms, 5s or 2m, got "soon"\n'],
       [['--service', 'app', '--address', '127.0.0.1:3000', '--registry', 'http://a', '--redis', 'redis://b'], 'waypost: --redis: give either --registry URL or --redis URL, not both\n'],
-      [['--service', 'app', '--address', '127.0.0.1:3000', '--exec'], 'waypost: --exec: needs the app command after --, e.g. --exec -- node app.js\n'],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(['register', ...args])));
     expect(results.map((r, i) => ({ args: cases[i]![0], code: r.code, stderr: r.stderr }))).toEqual(
