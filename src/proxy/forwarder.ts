@@ -1,0 +1,91 @@
+/**
+ * The forwarding seam (DESIGN §1): one engine per file under engines/. An engine
+ * sends one attempt of a request to one endpoint and streams the answer back;
+ * the handler owns routing, retries, metrics and proxy-made responses.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Endpoint } from '../balancer/policy.js';
+import type { UpstreamErrorReason } from '../metrics.js';
+import type { RouteTimeouts } from '../routing/route.js';
+
+export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/** Everything an engine needs for one attempt; built once per request by the handler. */
+export interface AttemptOptions {
+  readonly method: string;
+  /** Path with query to request upstream. */
+  readonly path: string;
+  /** Upstream request headers, already cleaned (hop-by-hop stripped, X-Forwarded-* set). */
+  readonly headers: IncomingHttpHeaders;
+  /** The whole request body when it was buffered (replayable); undefined = stream `req` or no body. */
+  readonly body: Buffer | undefined;
+  /** true = pipe the client request into the upstream request (not replayable). */
+  readonly streamBody: boolean;
+  readonly timeouts: RouteTimeouts;
+  /** Aborts the attempt (request body over the size limit). */
+  readonly signal: AbortSignal | undefined;
+  /** Writes the client response head from the upstream status and headers; called once, before any body byte. */
+  writeHead(status: number, headers: IncomingHttpHeaders): void;
+}
+
+export interface AttemptResult {
+  /** Upstream status code; 0 when no response head arrived. */
+  status: number;
+  /** true once response bytes were sent to the client: the attempt can no longer be retried or replaced. */
+  sent: boolean;
+  /** Why the attempt failed; undefined on success or client abort. */
+  error: UpstreamErrorReason | undefined;
+  /** The client went away (or the handler aborted) before the exchange finished. */
+  aborted: boolean;
+  /** Milliseconds from attempt start to the upstream response head (0 when none). */
+  upstreamMs: number;
+}
+
+export interface EngineStats {
+  /** Open upstream sockets (active and idle), over all endpoints. */
+  sockets: number;
+  /** Requests waiting for an upstream socket. */
+  pending: number;
+}
+
+export interface ForwardEngine {
+  readonly name: EngineName;
+  /** Resolves when the exchange is over (response finished, failed or aborted); never rejects. */
+  forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult>;
+  stats(): EngineStats;
+  /** Drops every pooled upstream connection. */
+  close(): Promise<void>;
+}
+
+/** Message constants engines use to tag the failures they cause themselves. */
+export class UpstreamTimeoutError extends Error {
+  constructor(readonly reason: UpstreamErrorReason) {
+    super(`upstream ${reason.replace('_', ' ')}`);
+  }
+}
+
+/** Maps a socket, parser or engine error onto a bounded reason label. */
+export function upstreamErrorReason(err: unknown): UpstreamErrorReason {
+  if (err instanceof UpstreamTimeoutError) return err.reason;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return 'other';
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connect_refused';
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect_timeout';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'header_timeout';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'idle_timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'reset';
+    default:
+      return code.startsWith('HPE_') || code === 'UND_ERR_RESPONSE_STATUS_CODE' ? 'protocol' : 'other';
+  }
+}

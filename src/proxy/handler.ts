@@ -1,0 +1,363 @@
+/**
+ * One HTTP request through the proxy: route → pick → forward, with the retry
+ * loop, body limits, metrics, passive-health outcomes and the access-log hook.
+ * Nothing here touches Redis or scans instances; per-service metric children are
+ * cached so a request costs no label lookups.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Counter, Histogram } from 'prom-client';
+import type { Endpoint, OutcomeListener, PickContext } from '../balancer/policy.js';
+import type { WaypostConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
+import type { RouteMatch, Router } from '../routing/route.js';
+import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
+import { RequestIds, TrustedProxies, clientAddress, peerAddress, responseHeaders, setForwardedHeaders } from './headers.js';
+import { sendProxyError, type ProxyErrorCode } from './responses.js';
+import { planBody, readBody, shouldRetry } from './retry.js';
+
+export interface AccessLogEntry {
+  requestId: string;
+  method: string;
+  host: string;
+  /** Path without the query string. */
+  path: string;
+  /** undefined when no route matched. */
+  service: string | undefined;
+  routeId: string | undefined;
+  /** `service/id` of the last instance tried. */
+  instance: string | undefined;
+  status: number;
+  bytesIn: number | undefined;
+  /** Bytes written to the client socket for this response, head included. */
+  bytesOut: number;
+  durationMs: number;
+  /** Time to the upstream response head in the last attempt; 0 without one. */
+  upstreamMs: number;
+  retries: number;
+  /** Upstream failure reason or the proxy error code; undefined on success. */
+  error: string | undefined;
+}
+
+export interface ProxyHandlerOptions {
+  config: WaypostConfig;
+  router: Router;
+  engine: ForwardEngine;
+  metrics: Metrics;
+  logger: Logger;
+  outcomes?: OutcomeListener;
+  onAccessLog?: (entry: AccessLogEntry) => void;
+}
+
+/** Metric children for one service label, resolved once. */
+class ServiceMetrics {
+  readonly #codes = new Map<number, Counter.Internal>();
+  readonly #errors = new Map<UpstreamErrorReason, Counter.Internal>();
+  readonly duration: Histogram.Internal<'service'>;
+  readonly retries: Counter.Internal;
+
+  constructor(
+    readonly metrics: Metrics,
+    readonly service: string,
+  ) {
+    this.duration = metrics.requestDuration.labels(service);
+    this.retries = metrics.retries.labels(service);
+  }
+
+  request(code: number): Counter.Internal {
+    let child = this.#codes.get(code);
+    if (child === undefined) {
+      child = this.metrics.requests.labels(this.service, String(code));
+      this.#codes.set(code, child);
+    }
+    return child;
+  }
+
+  upstreamError(reason: UpstreamErrorReason): Counter.Internal {
+    let child = this.#errors.get(reason);
+    if (child === undefined) {
+      child = this.metrics.upstreamErrors.labels(this.service, reason);
+      this.#errors.set(reason, child);
+    }
+    return child;
+  }
+}
+
+const TIMEOUT_REASONS: ReadonlySet<string> = new Set(['header_timeout', 'idle_timeout']);
+
+export class ProxyHandler {
+  readonly #router: Router;
+  readonly #engine: ForwardEngine;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #outcomes: OutcomeListener | undefined;
+  readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined;
+  readonly #trusted: TrustedProxies;
+  readonly #ids = new RequestIds();
+  readonly #services = new Map<string, ServiceMetrics>();
+  readonly #retryBufferBytes: number;
+  readonly #maxBodyBytes: number;
+  /** Requests being handled right now (graceful stop waits for 0). */
+  inflight = 0;
+  /** Set when the server stops: responses then ask clients to close their connection. */
+  closing = false;
+
+  constructor(options: ProxyHandlerOptions) {
+    this.#router = options.router;
+    this.#engine = options.engine;
+    this.#metrics = options.metrics;
+    this.#log = options.logger;
+    this.#outcomes = options.outcomes;
+    this.#onAccessLog = options.onAccessLog;
+    this.#trusted = new TrustedProxies(options.config.trustedProxies);
+    this.#retryBufferBytes = options.config.limits.retryBufferBytes;
+    this.#maxBodyBytes = options.config.limits.maxBodyBytes;
+  }
+
+  /** The node:http request listener. Never throws, never rejects. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.inflight++;
+    this.#serve(req, res)
+      .catch((err: unknown) => {
+        this.#log.error({ err }, 'proxy request failed unexpectedly');
+        if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
+      })
+      .finally(() => this.inflight--);
+  };
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const socket = req.socket;
+    const bytesBefore = socket.bytesWritten;
+    const requestId = this.#ids.of(req);
+    res.setHeader('x-request-id', requestId);
+    if (this.closing) res.setHeader('connection', 'close');
+
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    const host = hostOf(req.headers.host);
+    const log: AccessLogEntry = {
+      requestId,
+      method: req.method ?? 'GET',
+      host,
+      path,
+      service: undefined,
+      routeId: undefined,
+      instance: undefined,
+      status: 0,
+      bytesIn: undefined,
+      bytesOut: 0,
+      durationMs: 0,
+      upstreamMs: 0,
+      retries: 0,
+      error: undefined,
+    };
+
+    // The router gets the full target: it keeps the query in upstreamPath.
+    const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
+    if (match === undefined) {
+      log.status = this.#proxyError(req, res, 'no_route', log);
+      this.#record(this.#serviceMetrics(UNROUTED), log, started, socket, bytesBefore);
+      return;
+    }
+    log.service = match.service;
+    log.routeId = match.routeId;
+    const metrics = this.#serviceMetrics(match.service);
+    await this.#forward(req, res, match, metrics, requestId, log);
+    this.#record(metrics, log, started, socket, bytesBefore);
+  }
+
+  async #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    metrics: ServiceMetrics,
+    requestId: string,
+    log: AccessLogEntry,
+  ): Promise<void> {
+    const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
+    if (plan.kind === 'too_large') {
+      log.status = this.#proxyError(req, res, 'body_too_large', log);
+      return;
+    }
+    const peer = peerAddress(req);
+    const ctx = new RequestPickContext(req, clientAddress(req, peer, this.#trusted));
+    // Pick before reading the body: no instance means an immediate 503.
+    let endpoint = match.pick(ctx);
+    if (endpoint === undefined) {
+      log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
+      return;
+    }
+
+    let body: Buffer | undefined;
+    let signal: AbortSignal | undefined;
+    if (plan.kind === 'buffer') {
+      body = await readBody(req, plan.length);
+      if (body === undefined) {
+        log.error = 'client_abort';
+        log.status = 499;
+        return;
+      }
+      log.bytesIn = body.length;
+    } else if (plan.kind === 'stream') {
+      log.bytesIn = plan.length;
+      if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
+    }
+
+    setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', requestId);
+    const attempt: AttemptOptions = {
+      method: req.method ?? 'GET',
+      path: match.upstreamPath,
+      headers: req.headers,
+      body,
+      streamBody: plan.kind === 'stream',
+      timeouts: match.timeouts,
+      signal,
+      writeHead: (status: number, headers: IncomingHttpHeaders) => {
+        if (match.onResponse) match.onResponse(current, (name, value) => res.setHeader(name, value));
+        if (this.closing) res.setHeader('connection', 'close');
+        res.writeHead(status, responseHeaders(headers));
+      },
+    };
+    const replayable = plan.kind !== 'stream';
+    let current: Endpoint = endpoint;
+    let result: AttemptResult;
+    let tried: Endpoint[] | undefined;
+    for (;;) {
+      current = endpoint;
+      log.instance = endpoint.key;
+      endpoint.stats.inflight++;
+      try {
+        result = await this.#engine.forward(req, res, endpoint, attempt);
+      } finally {
+        endpoint.stats.inflight--;
+      }
+      log.upstreamMs = result.upstreamMs;
+      if (result.aborted) break;
+      if (result.error !== undefined) {
+        metrics.upstreamError(result.error).inc();
+        this.#outcomes?.onFailure(endpoint, result.error);
+      } else if (result.status >= 500) {
+        this.#outcomes?.onFailure(endpoint, 'status_5xx');
+      } else {
+        this.#outcomes?.onSuccess(endpoint);
+      }
+      if (!shouldRetry(result, log.retries, match.retries, replayable)) break;
+      (tried ??= []).push(endpoint);
+      ctx.tried = tried;
+      const next = match.pick(ctx);
+      if (next === undefined || tried.includes(next)) break;
+      endpoint = next;
+      log.retries++;
+      metrics.retries.inc();
+    }
+
+    if (signal?.aborted) {
+      log.error = 'body_too_large';
+      log.status = sendProxyError(res, 'body_too_large', true);
+    } else if (result.aborted) {
+      log.error = 'client_abort';
+      log.status = result.sent ? result.status : 499;
+    } else if (result.error !== undefined) {
+      log.error = result.error;
+      log.status = result.sent ? result.status : sendProxyError(res, TIMEOUT_REASONS.has(result.error) ? 'upstream_timeout' : 'upstream_failed', replayable ? false : true);
+    } else {
+      log.status = result.status;
+    }
+  }
+
+  /** Counts a chunked body as it streams; past the limit the attempt is aborted (→ 413). */
+  #limitChunkedBody(req: IncomingMessage, log: AccessLogEntry): AbortSignal {
+    const controller = new AbortController();
+    const limit = this.#maxBodyBytes;
+    let seen = 0;
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > limit) {
+        req.off('data', onData);
+        controller.abort();
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      req.off('data', onData);
+      log.bytesIn = seen;
+    });
+    return controller.signal;
+  }
+
+  #proxyError(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, log: AccessLogEntry): number {
+    log.error = code;
+    // An unread body would otherwise be parsed as the next request on this connection.
+    const unread = !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+    return sendProxyError(res, code, unread);
+  }
+
+  #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {
+    const durationMs = performance.now() - started;
+    if (log.status !== 0) metrics.request(log.status).inc();
+    metrics.duration.observe(durationMs / 1000);
+    if (this.#onAccessLog !== undefined) {
+      log.durationMs = durationMs;
+      log.bytesOut = socket.bytesWritten - bytesBefore;
+      this.#onAccessLog(log);
+    }
+  }
+
+  #serviceMetrics(service: string): ServiceMetrics {
+    let metrics = this.#services.get(service);
+    if (metrics === undefined) {
+      metrics = new ServiceMetrics(this.#metrics, service);
+      this.#services.set(service, metrics);
+    }
+    return metrics;
+  }
+}
+
+/** What balancers may read about the request; cookies are parsed only if asked. */
+class RequestPickContext implements PickContext {
+  tried: readonly Endpoint[] | undefined = undefined;
+  #cookies: Map<string, string> | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly clientIp: string,
+  ) {}
+
+  header(name: string): string | undefined {
+    return headerValue(this.req.headers, name);
+  }
+
+  cookie(name: string): string | undefined {
+    if (this.#cookies === undefined) {
+      this.#cookies = new Map();
+      const raw = this.req.headers.cookie;
+      if (raw !== undefined) {
+        for (const pair of raw.split(';')) {
+          const eq = pair.indexOf('=');
+          if (eq > 0) this.#cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+        }
+      }
+    }
+    return this.#cookies.get(name);
+  }
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Host header without port, lower-cased (`[::1]:80` → `[::1]`). */
+function hostOf(header: string | undefined): string {
+  if (!header) return '';
+  const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
+  return (end > 0 ? header.slice(0, end) : header).toLowerCase();
+}
+
+function isEncrypted(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}

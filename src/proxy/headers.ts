@@ -1,0 +1,125 @@
+/**
+ * Header rewriting for the HTTP data path (DESIGN §5): hop-by-hop headers are
+ * stripped both ways, X-Forwarded-* are set by us (never by the engine), and
+ * every request carries an X-Request-Id that is echoed on the response.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import net from 'node:net';
+import { parseCidr } from '../config/schema.js';
+
+/** RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies must drop too. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Node answers 100-continue itself; forwarding it would make the upstream wait for a second "continue".
+  'expect',
+]);
+
+/** Removes hop-by-hop headers and those the Connection header names, in place. */
+export function stripHopByHop(headers: IncomingHttpHeaders): void {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name) delete headers[name];
+    }
+  }
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+}
+
+/** A copy of an upstream response's headers without hop-by-hop ones. */
+export function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  const connection = upstream.connection;
+  const named = connection === undefined ? undefined : connectionNames(connection.toLowerCase());
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = upstream[name];
+  }
+  return out;
+}
+
+function connectionNames(value: string): Set<string> {
+  return new Set(value.split(',').map((token) => token.trim()));
+}
+
+/** Peers whose X-Forwarded-For we extend instead of replacing. */
+export class TrustedProxies {
+  readonly #list = new net.BlockList();
+  readonly #empty: boolean;
+
+  constructor(cidrs: readonly string[]) {
+    for (const text of cidrs) {
+      const range = parseCidr(text);
+      if (range) this.#list.addSubnet(range.address, range.prefix, range.family);
+    }
+    this.#empty = cidrs.length === 0;
+  }
+
+  has(address: string): boolean {
+    if (this.#empty || !address) return false;
+    return net.isIPv4(address) ? this.#list.check(address, 'ipv4') : this.#list.check(address, 'ipv6');
+  }
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1` (dual-stack listeners report IPv4 peers mapped). */
+export function peerAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/**
+ * The client address for balancing and logs: the left-most X-Forwarded-For entry
+ * when the peer is a trusted proxy, else the peer itself.
+ */
+export function clientAddress(req: IncomingMessage, peer: string, trusted: TrustedProxies): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (typeof forwarded !== 'string' || !trusted.has(peer)) return peer;
+  const comma = forwarded.indexOf(',');
+  const first = (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
+  return first || peer;
+}
+
+/** Rewrites the client's headers in place into the upstream request's headers. */
+export function setForwardedHeaders(
+  req: IncomingMessage,
+  peer: string,
+  trusted: TrustedProxies,
+  proto: 'http' | 'https',
+  requestId: string,
+): void {
+  const headers = req.headers;
+  stripHopByHop(headers);
+  const isTrusted = trusted.has(peer);
+  const forwardedFor = headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = isTrusted && forwardedFor ? `${forwardedFor}, ${peer}` : peer;
+  if (!(isTrusted && headers['x-forwarded-proto'])) headers['x-forwarded-proto'] = proto;
+  if (!(isTrusted && headers['x-forwarded-host']) && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
+  headers['x-request-id'] = requestId;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Request ids: the client's when valid, else a per-process random prefix plus a
+ * counter — unique enough to correlate logs, and far cheaper than a UUID per request.
+ */
+export class RequestIds {
+  readonly #prefix = randomBytes(6).toString('hex');
+  #counter = 0;
+
+  of(req: IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
+    this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
+    return `${this.#prefix}-${this.#counter.toString(36)}`;
+  }
+}

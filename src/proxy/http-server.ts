@@ -1,0 +1,175 @@
+/**
+ * The HTTP listeners of the data path: one node:http server per configured
+ * listen address, with the client-side limits (header size → 431, slow headers
+ * → 408, connections per listener) and a graceful stop that lets in-flight
+ * requests finish within a grace period.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { OutcomeListener } from '../balancer/policy.js';
+import type { WaypostConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Router } from '../routing/route.js';
+import { HttpProxyEngine } from './engines/http-proxy.js';
+import { UndiciEngine } from './engines/undici.js';
+import type { EngineName, EngineStats, ForwardEngine } from './forwarder.js';
+import { ProxyHandler, type AccessLogEntry } from './handler.js';
+import { writeRawProxyError } from './responses.js';
+
+export interface HttpProxyServerOptions {
+  config: WaypostConfig;
+  router: Router;
+  engine: EngineName;
+  metrics: Metrics;
+  logger: Logger;
+  outcomes?: OutcomeListener;
+  onAccessLog?: (entry: AccessLogEntry) => void;
+}
+
+/** The whole request (headers and body) must arrive within this; Node's own default. */
+const REQUEST_TIMEOUT_MS = 300_000;
+/** Client keep-alive: a little above typical client pools' idle timeouts is not needed; keep Node's. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+export class HttpProxyServer {
+  readonly #config: WaypostConfig;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #engine: ForwardEngine;
+  readonly #handler: ProxyHandler;
+  readonly #servers: http.Server[] = [];
+  readonly #sockets = new Set<Socket>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: HttpProxyServerOptions) {
+    this.#config = options.config;
+    this.#metrics = options.metrics;
+    this.#log = options.logger.child({ component: 'http-proxy' });
+    this.#engine = options.engine === 'undici' ? new UndiciEngine() : new HttpProxyEngine();
+    this.#handler = new ProxyHandler({
+      config: options.config,
+      router: options.router,
+      engine: this.#engine,
+      metrics: options.metrics,
+      logger: this.#log,
+      ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
+      ...(options.onAccessLog === undefined ? {} : { onAccessLog: options.onAccessLog }),
+    });
+  }
+
+  get engineName(): EngineName {
+    return this.#engine.name;
+  }
+
+  /** Upstream pool state, for tests and diagnostics. */
+  engineStats(): EngineStats {
+    return this.#engine.stats();
+  }
+
+  /** Requests being handled right now. */
+  get inflight(): number {
+    return this.#handler.inflight;
+  }
+
+  /** Binds every listener; rejects (and closes what was bound) if one fails. */
+  async listen(): Promise<AddressInfo[]> {
+    const { limits, timeouts } = this.#config;
+    const active = this.#metrics.activeConnections.labels('http');
+    try {
+      for (const listener of this.#config.listen) {
+        const server = http.createServer(
+          {
+            maxHeaderSize: limits.maxHeaderBytes,
+            headersTimeout: limits.headersTimeout,
+            requestTimeout: Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeout),
+            keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+            // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
+            connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
+          },
+          this.#handler.handle,
+        );
+        // Client socket inactivity (the client side of the idle timeout).
+        server.timeout = timeouts.idle;
+        if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+        server.on('connection', (socket: Socket) => {
+          this.#sockets.add(socket);
+          active.inc();
+          socket.once('close', () => {
+            this.#sockets.delete(socket);
+            active.dec();
+          });
+        });
+        server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+        this.#servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(listener.address.port, listener.address.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        server.on('error', (err) => this.#log.error({ err }, 'http listener error'));
+        if (listener.tls) this.#log.warn({ address: server.address() }, 'tls listener served as plain http');
+      }
+    } catch (err) {
+      await this.close(0);
+      throw err;
+    }
+    return this.addresses();
+  }
+
+  addresses(): AddressInfo[] {
+    return this.#servers.map((server) => server.address()).filter((a): a is AddressInfo => typeof a === 'object' && a !== null);
+  }
+
+  /**
+   * Graceful stop: stop accepting, close idle keep-alive connections, let
+   * in-flight requests finish for up to `graceMs`, then cut whatever is left.
+   */
+  close(graceMs = this.#config.timeouts.grace): Promise<void> {
+    this.#closing ??= this.#close(graceMs);
+    return this.#closing;
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    this.#handler.closing = true;
+    const closed = this.#servers.map(
+      (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+    );
+    for (const server of this.#servers) server.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.#handler.inflight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      // Connections that finished their last request become idle: drop them now.
+      for (const server of this.#servers) server.closeIdleConnections();
+    }
+    if (this.#handler.inflight > 0) this.#log.warn({ inflight: this.#handler.inflight }, 'grace period over; closing connections');
+    for (const server of this.#servers) server.closeAllConnections();
+    for (const socket of this.#sockets) socket.destroy();
+    await Promise.all(closed);
+    await this.#engine.close();
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // A response already under way cannot be replaced by an error response.
+    if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    switch (err.code) {
+      case 'HPE_HEADER_OVERFLOW':
+        writeRawProxyError(socket, 'headers_too_large');
+        return;
+      case 'ERR_HTTP_REQUEST_TIMEOUT':
+        writeRawProxyError(socket, 'request_timeout');
+        return;
+      case 'ECONNRESET':
+        socket.destroy();
+        return;
+      default:
+        writeRawProxyError(socket, 'bad_request');
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Responses the proxy makes itself (DESIGN §5): small JSON bodies with a clear
+ * message and an `x-waypost-error` header. Never a stack trace. When the
+ * response head already went out, the only honest signal left is cutting the
+ * connection.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export const PROXY_ERRORS = {
+  no_route: { status: 404, message: 'No route matches this host and path.' },
+  no_healthy_instance: { status: 503, message: 'The service has no healthy instance right now; try again shortly.' },
+  upstream_failed: { status: 502, message: 'The upstream instance could not be reached or failed to answer.' },
+  upstream_timeout: { status: 504, message: 'The upstream instance did not answer in time.' },
+  body_too_large: { status: 413, message: 'The request body is larger than the proxy accepts.' },
+  headers_too_large: { status: 431, message: 'The request headers are larger than the proxy accepts.' },
+  request_timeout: { status: 408, message: 'The request headers did not arrive in time.' },
+  bad_request: { status: 400, message: 'The request could not be parsed.' },
+} as const;
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+/** Pre-rendered bodies: nothing is serialised per error response. */
+const BODIES = Object.fromEntries(
+  Object.entries(PROXY_ERRORS).map(([code, { message }]) => [code, Buffer.from(JSON.stringify({ error: code, message }))]),
+) as Record<ProxyErrorCode, Buffer>;
+
+/** Sends a proxy-made error, or destroys the connection if the head was already sent. Returns the status. */
+export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, closeConnection = false): number {
+  const { status } = PROXY_ERRORS[code];
+  if (res.headersSent) {
+    res.destroy();
+    return status;
+  }
+  const body = BODIES[code];
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', body.length);
+  res.setHeader('x-waypost-error', code);
+  if (status === 503) res.setHeader('retry-after', '1');
+  // The rest of an unread request body would be parsed as the next request.
+  if (closeConnection) res.setHeader('connection', 'close');
+  res.end(body);
+  return status;
+}
+
+/** Answers a request Node's parser rejected (no ServerResponse exists), then closes the socket. */
+export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const { status } = PROXY_ERRORS[code];
+  const body = BODIES[code];
+  const reason = code === 'headers_too_large' ? 'Request Header Fields Too Large' : code === 'request_timeout' ? 'Request Timeout' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
+      `x-waypost-error: ${code}\r\nconnection: close\r\n\r\n${body.toString()}`,
+  );
+}

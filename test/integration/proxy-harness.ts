@@ -1,0 +1,79 @@
+/** Starts an HttpProxyServer on 127.0.0.1:0 over a StaticRouter, for the proxy suites. */
+import http from 'node:http';
+import { configSchema, type ConfigInput, type WaypostConfig } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
+import type { EngineName } from '../../src/proxy/forwarder.js';
+import type { AccessLogEntry } from '../../src/proxy/handler.js';
+import { HttpProxyServer } from '../../src/proxy/http-server.js';
+import { StaticRouter, type StaticRoute } from '../helpers/static-router.js';
+
+export const ENGINES: EngineName[] = ['http-proxy', 'undici'];
+
+export interface ProxyHarness {
+  server: HttpProxyServer;
+  router: StaticRouter;
+  metrics: Metrics;
+  config: WaypostConfig;
+  port: number;
+  accessLog: AccessLogEntry[];
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startProxy(
+  engine: EngineName,
+  routes: StaticRoute[],
+  overrides: Partial<ConfigInput> = {},
+): Promise<ProxyHarness> {
+  const config = configSchema.parse({ listen: '127.0.0.1:0', ...overrides });
+  const router = new StaticRouter(routes);
+  const metrics = new Metrics({ processMetrics: false });
+  const accessLog: AccessLogEntry[] = [];
+  const server = new HttpProxyServer({
+    config,
+    router,
+    engine,
+    metrics,
+    logger: silentLogger,
+    onAccessLog: (entry) => accessLog.push(entry),
+  });
+  const [address] = await server.listen();
+  return { server, router, metrics, config, port: address!.port, accessLog, close: (graceMs = 0) => server.close(graceMs) };
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One request through a fresh connection (no agent pooling between tests). */
+export function request(
+  port: number,
+  options: { host: string; path?: string; method?: string; headers?: http.OutgoingHttpHeaders; body?: Buffer | string },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: options.path ?? '/',
+        method: options.method ?? 'GET',
+        headers: { host: options.host, ...options.headers },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export function json<T = Record<string, unknown>>(reply: Reply): T {
+  return JSON.parse(reply.body.toString()) as T;
+}
