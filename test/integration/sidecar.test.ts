@@ -8,7 +8,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/client/index.js';
 import type { InstanceRecord } from '../../src/types.js';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { createStore } from '../../src/registry/create-store.js';
 import { CLI, ROOT, runCli } from '../helpers/cli.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
 
@@ -136,6 +140,26 @@ describe('waypost register (sidecar process)', () => {
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(3);
     expect(await instancesOf(admin, 'app')).toEqual([]);
+  }, 15_000);
+
+  it('with --redis writes straight to the Redis registry and deregisters on SIGTERM', async () => {
+    const redis = await RedisServer.start();
+    const store = createStore(configSchema.parse({ redis: { url: redis.url } }), { logger: silentLogger });
+    try {
+      await store.start();
+      const app = await startApp();
+      const sidecar = startSidecar([
+        '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--redis', redis.url, '--ttl', '2', '--check-interval', '200ms', '--drain-delay', '0s',
+      ]);
+      const up = await until(async () => (await store.getService('app')).instances[0], 8000, 'registered in Redis');
+      expect(up).toMatchObject({ host: '127.0.0.1', port: app.port, status: 'UP', ttl: 2 });
+      sidecar.child.kill('SIGTERM');
+      expect(await sidecar.exited).toBe(0);
+      expect((await store.getService('app')).instances).toEqual([]);
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
   }, 15_000);
 
   it('rejects bad flags with exit code 2 and one line naming the flag', async () => {
