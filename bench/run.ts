@@ -126,7 +126,7 @@ async function main(): Promise<number> {
   const began = Date.now();
   const skipped: SkippedSystem[] = [];
   installMissingPeers(options.install);
-  const pinning = choosePinning();
+  const pinning = choosePinning(options.pin);
   const tools = chooseTools(options, skipped);
   console.log(`bench: ${systems.map((s) => s.id).join(', ')}`);
   console.log(`tools ${tools.join('+')} · bodies ${options.bodies.join('+')} B · ${options.durationSeconds} s × ${options.runs} run(s) · ${options.connections} connections · ${pinning.description}`);
@@ -145,9 +145,11 @@ async function main(): Promise<number> {
       const tmpDir = mkdtempSync(path.join(os.tmpdir(), `waypost-bench-${definition.id}-`));
       const context: SystemContext = { backends, group, pinning, tmpDir };
       let running: RunningSystem | undefined;
+      const systemBegan = Date.now();
       try {
         console.log(`${definition.id}: starting`);
         running = await definition.start(context);
+        console.log(`  started in ${Date.now() - systemBegan} ms`);
         rows.push(...(await measureSystem(definition, running, options, tools, group, pinning)));
       } catch (error) {
         console.log(`skip ${definition.id}: ${firstLine(error)}`);
@@ -155,6 +157,7 @@ async function main(): Promise<number> {
       } finally {
         await running?.stop();
         rmSync(tmpDir, { recursive: true, force: true });
+        console.log(`  ${definition.id} done in ${((Date.now() - systemBegan) / 1000).toFixed(1)} s`);
       }
     }
   } finally {

@@ -15,6 +15,7 @@ export interface BenchOptions {
   tools: LoadTool[] | 'auto';
   runs: number;
   install: boolean;
+  pin: boolean;
 }
 
 export const USAGE = `npx tsx bench/run.ts [options]
@@ -26,7 +27,8 @@ export const USAGE = `npx tsx bench/run.ts [options]
   --systems a,b,c         ids or prefixes, e.g. nginx,waypost (env BENCH_SYSTEMS; default all)
   --tool autocannon|wrk|both  (env BENCH_TOOL; default both when wrk exists, quick: wrk if present)
   --runs N                runs per row, the median is reported (env BENCH_RUNS; default 1)
-  --no-install            never apt-get install missing peers (env BENCH_NO_INSTALL=1)`;
+  --no-install            never apt-get install missing peers (env BENCH_NO_INSTALL=1)
+  --no-pin                do not use taskset (env BENCH_NO_PIN=1)`;
 
 export class OptionError extends Error {}
 
@@ -45,7 +47,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     const arg = argv[i]!;
     if (!arg.startsWith('--')) throw new OptionError(`unexpected argument "${arg}"`);
     const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    if (['quick', 'no-install'].includes(name)) {
+    if (['quick', 'no-install', 'no-pin'].includes(name)) {
       booleans.add(name);
       continue;
     }
@@ -88,5 +90,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     tools,
     runs: runs ? positive('--runs', runs, true) : 1,
     install: !booleans.has('no-install') && env.BENCH_NO_INSTALL !== '1',
+    pin: !booleans.has('no-pin') && env.BENCH_NO_PIN !== '1',
   };
 }

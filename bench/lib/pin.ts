@@ -25,7 +25,8 @@ export function hasCommand(name: string): boolean {
 }
 
 /** Decide the pinning for this run and pin this process (the autocannon driver) to the load CPU. */
-export function choosePinning(): Pinning {
+export function choosePinning(enabled = true): Pinning {
+  if (!enabled) return { proxyCpu: undefined, loadCpu: undefined, description: 'not pinned (--no-pin)' };
   const cpus = os.availableParallelism();
   if (!hasCommand('taskset')) {
     return { proxyCpu: undefined, loadCpu: undefined, description: 'not pinned: taskset not found' };
