@@ -70,6 +70,7 @@ export class EndpointSets {
   readonly #onPanicChange: ((service: string, panic: boolean) => void) | undefined;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #panicking = new Set<string>();
+  readonly #endpoints = new WeakMap<InstanceRecord, Endpoint>();
 
   constructor(options: EndpointSetsOptions) {
     this.#pool = options.pool;
@@ -132,7 +133,8 @@ export class EndpointSets {
         if (isLocal) local.push(candidate);
       }
     }
-    if (previous === undefined || previous.state !== state) {
+    // Every registered id was just looked up, so more held stats means some instance left.
+    if (this.#pool.heldCount(name) > state.instances.length) {
       this.#pool.retain(name, state.instances.map((r) => r.id));
     }
 
@@ -143,20 +145,16 @@ export class EndpointSets {
 
     const endpoints: Endpoint[] = [];
     let totalWeight = 0;
+    const slowStart = this.#slowStartMs > 0;
     for (const { record, stats } of chosen) {
-      const ramp = this.#slowStart(stats.readyAt, now);
-      if (ramp.until < validUntil) validUntil = ramp.until;
-      const weight = ramp.factor >= 1 ? record.weight : Math.max(1, Math.round(record.weight * ramp.factor));
+      let weight = record.weight;
+      if (slowStart && now - stats.readyAt < this.#slowStartMs) {
+        const ramp = this.#slowStart(stats.readyAt, now);
+        if (ramp.until < validUntil) validUntil = ramp.until;
+        weight = Math.max(1, Math.round(record.weight * ramp.factor));
+      }
       totalWeight += weight;
-      endpoints.push(
-        Object.freeze({
-          key: instanceKey(name, record.id),
-          instance: record,
-          address: formatAddress(record.host, record.port),
-          weight,
-          stats,
-        }),
-      );
+      endpoints.push(this.#endpoint(record, stats, weight));
     }
 
     const set: EndpointSet = Object.freeze({
@@ -167,6 +165,24 @@ export class EndpointSets {
     });
     this.#cache.set(name, { state, health, epoch: health.epoch, validUntil, set });
     return set;
+  }
+
+  /**
+   * The mirror keeps unchanged records (same object) across changes, so their
+   * Endpoint objects are reused too: a rebuild allocates only for what changed.
+   */
+  #endpoint(record: InstanceRecord, stats: EndpointHealthStats, weight: number): Endpoint {
+    const known = this.#endpoints.get(record);
+    if (known !== undefined && known.weight === weight && known.stats === stats) return known;
+    const endpoint: Endpoint = Object.freeze({
+      key: instanceKey(record.service, record.id),
+      instance: record,
+      address: formatAddress(record.host, record.port),
+      weight,
+      stats,
+    });
+    this.#endpoints.set(record, endpoint);
+    return endpoint;
   }
 
   /** Weight factor for an endpoint ready since `readyAt`, and when it next changes. */

@@ -49,7 +49,7 @@ export class EndpointPool {
       stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
       entry.stats.set(id, stats);
     }
-    entry.removed.delete(id);
+    if (entry.removed.size !== 0) entry.removed.delete(id);
     return stats;
   }
 
@@ -107,6 +107,11 @@ export class EndpointPool {
     for (const id of live) entry.removed.delete(id);
     // The entry itself stays: its ServiceHealth object is held by set caches.
     this.#dropIdle(entry);
+  }
+
+  /** Stats objects held for one service (registered and removed-but-busy). */
+  heldCount(service: string): number {
+    return this.#services.get(service)?.stats.size ?? 0;
   }
 
   /** Drop stats of removed instances whose in-flight work has ended. */
