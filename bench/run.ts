@@ -44,7 +44,8 @@ function median(values: number[]): number {
 }
 
 function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n').slice(0, 3).join(' ⏎ ');
+  const text = (error instanceof Error ? error.message : String(error)).split('\n').slice(0, 3).join(' ⏎ ');
+  return text.length > 400 ? `${text.slice(0, 400)}…` : text;
 }
 
 /** Every tool × body for one started system: warm up, measure `runs` times, keep the medians. */

@@ -20,7 +20,7 @@ const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 const CLI_SOURCE = path.join(REPO_ROOT, 'src', 'cli.ts');
 
 let buildResult: Promise<string | undefined> | undefined;
-/** Set when the CLI exits during start: every Waypost row would fail the same way. */
+/** Set when the CLI cannot even listen: every Waypost row would fail the same way. */
 let cannotStart: string | undefined;
 
 /**
@@ -78,18 +78,27 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
   });
   if (devNull !== undefined) closeSync(devNull);
   try {
-    await waitForPort(adminPort, 20_000, started);
-    await waitForPort(port, 10_000, started);
+    try {
+      await waitForPort(adminPort, 20_000, started);
+      await waitForPort(port, 10_000, started);
+    } catch (error) {
+      // Not listening is the same for every engine and log setting: skip the other rows at once.
+      cannotStart = `the CLI does not start a listener: ${firstLine(error)}`;
+      throw error;
+    }
     for (const [index, backend] of context.backends.ports.entries()) {
       await register(adminPort, { id: `bench-${index + 1}`, host: '127.0.0.1', port: backend, ttl: 3600 });
     }
     await waitUntilRouted(port, 10_000);
   } catch (error) {
-    if (started.exited) cannotStart = `the CLI exits during start: ${started.summary()}`;
     await context.group.stop(started);
     throw error;
   }
   return { port, adminPort, hostHeader: HOST_HEADER, pid: started.pid, stop: () => context.group.stop(started) };
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
 }
 
 async function register(adminPort: number, instance: Record<string, unknown>): Promise<void> {
