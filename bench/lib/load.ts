@@ -4,7 +4,7 @@
  */
 import autocannon from 'autocannon';
 import { hasCommand, type Pinning } from './pin.js';
-import type { ProcessGroup } from './processes.js';
+import { sleep, type ProcessGroup } from './processes.js';
 
 export type LoadTool = 'autocannon' | 'wrk';
 
@@ -56,12 +56,15 @@ export async function runWrk(request: LoadRequest, group: ProcessGroup, pinning:
   const started = group.start('wrk', 'wrk', args, { cpu: pinning.loadCpu });
   let output = '';
   started.child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
+  // 'close' (not 'exit'): the summary is the last thing wrk writes, read it all.
+  const closed = new Promise<void>((resolve) => started.child.once('close', () => resolve()));
   // wrk stops itself after -d; this bound only matters if it hangs.
   const guard = setTimeout(() => void group.stop(started), (seconds + 15) * 1000);
-  const code = await exited;
+  // A failed spawn may never 'close'; a second after the end is enough for wrk to flush.
+  await Promise.race([closed, started.done.then(() => sleep(1000))]);
   clearTimeout(guard);
-  if (code !== 0) throw new Error(`wrk exited with ${code}: ${started.tail()}`);
+  const code = started.child.exitCode;
+  if (code !== 0) throw new Error(`wrk exited with ${code ?? started.child.signalCode}: ${started.summary()}`);
   return parseWrkOutput(output);
 }
 

@@ -25,6 +25,9 @@ export interface StartOptions {
 
 export class Started {
   private output = '';
+  private ended = false;
+  /** Resolves when the process has exited or could not be spawned at all. */
+  readonly done: Promise<void>;
 
   constructor(
     readonly name: string,
@@ -36,6 +39,17 @@ export class Started {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    this.done = new Promise<void>((resolve) => {
+      const end = (): void => {
+        this.ended = true;
+        resolve();
+      };
+      child.once('exit', end);
+      child.once('error', (error) => {
+        this.output += `\nspawn failed: ${error.message}`;
+        end();
+      });
+    });
   }
 
   get pid(): number {
@@ -43,7 +57,7 @@ export class Started {
   }
 
   get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
+    return this.ended;
   }
 
   /** The last lines the child wrote, for error messages. */
@@ -76,16 +90,17 @@ export class Started {
           }
         }
       };
-      const onExit = (): void => finish(new Error(`${this.name} exited before it was ready: ${this.summary()}`));
+      let settled = false;
       const finish = (error: Error | undefined, value?: T): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         this.child.stdout?.off('data', onData);
-        this.child.off('exit', onExit);
         if (error) reject(error);
         else resolve(value as T);
       };
       this.child.stdout?.on('data', onData);
-      this.child.once('exit', onExit);
+      void this.done.then(() => finish(new Error(`${this.name} exited before it was ready: ${this.summary()}`)));
     });
   }
 }
@@ -107,9 +122,8 @@ export class ProcessGroup {
       detached: true,
     });
     const started = new Started(name, child);
-    child.on('error', () => undefined); // spawn failures surface as an exit before ready
     this.running.add(started);
-    child.once('exit', () => this.running.delete(started));
+    void started.done.then(() => this.running.delete(started));
     return started;
   }
 
@@ -133,10 +147,9 @@ export class ProcessGroup {
   /** SIGTERM the child's process group, SIGKILL it after `graceMs`. */
   async stop(started: Started, graceMs = 3000): Promise<void> {
     if (!started.exited) {
-      const gone = new Promise<void>((resolve) => started.child.once('exit', () => resolve()));
       signalGroup(started.pid, 'SIGTERM');
       const timer = setTimeout(() => signalGroup(started.pid, 'SIGKILL'), graceMs);
-      await gone;
+      await started.done;
       clearTimeout(timer);
     }
     // Whatever the leader left behind in its group (an nginx worker) goes too.
