@@ -23,7 +23,13 @@ if (!existsSync(installed) || mtime(installed) < mtime(lock)) {
 
 // 2. System packages the tests use for real.
 if (mode === 'test') {
-  const wanted = [['redis-server', 'redis-server']];
+  // [command that proves it is there, Debian package]
+  const wanted = [
+    ['redis-server', 'redis-server'],
+    ['podman', 'podman'], // registrar tests: a real Docker-API engine
+    ['runc', 'runc'], // podman's runtime on hosts with hybrid cgroups
+    ['busybox', 'busybox-static'], // the registrar tests' container image
+  ];
   const missing = wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
   if (missing.length > 0) {
     const root = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -33,3 +33,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that writes nothing (unit tests, quiet CLI commands). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * The access log: one JSON line per proxied request, or none for `off`.
+ * `target` is `off`, `stdout` or a file path (appended).
+ */
+export function createAccessLog(target: string): Logger | undefined {
+  if (target === 'off') return undefined;
+  return createLogger({ level: 'info', destination: target === 'stdout' ? 1 : target });
+}

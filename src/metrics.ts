@@ -26,6 +26,8 @@ export type UpstreamErrorReason = (typeof UPSTREAM_ERROR_REASONS)[number];
 export const ENDPOINT_STATES = ['healthy', 'unhealthy', 'ejected', 'draining'] as const;
 export type EndpointState = (typeof ENDPOINT_STATES)[number];
 
+export type EndpointCountSource = () => Iterable<{ service: string; state: EndpointState; count: number }>;
+
 export interface MetricsOptions {
   /** Collect prom-client's default process metrics (off in unit tests for speed). */
   processMetrics?: boolean;
@@ -63,11 +65,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly endpoints = new client.Gauge({
+  #endpointCounts: EndpointCountSource | undefined;
+
+  readonly endpoints: client.Gauge<'service' | 'state'> = new client.Gauge({
     name: 'waypost_endpoints',
     help: 'Instances known to this proxy, by service and health state.',
     labelNames: ['service', 'state'] as const,
     registers: [this.registry],
+    // Read from the snapshot at scrape time, never updated per request.
+    collect: () => {
+      if (!this.#endpointCounts) return;
+      this.endpoints.reset();
+      for (const { service, state, count } of this.#endpointCounts()) this.endpoints.set({ service, state }, count);
+    },
   });
 
   readonly registryEvents = new client.Counter({
@@ -121,6 +131,11 @@ export class Metrics {
   constructor(options: MetricsOptions = {}) {
     if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
     this.registryConnected.set(0);
+  }
+
+  /** Where `waypost_endpoints` reads its values at scrape time. */
+  setEndpointCounts(source: EndpointCountSource): void {
+    this.#endpointCounts = source;
   }
 
   /** Prometheus text exposition. */

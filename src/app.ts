@@ -1,0 +1,202 @@
+/**
+ * Composition root: store → mirror → health → routing → proxy listeners + admin.
+ * `start()` brings the parts up in that order and `stop()` takes them down in
+ * reverse, so no listener ever serves from a registry that is not synced.
+ */
+import { AdminServer } from './admin/server.js';
+import { EndpointSets } from './balancer/eligible.js';
+import { systemClock, type Clock } from './clock.js';
+import type { WaypostConfig } from './config/schema.js';
+import { describeError, WaypostError } from './errors.js';
+import { poolHealthOf } from './health/eligibility.js';
+import { EndpointPool } from './health/state.js';
+import { createAccessLog } from './log.js';
+import type { Logger } from './log.js';
+import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
+import { RegistryMirror } from './mirror/mirror.js';
+import { HttpProxyServer } from './proxy/http-server.js';
+import { createStore } from './registry/create-store.js';
+import type { RegistryStore, SweepResult } from './registry/store.js';
+import { RouteTable } from './routing/table.js';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics?: Metrics;
+  clock?: Clock;
+}
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface AppAddresses {
+  admin: Address;
+  http: Address[];
+}
+
+export class WaypostApp {
+  readonly config: WaypostConfig;
+  readonly metrics: Metrics;
+  readonly store: RegistryStore;
+  readonly mirror: RegistryMirror;
+  readonly pool: EndpointPool;
+  readonly endpointSets: EndpointSets;
+  readonly router: RouteTable;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #http: HttpProxyServer | undefined;
+  #admin: AdminServer | undefined;
+  #listening = false;
+  #addresses: AppAddresses | undefined;
+  #heldServices = new Set<string>();
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: WaypostConfig, deps: AppDeps) {
+    this.config = config;
+    this.#log = deps.logger;
+    this.metrics = deps.metrics ?? new Metrics();
+    this.store = createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
+    this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
+    this.#clock = deps.clock ?? systemClock;
+    this.pool = new EndpointPool(this.#clock);
+    this.endpointSets = new EndpointSets({
+      pool: this.pool,
+      clock: this.#clock,
+      panicThreshold: config.panicThreshold,
+      slowStartMs: config.slowStart,
+      zone: config.zone,
+      onPanicChange: (service, panic) => {
+        this.metrics.panicMode.set({ service }, panic ? 1 : 0);
+        this.#log.warn({ service, panic }, panic ? 'panic mode engaged' : 'panic mode released');
+      },
+    });
+    this.router = new RouteTable({
+      config,
+      services: { get: (name) => this.mirror.service(name) },
+      endpointSets: this.endpointSets,
+    });
+    // Per-instance counters live as long as the instance does (and while requests to it finish).
+    this.mirror.onChange((service, state) => {
+      this.pool.retain(service, state ? state.instances.map((i) => i.id) : []);
+      if (!state || state.instances.length === 0) this.endpointSets.forget(service);
+    });
+    this.metrics.setEndpointCounts(() => this.#endpointCounts());
+  }
+
+  get addresses(): AppAddresses {
+    if (!this.#addresses) throw new WaypostError('closed', 'the app is not started');
+    return this.#addresses;
+  }
+
+  async start(): Promise<AppAddresses> {
+    const log = this.#log;
+    try {
+      await this.store.start();
+    } catch (err) {
+      throw startupError(`cannot start the ${this.store.kind} registry`, err);
+    }
+    await this.mirror.start();
+
+    const admin = new AdminServer({
+      config: this.config,
+      store: this.store,
+      mirror: this.mirror,
+      metrics: this.metrics,
+      logger: log,
+      healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
+      isReady: () => this.#listening,
+    });
+    this.#admin = admin;
+    let adminAddress: Address;
+    try {
+      adminAddress = await admin.listen();
+    } catch (err) {
+      throw startupError('cannot bind the admin listener', err);
+    }
+
+    const accessLog = createAccessLog(this.config.accessLog);
+    const http = new HttpProxyServer({
+      config: this.config,
+      router: this.router,
+      engine: this.config.engine,
+      metrics: this.metrics,
+      logger: log,
+      ...(accessLog ? { onAccessLog: (entry) => accessLog.info(entry, 'request') } : {}),
+    });
+    this.#http = http;
+    try {
+      await http.listen();
+    } catch (err) {
+      throw startupError('cannot bind the HTTP listener', err);
+    }
+    this.#listening = true;
+    const httpAddresses = http.addresses().map(({ address, port }) => ({ host: address, port }));
+    this.#addresses = { admin: adminAddress, http: httpAddresses };
+    log.info(
+      { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: http.engineName, revision: this.mirror.revision },
+      'waypost started',
+    );
+    return this.#addresses;
+  }
+
+  /** Graceful: stop accepting, let in-flight work finish (bounded by timeouts.grace), close the registry. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#listening = false;
+      // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
+      await this.#http?.close(this.config.timeouts.grace);
+      await this.#admin?.close();
+      this.mirror.close();
+      await this.store.close();
+    })();
+    return this.#stopping;
+  }
+
+  /** Scrape-time counts for waypost_endpoints, from the same rule the balancers use. */
+  *#endpointCounts(): Iterable<{ service: string; state: EndpointState; count: number }> {
+    const healthOf = poolHealthOf(this.pool, () => this.#clock.now());
+    for (const service of this.mirror.services()) {
+      const counts = new Map<EndpointState, number>(ENDPOINT_STATES.map((state) => [state, 0]));
+      for (const instance of service.instances) {
+        const state = healthOf(instance);
+        counts.set(state, (counts.get(state) ?? 0) + 1);
+      }
+      for (const [state, count] of counts) yield { service: service.name, state, count };
+    }
+  }
+
+  #onSweep(result: SweepResult): void {
+    const held = new Set(result.held.map((h) => h.service));
+    for (const h of result.held) {
+      if (!this.#heldServices.has(h.service)) {
+        this.#log.warn({ service: h.service, wouldExpire: h.wouldExpire, instances: h.instances }, 'self-preservation engaged: expiry held');
+      }
+      this.metrics.selfPreservation.set({ service: h.service }, 1);
+    }
+    for (const service of this.#heldServices) {
+      if (!held.has(service)) {
+        this.metrics.selfPreservation.set({ service }, 0);
+        this.#log.info({ service }, 'self-preservation released');
+      }
+    }
+    this.#heldServices = held;
+  }
+}
+
+function startupError(what: string, err: unknown): WaypostError {
+  if (err instanceof WaypostError && err.code === 'startup') return err;
+  return new WaypostError('startup', `${what}: ${describeError(err)}`, { cause: err });
+}
+
+/** Start an app or fail with a WaypostError('startup'); cleans up what started. */
+export async function startProxy(config: WaypostConfig, deps: AppDeps): Promise<WaypostApp> {
+  const app = new WaypostApp(config, deps);
+  try {
+    await app.start();
+  } catch (err) {
+    await app.stop().catch(() => {});
+    throw err;
+  }
+  return app;
+}

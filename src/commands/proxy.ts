@@ -1,0 +1,83 @@
+/**
+ * `waypost proxy`: load config, start the app, stop gracefully on SIGTERM/SIGINT
+ * (a second signal exits at once).
+ */
+import { Command, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { describeError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startProxy } from '../app.js';
+
+interface ProxyFlags {
+  config?: string;
+  listen?: string;
+  admin?: string;
+  redis?: string;
+  workers?: string;
+  logLevel?: string;
+  accessLog?: string;
+  engine?: string;
+  zone?: string;
+}
+
+/** Flag name → config path. Values are validated by the schema with the rest. */
+const FLAG_PATHS: ReadonlyArray<[keyof ProxyFlags, string, string[], (v: string) => unknown]> = [
+  ['listen', '--listen', ['listen'], String],
+  ['admin', '--admin', ['admin', 'listen'], String],
+  ['redis', '--redis', ['redis', 'url'], String],
+  ['workers', '--workers', ['workers'], (v) => (/^\d+$/.test(v) ? Number(v) : v)],
+  ['logLevel', '--log-level', ['logLevel'], String],
+  ['accessLog', '--access-log', ['accessLog'], String],
+  ['engine', '--engine', ['engine'], String],
+  ['zone', '--zone', ['zone'], String],
+];
+
+export function proxyCommand(program: Command): Command {
+  return program
+    .command('proxy')
+    .description('run the proxy (embedded in-memory registry unless Redis is configured)')
+    .option('-c, --config <file>', 'YAML config file (see config/waypost.yaml)')
+    .option('--listen <host:port>', 'HTTP listener', undefined)
+    .option('--admin <host:port>', 'admin API listener (default 127.0.0.1:9901)')
+    .option('--redis <url>', 'use the shared Redis registry at this URL (redis://, rediss://, redis+sentinel://)')
+    .option('--workers <n>', 'worker processes sharing the listeners')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--access-log <target>', 'off | stdout | FILE')
+    .addOption(new Option('--engine <engine>', 'HTTP forwarding engine').choices(['http-proxy', 'undici']))
+    .option('--zone <zone>', "this proxy's zone, for zone preference")
+    .action(async (flags: ProxyFlags) => {
+      const config = loadConfig({
+        file: flags.config ?? process.env.WAYPOST_CONFIG,
+        env: process.env,
+        flags: FLAG_PATHS.filter(([key]) => flags[key] !== undefined).map(([key, flag, path, convert]) => ({
+          path,
+          flag,
+          value: convert(flags[key]!),
+        })),
+      });
+      const logger = createLogger({ level: config.logLevel });
+      const app = await startProxy(config, { logger });
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal, exiting at once');
+          process.exit(1);
+        }
+        stopping = true;
+        logger.info({ signal, graceMs: config.timeouts.grace }, 'stopping');
+        app
+          .stop()
+          .then(() => {
+            logger.info('stopped');
+            logger.flush();
+            process.exit(0);
+          })
+          .catch((err: unknown) => {
+            logger.error({ err: describeError(err) }, 'stop failed');
+            process.exit(1);
+          });
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

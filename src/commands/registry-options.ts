@@ -1,0 +1,86 @@
+/**
+ * `--registry URL | --redis URL [--token T]`, shared by the commands that read or
+ * change the registry from outside a proxy: through a proxy's admin API, or
+ * straight at Redis.
+ */
+import { Option, type Command } from 'commander';
+import { RegistryClient, type ServiceSummary } from '../client/registry-client.js';
+import { configError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import { loadConfig } from '../config/load.js';
+import { createStore } from '../registry/create-store.js';
+import type { RegistryStore } from '../registry/store.js';
+import type { InstanceRecord } from '../types.js';
+
+export interface RegistryFlags {
+  registry?: string;
+  redis?: string;
+  token?: string;
+}
+
+export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:9901';
+
+export function addRegistryOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--registry <url>', 'admin API of a running proxy').env('WAYPOST_REGISTRY').default(DEFAULT_REGISTRY_URL))
+    .addOption(new Option('--redis <url>', 'talk to the Redis registry directly instead').env('WAYPOST_REDIS_URL'))
+    .addOption(new Option('--token <token>', 'admin token for mutations').env('WAYPOST_ADMIN_TOKEN'));
+}
+
+/** What the read/deregister commands need, whichever way the registry is reached. */
+export interface RegistryAccess {
+  listServices(): Promise<ServiceSummary[]>;
+  getInstances(service: string): Promise<readonly (InstanceRecord & { health?: string })[]>;
+  deregister(service: string, id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function openRegistry(flags: RegistryFlags): Promise<RegistryAccess> {
+  if (flags.redis) return openStore(flags.redis);
+  let url: URL;
+  try {
+    url = new URL(flags.registry ?? DEFAULT_REGISTRY_URL);
+  } catch {
+    throw configError('--registry', `expected an http(s) URL, got "${flags.registry}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw configError('--registry', `expected an http(s) URL, got "${flags.registry}"`);
+  }
+  const client = new RegistryClient({ url: url.toString().replace(/\/$/, ''), token: flags.token });
+  return {
+    listServices: () => client.listServices(),
+    getInstances: async (service) => (await client.getService(service)).instances,
+    deregister: (service, id) => client.deregister(service, id),
+    close: () => client.close(),
+  };
+}
+
+async function openStore(redisUrl: string): Promise<RegistryAccess> {
+  const config = loadConfig({ flags: [{ path: ['redis', 'url'], value: redisUrl, flag: '--redis' }] });
+  const store: RegistryStore = createStore(config, { logger: silentLogger });
+  await store.start();
+  return {
+    async listServices() {
+      const counts = await store.listServices();
+      return Promise.all(
+        counts.map(async ({ name, instances }) => {
+          const state = await store.getService(name);
+          return { name, instances, healthy: state.instances.filter((i) => i.status === 'UP').length };
+        }),
+      );
+    },
+    getInstances: async (service) => (await store.getService(service)).instances,
+    deregister: (service, id) => store.deregister(service, id),
+    close: () => store.close(),
+  };
+}
+
+/** Open, run, always close. */
+export async function withRegistry<T>(flags: RegistryFlags, fn: (registry: RegistryAccess) => Promise<T>): Promise<T> {
+  const registry = await openRegistry(flags);
+  try {
+    return await fn(registry);
+  } finally {
+    await registry.close();
+  }
+}

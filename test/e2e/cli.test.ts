@@ -1,0 +1,148 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { deadPort } from '../helpers/ports.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-cli-'));
+const running: RunningProxy[] = [];
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop('SIGKILL')));
+});
+
+const lines = (text: string) => text.trim().split('\n').filter(Boolean);
+
+describe('waypost CLI exit codes', () => {
+  it('prints help that lists every subcommand and exits 0', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['proxy', 'register', 'services', 'instances', 'deregister', 'registrar']) {
+      expect(result.stdout).toContain(command);
+    }
+  });
+
+  it('exits 2 with one line for an unknown flag', async () => {
+    const result = await runCli(['proxy', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown option '--bogus'");
+  });
+
+  it('exits 2 naming the field for a bad --listen', async () => {
+    const result = await runCli(['proxy', '--listen', 'nowhere']);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      'waypost: listen.0.address: expected HOST:PORT (e.g. 127.0.0.1:8080), got "nowhere" (from flag --listen)',
+    ]);
+  });
+
+  it('exits 2 naming the field and the file for a bad config field', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(file, 'timeouts:\n  header: forever\n');
+    const result = await runCli(['proxy', '--config', file]);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      `waypost: timeouts.header: expected a duration like 500ms, 5s or 2m, got "forever" (from config file ${file})`,
+    ]);
+  });
+
+  it('exits 2 for a bad WAYPOST_ variable', async () => {
+    const result = await runCli(['proxy'], { env: { WAYPOST_RETRIES: 'lots' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('retries: expected a number in WAYPOST_RETRIES, got "lots"');
+  });
+
+  it('exits 1 with a clear line when the admin port is in use', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const result = await runCli(['proxy', '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`waypost: cannot bind the admin listener: .*127\\.0\\.0\\.1:${port}`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('exits 1 with a clear line when Redis is unreachable', async () => {
+    const port = await deadPort();
+    const result = await runCli(['proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--redis', `redis://127.0.0.1:${port}`], {
+      timeoutMs: 20_000,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`127.0.0.1:${port}`);
+  });
+});
+
+describe('waypost proxy', () => {
+  it('serves the registry API on the embedded store and exits 0 on SIGTERM', async () => {
+    const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', 'off']);
+    running.push(proxy);
+    const base = `http://127.0.0.1:${proxy.admin.port}`;
+    const created = await fetch(`${base}/v1/services/orders/instances`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'orders-1', host: '127.0.0.1', port: 3000 }),
+    });
+    expect(created.status).toBe(201);
+    const service = (await (await fetch(`${base}/v1/services/orders`)).json()) as { instances: { id: string }[] };
+    expect(service.instances.map((i) => i.id)).toEqual(['orders-1']);
+
+    const services = await runCli(['services', '--registry', base, '--json']);
+    expect(services.code).toBe(0);
+    expect(JSON.parse(services.stdout)).toEqual({ services: [{ name: 'orders', instances: 1, healthy: 1 }] });
+
+    const { code } = await proxy.stop('SIGTERM');
+    expect(code).toBe(0);
+  });
+});
+
+describe('waypost proxy data path', () => {
+  it('forwards to a registered backend by the host convention and finishes an in-flight request on SIGTERM', async () => {
+    const http = await import('node:http');
+    let slowStarted!: () => void;
+    const slowSeen = new Promise<void>((resolve) => (slowStarted = resolve));
+    const backend = http.createServer((req, res) => {
+      if (req.url === '/slow') {
+        slowStarted();
+        setTimeout(() => res.end('slow done'), 500);
+        return;
+      }
+      res.end(`hello from ${req.headers['x-forwarded-host']}`);
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const backendPort = (backend.address() as net.AddressInfo).port;
+    try {
+      const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', 'off']);
+      running.push(proxy);
+      const created = await fetch(`http://127.0.0.1:${proxy.admin.port}/v1/services/orders/instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ host: '127.0.0.1', port: backendPort }),
+      });
+      expect(created.status).toBe(201);
+      const port = proxy.http[0]!.port;
+      const get = (path: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path, headers: { host: 'orders.localhost' } }, (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c));
+              res.on('end', () => resolve({ status: res.statusCode!, body }));
+            })
+            .on('error', reject);
+        });
+      expect(await get('/')).toEqual({ status: 200, body: 'hello from orders.localhost' });
+
+      const inFlight = get('/slow');
+      await slowSeen;
+      const exit = proxy.stop('SIGTERM');
+      expect(await inFlight).toEqual({ status: 200, body: 'slow done' });
+      expect((await exit).code).toBe(0);
+    } finally {
+      backend.close();
+    }
+  });
+});
