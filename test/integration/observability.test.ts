@@ -1,0 +1,103 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { startBackend, type Backend } from '../helpers/backends.js';
+import { request } from './proxy-harness.js';
+
+/** DESIGN §6: names and types are API. */
+const DESIGN_METRICS: Record<string, string> = {
+  waypost_requests_total: 'counter',
+  waypost_request_duration_seconds: 'histogram',
+  waypost_upstream_errors_total: 'counter',
+  waypost_retries_total: 'counter',
+  waypost_endpoints: 'gauge',
+  waypost_registry_events_total: 'counter',
+  waypost_registry_connected: 'gauge',
+  waypost_active_connections: 'gauge',
+  waypost_panic_mode: 'gauge',
+  waypost_ejections_total: 'counter',
+  waypost_self_preservation: 'gauge',
+  waypost_registry_propagation_seconds: 'histogram',
+};
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-obs-'));
+const accessLogFile = path.join(dir, 'access.log');
+let backend: Backend;
+let proxy: TestApp;
+
+beforeAll(async () => {
+  backend = await startBackend({ name: 'b1' });
+  proxy = await startApp({ accessLog: accessLogFile });
+  await proxy.register({ service: 'orders', id: 'orders-1', host: '127.0.0.1', port: backend.port });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await backend?.close();
+});
+
+const scrape = async () => (await fetch(`${proxy.adminUrl}/metrics`)).text();
+
+describe('metrics', () => {
+  it('exposes every DESIGN §6 metric with its type and a HELP text', async () => {
+    await request(proxy.port, { host: 'orders.localhost' });
+    const text = await scrape();
+    for (const [name, type] of Object.entries(DESIGN_METRICS)) {
+      expect(text, name).toContain(`# TYPE ${name} ${type}`);
+      expect(text, name).toMatch(new RegExp(`# HELP ${name} \\S`));
+    }
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('counts proxied requests by service and code, and endpoints by state at scrape time', async () => {
+    await request(proxy.port, { host: 'orders.localhost', path: '/x' });
+    const text = await scrape();
+    expect(text).toMatch(/waypost_requests_total\{service="orders",code="200"\} \d+/);
+    expect(text).toContain('waypost_endpoints{service="orders",state="healthy"} 1');
+    expect(text).toContain('waypost_registry_connected 1');
+  });
+
+  it('keeps the series count constant across 1,000 distinct paths and unknown hosts', async () => {
+    await request(proxy.port, { host: 'nobody.example', path: '/warm' });
+    await request(proxy.port, { host: 'orders.localhost', path: '/warm' });
+    const count = (text: string) => text.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    const before = count(await scrape());
+    for (let i = 0; i < 1000; i += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          request(proxy.port, { host: (i + j) % 2 ? `host-${i + j}.example` : 'orders.localhost', path: `/item/${i + j}?q=${i}` }),
+        ),
+      );
+    }
+    const text = await scrape();
+    expect(text).not.toContain('host-1.example');
+    expect(text).not.toContain('/item/');
+    // Only values change; process metrics may add a few series (e.g. GC kinds), never one per path or host.
+    expect(count(text) - before).toBeLessThan(10);
+  });
+});
+
+describe('access log', () => {
+  it('writes one JSON line per proxied request with the documented fields', async () => {
+    const reply = await request(proxy.port, { host: 'orders.localhost', path: '/logged?secret=1', headers: { 'x-request-id': 'req-abc-1' } });
+    expect(reply.status).toBe(200);
+    let entry: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && !entry; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const lines = readFileSync(accessLogFile, 'utf8').trim().split('\n').filter(Boolean);
+      entry = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.requestId === 'req-abc-1');
+    }
+    expect(entry).toMatchObject({
+      msg: 'request',
+      requestId: 'req-abc-1',
+      method: 'GET',
+      path: '/logged',
+      service: 'orders',
+      instance: 'orders/orders-1',
+      status: 200,
+      retries: 0,
+    });
+    for (const field of ['durationMs', 'upstreamMs', 'bytesOut', 'time', 'level']) expect(entry).toHaveProperty(field);
+  });
+});
