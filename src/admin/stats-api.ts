@@ -1,0 +1,147 @@
+/**
+ * `GET /v1/stats`: what the dashboard shows beyond the registry API, in one call.
+ * Registry connection state and revision come from the mirror; per-service panic,
+ * self-preservation, ejection and request counts from the process's own metrics;
+ * per-instance live counters (in-flight, recent error rate) from an injected
+ * StatsSource, because only the proxy's health pool knows them.
+ *
+ * Read at human pace (the dashboard polls every 1.5 s): it walks the mirror and
+ * the bounded metric label sets, never the request path.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EndpointPool } from '../health/state.js';
+import type { Metrics } from '../metrics.js';
+import type { RegistryMirror } from '../mirror/mirror.js';
+import { sendJson } from './body.js';
+import type { AdminRoute } from './server.js';
+
+export const STATS_PATH = '/v1/stats';
+
+export interface InstanceLiveStats {
+  /** Requests (HTTP) or connections (TCP, WebSocket) open to the instance right now. */
+  readonly inflight: number;
+  /** Share of failed attempts (0–1) over a recent window; omitted when not measured. */
+  readonly recentErrorRate?: number;
+}
+
+/** The proxy's live per-instance counters. Must be O(1) per call and never create state. */
+export interface StatsSource {
+  /** undefined when the proxy keeps no counters for it (never routed to, or not a proxy). */
+  instance(service: string, id: string): InstanceLiveStats | undefined;
+}
+
+/** The proxy's health pool as a StatsSource (in-flight counts; no error rate is kept there yet). */
+export function poolStatsSource(pool: EndpointPool): StatsSource {
+  return {
+    instance(service, id) {
+      const stats = pool.peek(service, id);
+      return stats ? { inflight: stats.inflight } : undefined;
+    },
+  };
+}
+
+export interface StatsRouteOptions {
+  mirror: RegistryMirror;
+  metrics: Metrics;
+  /** `memory` or `redis`, shown as is. */
+  storeKind?: string;
+  source?: StatsSource;
+}
+
+export interface InstanceStatsView {
+  readonly id: string;
+  readonly inflight: number | null;
+  readonly recentErrorRate: number | null;
+}
+
+export interface ServiceStatsView {
+  readonly name: string;
+  readonly revision: number;
+  readonly panic: boolean;
+  readonly selfPreservation: boolean;
+  /** Ejections since this process started (counter). */
+  readonly ejections: number;
+  /** Requests answered since this process started (counter); clients derive rates from two reads. */
+  readonly requests: number;
+  /** Of those, answered with a 5xx status. */
+  readonly errors: number;
+  readonly instances: readonly InstanceStatsView[];
+}
+
+export interface StatsView {
+  readonly registry: {
+    readonly store: string | null;
+    readonly connected: boolean;
+    readonly synced: boolean;
+    readonly revision: number;
+  };
+  readonly services: readonly ServiceStatsView[];
+}
+
+export function statsRoute(options: StatsRouteOptions): AdminRoute {
+  return {
+    method: 'GET',
+    path: STATS_PATH,
+    async handle(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+      sendJson(res, 200, await collectStats(options));
+    },
+  };
+}
+
+export async function collectStats(options: StatsRouteOptions): Promise<StatsView> {
+  const { mirror, metrics, source } = options;
+  const [panic, held, ejections, requests] = await Promise.all([
+    metrics.panicMode.get(),
+    metrics.selfPreservation.get(),
+    metrics.ejections.get(),
+    metrics.requests.get(),
+  ]);
+  const panicBy = byService(panic.values);
+  const heldBy = byService(held.values);
+  const ejectionsBy = byService(ejections.values);
+  const requestsBy = new Map<string, { requests: number; errors: number }>();
+  for (const { labels, value } of requests.values) {
+    const service = String(labels.service ?? '');
+    const entry = requestsBy.get(service) ?? { requests: 0, errors: 0 };
+    entry.requests += value;
+    if (Number(labels.code) >= 500) entry.errors += value;
+    requestsBy.set(service, entry);
+  }
+
+  const services: ServiceStatsView[] = [];
+  for (const state of mirror.services()) {
+    if (state.instances.length === 0) continue;
+    const counts = requestsBy.get(state.name);
+    services.push({
+      name: state.name,
+      revision: state.revision,
+      panic: (panicBy.get(state.name) ?? 0) > 0,
+      selfPreservation: (heldBy.get(state.name) ?? 0) > 0,
+      ejections: ejectionsBy.get(state.name) ?? 0,
+      requests: counts?.requests ?? 0,
+      errors: counts?.errors ?? 0,
+      instances: state.instances.map((record) => {
+        const live = source?.instance(state.name, record.id);
+        return {
+          id: record.id,
+          inflight: live ? live.inflight : null,
+          recentErrorRate: live?.recentErrorRate ?? null,
+        };
+      }),
+    });
+  }
+  services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    registry: { store: options.storeKind ?? null, connected: mirror.connected, synced: mirror.synced, revision: mirror.revision },
+    services,
+  };
+}
+
+function byService(values: readonly { labels: Partial<Record<string, string | number>>; value: number }[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const { labels, value } of values) {
+    const service = String(labels.service ?? '');
+    map.set(service, (map.get(service) ?? 0) + value);
+  }
+  return map;
+}
