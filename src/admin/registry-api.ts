@@ -19,6 +19,7 @@ import type { HostAllowList, TokenGuard } from './auth.js';
 import { BlockingQueries, parseBlockingQuery } from './blocking-query.js';
 import { readJsonBody, sendJson, sendNoContent } from './body.js';
 import { serviceSummary, serviceView, type HealthOf } from './health-view.js';
+import { sameFields } from '../registry/record.js';
 
 export interface RegistryApiOptions {
   store: RegistryStore;
@@ -136,7 +137,7 @@ export class RegistryApi {
     const { record } = await this.#store.register(input);
     await this.#settle(service, (state) => {
       const seen = find(state, record.id);
-      return seen !== undefined && sameContent(seen, record);
+      return seen !== undefined && sameFields(seen, record);
     });
     sendJson(request.res, 201, record);
   }
@@ -212,21 +213,6 @@ export class MethodNotAllowed extends WaypostError {
 
 function find(state: ServiceState | undefined, id: string): InstanceRecord | undefined {
   return state?.instances.find((record) => record.id === id);
-}
-
-/** Equal apart from lease times (a re-registration with the same content may not be a change event). */
-function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
-  return (
-    a.host === b.host &&
-    a.port === b.port &&
-    a.weight === b.weight &&
-    a.zone === b.zone &&
-    a.status === b.status &&
-    a.ttl === b.ttl &&
-    a.tags.length === b.tags.length &&
-    a.tags.every((tag, i) => tag === b.tags[i]) &&
-    JSON.stringify(Object.entries(a.metadata).sort()) === JSON.stringify(Object.entries(b.metadata).sort())
-  );
 }
 
 function unknownInstance(service: string, id: string, hint?: string): WaypostError {

@@ -27,6 +27,7 @@ import type {
   ServiceState,
   SweepResult,
 } from './store.js';
+import { sameFields } from './record.js';
 import { DEFAULT_WEIGHT } from './validate.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
@@ -286,21 +287,6 @@ export class MemoryStore implements RegistryStore {
 
 function freezeRecord(record: InstanceRecord): InstanceRecord {
   return Object.freeze({ ...record, tags: Object.freeze([...record.tags]), metadata: Object.freeze({ ...record.metadata }) });
-}
-
-/** Every field except the lease and registeredAt. */
-export function sameFields(a: InstanceRecord, b: InstanceRecord): boolean {
-  return (
-    a.host === b.host &&
-    a.port === b.port &&
-    a.weight === b.weight &&
-    a.zone === b.zone &&
-    a.status === b.status &&
-    a.ttl === b.ttl &&
-    a.tags.length === b.tags.length &&
-    a.tags.every((tag, i) => tag === b.tags[i]) &&
-    JSON.stringify(Object.entries(a.metadata).sort()) === JSON.stringify(Object.entries(b.metadata).sort())
-  );
 }
 
 /** Code-unit order, the same order Redis and every process agree on. */
