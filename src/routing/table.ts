@@ -210,7 +210,9 @@ export class RouteTable implements Router {
     for (const suffix of this.#domainSuffixes) {
       if (host.length <= suffix.length || !host.endsWith(suffix)) continue;
       const service = host.slice(0, host.length - suffix.length);
-      if (!SERVICE_NAME_PATTERN.test(service)) continue;
+      // Only services the registry knows: host names are client input, and an unknown one must
+      // answer 404 under the fixed unrouted label, not mint a metric series per made-up name.
+      if (!SERVICE_NAME_PATTERN.test(service) || this.#services.get(service) === undefined) continue;
       return this.#conventionRoute(service);
     }
     return undefined;
@@ -233,8 +235,7 @@ export class RouteTable implements Router {
       this.#services,
       this.#endpointSets,
     );
-    // Cache only registered services: host names are client input and must not grow the map without bound.
-    if (this.#services.get(service) !== undefined) this.#conventionRoutes.set(service, route);
+    this.#conventionRoutes.set(service, route);
     return route;
   }
 

@@ -32,7 +32,7 @@ const routes: ConfigInput['routes'] = [
 ];
 
 describe('route table precedence', () => {
-  const router = table({ routes, domains: ['localhost', 'svc.internal'] });
+  const router = table({ routes, domains: ['localhost', 'svc.internal'] }, [serviceState('orders', []), serviceState('users', [])]);
 
   it.each([
     ['exact host, longest prefix', 'api.example.com', '/orders/v2/1', {}, 'orders-v2', 'route[1]'],
@@ -60,6 +60,7 @@ describe('route table precedence', () => {
     ['the bare domain', 'localhost', '/'],
     ['a convention name that is not a service name', 'a.b.localhost', '/'],
     ['a wildcard that does not cover the bare suffix', 'example.com', '/'],
+    ['a convention name the registry does not know (no metric series per made-up host)', 'nobody.localhost', '/'],
   ])('returns undefined for %s', (_case, host, path) => {
     expect(router.match(host, path, noHeaders)).toBeUndefined();
   });
@@ -77,7 +78,7 @@ describe('route match settings', () => {
       retries: 3,
       timeouts: { connect: '1s', header: '20s', idle: '40s' },
       routes: [{ host: 'a.test', service: 'a', retries: 0, timeouts: { header: '5s' } }],
-    });
+    }, [serviceState('b', [])]);
     const match = router.match('a.test', '/', noHeaders)!;
     expect(match.retries).toBe(0);
     expect(match.timeouts).toEqual({ connect: 1000, header: 5000, idle: 40_000 });
