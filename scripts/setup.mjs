@@ -29,6 +29,7 @@ if (mode === 'test') {
     ['podman', 'podman'], // registrar tests: a real Docker-API engine
     ['runc', 'runc'], // podman's runtime on hosts with hybrid cgroups
     ['busybox', 'busybox-static'], // the registrar tests' container image
+    ['chromium', 'chromium'], // the dashboard test drives a real headless browser
   ];
   const missing = wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
   if (missing.length > 0) {
