@@ -3,7 +3,9 @@
  * `start()` brings the parts up in that order and `stop()` takes them down in
  * reverse, so no listener ever serves from a registry that is not synced.
  */
+import { dashboardRoute } from './admin/dashboard.js';
 import { AdminServer } from './admin/server.js';
+import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './balancer/eligible.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
@@ -106,6 +108,10 @@ export class WaypostApp {
       logger: log,
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
+      extraRoutes: [
+        dashboardRoute(),
+        statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
+      ],
     });
     this.#admin = admin;
     let adminAddress: Address;

@@ -101,3 +101,13 @@ describe('access log', () => {
     for (const field of ['durationMs', 'upstreamMs', 'bytesOut', 'time', 'level']) expect(entry).toHaveProperty(field);
   });
 });
+
+describe('dashboard wiring', () => {
+  it('serves the dashboard page and the stats API on the admin port', async () => {
+    const page = await fetch(`${proxy.adminUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const stats = (await (await fetch(`${proxy.adminUrl}/v1/stats`)).json()) as { services: { name: string }[] };
+    expect(stats.services.map((s) => s.name)).toContain('orders');
+  });
+});
