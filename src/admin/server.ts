@@ -25,6 +25,22 @@ export interface AdminRoute {
   handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
 
+/** What an extra handler is given besides the request and response. */
+export interface AdminHandlerContext {
+  /** The raw path, without the query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Aborts when the client goes away before the answer. */
+  readonly clientGone: AbortSignal;
+}
+
+/**
+ * A handler for a family of paths (prefixes, patterns): returns false when the
+ * path is not its own, true once it answered. It writes its own errors (other
+ * APIs answer in their own format), so it should not throw.
+ */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, context: AdminHandlerContext) => boolean | Promise<boolean>;
+
 export interface AdminServerOptions {
   config: WaypostConfig;
   store: RegistryStore;
@@ -36,6 +52,8 @@ export interface AdminServerOptions {
   /** Readiness beyond a synced mirror (e.g. listeners bound). @default () => true */
   isReady?: () => boolean;
   extraRoutes?: readonly AdminRoute[];
+  /** Tried in order after the exact routes and before the 404 (e.g. the Eureka and Consul compat APIs). */
+  extraHandlers?: readonly AdminHandler[];
   /** Longest wait for the mirror to show a write before answering it. @default 1000 */
   readYourWritesMs?: number;
 }
@@ -57,6 +75,7 @@ export class AdminServer {
   readonly #blocking: BlockingQueries;
   readonly #api: RegistryApi;
   readonly #extra = new Map<string, AdminRoute[]>();
+  readonly #handlers: readonly AdminHandler[];
   readonly #server: http.Server;
   #closing: Promise<void> | undefined;
 
@@ -84,6 +103,7 @@ export class AdminServer {
       routes.push(route);
       this.#extra.set(route.path, routes);
     }
+    this.#handlers = options.extraHandlers ?? [];
     this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
     this.#server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.#server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -149,6 +169,9 @@ export class AdminServer {
           return this.#onlyGet(method, () => this.#readiness(res));
         case '/metrics':
           return await this.#onlyGet(method, () => this.#metricsText(res));
+      }
+      for (const handler of this.#handlers) {
+        if (await handler(req, res, { path: rawPath, query, clientGone: clientGone.signal })) return;
       }
       const segments = decodeSegments(rawPath);
       if (segments[0] !== 'v1' || segments[1] !== 'services') {
