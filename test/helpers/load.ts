@@ -39,6 +39,8 @@ export interface LoadReport {
   durationMs: number;
   /** The first few failures, with the time since start. */
   samples: FailureSample[];
+  /** Time since start of every failure (ms), in order. */
+  failureTimes: number[];
 }
 
 export interface RunningLoad {
@@ -63,6 +65,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
   const codes: Record<number, number> = {};
   const errors: Record<string, number> = {};
   const samples: FailureSample[] = [];
+  const failureTimes: number[] = [];
   let sent = 0;
   let inflight = 0;
   let failed = 0;
@@ -71,7 +74,9 @@ export function startLoad(options: LoadOptions): RunningLoad {
 
   const fail = (sample: Omit<FailureSample, 'atMs'>): void => {
     failed++;
-    if (samples.length < MAX_SAMPLES) samples.push({ atMs: Math.round(performance.now() - started), ...sample });
+    const atMs = Math.round(performance.now() - started);
+    failureTimes.push(atMs);
+    if (samples.length < MAX_SAMPLES) samples.push({ atMs, ...sample });
   };
 
   const once = (): Promise<void> =>
@@ -127,6 +132,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
     failed,
     durationMs: Math.round(performance.now() - started),
     samples: [...samples],
+    failureTimes: [...failureTimes],
   });
 
   const done = Promise.all(Array.from({ length: concurrency }, loop)).then(() => {
