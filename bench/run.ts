@@ -12,7 +12,7 @@ import { runAutocannon, runLoad, wrkAvailable, type LoadResult, type LoadTool } 
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { choosePinning, type Pinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
-import { ResourceMonitor, rssBytes } from './lib/resources.js';
+import { ForeignLoadMonitor, ResourceMonitor, rssBytes } from './lib/resources.js';
 import type { RunningSystem, SystemContext, SystemDefinition } from './lib/system.js';
 import { selectSystems } from './lib/systems/index.js';
 import { addRatios, writeReport, type BenchReport, type ResultRow, type SkippedSystem } from './lib/table.js';
@@ -70,10 +70,13 @@ async function measureSystem(
       if (options.warmupSeconds > 0) await runAutocannon({ ...request, durationSeconds: options.warmupSeconds });
       const results: LoadResult[] = [];
       const cpu: number[] = [];
+      const foreign: number[] = [];
       let peakRss = 0;
       for (let run = 0; run < options.runs; run++) {
         const monitor = running.pid !== undefined ? new ResourceMonitor(running.pid) : undefined;
+        const others = new ForeignLoadMonitor();
         results.push(await runLoad(tool, { ...request, durationSeconds: options.durationSeconds }, group, pinning));
+        foreign.push(others.stop());
         const sample = monitor?.stop();
         if (sample) {
           cpu.push(sample.cpuPercent);
@@ -93,11 +96,12 @@ async function measureSystem(
         rssLoadedMiB: running.pid !== undefined ? peakRss / MiB : undefined,
         errors: results.reduce((sum, r) => sum + r.errors, 0),
         non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+        otherCpuPercent: Math.max(...foreign),
         runs: options.runs,
       };
       console.log(
         `  ${definition.id} ${tool} ${bodyBytes} B: ${Math.round(row.requestsPerSecond)} req/s, p99 ${row.p99Ms.toFixed(2)} ms, ` +
-          `errors ${row.errors}, non-2xx ${row.non2xx}`,
+          `errors ${row.errors}, non-2xx ${row.non2xx}, other CPU ${row.otherCpuPercent.toFixed(0)} %`,
       );
       rows.push(row);
     }

@@ -110,13 +110,15 @@ export async function startBackendProcess(name: string, options: { delayMs?: num
 
 export interface ProxyOptions {
   redisUrl?: string;
+  /** A fixed admin port (to poll /readyz while the proxy starts); default any free port. */
+  adminPort?: number;
   /** Written to a temp YAML/JSON file and passed as --config. */
   config?: Record<string, unknown>;
 }
 
 /** `waypost proxy` as a child process, access log off (the load would flood the pipe). */
 export async function startProxy(options: ProxyOptions = {}): Promise<RunningProxy & { pid: number }> {
-  const args = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+  const args = ['--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${options.adminPort ?? 0}`];
   if (options.redisUrl) args.push('--redis', options.redisUrl);
   let dir: string | undefined;
   if (options.config) {
@@ -137,8 +139,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
 export interface Sidecar {
   readonly pid: number;
   readonly output: () => string;
-  /** SIGTERM and wait for the exit code. */
+  /** SIGTERM (drain, deregister) and wait for the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL, for teardown. */
+  kill(): Promise<void>;
 }
 
 /** `waypost register …` against the admin API; resolves once started (not yet registered). */
@@ -158,6 +162,10 @@ export function startSidecar(args: { service: string; address: string; registry:
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -91,7 +91,7 @@ export async function redisKill(options: ChaosOptions): Promise<ScenarioResult> 
       ],
     };
   } finally {
-    for (const sidecar of sidecars) await sidecar.stop();
+    for (const sidecar of sidecars) await sidecar.kill();
     for (const backend of backends) await backend.kill('SIGKILL');
     await late?.kill('SIGKILL');
     await proxy?.stop('SIGKILL');

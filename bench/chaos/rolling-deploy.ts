@@ -59,7 +59,7 @@ export async function rollingDeploy(options: ChaosOptions): Promise<ScenarioResu
     };
   } finally {
     for (const { backend, sidecar } of fleet) {
-      await sidecar.stop();
+      await sidecar.kill();
       await backend.kill('SIGKILL');
     }
     await proxy.stop('SIGKILL');

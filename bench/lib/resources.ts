@@ -108,3 +108,33 @@ export class ResourceMonitor {
     return { cpuPercent: elapsed > 0 ? (cpu / elapsed) * 100 : 0, peakRssBytes: this.peak };
   }
 }
+
+/** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
+function machineBusySeconds(): number {
+  const [cpuLine = ''] = readFileSync('/proc/stat', 'utf8').split('\n');
+  const [, user, nice, system, , , irq, softirq, steal] = cpuLine.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS;
+}
+
+/** CPU seconds of this process, its live descendants and the children it has already reaped. */
+function benchCpuSeconds(): number {
+  const self = statFields(process.pid);
+  const reaped = self ? (Number(self[13]) + Number(self[14])) / CLOCK_TICKS : 0; // cutime, cstime
+  return cpuSeconds(process.pid) + reaped;
+}
+
+/**
+ * CPU used by everything that is not the bench (other jobs on the machine) over a window, in % of
+ * one core. Nonzero means the figures of that window shared the cores with someone else.
+ */
+export class ForeignLoadMonitor {
+  private readonly startBusy = machineBusySeconds();
+  private readonly startBench = benchCpuSeconds();
+  private readonly startTime = process.hrtime.bigint();
+
+  stop(): number {
+    const elapsed = Number(process.hrtime.bigint() - this.startTime) / 1e9;
+    const foreign = machineBusySeconds() - this.startBusy - (benchCpuSeconds() - this.startBench);
+    return elapsed > 0 ? Math.max(0, (foreign / elapsed) * 100) : 0;
+  }
+}

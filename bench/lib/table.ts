@@ -21,6 +21,8 @@ export interface ResultRow {
   rssLoadedMiB: number | undefined;
   errors: number;
   non2xx: number;
+  /** CPU used by processes outside the bench during the row's runs (highest run), % of one core. */
+  otherCpuPercent: number;
   runs: number;
   /** Filled by addRatios. */
   vsDirect?: number | undefined;
@@ -61,8 +63,8 @@ const body = (bytes: number): string => (bytes === 16384 ? '16 KiB' : `${bytes} 
 
 export function toMarkdown(report: BenchReport): string {
   const header =
-    '| system | tool | body | req/s | p50 ms | p99 ms | × direct | × nginx(ka64) | proxy CPU % | RSS idle → loaded MiB | errors/non-2xx |\n' +
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| system | tool | body | req/s | p50 ms | p99 ms | × direct | × nginx(ka64) | proxy CPU % | RSS idle → loaded MiB | errors/non-2xx | other CPU % |\n' +
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   // Grouped by tool and body so each block reads top to bottom, fastest first.
   const sorted = [...report.rows].sort(
     (a, b) => a.tool.localeCompare(b.tool) || a.bodyBytes - b.bodyBytes || b.requestsPerSecond - a.requestsPerSecond,
@@ -80,6 +82,7 @@ export function toMarkdown(report: BenchReport): string {
       r.proxyCpuPercent === undefined ? '–' : r.proxyCpuPercent.toFixed(0),
       r.rssIdleMiB === undefined ? '–' : `${r.rssIdleMiB.toFixed(0)} → ${fixed(r.rssLoadedMiB, 0)}`,
       `${r.errors}/${r.non2xx}`,
+      r.otherCpuPercent.toFixed(0),
     ].join(' | '),
   );
   const skipped = report.skipped.map((s) => `- ${s.system}: ${s.reason}`);
@@ -95,6 +98,8 @@ export function toMarkdown(report: BenchReport): string {
     '',
     header,
     ...lines.map((l) => `| ${l} |`),
+    '',
+    'other CPU % = CPU used by processes outside the bench during the row (% of one core); above ~10 the row shared the cores and is noise.',
     '',
     ...(skipped.length > 0 ? ['Skipped:', ...skipped, ''] : []),
   ].join('\n');

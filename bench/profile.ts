@@ -1,0 +1,172 @@
+/**
+ * Profile Waypost's own request path: start two backends, `node --cpu-prof dist/cli.js proxy`
+ * with every feature on (routing by host convention, round-robin balancer, metrics, access log
+ * to /dev/null), drive it with autocannon, stop it with SIGTERM (which writes the profile) and
+ * print the functions with the most self time plus req/s and p99.
+ *
+ *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
+ *                            [--workers N] [--no-profile] [--no-log]
+ *
+ * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { freePort } from '../test/helpers/ports.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : args[i + 1]!;
+};
+const engine = flag('engine', '');
+const durationS = Number(flag('duration', '10'));
+const bodySize = Number(flag('body', '100'));
+const workers = Number(flag('workers', '1'));
+const profile = !args.includes('--no-profile');
+const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
+const pin = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
+if (pin) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
+
+async function backend(): Promise<http.Server> {
+  const small = Buffer.alloc(100, 'a');
+  const large = Buffer.alloc(16 * 1024, 'b');
+  const server = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
+    const body = req.url === '/bytes/16384' ? large : small;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+function rssKiB(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0);
+}
+
+/** RSS of a process and its direct children (cluster workers). */
+function treeRssMiB(pid: number): number {
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  return Math.round(([pid, ...children].reduce((sum, p) => sum + rssKiB(p), 0) / 1024) * 10) / 10;
+}
+
+async function main(): Promise<void> {
+  const backends = [await backend(), await backend()];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-profile-'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const config = path.join(dir, 'waypost.yaml');
+  writeFileSync(
+    config,
+    [
+      `listen: 127.0.0.1:${port}`,
+      `admin: { listen: 127.0.0.1:${adminPort} }`,
+      `accessLog: ${accessLog}`,
+      'domains: [localhost]',
+      `workers: ${workers}`,
+      ...(engine ? [`engine: ${engine}`] : []),
+      'logLevel: warn',
+    ].join('\n'),
+  );
+  const nodeArgs = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), path.join(ROOT, 'dist', 'cli.js'), 'proxy', '--config', config];
+  const out = openSync('/dev/null', 'w');
+  const command = pin ? 'taskset' : process.execPath;
+  const commandArgs = pin ? ['-c', '1', process.execPath, ...nodeArgs] : nodeArgs;
+  const proxy: ChildProcess = spawn(command, commandArgs, { stdio: ['ignore', out, 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => proxy.once('exit', resolve));
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => undefined))?.ok === true);
+    for (const [i, server] of backends.entries()) {
+      const response = await fetch(`http://127.0.0.1:${adminPort}/v1/services/bench/instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: `b${i}`, host: '127.0.0.1', port: (server.address() as AddressInfo).port, ttl: 3600 }),
+      });
+      if (!response.ok) throw new Error(`register answered ${response.status}`);
+    }
+    const url = `http://127.0.0.1:${port}${bodySize === 16384 ? '/bytes/16384' : '/'}`;
+    await waitFor(async () => (await getStatus(url)) === 200);
+    const idle = treeRssMiB(proxy.pid!);
+    await autocannon({ url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+    const result = await autocannon({ url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
+    const loaded = treeRssMiB(proxy.pid!);
+    console.log(
+      `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
+        `req/s=${Math.round(result.requests.average)} p50=${result.latency.p50} p99=${result.latency.p99} ` +
+        `errors=${result.errors + result.non2xx} rss=${idle}→${loaded} MiB`,
+    );
+  } finally {
+    proxy.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) console.log(`proxy exited with ${code}`);
+    for (const server of backends) server.close();
+  }
+  if (profile) printProfile(dir);
+}
+
+function getStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers: { host: 'bench.localhost' }, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('timed out waiting for the proxy');
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+}
+
+function printProfile(dir: string): void {
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) {
+    console.log('no .cpuprofile written');
+    return;
+  }
+  const profileData = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const node of profileData.nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + node.hitCount);
+    total += node.hitCount;
+  }
+  const byFile = new Map<string, number>();
+  for (const [key, hits] of self) {
+    const file = key.split(' ').slice(1).join(' ').replace(/:\d+$/, '');
+    const group = file.startsWith('dist/') ? file : file.startsWith('node_modules/') ? file.split('/').slice(0, 2).join('/') : file || '(native/gc)';
+    byFile.set(group, (byFile.get(group) ?? 0) + hits);
+  }
+  console.log(`profile: ${path.join(dir, file)}`);
+  console.log('top self time by function:');
+  for (const [key, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    console.log(`  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
+  }
+  console.log('self time by file (Waypost files and packages):');
+  for (const [key, hits] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
+  }
+}
+
+await main();
