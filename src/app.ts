@@ -10,14 +10,20 @@ import { EndpointSets } from './balancer/eligible.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { describeError, WaypostError } from './errors.js';
+import { ActiveChecker } from './health/active.js';
 import { poolHealthOf } from './health/eligibility.js';
+import { OutlierDetector } from './health/passive.js';
+import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog } from './log.js';
 import type { Logger } from './log.js';
 import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
+import { ConnectionTracker } from './proxy/connection-tracker.js';
 import { HttpProxyServer } from './proxy/http-server.js';
-import { createStore } from './registry/create-store.js';
+import { TcpProxyServer } from './proxy/tcp.js';
+import { TlsCertificates } from './proxy/tls.js';
+import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 
@@ -35,6 +41,8 @@ export interface Address {
 export interface AppAddresses {
   admin: Address;
   http: Address[];
+  /** One per `tcp` listener, in config order. */
+  tcp: Address[];
 }
 
 export class WaypostApp {
@@ -45,9 +53,17 @@ export class WaypostApp {
   readonly pool: EndpointPool;
   readonly endpointSets: EndpointSets;
   readonly router: RouteTable;
+  /** Open WebSockets and TCP connections per instance, for draining. */
+  readonly connections: ConnectionTracker;
+  readonly outliers: OutlierDetector;
+  readonly activeChecks: ActiveChecker;
+  /** Present when ejections are shared through Redis (`health.passive.share`). */
+  readonly sharedEjections: SharedEjections | undefined;
   readonly #clock: Clock;
   readonly #log: Logger;
   #http: HttpProxyServer | undefined;
+  #tcp: TcpProxyServer[] = [];
+  #tls: TlsCertificates | undefined;
   #admin: AdminServer | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
@@ -84,6 +100,22 @@ export class WaypostApp {
       if (!state || state.instances.length === 0) this.endpointSets.forget(service);
     });
     this.metrics.setEndpointCounts(() => this.#endpointCounts());
+    this.connections = new ConnectionTracker({ drainTimeoutMs: config.drainTimeout, logger: deps.logger, clock: this.#clock });
+    // Only the changed instance's own connections are ever drained; others are never touched.
+    this.mirror.onChange((service, state) => this.connections.onServiceChange(service, state));
+    const services = { service: (name: string) => this.mirror.service(name) };
+    this.outliers = new OutlierDetector({ pool: this.pool, services, config: config.health.passive, metrics: this.metrics, logger: deps.logger, clock: this.#clock });
+    this.sharedEjections =
+      config.health.passive.share && this.outliers.enabled && usesRedis(config)
+        ? new SharedEjections({ redis: config.redis, detector: this.outliers, logger: deps.logger })
+        : undefined;
+    this.activeChecks = new ActiveChecker({
+      pool: this.pool,
+      source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) },
+      checks: config.health.active,
+      logger: deps.logger,
+      clock: this.#clock,
+    });
   }
 
   get addresses(): AppAddresses {
@@ -99,6 +131,8 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    this.activeChecks.start();
+    await this.sharedEjections?.start();
 
     const admin = new AdminServer({
       config: this.config,
@@ -108,6 +142,11 @@ export class WaypostApp {
       logger: log,
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
+      // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
+      forbiddenTargets: () =>
+        this.#addresses
+          ? [this.#addresses.admin, ...this.#addresses.http]
+          : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0),
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
@@ -121,13 +160,23 @@ export class WaypostApp {
       throw startupError('cannot bind the admin listener', err);
     }
 
+    if (this.config.listen.some((listener) => listener.tls)) {
+      try {
+        this.#tls = new TlsCertificates({ tls: this.config.tls, logger: log });
+      } catch (err) {
+        throw startupError('cannot load the TLS certificates', err);
+      }
+    }
     const accessLog = createAccessLog(this.config.accessLog);
     const http = new HttpProxyServer({
       config: this.config,
       router: this.router,
       engine: this.config.engine,
+      connections: this.connections,
+      ...(this.#tls ? { tls: this.#tls } : {}),
       metrics: this.metrics,
       logger: log,
+      ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
       ...(accessLog ? { onAccessLog: (entry) => accessLog.info(entry, 'request') } : {}),
     });
     this.#http = http;
@@ -136,9 +185,27 @@ export class WaypostApp {
     } catch (err) {
       throw startupError('cannot bind the HTTP listener', err);
     }
+    const tcpAddresses: Address[] = [];
+    for (const [index, listener] of this.config.tcp.entries()) {
+      const tcp = new TcpProxyServer({
+        listener,
+        services: { get: (name) => this.mirror.service(name) },
+        endpointSets: this.endpointSets,
+        metrics: this.metrics,
+        logger: log,
+        connections: this.connections,
+      });
+      this.#tcp.push(tcp);
+      try {
+        const { address, port } = await tcp.listen();
+        tcpAddresses.push({ host: address, port });
+      } catch (err) {
+        throw startupError(`cannot bind tcp[${index}] listener`, err);
+      }
+    }
     this.#listening = true;
     const httpAddresses = http.addresses().map(({ address, port }) => ({ host: address, port }));
-    this.#addresses = { admin: adminAddress, http: httpAddresses };
+    this.#addresses = { admin: adminAddress, http: httpAddresses, tcp: tcpAddresses };
     log.info(
       { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: http.engineName, revision: this.mirror.revision },
       'waypost started',
@@ -151,8 +218,13 @@ export class WaypostApp {
     this.#stopping ??= (async () => {
       this.#listening = false;
       // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
-      await this.#http?.close(this.config.timeouts.grace);
+      const grace = this.config.timeouts.grace;
+      await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
+      this.#tls?.close();
       await this.#admin?.close();
+      this.activeChecks.close();
+      this.sharedEjections?.close();
+      this.outliers.close();
       this.mirror.close();
       await this.store.close();
     })();
