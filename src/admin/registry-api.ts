@@ -16,6 +16,7 @@ import type { RegistryStore, ServiceState } from '../registry/store.js';
 import { checkInstanceId, checkServiceName, parseHeartbeat, parseRegistration, parseStatusBody } from '../registry/validate.js';
 import type { InstanceRecord } from '../types.js';
 import type { HostAllowList, TokenGuard } from './auth.js';
+import type { SelfLoopGuard } from './self-loop.js';
 import { BlockingQueries, parseBlockingQuery } from './blocking-query.js';
 import { readJsonBody, sendJson, sendNoContent } from './body.js';
 import { serviceSummary, serviceView, type HealthOf } from './health-view.js';
@@ -32,6 +33,8 @@ export interface RegistryApiOptions {
   logger: Logger;
   /** Longest wait for the mirror to show a write before answering anyway. @default 1000 */
   readYourWritesMs?: number;
+  /** Refuses registrations at the proxy's own listeners (403). */
+  selfLoop?: SelfLoopGuard;
 }
 
 /** A request under `/v1/services`, split into decoded path segments. */
@@ -57,6 +60,7 @@ export class RegistryApi {
   readonly #maxBodyBytes: number;
   readonly #log: Logger;
   readonly #readYourWritesMs: number;
+  readonly #selfLoop: SelfLoopGuard | undefined;
 
   constructor(options: RegistryApiOptions) {
     this.#store = options.store;
@@ -68,6 +72,7 @@ export class RegistryApi {
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#log = options.logger;
     this.#readYourWritesMs = options.readYourWritesMs ?? 1000;
+    this.#selfLoop = options.selfLoop;
   }
 
   /** Handles a request under `/v1/services`; throws WaypostError for every refusal. */
@@ -134,6 +139,7 @@ export class RegistryApi {
     const body = await readJsonBody(request.req, { maxBytes: this.#maxBodyBytes, required: true });
     const input = parseRegistration(body, service);
     this.#hosts.check(input.host);
+    this.#selfLoop?.check(input.host, input.port);
     const { record } = await this.#store.register(input);
     await this.#settle(service, (state) => {
       const seen = find(state, record.id);

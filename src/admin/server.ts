@@ -17,6 +17,7 @@ import { BlockingQueries } from './blocking-query.js';
 import { sendError, sendJson } from './body.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
+import { SelfLoopGuard, type OwnListeners } from './self-loop.js';
 
 export interface AdminRoute {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -56,6 +57,8 @@ export interface AdminServerOptions {
   extraHandlers?: readonly AdminHandler[];
   /** Longest wait for the mirror to show a write before answering it. @default 1000 */
   readYourWritesMs?: number;
+  /** The proxy's own listeners: registering one of them is refused with 403 (no self-loop). */
+  forbiddenTargets?: OwnListeners;
 }
 
 /** Headers must arrive within this time (slowloris). */
@@ -97,6 +100,7 @@ export class AdminServer {
       maxBodyBytes: config.admin.maxBodyBytes,
       logger: this.#log,
       ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
+      ...(options.forbiddenTargets === undefined ? {} : { selfLoop: new SelfLoopGuard(options.forbiddenTargets) }),
     });
     for (const route of options.extraRoutes ?? []) {
       const routes = this.#extra.get(route.path) ?? [];
