@@ -147,11 +147,6 @@ export class WaypostApp {
         this.#addresses
           ? [this.#addresses.admin, ...this.#addresses.http]
           : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0),
-      // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
-      forbiddenTargets: () =>
-        this.#addresses
-          ? [this.#addresses.admin, ...this.#addresses.http]
-          : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0),
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
