@@ -5,10 +5,12 @@
  * requests finish within a grace period.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { OutcomeListener } from '../balancer/policy.js';
 import type { WaypostConfig } from '../config/schema.js';
+import { WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
@@ -16,7 +18,10 @@ import { HttpProxyEngine } from './engines/http-proxy.js';
 import { UndiciEngine } from './engines/undici.js';
 import type { EngineName, EngineStats, ForwardEngine } from './forwarder.js';
 import { ProxyHandler, type AccessLogEntry } from './handler.js';
+import { ConnectionTracker } from './connection-tracker.js';
 import { writeRawProxyError } from './responses.js';
+import type { TlsCertificates } from './tls.js';
+import { WebSocketProxy } from './ws.js';
 
 export interface HttpProxyServerOptions {
   config: WaypostConfig;
@@ -26,7 +31,14 @@ export interface HttpProxyServerOptions {
   logger: Logger;
   outcomes?: OutcomeListener;
   onAccessLog?: (entry: AccessLogEntry) => void;
+  /** Registry of upgraded WebSockets (draining); a private one when omitted. */
+  connections?: ConnectionTracker;
+  /** Certificates for listeners with `tls: true`; required when there is one. */
+  tls?: TlsCertificates;
 }
+
+/** After the grace period, open WebSockets get this long for their closing handshake. */
+const WEBSOCKET_CLOSE_MS = 2_500;
 
 /** The whole request (headers and body) must arrive within this; Node's own default. */
 const REQUEST_TIMEOUT_MS = 300_000;
@@ -39,6 +51,9 @@ export class HttpProxyServer {
   readonly #log: Logger;
   readonly #engine: ForwardEngine;
   readonly #handler: ProxyHandler;
+  readonly #ws: WebSocketProxy;
+  readonly #connections: ConnectionTracker;
+  readonly #tls: TlsCertificates | undefined;
   readonly #servers: http.Server[] = [];
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
@@ -57,6 +72,22 @@ export class HttpProxyServer {
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
       ...(options.onAccessLog === undefined ? {} : { onAccessLog: options.onAccessLog }),
     });
+    this.#connections =
+      options.connections ?? new ConnectionTracker({ drainTimeoutMs: options.config.drainTimeout, logger: this.#log });
+    this.#ws = new WebSocketProxy({
+      config: options.config,
+      router: options.router,
+      metrics: options.metrics,
+      logger: this.#log,
+      connections: this.#connections,
+      ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
+    });
+    this.#tls = options.tls;
+  }
+
+  /** Upgraded WebSockets open right now. */
+  get openWebSockets(): number {
+    return this.#ws.open;
   }
 
   get engineName(): EngineName {
@@ -76,20 +107,33 @@ export class HttpProxyServer {
   /** Binds every listener; rejects (and closes what was bound) if one fails. */
   async listen(): Promise<AddressInfo[]> {
     const { limits, timeouts } = this.#config;
-    const active = this.#metrics.activeConnections.labels('http');
     try {
-      for (const listener of this.#config.listen) {
-        const server = http.createServer(
-          {
-            maxHeaderSize: limits.maxHeaderBytes,
-            headersTimeout: limits.headersTimeout,
-            requestTimeout: Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeout),
-            keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-            // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
-            connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
-          },
-          this.#handler.handle,
-        );
+      for (const [index, listener] of this.#config.listen.entries()) {
+        const serverOptions: http.ServerOptions = {
+          maxHeaderSize: limits.maxHeaderBytes,
+          headersTimeout: limits.headersTimeout,
+          requestTimeout: Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeout),
+          keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+          // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
+          connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
+        };
+        let server: http.Server;
+        if (listener.tls) {
+          if (this.#tls === undefined) {
+            throw new WaypostError('startup', `listen[${index}] has tls: true but no certificates are configured (tls.certificates)`, {
+              field: `listen[${index}].tls`,
+            });
+          }
+          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#handler.handle);
+          this.#tls.attach(secure);
+          // Failed handshakes (scanners, old clients) are the client's problem, not ours: debug only.
+          secure.on('tlsClientError', (err) => this.#log.debug({ err }, 'tls handshake failed'));
+          server = secure;
+        } else {
+          server = http.createServer(serverOptions, this.#handler.handle);
+        }
+        const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
+        server.on('upgrade', this.#ws.handleUpgrade);
         // Client socket inactivity (the client side of the idle timeout).
         server.timeout = timeouts.idle;
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
@@ -111,7 +155,6 @@ export class HttpProxyServer {
           });
         });
         server.on('error', (err) => this.#log.error({ err }, 'http listener error'));
-        if (listener.tls) this.#log.warn({ address: server.address() }, 'tls listener served as plain http');
       }
     } catch (err) {
       await this.close(0);
@@ -135,17 +178,25 @@ export class HttpProxyServer {
 
   async #close(graceMs: number): Promise<void> {
     this.#handler.closing = true;
+    this.#ws.closing = true;
     const closed = this.#servers.map(
       (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
     );
     for (const server of this.#servers) server.closeIdleConnections();
     const deadline = Date.now() + graceMs;
-    while (this.#handler.inflight > 0 && Date.now() < deadline) {
+    while ((this.#handler.inflight > 0 || this.#ws.open > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       // Connections that finished their last request become idle: drop them now.
       for (const server of this.#servers) server.closeIdleConnections();
     }
     if (this.#handler.inflight > 0) this.#log.warn({ inflight: this.#handler.inflight }, 'grace period over; closing connections');
+    if (this.#ws.open > 0) {
+      // WebSockets had the grace period; now each gets a close frame (1001) and a moment to finish the handshake.
+      this.#log.info({ websockets: this.#ws.open }, 'closing open websockets');
+      this.#ws.closeAll();
+      const closeBy = Date.now() + WEBSOCKET_CLOSE_MS;
+      while (this.#ws.open > 0 && Date.now() < closeBy) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     for (const server of this.#servers) server.closeAllConnections();
     for (const socket of this.#sockets) socket.destroy();
     await Promise.all(closed);

@@ -4,7 +4,7 @@
  * response head already went out, the only honest signal left is cutting the
  * connection.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 export const PROXY_ERRORS = {
@@ -16,6 +16,10 @@ export const PROXY_ERRORS = {
   headers_too_large: { status: 431, message: 'The request headers are larger than the proxy accepts.' },
   request_timeout: { status: 408, message: 'The request headers did not arrive in time.' },
   bad_request: { status: 400, message: 'The request could not be parsed.' },
+  bad_upgrade: {
+    status: 400,
+    message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
+  },
 } as const;
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
@@ -51,9 +55,11 @@ export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode): void {
   }
   const { status } = PROXY_ERRORS[code];
   const body = BODIES[code];
-  const reason = code === 'headers_too_large' ? 'Request Header Fields Too Large' : code === 'request_timeout' ? 'Request Timeout' : 'Bad Request';
+  // Also used on upgrade requests (no ServerResponse there either), so any code may come here.
+  const reason = STATUS_CODES[status] ?? 'Error';
+  const retryAfter = status === 503 ? 'retry-after: 1\r\n' : '';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
-      `x-waypost-error: ${code}\r\nconnection: close\r\n\r\n${body.toString()}`,
+      `x-waypost-error: ${code}\r\n${retryAfter}connection: close\r\n\r\n${body.toString()}`,
   );
 }

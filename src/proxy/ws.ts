@@ -1,0 +1,354 @@
+/**
+ * WebSocket upgrades: routed exactly like HTTP requests (host, path, headers,
+ * the route's balancer including sticky cookies and consistent hashing), then
+ * tunnelled byte for byte.
+ *
+ * Why our own forwarding rather than http-proxy's `ws` path: we need (a) a
+ * connect timeout and a retry of a failed connect on another instance, (b) the
+ * backend's refusal (403, 200 without upgrade…) forwarded as its own status,
+ * (c) the upstream socket in hand to track it per instance and (d) a relay that
+ * knows frame boundaries, so draining and shutdown can send a clean close frame
+ * (1001) without cutting a relayed frame in half. node:http's client parses the
+ * upstream's answer; after the 101 both sockets are relayed with backpressure.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint, OutcomeListener } from '../balancer/policy.js';
+import type { WaypostConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
+import { createPickContext } from '../routing/pick-context.js';
+import type { RouteMatch, Router } from '../routing/route.js';
+import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
+import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
+import { RequestIds, TrustedProxies, clientAddress, peerAddress, responseHeaders, setForwardedHeaders } from './headers.js';
+import { PROXY_ERRORS, writeRawProxyError, type ProxyErrorCode } from './responses.js';
+import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
+
+/** After our close frame, the closing handshake gets this long before both sockets are cut. */
+const CLOSE_HANDSHAKE_MS = 2_000;
+/** RFC 6455 §4.1: base64 of 16 random bytes. */
+const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
+
+export interface WebSocketProxyOptions {
+  config: WaypostConfig;
+  router: Router;
+  metrics: Metrics;
+  logger: Logger;
+  connections: ConnectionTracker;
+  outcomes?: OutcomeListener;
+}
+
+type AttemptOutcome =
+  | { readonly kind: 'upgraded'; readonly res: IncomingMessage; readonly upstream: Socket; readonly head: Buffer }
+  | { readonly kind: 'refused'; readonly res: IncomingMessage }
+  | { readonly kind: 'failed'; readonly reason: UpstreamErrorReason };
+
+export class WebSocketProxy {
+  readonly #router: Router;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #connections: ConnectionTracker;
+  readonly #outcomes: OutcomeListener | undefined;
+  readonly #trusted: TrustedProxies;
+  readonly #ids = new RequestIds();
+  readonly #tunnels = new Set<WebSocketTunnel>();
+  /** Set on graceful stop: new upgrades get 503. */
+  closing = false;
+
+  constructor(options: WebSocketProxyOptions) {
+    this.#router = options.router;
+    this.#metrics = options.metrics;
+    this.#log = options.logger.child({ component: 'ws-proxy' });
+    this.#connections = options.connections;
+    this.#outcomes = options.outcomes;
+    this.#trusted = new TrustedProxies(options.config.trustedProxies);
+  }
+
+  /** Upgraded WebSockets open right now (through this proxy). */
+  get open(): number {
+    return this.#tunnels.size;
+  }
+
+  /** Graceful stop, after the grace period: every open WebSocket gets a close frame (1001), then ends. */
+  closeAll(): void {
+    for (const tunnel of [...this.#tunnels]) tunnel.close('shutdown');
+  }
+
+  /** The node:http `upgrade` listener. Never throws; every socket gets an error handler. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (err) => this.#log.debug({ err }, 'websocket client socket error'));
+    this.#upgrade(req, socket, head).catch((err: unknown) => {
+      this.#log.error({ err }, 'websocket upgrade failed unexpectedly');
+      socket.destroy();
+    });
+  };
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (!isValidUpgrade(req)) {
+      this.#reject(socket, UNROUTED, 'bad_upgrade');
+      return;
+    }
+    const url = req.url ?? '/';
+    const host = hostOf(req.headers.host);
+    const match = this.#router.match(host, url, (name) => headerValue(req, name));
+    if (match === undefined) {
+      this.#reject(socket, UNROUTED, 'no_route');
+      return;
+    }
+    if (this.closing) {
+      this.#reject(socket, match.service, 'no_healthy_instance');
+      return;
+    }
+    const peer = peerAddress(req);
+    const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
+    let endpoint = match.pick(ctx);
+    if (endpoint === undefined) {
+      this.#reject(socket, match.service, 'no_healthy_instance');
+      return;
+    }
+
+    const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', this.#ids.of(req));
+    // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
+    const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
+
+    for (let retries = 0; ; ) {
+      const outcome = await attempt(endpoint, match, headers);
+      if (outcome.kind === 'failed') {
+        this.#metrics.upstreamErrors.labels(match.service, outcome.reason).inc();
+        this.#outcomes?.onFailure(endpoint, outcome.reason);
+        ctx.addTried(endpoint);
+        const next = retries < match.retries && !socket.destroyed ? match.pick(ctx) : undefined;
+        if (next !== undefined && !ctx.tried.includes(next)) {
+          endpoint = next;
+          retries++;
+          this.#metrics.retries.labels(match.service).inc();
+          continue;
+        }
+        this.#reject(socket, match.service, outcome.reason === 'connect_timeout' || outcome.reason === 'header_timeout' ? 'upstream_timeout' : 'upstream_failed');
+        return;
+      }
+      this.#outcomes?.onSuccess(endpoint);
+      if (outcome.kind === 'refused') {
+        this.#metrics.requests.labels(match.service, String(outcome.res.statusCode ?? 502)).inc();
+        forwardRefusal(outcome.res, socket);
+        return;
+      }
+      this.#metrics.requests.labels(match.service, '101').inc();
+      this.#tunnel(socket, head, outcome, endpoint, match);
+      return;
+    }
+  }
+
+  #tunnel(client: Duplex, clientHead: Buffer, outcome: AttemptOutcome & { kind: 'upgraded' }, endpoint: Endpoint, match: RouteMatch): void {
+    const { res, upstream, head: upstreamHead } = outcome;
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    let responseHead = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
+    const raw = res.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) responseHead += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    // Sticky routes pin the client with a cookie on the 101, as on any response.
+    match.onResponse?.(endpoint, (name, value) => (responseHead += `${name}: ${value}\r\n`));
+    client.write(`${responseHead}\r\n`);
+
+    const active = this.#metrics.activeConnections.labels('ws');
+    active.inc();
+    const tunnel = new WebSocketTunnel(endpoint, client, upstream, () => {
+      active.dec();
+      this.#tunnels.delete(tunnel);
+      untrack();
+    });
+    this.#tunnels.add(tunnel);
+    const untrack = this.#connections.add(tunnel);
+    upstream.on('error', (err) => {
+      this.#metrics.upstreamErrors.labels(match.service, upstreamErrorReason(err)).inc();
+      this.#log.debug({ err, instance: endpoint.key }, 'websocket upstream socket error');
+    });
+    tunnel.start(upstreamHead, clientHead);
+  }
+
+  #reject(socket: Duplex, service: string, code: ProxyErrorCode): void {
+    this.#metrics.requests.labels(service, String(PROXY_ERRORS[code].status)).inc();
+    writeRawProxyError(socket, code);
+  }
+}
+
+/**
+ * One upgraded connection: relays both ways with backpressure, scans the
+ * upstream→client direction for frame boundaries, and on close(reason) sends
+ * the client a 1001 close frame at the next boundary, then ends.
+ */
+class WebSocketTunnel implements TrackedConnection {
+  readonly #client: Duplex;
+  readonly #upstream: Socket;
+  readonly #scanner = new FrameScanner();
+  readonly #onClosed: () => void;
+  /** close() was called: waiting for a frame boundary to send our close frame. */
+  #closing = false;
+  #closeSent = false;
+  #finished = false;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    client: Duplex,
+    upstream: Socket,
+    onClosed: () => void,
+  ) {
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#onClosed = onClosed;
+  }
+
+  start(upstreamHead: Buffer, clientHead: Buffer): void {
+    const client = this.#client;
+    const upstream = this.#upstream;
+    // Long-lived by design: no idle timeout here (applications keep WebSockets alive with pings).
+    (client as Partial<Socket>).setTimeout?.(0);
+    (client as Partial<Socket>).setNoDelay?.(true);
+    upstream.setTimeout(0);
+    upstream.setNoDelay(true);
+
+    upstream.on('data', this.#fromUpstream);
+    client.on('drain', () => upstream.resume());
+    client.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    // Half-close travels through; the WebSocket closing handshake finishes the rest.
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => {
+      if (!this.#closing) client.end();
+    });
+    const finish = (): void => this.#finish();
+    client.on('close', finish);
+    upstream.on('close', finish);
+    client.on('error', finish);
+    upstream.on('error', finish);
+
+    if (upstreamHead.length > 0) this.#fromUpstream(upstreamHead);
+    if (clientHead.length > 0) upstream.write(clientHead);
+    client.resume();
+  }
+
+  close(_reason: CloseReason): void {
+    if (this.#closing || this.#finished) return;
+    this.#closing = true;
+    if (this.#scanner.atBoundary) this.#sendClose();
+    // A peer that never answers the closing handshake (or a frame that never ends) is cut.
+    setTimeout(() => this.#finish(), CLOSE_HANDSHAKE_MS).unref();
+  }
+
+  readonly #fromUpstream = (chunk: Buffer): void => {
+    if (this.#closeSent) return; // after our close frame nothing more may reach the client
+    if (!this.#closing) {
+      this.#scanner.feed(chunk);
+      if (!this.#client.write(chunk)) this.#upstream.pause();
+      return;
+    }
+    // Finish the frame under way, then close.
+    const n = this.#scanner.feed(chunk, true);
+    if (n > 0) this.#client.write(chunk.subarray(0, n));
+    if (this.#scanner.atBoundary) this.#sendClose();
+  };
+
+  #sendClose(): void {
+    this.#closeSent = true;
+    // The client answers with its own close frame, which still flows upstream, then ends the TCP connection.
+    this.#client.end(closeFrame(CLOSE_GOING_AWAY, 'going away', false));
+    this.#upstream.resume();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#client.destroy();
+    this.#upstream.destroy();
+    this.#onClosed();
+  }
+}
+
+/** One upgrade attempt against one instance, with connect and response-head timeouts. */
+function attempt(endpoint: Endpoint, match: RouteMatch, headers: http.OutgoingHttpHeaders): Promise<AttemptOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const proxyReq = http.request({
+      host: endpoint.instance.host,
+      port: endpoint.instance.port,
+      method: 'GET',
+      path: match.upstreamPath,
+      headers,
+      agent: false,
+    });
+    const settle = (outcome: AttemptOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const fail = (reason: 'connect_timeout' | 'header_timeout'): void => {
+      settle({ kind: 'failed', reason });
+      proxyReq.destroy(new UpstreamTimeoutError(reason));
+    };
+    let timer = setTimeout(fail, match.timeouts.connect, 'connect_timeout');
+    proxyReq.once('socket', (socket: Socket) => {
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        if (!settled) timer = setTimeout(fail, match.timeouts.header, 'header_timeout');
+      });
+    });
+    proxyReq.on('error', (err) => settle({ kind: 'failed', reason: upstreamErrorReason(err) }));
+    proxyReq.once('response', (res) => settle({ kind: 'refused', res }));
+    proxyReq.once('upgrade', (res, upstream: Socket, head: Buffer) => {
+      if (settled) upstream.destroy();
+      else settle({ kind: 'upgraded', res, upstream, head });
+    });
+    proxyReq.end();
+  });
+}
+
+/** The backend answered without switching protocols: its status, headers and body go to the client. */
+function forwardRefusal(res: IncomingMessage, socket: Duplex): void {
+  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
+  const headers = responseHeaders(res.headers);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+  }
+  // Without transfer-encoding (decoded by node:http), the body ends when the connection does.
+  head += 'connection: close\r\n\r\n';
+  socket.write(head);
+  res.on('error', () => socket.destroy());
+  res.on('end', () => {
+    socket.end();
+    res.socket?.destroy();
+  });
+  res.pipe(socket, { end: false });
+}
+
+function isValidUpgrade(req: IncomingMessage): boolean {
+  const { headers } = req;
+  return (
+    req.method === 'GET' &&
+    headers.upgrade?.toLowerCase() === 'websocket' &&
+    typeof headers['sec-websocket-key'] === 'string' &&
+    WEBSOCKET_KEY.test(headers['sec-websocket-key']) &&
+    headers['sec-websocket-version'] === '13'
+  );
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Host header without port, lower-cased (`[::1]:80` → `[::1]`). */
+function hostOf(header: string | undefined): string {
+  if (!header) return '';
+  const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
+  return (end > 0 ? header.slice(0, end) : header).toLowerCase();
+}
