@@ -111,10 +111,8 @@ const routeSchema = z
     retries: z.number().int().min(0).max(10).optional(),
     sticky: z.union([z.boolean(), stickySchema]).optional(),
     hashKey: hashKeySchema.optional(),
-  })
-  .refine((r) => r.host !== undefined || r.path !== '/' || Object.keys(r.headers).length > 0, {
-    message: 'a route needs at least one of host, path (other than "/") or headers',
   });
+// A route with no host, path "/" and no headers is a catch-all: every request no more specific route takes.
 
 const activeCheckSchema = z.strictObject({
   /** `http` probes `path`; `tcp` only connects. */
