@@ -10,7 +10,10 @@ import { EndpointSets } from './balancer/eligible.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { describeError, WaypostError } from './errors.js';
+import { ActiveChecker } from './health/active.js';
 import { poolHealthOf } from './health/eligibility.js';
+import { OutlierDetector } from './health/passive.js';
+import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog } from './log.js';
 import type { Logger } from './log.js';
@@ -20,7 +23,7 @@ import { ConnectionTracker } from './proxy/connection-tracker.js';
 import { HttpProxyServer } from './proxy/http-server.js';
 import { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
-import { createStore } from './registry/create-store.js';
+import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 
@@ -52,6 +55,10 @@ export class WaypostApp {
   readonly router: RouteTable;
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
+  readonly outliers: OutlierDetector;
+  readonly activeChecks: ActiveChecker;
+  /** Present when ejections are shared through Redis (`health.passive.share`). */
+  readonly sharedEjections: SharedEjections | undefined;
   readonly #clock: Clock;
   readonly #log: Logger;
   #http: HttpProxyServer | undefined;
@@ -96,6 +103,19 @@ export class WaypostApp {
     this.connections = new ConnectionTracker({ drainTimeoutMs: config.drainTimeout, logger: deps.logger, clock: this.#clock });
     // Only the changed instance's own connections are ever drained; others are never touched.
     this.mirror.onChange((service, state) => this.connections.onServiceChange(service, state));
+    const services = { service: (name: string) => this.mirror.service(name) };
+    this.outliers = new OutlierDetector({ pool: this.pool, services, config: config.health.passive, metrics: this.metrics, logger: deps.logger, clock: this.#clock });
+    this.sharedEjections =
+      config.health.passive.share && this.outliers.enabled && usesRedis(config)
+        ? new SharedEjections({ redis: config.redis, detector: this.outliers, logger: deps.logger })
+        : undefined;
+    this.activeChecks = new ActiveChecker({
+      pool: this.pool,
+      source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) },
+      checks: config.health.active,
+      logger: deps.logger,
+      clock: this.#clock,
+    });
   }
 
   get addresses(): AppAddresses {
@@ -111,6 +131,8 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    this.activeChecks.start();
+    await this.sharedEjections?.start();
 
     const admin = new AdminServer({
       config: this.config,
@@ -120,6 +142,11 @@ export class WaypostApp {
       logger: log,
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
+      // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
+      forbiddenTargets: () =>
+        this.#addresses
+          ? [this.#addresses.admin, ...this.#addresses.http]
+          : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0),
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
@@ -149,6 +176,7 @@ export class WaypostApp {
       ...(this.#tls ? { tls: this.#tls } : {}),
       metrics: this.metrics,
       logger: log,
+      ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
       ...(accessLog ? { onAccessLog: (entry) => accessLog.info(entry, 'request') } : {}),
     });
     this.#http = http;
@@ -194,6 +222,9 @@ export class WaypostApp {
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
       this.#tls?.close();
       await this.#admin?.close();
+      this.activeChecks.close();
+      this.sharedEjections?.close();
+      this.outliers.close();
       this.mirror.close();
       await this.store.close();
     })();
