@@ -138,6 +138,8 @@ export class RouteTable implements Router {
   /** Key: the suffix including its leading dot (`.example.com` for `*.example.com`). */
   readonly #wildcard = new Map<string, CompiledRoute[]>();
   readonly #hostless: CompiledRoute[] = [];
+  /** Host-less routes on "/" without header conditions: the least specific, tried after the host convention. */
+  readonly #catchAll: CompiledRoute[] = [];
   /** `.domain` for each configured domain. */
   readonly #domainSuffixes: readonly string[];
   readonly #conventionRoutes = new Map<string, CompiledRoute>();
@@ -177,7 +179,8 @@ export class RouteTable implements Router {
         services,
         endpointSets,
       );
-      if (route.host === undefined) this.#hostless.push(compiled);
+      if (route.host === undefined && route.path === '/' && compiled.headers.length === 0) this.#catchAll.push(compiled);
+      else if (route.host === undefined) this.#hostless.push(compiled);
       else if (route.host.startsWith('*.')) push(this.#wildcard, normalizeHost(route.host.slice(1)), compiled);
       else push(this.#exact, normalizeHost(route.host), compiled);
     });
@@ -192,7 +195,8 @@ export class RouteTable implements Router {
       firstMatch(this.#exact.get(h), path, header) ??
       this.#matchWildcard(h, path, header) ??
       firstMatch(this.#hostless, path, header) ??
-      this.#matchConvention(h);
+      this.#matchConvention(h) ??
+      this.#catchAll[0];
     return route?.createMatch(path);
   }
 

@@ -72,6 +72,18 @@ describe('route table precedence', () => {
   });
 });
 
+describe('a catch-all route', () => {
+  const router = table({ routes: [{ path: '/', service: 'fallback' }, { path: '/static', service: 'static' }] }, [serviceState('orders', [])]);
+
+  it.each([
+    ['takes any host and path nothing more specific takes', 'unknown.test', '/x', 'fallback'],
+    ['yields to a host-less route with a longer prefix', 'unknown.test', '/static/a.js', 'static'],
+    ['yields to the host convention for a registered service', 'orders.localhost', '/x', 'orders'],
+  ])('%s', (_case, host, path, service) => {
+    expect(router.match(host, path, noHeaders)?.service).toBe(service);
+  });
+});
+
 describe('route match settings', () => {
   it('applies route retries and timeouts over the global ones', () => {
     const router = table({
