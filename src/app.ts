@@ -4,6 +4,7 @@
  * reverse, so no listener ever serves from a registry that is not synced.
  */
 import { dashboardRoute } from './admin/dashboard.js';
+import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './balancer/eligible.js';
@@ -65,6 +66,7 @@ export class WaypostApp {
   #tcp: TcpProxyServer[] = [];
   #tls: TlsCertificates | undefined;
   #admin: AdminServer | undefined;
+  #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
   #heldServices = new Set<string>();
@@ -134,6 +136,7 @@ export class WaypostApp {
     this.activeChecks.start();
     await this.sharedEjections?.start();
 
+    this.#compat = compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log });
     const admin = new AdminServer({
       config: this.config,
       store: this.store,
@@ -151,6 +154,8 @@ export class WaypostApp {
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
       ],
+      // Eureka and Consul APIs, when compat.eureka / compat.consul are on.
+      extraHandlers: this.#compat.handlers,
     });
     this.#admin = admin;
     let adminAddress: Address;
@@ -222,6 +227,7 @@ export class WaypostApp {
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
       this.#tls?.close();
       await this.#admin?.close();
+      this.#compat?.close();
       this.activeChecks.close();
       this.sharedEjections?.close();
       this.outliers.close();
