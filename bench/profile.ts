@@ -52,6 +52,17 @@ function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0);
 }
 
+/** CPU seconds (user + system) of a process and its direct children (cluster workers). */
+function treeCpuSeconds(pid: number): number {
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  let ticks = 0;
+  for (const p of [pid, ...children]) {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
 /** RSS of a process and its direct children (cluster workers). */
 function treeRssMiB(pid: number): number {
   const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
@@ -96,12 +107,14 @@ async function main(): Promise<void> {
     await waitFor(async () => (await getStatus(url)) === 200);
     const idle = treeRssMiB(proxy.pid!);
     await autocannon({ url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+    const cpuBefore = treeCpuSeconds(proxy.pid!);
     const result = await autocannon({ url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
+    const cpuUs = ((treeCpuSeconds(proxy.pid!) - cpuBefore) * 1e6) / result.requests.total;
     const loaded = treeRssMiB(proxy.pid!);
     console.log(
       `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
         `req/s=${Math.round(result.requests.average)} p50=${result.latency.p50} p99=${result.latency.p99} ` +
-        `errors=${result.errors + result.non2xx} rss=${idle}→${loaded} MiB`,
+        `errors=${result.errors + result.non2xx} cpu/req=${cpuUs.toFixed(1)}µs rss=${idle}→${loaded} MiB`,
     );
   } finally {
     proxy.kill('SIGTERM');
@@ -149,6 +162,7 @@ function printProfile(dir: string): void {
   for (const node of profileData.nodes) {
     const { functionName, url, lineNumber } = node.callFrame;
     const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${lineNumber + 1}`;
+    if (functionName === '(idle)') continue;
     self.set(key, (self.get(key) ?? 0) + node.hitCount);
     total += node.hitCount;
   }
@@ -159,7 +173,7 @@ function printProfile(dir: string): void {
     byFile.set(group, (byFile.get(group) ?? 0) + hits);
   }
   console.log(`profile: ${path.join(dir, file)}`);
-  console.log('top self time by function:');
+  console.log('top self time by function (% of busy time):');
   for (const [key, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
     console.log(`  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
   }

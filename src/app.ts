@@ -66,6 +66,7 @@ export class WaypostApp {
   #tcp: TcpProxyServer[] = [];
   #tls: TlsCertificates | undefined;
   #admin: AdminServer | undefined;
+  #accessLog: Logger | undefined;
   #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
@@ -173,6 +174,7 @@ export class WaypostApp {
       }
     }
     const accessLog = createAccessLog(this.config.accessLog);
+    this.#accessLog = accessLog;
     const http = new HttpProxyServer({
       config: this.config,
       router: this.router,
@@ -226,6 +228,8 @@ export class WaypostApp {
       const grace = this.config.timeouts.grace;
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
       this.#tls?.close();
+      // The access log buffers; the last lines must reach their target before the process exits.
+      await new Promise<void>((resolve) => (this.#accessLog ? this.#accessLog.flush(() => resolve()) : resolve()));
       await this.#admin?.close();
       this.#compat?.close();
       this.activeChecks.close();

@@ -26,7 +26,7 @@ const HOP_BY_HOP = new Set([
 /** Removes hop-by-hop headers and those the Connection header names, in place. */
 export function stripHopByHop(headers: IncomingHttpHeaders): void {
   const connection = headers.connection;
-  if (connection !== undefined) {
+  if (connection !== undefined && !namesNoHeader(connection, headers)) {
     for (const token of connection.split(',')) {
       const name = token.trim().toLowerCase();
       if (name) delete headers[name];
@@ -39,12 +39,22 @@ export function stripHopByHop(headers: IncomingHttpHeaders): void {
 export function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
   const connection = upstream.connection;
-  const named = connection === undefined ? undefined : connectionNames(connection.toLowerCase());
+  const named = connection === undefined || namesNoHeader(connection, upstream) ? undefined : connectionNames(connection.toLowerCase());
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     out[name] = upstream[name];
   }
   return out;
+}
+
+/**
+ * `keep-alive` and `close`, nearly every Connection header there is, name no header that
+ * is not stripped anyway (unless a field is literally called `close`): the common case
+ * then costs no split and no Set per request.
+ */
+function namesNoHeader(connection: string, headers: IncomingHttpHeaders): boolean {
+  const value = connection.length <= 10 ? connection.toLowerCase() : '';
+  return value === 'keep-alive' || (value === 'close' && headers.close === undefined);
 }
 
 function connectionNames(value: string): Set<string> {
