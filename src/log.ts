@@ -74,6 +74,6 @@ export const silentLogger: Logger = pino({ level: 'silent' });
  */
 export function createAccessLog(target: string): Logger | undefined {
   if (target === 'off') return undefined;
-  // One write per ~16 KiB instead of one per request: lines reach the target within FLUSH_INTERVAL_MS.
-  return createLogger({ level: 'info', destination: target === 'stdout' ? 1 : target, bufferBytes: 16 * 1024 });
+  // One write per ~8 KiB instead of one per request (sonic-boom needs it below its 16 KiB maxWrite): lines reach the target within FLUSH_INTERVAL_MS.
+  return createLogger({ level: 'info', destination: target === 'stdout' ? 1 : target, bufferBytes: 8 * 1024 });
 }
