@@ -110,11 +110,13 @@ describe('TLS termination', () => {
     const ws = await startWsBackend('secure');
     try {
       await proxy.register({ service: 'web', id: 'w', host: '127.0.0.1', port: ws.port });
-      const client = new WebSocket(`wss://127.0.0.1:${proxy.port}/`, {
+      // ws hands unknown options to https.request; its types do not list servername.
+      const options: WebSocket.ClientOptions & { servername: string } = {
         servername: 'alpha.example.test',
         headers: { host: 'alpha.example.test' },
         rejectUnauthorized: false,
-      });
+      };
+      const client = new WebSocket(`wss://127.0.0.1:${proxy.port}/`, options);
       await new Promise((resolve, reject) => {
         client.once('open', resolve);
         client.once('error', reject);
