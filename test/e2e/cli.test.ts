@@ -145,4 +145,36 @@ describe('waypost proxy data path', () => {
       backend.close();
     }
   });
+
+  it('exits at once on a second signal while a request is still in flight', async () => {
+    const http = await import('node:http');
+    let started!: () => void;
+    const seen = new Promise<void>((resolve) => (started = resolve));
+    const backend = http.createServer(() => started()); // never answers
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const backendPort = (backend.address() as net.AddressInfo).port;
+    try {
+      const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', 'off']);
+      running.push(proxy);
+      await fetch(`http://127.0.0.1:${proxy.admin.port}/v1/services/hang/instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ host: '127.0.0.1', port: backendPort }),
+      });
+      const request = http.get({ host: '127.0.0.1', port: proxy.http[0]!.port, path: '/', headers: { host: 'hang.localhost' } });
+      request.on('error', () => {});
+      await seen;
+      proxy.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 200));
+      const before = Date.now();
+      proxy.child.kill('SIGINT');
+      const { code } = await proxy.exited;
+      expect(code).toBe(1);
+      // The grace period is 30 s; the second signal must not wait for it.
+      expect(Date.now() - before).toBeLessThan(5000);
+    } finally {
+      backend.closeAllConnections();
+      backend.close();
+    }
+  });
 });
