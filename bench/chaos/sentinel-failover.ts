@@ -10,6 +10,7 @@
  * host). What closes the remaining window is re-registration: a client or
  * sidecar whose heartbeat gets 404 registers again.
  */
+import { Redis } from 'ioredis';
 import { startLoad } from '../../test/helpers/load.js';
 import { RedisServer } from '../../test/helpers/redis-server.js';
 import {
@@ -32,7 +33,9 @@ const WRITES = 'acks';
 
 export async function sentinelFailover(options: ChaosOptions): Promise<ScenarioResult> {
   const log = options.log ?? (() => {});
-  const master = await RedisServer.start();
+  // Redis 7 delays a replica's first (diskless) full sync by repl-diskless-sync-delay, 5 s by
+  // default; until then the replica is empty. 0 lets it sync at once (it is also awaited below).
+  const master = await RedisServer.start({ args: ['--repl-diskless-sync-delay', '0'] });
   const replica = await RedisServer.start({ args: ['--replicaof', `127.0.0.1 ${master.port}`] });
   const sentinels: SentinelProcess[] = [];
   const backends: BackendProcess[] = [];
@@ -72,6 +75,18 @@ export async function sentinelFailover(options: ChaosOptions): Promise<ScenarioR
       }
     })();
     await sleep(2000);
+    // Kill only a master whose replica holds the data: a replica still waiting for its first full
+    // sync is promoted empty, and the lost registry is then reported as a Waypost failure.
+    const replicaClient = new Redis({ port: replica.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    replicaClient.on('error', () => {});
+    try {
+      await waitUntil(async () => {
+        const link = (await replicaClient.info('replication')).includes('master_link_status:up');
+        return link && (await replicaClient.hlen(`{waypost}:svc:${SERVICE}`)) === backends.length;
+      }, 'the replica to hold the registered backends', 20_000);
+    } finally {
+      replicaClient.disconnect();
+    }
     log('  master SIGKILL');
     const killedAt = Date.now();
     await master.kill();
