@@ -32,7 +32,17 @@ export interface AppDeps {
   logger: Logger;
   metrics?: Metrics;
   clock?: Clock;
+  /** A registry store to use instead of the configured one (cluster workers: src/workers/ipc-store.ts). */
+  store?: RegistryStore;
+  /**
+   * `all` (default): everything in one process. With `--workers N` the primary runs
+   * `registry` (store, mirror, admin; no data-path listeners) and each worker `listeners`
+   * (data-path listeners; no admin listener). See src/workers/primary.ts.
+   */
+  role?: AppRole;
 }
+
+export type AppRole = 'all' | 'registry' | 'listeners';
 
 export interface Address {
   host: string;
@@ -62,6 +72,7 @@ export class WaypostApp {
   readonly sharedEjections: SharedEjections | undefined;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #role: AppRole;
   #http: HttpProxyServer | undefined;
   #tcp: TcpProxyServer[] = [];
   #tls: TlsCertificates | undefined;
@@ -77,7 +88,8 @@ export class WaypostApp {
     this.config = config;
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
-    this.store = createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
+    this.#role = deps.role ?? 'all';
+    this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
     this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
     this.#clock = deps.clock ?? systemClock;
     this.pool = new EndpointPool(this.#clock);
@@ -161,10 +173,12 @@ export class WaypostApp {
     this.#admin = admin;
     let adminAddress: Address;
     try {
-      adminAddress = await admin.listen();
+      // Workers leave the single admin listener to the primary.
+      adminAddress = this.#role === 'listeners' ? this.config.admin.listen : await admin.listen();
     } catch (err) {
       throw startupError('cannot bind the admin listener', err);
     }
+    if (this.#role === 'registry') return this.#registryOnly(adminAddress);
 
     if (this.config.listen.some((listener) => listener.tls)) {
       try {
@@ -215,8 +229,16 @@ export class WaypostApp {
     this.#addresses = { admin: adminAddress, http: httpAddresses, tcp: tcpAddresses };
     log.info(
       { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: http.engineName, revision: this.mirror.revision },
-      'waypost started',
+      this.#role === 'all' ? 'waypost started' : 'worker listening',
     );
+    return this.#addresses;
+  }
+
+  /** The cluster primary: the registry and admin API are up; workers bind the data path. */
+  #registryOnly(admin: Address): AppAddresses {
+    this.#listening = true;
+    this.#addresses = { admin, http: [], tcp: [] };
+    this.#log.info({ admin, store: this.store.kind, revision: this.mirror.revision }, 'registry started');
     return this.#addresses;
   }
 

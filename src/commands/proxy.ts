@@ -6,7 +6,10 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
+import cluster from 'node:cluster';
 import { startProxy } from '../app.js';
+import { startPrimary } from '../workers/primary.js';
+import { startWorker } from '../workers/worker.js';
 
 interface ProxyFlags {
   config?: string;
@@ -56,8 +59,14 @@ export function proxyCommand(program: Command): Command {
         })),
       });
       const logger = createLogger({ level: config.logLevel });
-      const app = await startProxy(config, { logger });
       let stopping = false;
+      // workers > 1: this process is the cluster primary, or one of its workers (cluster.fork re-runs this command).
+      const app =
+        config.workers <= 1
+          ? await startProxy(config, { logger })
+          : cluster.isWorker
+            ? await startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
+            : await startPrimary(config, logger);
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal, exiting at once');

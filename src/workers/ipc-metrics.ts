@@ -1,0 +1,61 @@
+/**
+ * /metrics with workers: the primary's admin API answers with one exposition that merges
+ * its own registry with every worker's (asked over IPC at scrape time), using prom-client's
+ * AggregatorRegistry.aggregate: counters and histograms are summed, gauges per worker summed.
+ *
+ * The registry-side series (mirror events, propagation, connection, endpoints by state,
+ * self-preservation) come from the primary only: every worker mirrors the same registry,
+ * so summing theirs would count each change once per worker.
+ */
+import client, { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { Metrics, type MetricsOptions } from '../metrics.js';
+
+type MetricJson = MetricObjectWithValues<MetricValue<string>>;
+
+/** Series only the primary reports. */
+const PRIMARY_ONLY = new Set([
+  'waypost_registry_events_total',
+  'waypost_registry_connected',
+  'waypost_registry_propagation_seconds',
+  'waypost_endpoints',
+  'waypost_self_preservation',
+]);
+
+/** 1 while any worker sees the service in panic: the maximum, not the sum. */
+const MAX_OVER_WORKERS = new Set(['waypost_panic_mode']);
+
+/** A worker's share of the exposition (what it sends the primary). */
+export async function workerMetricsJson(metrics: Metrics): Promise<MetricJson[]> {
+  const all = (await metrics.registry.getMetricsAsJSON()) as MetricJson[];
+  return all.filter((metric) => !PRIMARY_ONLY.has(metric.name));
+}
+
+export type WorkerMetricsSource = () => Promise<MetricJson[][]>;
+
+/** The primary's Metrics: `text()` is the merged exposition of primary and workers. */
+export class ClusterMetrics extends Metrics {
+  #workers: WorkerMetricsSource = async () => [];
+
+  constructor(options: MetricsOptions = {}) {
+    super(options);
+  }
+
+  setWorkerSource(source: WorkerMetricsSource): void {
+    this.#workers = source;
+  }
+
+  override async text(): Promise<string> {
+    const own = (await this.registry.getMetricsAsJSON()) as MetricJson[];
+    // The primary serves no requests: its (empty) request-path metrics would only repeat the names.
+    const primary = own.filter((metric) => PRIMARY_ONLY.has(metric.name) || !metric.name.startsWith('waypost_'));
+    const workers = await this.#workers();
+    const parts = [primary, ...workers].map((list) =>
+      list.map((metric) => (MAX_OVER_WORKERS.has(metric.name) ? { ...metric, aggregator: 'max' as const } : metric)),
+    );
+    return AggregatorRegistry.aggregate(parts).metrics();
+  }
+
+  override get contentType(): string {
+    return client.register.contentType;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The messages between the cluster primary and its workers (node:cluster IPC, JSON), and a
+ * small request/reply helper on top of them. Every message carries `wp` so that messages
+ * of other libraries on the same channel are ignored.
+ */
+import type { Address } from '../app.js';
+import type { ChangeEvent } from '../registry/store.js';
+
+/** Worker → primary. */
+export type WorkerMessage =
+  | { wp: 'request'; id: number; op: 'state' }
+  | { wp: 'reply'; id: number; ok: true; value: unknown }
+  | { wp: 'reply'; id: number; ok: false; error: string }
+  | { wp: 'subscribe'; sub: number; from: number }
+  | { wp: 'resume'; sub: number; revision: number }
+  | { wp: 'unsubscribe'; sub: number }
+  | { wp: 'listening'; http: Address[]; tcp: Address[] };
+
+/** Primary → worker. */
+export type PrimaryMessage =
+  | { wp: 'request'; id: number; op: 'metrics' }
+  | { wp: 'reply'; id: number; ok: true; value: unknown }
+  | { wp: 'reply'; id: number; ok: false; error: string }
+  | { wp: 'events'; sub: number; events: readonly ChangeEvent[] }
+  | { wp: 'reset'; sub: number; reason: string }
+  | { wp: 'connection'; sub: number; connected: boolean }
+  | { wp: 'stop' };
+
+export function isWaypostMessage(message: unknown): message is { wp: string } {
+  return typeof message === 'object' && message !== null && typeof (message as { wp?: unknown }).wp === 'string';
+}
+
+/** Outstanding requests on one channel, answered by `reply` messages; each times out on its own. */
+export class PendingRequests {
+  #next = 1;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+
+  /** Sends through `send` and resolves with the reply's value. */
+  request(send: (id: number) => void, timeoutMs: number, what: string): Promise<unknown> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`${what}: no answer over IPC within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.#pending.set(id, { resolve, reject, timer });
+      try {
+        send(id);
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  settle(reply: { id: number; ok: boolean; value?: unknown; error?: string }): void {
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    clearTimeout(pending.timer);
+    if (reply.ok) pending.resolve(reply.value);
+    else pending.reject(new Error(reply.error ?? 'request failed'));
+  }
+
+  /** The other side is gone: fail everything still waiting. */
+  failAll(reason: string): void {
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error(reason));
+      this.#pending.delete(id);
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * `--workers N` (N > 1): the node:cluster primary.
+ *
+ * Why this split: the primary owns the registry store (memory or Redis), its mirror, the
+ * single admin API (one port, one source of truth for writes and /metrics) and lease
+ * sweeping; each worker runs only the data-path listeners with its own RegistryMirror, fed
+ * from the primary over IPC by a read-only store (ipc-store.ts). So the embedded memory
+ * store works with workers too, a registry change reaches every worker through one place,
+ * and workers never open Redis connections of their own (N workers × a feed connection each).
+ * The alternative, every worker following Redis itself, cannot work with the memory store
+ * and multiplies Redis connections; the primary relays one feed per worker instead (one
+ * store.subscribe per worker subscription: cheap on the memory store, a feed reader each on
+ * Redis).
+ *
+ * Workers accept on the listeners the primary shares with them (cluster's round-robin
+ * scheduling: the primary accepts and hands connections out in turn, so `--listen …:0`
+ * still means one port for all workers). /metrics merges every worker's registry
+ * (ipc-metrics.ts). SIGTERM: workers stop accepting and drain within timeouts.grace, then
+ * the primary closes the registry and exits 0. A worker that dies unexpectedly is logged
+ * and forked again after a backoff that doubles on quick successive crashes.
+ *
+ * Health: each worker keeps its own passive (outlier) and active health state for the
+ * endpoints it uses; they are not shared between workers.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { startProxy, type Address, type WaypostApp } from '../app.js';
+import type { WaypostConfig } from '../config/schema.js';
+import { describeError, WaypostError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { FeedSubscription } from '../registry/store.js';
+import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+import { ClusterMetrics } from './ipc-metrics.js';
+
+/** Workers must all listen within this at start-up. */
+const START_TIMEOUT_MS = 30_000;
+/** A scrape waits this long for each worker's metrics; a slow worker is left out of that scrape. */
+const METRICS_TIMEOUT_MS = 2_000;
+const RESTART_MIN_DELAY_MS = 250;
+const RESTART_MAX_DELAY_MS = 30_000;
+/** A worker that ran this long before dying restarts after the minimum delay again. */
+const STABLE_AFTER_MS = 30_000;
+/** After the grace period, workers get this much more to exit before SIGKILL. */
+const EXIT_MARGIN_MS = 5_000;
+
+interface WorkerSlot {
+  worker: Worker;
+  startedAt: number;
+  restartDelayMs: number;
+  listening: { http: Address[]; tcp: Address[] } | undefined;
+  subscriptions: Map<number, FeedSubscription>;
+  pending: PendingRequests;
+}
+
+export interface RunningPrimary {
+  readonly app: WaypostApp;
+  stop(): Promise<void>;
+}
+
+export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
+  const log = logger.child({ component: 'primary' });
+  const metrics = new ClusterMetrics();
+  const app = await startProxy(config, { logger, metrics, role: 'registry' });
+  const slots = new Set<WorkerSlot>();
+  let stopping = false;
+  let onAllListening: (() => void) | undefined;
+
+  metrics.setWorkerSource(async () => {
+    const answers = await Promise.all(
+      [...slots].map((slot) =>
+        slot.pending
+          .request((id) => send(slot, { wp: 'request', id, op: 'metrics' }), METRICS_TIMEOUT_MS, 'worker metrics')
+          .catch((err: unknown) => {
+            log.warn({ worker: slot.worker.process.pid, err: describeError(err) }, 'worker metrics missing from scrape');
+            return undefined;
+          }),
+      ),
+    );
+    return answers.filter((a): a is never => a !== undefined);
+  });
+
+  const send = (slot: WorkerSlot, message: PrimaryMessage): void => {
+    if (slot.worker.isConnected()) slot.worker.send(message);
+  };
+
+  const onMessage = (slot: WorkerSlot, message: unknown): void => {
+    if (!isWaypostMessage(message)) return;
+    const m = message as WorkerMessage;
+    switch (m.wp) {
+      case 'request':
+        app.store.state().then(
+          (value) => send(slot, { wp: 'reply', id: m.id, ok: true, value }),
+          (err: unknown) => send(slot, { wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
+        );
+        return;
+      case 'reply':
+        slot.pending.settle(m);
+        return;
+      case 'subscribe': {
+        const subscription = app.store.subscribe(m.from, {
+          onEvents: (events) => send(slot, { wp: 'events', sub: m.sub, events }),
+          onReset: (reason) => send(slot, { wp: 'reset', sub: m.sub, reason }),
+          onConnectionChange: (connected) => send(slot, { wp: 'connection', sub: m.sub, connected }),
+        });
+        slot.subscriptions.set(m.sub, subscription);
+        return;
+      }
+      case 'resume':
+        slot.subscriptions.get(m.sub)?.resume(m.revision);
+        return;
+      case 'unsubscribe':
+        slot.subscriptions.get(m.sub)?.close();
+        slot.subscriptions.delete(m.sub);
+        return;
+      case 'listening':
+        slot.listening = { http: m.http, tcp: m.tcp };
+        if ([...slots].every((s) => s.listening)) onAllListening?.();
+        return;
+    }
+  };
+
+  const fork = (restartDelayMs: number): WorkerSlot => {
+    const worker = cluster.fork();
+    const slot: WorkerSlot = {
+      worker,
+      startedAt: Date.now(),
+      restartDelayMs,
+      listening: undefined,
+      subscriptions: new Map(),
+      pending: new PendingRequests(),
+    };
+    slots.add(slot);
+    worker.on('message', (message: unknown) => onMessage(slot, message));
+    worker.on('exit', (code, signal) => {
+      slots.delete(slot);
+      for (const subscription of slot.subscriptions.values()) subscription.close();
+      slot.pending.failAll('worker exited');
+      if (stopping) return;
+      const ranMs = Date.now() - slot.startedAt;
+      const delayMs = ranMs >= STABLE_AFTER_MS ? RESTART_MIN_DELAY_MS : Math.min(slot.restartDelayMs * 2, RESTART_MAX_DELAY_MS);
+      log.error({ worker: worker.process.pid, code, signal, ranMs, restartInMs: delayMs }, 'worker died unexpectedly; restarting');
+      setTimeout(() => {
+        if (stopping) return;
+        const next = fork(delayMs);
+        log.info({ worker: next.worker.process.pid }, 'worker restarted');
+      }, delayMs);
+    });
+    return slot;
+  };
+
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  const allListening = new Promise<void>((resolve, reject) => {
+    onAllListening = resolve;
+    // A worker that cannot bind exits and is forked again; if that keeps failing, this fires.
+    setTimeout(() => reject(new WaypostError('startup', `workers did not all listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS).unref();
+  });
+  for (let i = 0; i < config.workers; i++) fork(RESTART_MIN_DELAY_MS / 2);
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const exits = [...slots].map(
+      (slot) =>
+        new Promise<void>((resolve) => {
+          if (slot.worker.isDead()) return resolve();
+          slot.worker.once('exit', () => resolve());
+          const kill = setTimeout(() => {
+            log.warn({ worker: slot.worker.process.pid }, 'worker did not exit in time; killing it');
+            slot.worker.process.kill('SIGKILL');
+          }, config.timeouts.grace + EXIT_MARGIN_MS);
+          kill.unref();
+          // A worker still starting has no stop handler yet and nothing to drain: a signal ends it.
+          if (slot.listening) send(slot, { wp: 'stop' });
+          else slot.worker.process.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+    await app.stop();
+  };
+
+  try {
+    await allListening;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  onAllListening = undefined;
+  const first = [...slots][0]!.listening!;
+  log.info(
+    { admin: app.addresses.admin, http: first.http, tcp: first.tcp, workers: config.workers, store: app.store.kind, engine: config.engine },
+    'waypost started',
+  );
+  return { app, stop };
+}

@@ -1,0 +1,40 @@
+/**
+ * A node:cluster worker (see primary.ts for the design): the data-path listeners with a
+ * mirror fed by the primary over IPC. It tells the primary where it listens, answers its
+ * metrics requests and stops gracefully when asked (or on its own SIGTERM).
+ */
+import { startProxy, type WaypostApp } from '../app.js';
+import type { WaypostConfig } from '../config/schema.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { usesRedis } from '../registry/create-store.js';
+import { isWaypostMessage, type PrimaryMessage } from './ipc.js';
+import { workerMetricsJson } from './ipc-metrics.js';
+import { IpcRegistryStore, processChannel, type PrimaryChannel } from './ipc-store.js';
+
+export interface WorkerOptions {
+  /** Called when the primary asks this worker to stop (the same path as SIGTERM). */
+  onStopRequest: () => void;
+  channel?: PrimaryChannel;
+}
+
+export async function startWorker(config: WaypostConfig, logger: Logger, options: WorkerOptions): Promise<WaypostApp> {
+  const channel = options.channel ?? processChannel;
+  const store = new IpcRegistryStore(usesRedis(config) ? 'redis' : 'memory', channel);
+  const app = await startProxy(config, { logger, store, role: 'listeners' });
+  channel.onMessage((message) => {
+    if (!isWaypostMessage(message)) return;
+    const m = message as PrimaryMessage;
+    if (m.wp === 'stop') options.onStopRequest();
+    else if (m.wp === 'request' && m.op === 'metrics') {
+      workerMetricsJson(app.metrics).then(
+        (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
+        (err: unknown) => channel.send({ wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
+      );
+    }
+  });
+  // The primary is gone (crashed or killed): nothing feeds the mirror any more.
+  if (channel === processChannel) process.once('disconnect', options.onStopRequest);
+  channel.send({ wp: 'listening', http: app.addresses.http, tcp: app.addresses.tcp });
+  return app;
+}

@@ -1,0 +1,112 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackend, type Backend } from '../helpers/backends.js';
+import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-workers-'));
+const accessLogFile = path.join(dir, 'access.log');
+let backend: Backend;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  backend = await startBackend({ name: 'w1' });
+  const config = path.join(dir, 'waypost.yaml');
+  writeFileSync(config, `domains: [localhost]\naccessLog: ${accessLogFile}\n`);
+  // Port 0 with cluster: workers share the primary's listening handle, so one port serves all.
+  proxy = await startProxyProcess(['--config', config, '--workers', '2', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
+    timeoutMs: 25_000,
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await proxy?.stop('SIGKILL');
+  await backend?.close();
+});
+
+/** One request on a fresh connection (round-robin scheduling hands connections to workers in turn). */
+function get(port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function admin(pathname: string, init?: RequestInit): Promise<Response> {
+  return fetch(`http://127.0.0.1:${proxy.admin.port}${pathname}`, init);
+}
+
+function accessLogPids(): Set<number> {
+  let text = '';
+  try {
+    text = readFileSync(accessLogFile, 'utf8');
+  } catch {
+    return new Set();
+  }
+  const lines = text.trim().split('\n').filter(Boolean);
+  return new Set(lines.map((line) => (JSON.parse(line) as { pid: number }).pid));
+}
+
+async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = read();
+  }
+  return value;
+}
+
+describe('waypost proxy --workers 2', () => {
+  it('routes to an instance registered through the single admin API from both workers and sums their metrics', async () => {
+    const register = await admin('/v1/services/orders/instances', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'o1', host: '127.0.0.1', port: backend.port, ttl: 600 }),
+    });
+    expect(register.status).toBe(201);
+    const port = proxy.http[0]!.port;
+
+    // The workers' mirrors follow the primary over IPC: wait until the route exists.
+    const deadline = Date.now() + 5_000;
+    while ((await get(port, 'orders.localhost')) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+
+    const statuses = [];
+    for (let i = 0; i < 20; i++) statuses.push(await get(port, 'orders.localhost'));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+
+    // Each access-log line carries the pid of the worker that served it.
+    const pids = await until(accessLogPids, (p) => p.size >= 2);
+    expect(pids.size).toBe(2);
+    expect(pids.has(proxy.child.pid!)).toBe(false);
+
+    const text = await (await admin('/metrics')).text();
+    const served = Number(/^waypost_requests_total\{service="orders",code="200"\} (\d+)$/m.exec(text)?.[1]);
+    expect(served).toBe(backend.requests);
+    // Registry series come from the primary once, not once per worker.
+    expect(text).toMatch(/^waypost_registry_events_total\{type="register"\} 1$/m);
+    expect(text.match(/^# TYPE waypost_requests_total counter$/gm)).toHaveLength(1);
+  });
+
+  it('restarts a worker that dies and keeps serving', async () => {
+    const [victim] = [...accessLogPids()];
+    process.kill(victim!, 'SIGKILL');
+    await until(proxy.output, (out) => out.includes('"worker restarted"'), 10_000);
+    expect(proxy.output()).toContain('"worker died unexpectedly; restarting"');
+    const port = proxy.http[0]!.port;
+    for (let i = 0; i < 6; i++) expect(await get(port, 'orders.localhost')).toBe(200);
+  }, 15_000);
+
+  it('stops gracefully on SIGTERM and exits 0', async () => {
+    const stopped = proxy.stop('SIGTERM');
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000).unref());
+    const result = await Promise.race([stopped, timeout]);
+    if (result === 'timeout') throw new Error(`did not exit within 15 s:\n${proxy.output().split('\n').slice(-12).join('\n')}`);
+    expect(result.code).toBe(0);
+  }, 20_000);
+});
