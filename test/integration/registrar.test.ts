@@ -127,7 +127,8 @@ describe('waypost registrar', () => {
           15_000,
           'ghost removed and running container registered',
         );
-        expect(output).toContain('"msg":"removed ghost registration"');
+        // Logs are written asynchronously: the line may trail the registry change by a moment.
+        await until(async () => output.includes('"msg":"removed ghost registration"'), 5_000, 'the ghost removal log line');
       } finally {
         child.kill('SIGTERM');
       }
