@@ -238,6 +238,12 @@ export class RegistryMirror {
       void this.#resync(this.#resyncInitialDelayMs);
       return;
     }
+    if (state.revision < this.#revision) {
+      // The registry forgot changes this mirror saw (a replica promoted before it had them, a
+      // restart without persistence). Redis is the source of truth, so the mirror follows it;
+      // this line says why routes vanished (clients must register again).
+      this.#log.error({ revision: this.#revision, registryRevision: state.revision }, 'registry revision went backwards; changes were lost');
+    }
     const previous = this.#services;
     const next = buildServiceMap(state);
     this.#services = next;

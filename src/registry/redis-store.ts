@@ -42,8 +42,12 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
   startTimeoutMs?: number;
 }
 
-/** Reply errors that mean "not now" (failover, loading, resharding) rather than a bug. */
-const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
+/**
+ * Reply errors that mean "not now" (failover, loading, resharding) rather than a bug.
+ * NOREPLICAS: the master runs with `min-replicas-to-write` (the durability knob Waypost
+ * relies on instead of WAIT) and no replica is in sync; the write was refused whole.
+ */
+const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
 /**
  * Client errors worth retrying: the command was not sent (offline, no master yet),
  * or its connection dropped. A dropped write may already be applied; retrying is

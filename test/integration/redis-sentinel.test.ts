@@ -6,13 +6,20 @@
  *
  * Replication is proven in the test, not with WAIT in the write path: the test
  * reads the instance from the replica directly before killing the master.
+ *
+ * Redis 7 delays a replica's first (diskless) full sync by repl-diskless-sync-delay,
+ * 5 s by default, and a replica promoted before it is empty: the masters here run
+ * with 0, and every test waits for the replica to hold its data before the kill.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../src/errors.js';
+import { RegistryMirror } from '../../src/mirror/mirror.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
 import { FeedRecorder, sleep, waitFor } from '../contract/store.contract.js';
 import { freePort } from '../helpers/ports.js';
@@ -80,17 +87,21 @@ async function sentinelQuery(port: number, ...args: string[]): Promise<unknown> 
   }
 }
 
-describe('redis store on Sentinel', () => {
-  let master: RedisServer;
-  let replica: RedisServer;
-  const sentinels: SentinelProcess[] = [];
+/** 1 master, 1 replica, 3 sentinels (quorum 2), each failover test on its own group. */
+class SentinelGroup {
+  readonly sentinels: SentinelProcess[] = [];
 
-  beforeAll(async () => {
-    master = await RedisServer.start();
-    replica = await RedisServer.start({ args: ['--replicaof', `127.0.0.1 ${master.port}`] });
-    for (let i = 0; i < 3; i += 1) sentinels.push(await SentinelProcess.start(master.port));
+  private constructor(
+    readonly master: RedisServer,
+    readonly replica: RedisServer,
+  ) {}
+
+  static async start(): Promise<SentinelGroup> {
+    const master = await RedisServer.start({ args: ['--repl-diskless-sync-delay', '0'] });
+    const group = new SentinelGroup(master, await RedisServer.start({ args: ['--replicaof', `127.0.0.1 ${master.port}`] }));
+    for (let i = 0; i < 3; i += 1) group.sentinels.push(await SentinelProcess.start(master.port));
     // A failover needs every sentinel to know the replica and a quorum of its peers.
-    for (const sentinel of sentinels) {
+    for (const sentinel of group.sentinels) {
       const deadline = Date.now() + 15_000;
       for (;;) {
         const replicas = (await sentinelQuery(sentinel.port, 'REPLICAS', MASTER_NAME)) as unknown[];
@@ -100,12 +111,33 @@ describe('redis store on Sentinel', () => {
         await sleep(100);
       }
     }
+    return group;
+  }
+
+  get url(): string {
+    return `redis+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${MASTER_NAME}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const sentinel of this.sentinels) await sentinel.stop();
+    await this.replica.stop();
+    await this.master.stop();
+  }
+}
+
+describe('redis store on Sentinel', () => {
+  let group: SentinelGroup;
+  let master: RedisServer;
+  let replica: RedisServer;
+  let sentinels: SentinelProcess[];
+
+  beforeAll(async () => {
+    group = await SentinelGroup.start();
+    ({ master, replica, sentinels } = group);
   });
 
   afterAll(async () => {
-    for (const sentinel of sentinels) await sentinel.stop();
-    await replica?.stop();
-    await master?.stop();
+    await group?.stop();
   });
 
   it('keeps registering after the master is killed and keeps what was replicated before', async () => {
@@ -129,6 +161,8 @@ describe('redis store on Sentinel', () => {
         await sleep(50);
       }
 
+      // Only a reader that was connected before the kill can tell a reconnect (else it simply connects to the new master).
+      await waitFor(() => feed!.connection.includes(true), 'the feed reader to connect');
       await master.kill();
       const killedAt = Date.now();
       let after: Awaited<ReturnType<RedisStore['register']>> | undefined;
@@ -150,6 +184,111 @@ describe('redis store on Sentinel', () => {
       feed?.subscription.close();
       replicaClient.disconnect();
       await store.close();
+    }
+  });
+});
+
+describe('a mirror following a Sentinel registry through a failover', () => {
+  let group: SentinelGroup;
+
+  beforeAll(async () => {
+    group = await SentinelGroup.start();
+  });
+
+  afterAll(async () => {
+    await group?.stop();
+  });
+
+  it('holds every instance registered before and every write acknowledged after, with writes going on for 5 s and no early expiry', async () => {
+    const prefix = `sentinel-mirror-${process.pid}`;
+    const openStore = () =>
+      new RedisStore({
+        redis: { url: group.url, sentinels: [], name: '', cluster: [], password: '', prefix, feedLength: 10_000 },
+      });
+    // Two stores, like a registrar and a proxy: the proxy's mirror must follow the writer through the failover.
+    const writer = openStore();
+    const follower = openStore();
+    const logLines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    const mirror = new RegistryMirror({ store: follower, logger, resyncInitialDelayMs: 20, resyncMaxDelayMs: 200 });
+    const replicaClient = new Redis({ port: group.replica.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    replicaClient.on('error', () => {});
+    let writing = true;
+    let writes: Promise<void> | undefined;
+    try {
+      await writer.start();
+      await follower.start();
+      await mirror.start();
+      const before = ['pay-0', 'pay-1', 'pay-2', 'pay-3', 'pay-4'];
+      for (const id of before) await writer.register({ service: 'pay', id, host: '10.0.0.1', port: 80, ttl: 300 });
+      const deadline = Date.now() + 5000;
+      while ((await replicaClient.hlen(`{${prefix}}:svc:pay`)) !== before.length) {
+        if (Date.now() > deadline) throw new Error('the registrations never reached the replica');
+        await sleep(50);
+      }
+      await waitFor(() => mirror.service('pay')?.instances.length === before.length, 'the mirror to hold every instance');
+
+      await group.master.kill();
+      const acknowledged: string[] = [];
+      writes = (async () => {
+        for (let n = 0; writing; n += 1) {
+          const id = `w-${n}`;
+          // A refused write (failover in progress) may still have been applied; only 201s are promised.
+          const ok = await writer.register({ service: 'acks', id, host: '10.0.0.2', port: 80, ttl: 300 }).then(
+            () => true,
+            () => false,
+          );
+          if (ok) acknowledged.push(id);
+          await sleep(50);
+        }
+      })();
+      await waitFor(() => acknowledged.length > 5, 'writes to resume on the new master', 20_000);
+      // Past the sweep interval (1 s) several times over on the new master.
+      await sleep(5000);
+      // The sweep still expires on the new master: a 1 s lease registered now is gone within a few sweeps.
+      await writer.register({ service: 'short', id: 'short-0', host: '10.0.0.3', port: 80, ttl: 1 });
+      writing = false;
+      await writes;
+      await waitFor(() => mirror.service('short')?.instances.length === 0, 'the 1 s lease to expire in the mirror', 10_000);
+
+      const final = await writer.state();
+      await waitFor(() => mirror.revision >= final.revision, `the mirror to reach revision ${final.revision}`, 10_000);
+      expect(mirror.service('pay')?.instances.map((i) => i.id)).toEqual(before);
+      const routed = new Set(mirror.service('acks')?.instances.map((i) => i.id));
+      expect(acknowledged.filter((id) => !routed.has(id))).toEqual([]);
+      // The mirror is exactly the registry: nothing it holds expired or vanished in Redis.
+      const stored = final.services.filter((s) => s.instances.length > 0).map((s) => [s.name, s.instances.map((i) => i.id)]);
+      const mirrored = [...mirror.services()].filter((s) => s.instances.length > 0).map((s) => [s.name, s.instances.map((i) => i.id)]);
+      expect(mirrored.sort()).toEqual(stored.sort());
+      expect(logLines.filter((line) => line.includes('registry revision went backwards'))).toEqual([]);
+    } finally {
+      writing = false;
+      await writes;
+      mirror.close();
+      replicaClient.disconnect();
+      await follower.close();
+      await writer.close();
+    }
+  });
+});
+
+describe('redis store durability setting', () => {
+  it('answers registry_unavailable when the master refuses writes for lack of replicas (min-replicas-to-write)', async () => {
+    const server = await RedisServer.start({ args: ['--min-replicas-to-write', '1'] });
+    const store = new RedisStore({
+      redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix: 'noreplicas', feedLength: 100 },
+      writeRetryMs: 300,
+    });
+    try {
+      await store.start();
+      const failure = await store.register({ service: 'orders', id: 'a', host: '10.0.0.1', port: 80 }).catch((err: unknown) => err);
+      expect(failure).toMatchObject({ code: ErrorCodes.REGISTRY_UNAVAILABLE });
+      expect((failure as Error).message).toMatch(/^registry backend unreachable: NOREPLICAS Not enough good replicas to write\./);
+      // Refused whole: nothing was stored.
+      expect((await store.state()).services).toEqual([]);
+    } finally {
+      await store.close();
+      await server.stop();
     }
   });
 });
