@@ -215,6 +215,8 @@ export class WaypostApp {
         metrics: this.metrics,
         logger: log,
         connections: this.connections,
+        // Failed connects count toward ejection like HTTP gateway errors.
+        ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
       });
       this.#tcp.push(tcp);
       try {
