@@ -9,10 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { CLI, ROOT, startProxyProcess, type RunningProxy } from '../../test/helpers/cli.js';
-import { freePort } from '../../test/helpers/ports.js';
-import { waitForPort } from '../../test/helpers/redis-server.js';
 
 export interface ChaosOptions {
   /** Shorter outages and loads (the test suite and `--quick`). */
@@ -250,62 +247,7 @@ export function rssBytes(pid: number): number {
 
 // ---------------------------------------------------------------- Sentinel
 
-export const SENTINEL_MASTER = 'mymaster';
-
-/** One `redis-server --sentinel` on a free port, watching `masterPort` (quorum 2). */
-export class SentinelProcess {
-  private constructor(
-    readonly port: number,
-    readonly child: ChildProcess,
-    readonly dir: string,
-  ) {}
-
-  static async start(masterPort: number): Promise<SentinelProcess> {
-    const port = await freePort();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-chaos-sentinel-'));
-    const conf = path.join(dir, 'sentinel.conf');
-    // Sentinel rewrites its config file, so it lives in a writable temp dir.
-    writeFileSync(
-      conf,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        `dir ${dir}`,
-        'sentinel resolve-hostnames no',
-        `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 2`,
-        `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
-        `sentinel failover-timeout ${SENTINEL_MASTER} 3000`,
-        `sentinel parallel-syncs ${SENTINEL_MASTER} 1`,
-        '',
-      ].join('\n'),
-    );
-    const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-    await waitForPort(port, 10_000);
-    return new SentinelProcess(port, child, dir);
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      });
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-export async function sentinelQuery(port: number, ...args: string[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return await client.call('SENTINEL', ...args);
-  } finally {
-    client.disconnect();
-  }
-}
+export { MASTER_NAME as SENTINEL_MASTER, SentinelProcess, sentinelQuery } from '../../test/helpers/sentinel.js';
 
 /** Percentile of a sorted-on-demand sample. */
 export function percentile(values: number[], p: number): number {
