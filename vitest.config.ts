@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Heap-growth checks call global.gc() first; without it they measure uncollected garbage.
+    execArgv: ['--expose-gc'],
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
   },

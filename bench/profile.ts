@@ -5,7 +5,7 @@
  * print the functions with the most self time plus req/s and p99.
  *
  *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
- *                            [--workers N] [--no-profile] [--no-log]
+ *                            [--workers N] [--no-profile] [--no-log] [--cli path/to/cli.js]
  *
  * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
  */
@@ -29,6 +29,8 @@ const engine = flag('engine', '');
 const durationS = Number(flag('duration', '10'));
 const bodySize = Number(flag('body', '100'));
 const workers = Number(flag('workers', '1'));
+/** Another build to compare with (e.g. an older commit's dist/cli.js). */
+const cli = path.resolve(flag('cli', path.join(ROOT, 'dist', 'cli.js')));
 const profile = !args.includes('--no-profile');
 const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
 const pin = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
       'logLevel: warn',
     ].join('\n'),
   );
-  const nodeArgs = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), path.join(ROOT, 'dist', 'cli.js'), 'proxy', '--config', config];
+  const nodeArgs = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), cli, 'proxy', '--config', config];
   const out = openSync('/dev/null', 'w');
   const command = pin ? 'taskset' : process.execPath;
   const commandArgs = pin ? ['-c', '1', process.execPath, ...nodeArgs] : nodeArgs;

@@ -222,8 +222,8 @@ export const configSchema = z.strictObject({
   slowStart: duration('0s'),
   timeouts: timeoutsSchema.prefault({}),
   retries: z.number().int().min(0).max(10).default(2),
-  /** HTTP forwarding engine. */
-  engine: z.enum(['http-proxy', 'undici']).default('http-proxy'),
+  /** HTTP forwarding engine; undici measured faster (bench/profile.ts, README "Performance"). */
+  engine: z.enum(['http-proxy', 'undici']).default('undici'),
   limits: z
     .strictObject({
       /** Largest request header block from clients (431 above). */
