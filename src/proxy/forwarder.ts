@@ -25,8 +25,11 @@ export interface AttemptOptions {
   readonly timeouts: RouteTimeouts;
   /** Aborts the attempt (request body over the size limit). */
   readonly signal: AbortSignal | undefined;
-  /** Writes the client response head from the upstream status and headers; called once, before any body byte. */
-  writeHead(status: number, headers: IncomingHttpHeaders): void;
+  /**
+   * Writes the client response head from the upstream status and raw header list
+   * (`[name, value, …]` as received); called once, before any body byte.
+   */
+  writeHead(status: number, upstreamHeaders: readonly string[]): void;
 }
 
 export interface AttemptResult {

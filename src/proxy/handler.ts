@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
-import { RequestIds, TrustedProxies, clientAddress, peerAddress, responseHeaders, setForwardedHeaders } from './headers.js';
+import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, peerAddress, setForwardedHeaders } from './headers.js';
 import { sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody, shouldRetry } from './retry.js';
 
@@ -132,8 +132,6 @@ export class ProxyHandler {
     const socket = req.socket;
     const bytesBefore = socket.bytesWritten;
     const requestId = this.#ids.of(req);
-    res.setHeader('x-request-id', requestId);
-    if (this.closing) res.setHeader('connection', 'close');
 
     const url = req.url ?? '/';
     const query = url.indexOf('?');
@@ -216,10 +214,11 @@ export class ProxyHandler {
       streamBody: plan.kind === 'stream',
       timeouts: match.timeouts,
       signal,
-      writeHead: (status: number, headers: IncomingHttpHeaders) => {
-        if (match.onResponse) match.onResponse(current, (name, value) => res.setHeader(name, value));
-        if (this.closing) res.setHeader('connection', 'close');
-        res.writeHead(status, responseHeaders(headers));
+      writeHead: (status: number, upstreamHeaders: readonly string[]) => {
+        const head = clientResponseHead(upstreamHeaders, requestId);
+        if (match.onResponse) match.onResponse(current, (name, value) => head.push(name, value));
+        if (this.closing) head.push('connection', 'close');
+        res.writeHead(status, head);
       },
     };
     const replayable = plan.kind !== 'stream';
@@ -257,13 +256,14 @@ export class ProxyHandler {
 
     if (signal?.aborted) {
       log.error = 'body_too_large';
-      log.status = sendProxyError(res, 'body_too_large', true);
+      log.status = this.#sendError(res, 'body_too_large', true, log);
     } else if (result.aborted) {
       log.error = 'client_abort';
       log.status = result.sent ? result.status : 499;
     } else if (result.error !== undefined) {
       log.error = result.error;
-      log.status = result.sent ? result.status : sendProxyError(res, TIMEOUT_REASONS.has(result.error) ? 'upstream_timeout' : 'upstream_failed', replayable ? false : true);
+      const code = TIMEOUT_REASONS.has(result.error) ? 'upstream_timeout' : 'upstream_failed';
+      log.status = result.sent ? result.status : this.#sendError(res, code, !replayable, log);
     } else {
       log.status = result.status;
     }
@@ -293,7 +293,13 @@ export class ProxyHandler {
     log.error = code;
     // An unread body would otherwise be parsed as the next request on this connection.
     const unread = !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
-    return sendProxyError(res, code, unread);
+    return this.#sendError(res, code, unread, log);
+  }
+
+  /** A proxy-made response carrying the request id; while stopping it also closes the connection. */
+  #sendError(res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean, log: AccessLogEntry): number {
+    if (!res.headersSent) res.setHeader('x-request-id', log.requestId);
+    return sendProxyError(res, code, closeConnection || this.closing);
   }
 
   #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {

@@ -47,6 +47,43 @@ export function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHead
   return out;
 }
 
+/** Lengths of the hop-by-hop names: most response headers are ruled out without lower-casing them. */
+const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length));
+const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * The client response head from an upstream's raw header list (`[name, value, name, value…]`,
+ * duplicates and case kept): hop-by-hop fields and those the Connection header names are
+ * dropped, and `x-request-id` is added unless the upstream answered with one. A flat list lets
+ * node:http write the head without building a header map first.
+ */
+export function clientResponseHead(raw: readonly string[], requestId: string): string[] {
+  const head: string[] = [];
+  let connection: string | undefined;
+  let hasRequestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const length = name.length;
+    if (HOP_BY_HOP_LENGTHS.has(length)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
+        continue;
+      }
+    } else if (length === REQUEST_ID_HEADER.length && !hasRequestId) {
+      hasRequestId = name.toLowerCase() === REQUEST_ID_HEADER;
+    }
+    head.push(name, raw[i + 1]!);
+  }
+  if (!hasRequestId) head.push(REQUEST_ID_HEADER, requestId);
+  if (connection === undefined) return head;
+  const value = connection.toLowerCase();
+  if (value === 'keep-alive') return head;
+  // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
+  const named = connectionNames(value);
+  return head.filter((_, i, list) => !named.has(list[i - (i % 2)]!.toLowerCase()));
+}
+
 /**
  * `keep-alive` and `close`, nearly every Connection header there is, name no header that
  * is not stripped anyway (unless a field is literally called `close`): the common case

@@ -151,7 +151,7 @@ class HttpProxyAttempt {
     clearTimeout(this.#timer);
     this.#upstreamMs = performance.now() - this.#started;
     this.#status = proxyRes.statusCode ?? 0;
-    this.#attempt.writeHead(this.#status, proxyRes.headers);
+    this.#attempt.writeHead(this.#status, proxyRes.rawHeaders);
     this.#sent = true;
     proxyRes.on('error', (err) => this.onError(err));
     proxyRes.on('aborted', () => this.onError(this.#failure ?? Object.assign(new Error('upstream aborted'), { code: 'ECONNRESET' })));

@@ -1,12 +1,18 @@
 /**
- * Engine 2: undici. One `Pool` per endpoint address with bounded, kept-alive
- * connections; `pool.stream` writes the upstream body straight into the client
- * response (backpressure both ways), and the client request is piped up as the
- * upstream body. The client going away aborts the upstream request.
+ * Engine 2: undici, driven through its low-level dispatcher API. One `Pool` per
+ * endpoint address with bounded, kept-alive connections; each attempt is one
+ * `pool.dispatch` with a handler object that writes the upstream response straight
+ * into the client response. The handler is the whole per-attempt state: no
+ * stream wrappers, no AbortController, no header map (the raw header list goes
+ * to node:http as it came), which is most of what `pool.stream` costs on top.
+ *
+ * Backpressure both ways: a slow client pauses the upstream parser (`onData`
+ * returns false until `drain`); a streamed request body is piped by undici.
+ * The client going away aborts the upstream request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/policy.js';
 import {
   upstreamErrorReason,
@@ -24,59 +30,129 @@ const MAX_CONNECTIONS = 256;
  */
 const KEEP_ALIVE_MS = 4_000;
 
+type Abort = (err?: Error) => void;
+
+/** One attempt: undici calls these as the exchange progresses; `done` resolves exactly once. */
+class Attempt {
+  status = 0;
+  upstreamMs = 0;
+  sent = false;
+  aborted = false;
+  readonly done: Promise<AttemptResult>;
+  #settle!: (result: AttemptResult) => void;
+  #settled = false;
+  /** undici's abort for this request; undefined until it is written to a connection. */
+  #abort: Abort | undefined;
+  #resume: (() => void) | undefined;
+  /** undici finished (complete or failed) with the request. */
+  #finished = false;
+  readonly #started = performance.now();
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly attempt: AttemptOptions,
+  ) {
+    this.done = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  /** The client went away, or the handler aborted the attempt (body over the limit). */
+  readonly cancel = (): void => {
+    if (this.#finished || this.aborted) return;
+    this.aborted = true;
+    // Not yet on a connection: onConnect aborts it when its turn comes.
+    this.#abort?.(abortError());
+  };
+
+  /** The client response closed: after a complete exchange this is the end of the attempt. */
+  readonly onClientClose = (): void => {
+    if (!this.#finished) this.cancel();
+    else this.#resolve(undefined);
+  };
+
+  onConnect(abort: Abort): void {
+    if (this.aborted) abort(abortError());
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx interim responses are answered by node:http itself where needed.
+    if (statusCode < 200) return true;
+    this.upstreamMs = performance.now() - this.#started;
+    this.status = statusCode;
+    this.#resume = resume;
+    const headers = new Array<string>(rawHeaders.length);
+    for (let i = 0; i < rawHeaders.length; i++) headers[i] = rawHeaders[i]!.toString('latin1');
+    this.attempt.writeHead(statusCode, headers);
+    this.sent = true;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.#onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#finished = true;
+    // The attempt ends when the client response closes (flushed, or the client left).
+    this.res.end();
+    if (this.res.closed) this.#resolve(undefined);
+  }
+
+  onError(err: Error): void {
+    this.#finished = true;
+    if (this.aborted || (this.res.destroyed && !this.sent)) {
+      this.aborted = true;
+      this.#resolve(undefined);
+      return;
+    }
+    // Once the head is out the client must see a broken response, not a clean end.
+    if (this.sent) this.res.destroy();
+    this.#resolve(upstreamErrorReason(err));
+  }
+
+  readonly #onDrain = (): void => this.#resume?.();
+
+  #resolve(error: AttemptResult['error']): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#settle({ status: this.status, sent: this.sent, error, aborted: this.aborted, upstreamMs: this.upstreamMs });
+  }
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
+}
+
 export class UndiciEngine implements ForwardEngine {
   readonly name = 'undici' as const;
   readonly #pools = new Map<string, Pool>();
 
   async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
-    const started = performance.now();
     const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
-    const abort = new AbortController();
-    let status = 0;
-    let upstreamMs = 0;
-    let sent = false;
-    let aborted = false;
-    const onClose = (): void => {
-      if (!res.writableFinished) {
-        aborted = true;
-        abort.abort();
-      }
-    };
-    const onSignal = (): void => {
-      aborted = true;
-      abort.abort();
-    };
-    res.once('close', onClose);
-    attempt.signal?.addEventListener('abort', onSignal, { once: true });
+    const exchange = new Attempt(res, attempt);
+    res.once('close', exchange.onClientClose);
+    const signal = attempt.signal;
+    signal?.addEventListener('abort', exchange.cancel, { once: true });
+    if (signal?.aborted || res.destroyed) exchange.cancel();
     try {
-      if (attempt.signal?.aborted) onSignal();
-      await pool.stream(
+      pool.dispatch(
         {
           path: attempt.path,
-          method: attempt.method as 'GET',
+          method: attempt.method as Dispatcher.HttpMethod,
           headers: attempt.headers as Record<string, string | string[]>,
           body: attempt.body ?? (attempt.streamBody ? req : null),
           headersTimeout: attempt.timeouts.header,
           // undici's body timeout is inactivity between body chunks: our idle timeout.
           bodyTimeout: attempt.timeouts.idle,
-          signal: abort.signal,
         },
-        ({ statusCode, headers }) => {
-          upstreamMs = performance.now() - started;
-          status = statusCode;
-          attempt.writeHead(statusCode, headers);
-          sent = true;
-          return res;
-        },
+        exchange as unknown as Dispatcher.DispatchHandler,
       );
-      return { status, sent, error: undefined, aborted: false, upstreamMs };
-    } catch (err) {
-      if (aborted || (res.destroyed && !res.writableFinished && !sent)) return { status, sent, error: undefined, aborted: true, upstreamMs };
-      if (sent) res.destroy();
-      return { status, sent, error: upstreamErrorReason(err), aborted: false, upstreamMs };
+      return await exchange.done;
     } finally {
-      res.off('close', onClose);
-      attempt.signal?.removeEventListener('abort', onSignal);
+      res.off('close', exchange.onClientClose);
+      signal?.removeEventListener('abort', exchange.cancel);
     }
   }
 
