@@ -16,7 +16,7 @@ import { poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
-import { createAccessLog } from './log.js';
+import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
 import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
@@ -77,7 +77,7 @@ export class WaypostApp {
   #tcp: TcpProxyServer[] = [];
   #tls: TlsCertificates | undefined;
   #admin: AdminServer | undefined;
-  #accessLog: Logger | undefined;
+  #accessLog: AccessLog | undefined;
   #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
@@ -187,7 +187,7 @@ export class WaypostApp {
         throw startupError('cannot load the TLS certificates', err);
       }
     }
-    const accessLog = createAccessLog(this.config.accessLog);
+    const accessLog = createAccessLog(this.config.accessLog, log);
     this.#accessLog = accessLog;
     const http = new HttpProxyServer({
       config: this.config,
@@ -198,7 +198,7 @@ export class WaypostApp {
       metrics: this.metrics,
       logger: log,
       ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
-      ...(accessLog ? { onAccessLog: (entry) => accessLog.info(entry, 'request') } : {}),
+      ...(accessLog ? { onAccessLog: (entry) => accessLog.write(entry) } : {}),
     });
     this.#http = http;
     try {
@@ -253,7 +253,7 @@ export class WaypostApp {
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
       this.#tls?.close();
       // The access log buffers; the last lines must reach their target before the process exits.
-      await new Promise<void>((resolve) => (this.#accessLog ? this.#accessLog.flush(() => resolve()) : resolve()));
+      await this.#accessLog?.close();
       await this.#admin?.close();
       this.#compat?.close();
       this.activeChecks.close();

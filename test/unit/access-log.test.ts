@@ -1,0 +1,77 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AccessLog } from '../../src/access-log.js';
+import type { AccessLogEntry } from '../../src/proxy/handler.js';
+
+function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
+  return {
+    requestId: 'r-1',
+    method: 'GET',
+    host: 'orders.localhost',
+    path: '/',
+    service: 'orders',
+    routeId: 'convention',
+    instance: 'orders/o-1',
+    status: 200,
+    bytesIn: undefined,
+    bytesOut: 120,
+    durationMs: 1.23456789,
+    upstreamMs: 0.5,
+    retries: 0,
+    error: undefined,
+    ...overrides,
+  };
+}
+
+function readLines(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('AccessLog', () => {
+  it("writes pino-shaped JSON lines, omitting absent fields, and all of them by close()", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const log = new AccessLog(file);
+    for (let i = 0; i < 5_000; i++) log.write(entry({ requestId: `r-${i}` }));
+    log.write(entry({ requestId: 'failed', service: undefined, routeId: undefined, instance: undefined, status: 404, error: 'no_route', bytesIn: 7 }));
+    await log.close();
+    const lines = readLines(file);
+    expect(lines).toHaveLength(5_001);
+    expect(lines[0]).toMatchObject({ level: 'info', pid: process.pid, requestId: 'r-0', service: 'orders', status: 200, durationMs: 1.235, msg: 'request' });
+    expect(Number.isNaN(Date.parse(lines[0]!.time as string))).toBe(false);
+    expect(lines[0]).not.toHaveProperty('bytesIn');
+    expect(lines[0]).not.toHaveProperty('error');
+    const failed = lines[5_000]!;
+    expect(failed).toMatchObject({ requestId: 'failed', status: 404, error: 'no_route', bytesIn: 7 });
+    expect(failed).not.toHaveProperty('service');
+  });
+
+  it('escapes what a client controls (quotes, backslashes, control characters, lone surrogates)', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const log = new AccessLog(file);
+    const hostile = 'a"b\\c\n{"status":500}\u0001\ud800é';
+    log.write(entry({ path: hostile, host: hostile, method: 'G"ET' }));
+    await log.flush();
+    const [line] = readLines(file);
+    expect(line!.path).toBe(JSON.parse(JSON.stringify(hostile)));
+    expect(line!.host).toBe(line!.path);
+    expect(line!.method).toBe('G"ET');
+    expect(line!.status).toBe(200);
+    await log.close();
+  });
+
+  it('flush() resolves with the lines on disk and the log stays usable', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const log = new AccessLog(file);
+    log.write(entry({ requestId: 'first' }));
+    await log.flush();
+    expect(readLines(file).map((l) => l.requestId)).toEqual(['first']);
+    log.write(entry({ requestId: 'second' }));
+    await log.close();
+    expect(readLines(file).map((l) => l.requestId)).toEqual(['first', 'second']);
+  });
+});
