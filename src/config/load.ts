@@ -4,7 +4,7 @@
  * names the field, the bad value and where it came from (exit code 2).
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { configError, describeError } from '../errors.js';
 import { readEnv, setPath } from './env.js';
 import { configSchema, type WaypostConfig } from './schema.js';
@@ -37,6 +37,12 @@ function leafOrigins(value: unknown, prefix: string[], origin: string, into: Map
   }
 }
 
+/** The YAML parser is loaded only when there is a config file to read (it is ~8 MiB resident). */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text, { prettyErrors: true, uniqueKeys: true });
+}
+
 function readFile(file: string): Plain {
   let text: string;
   try {
@@ -46,7 +52,7 @@ function readFile(file: string): Plain {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    doc = parseYaml(text);
   } catch (err) {
     const first = describeError(err).split('\n')[0];
     throw configError('config', `config file ${file} is not valid YAML: ${first}`);

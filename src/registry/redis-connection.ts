@@ -8,13 +8,24 @@
  * Sentinel failover is survived), a command timeout, and endless reconnects with
  * a capped backoff.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { configError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WaypostConfig } from '../config/schema.js';
 
 export type RedisConfig = Pick<WaypostConfig['redis'], 'url' | 'sentinels' | 'name' | 'cluster' | 'password'>;
 export type RedisClient = Redis | Cluster;
+
+/**
+ * ioredis is loaded on the first Redis client, not at start-up: a proxy on the embedded
+ * registry never needs it, and it is ~20 MiB of resident memory.
+ */
+let ioredis: typeof import('ioredis') | undefined;
+function loadIoredis(): typeof import('ioredis') {
+  ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+  return ioredis;
+}
 
 interface HostPortPair {
   host: string;
@@ -132,10 +143,10 @@ export function createRedisClient(
   let client: RedisClient;
   switch (topology.kind) {
     case 'standalone':
-      client = new Redis(topology.url, base);
+      client = new (loadIoredis().Redis)(topology.url, base);
       break;
     case 'sentinel':
-      client = new Redis({
+      client = new (loadIoredis().Redis)({
         ...base,
         sentinels: topology.sentinels,
         name: topology.name,
@@ -149,7 +160,7 @@ export function createRedisClient(
         clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
         redisOptions: { ...base, lazyConnect: undefined },
       };
-      client = new Cluster(topology.nodes, options);
+      client = new (loadIoredis().Cluster)(topology.nodes, options);
       break;
     }
   }

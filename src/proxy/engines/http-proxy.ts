@@ -10,7 +10,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import httpProxy from 'http-proxy';
+import { createRequire } from 'node:module';
+import type httpProxy from 'http-proxy';
 import type { Endpoint } from '../../balancer/policy.js';
 import {
   UpstreamTimeoutError,
@@ -40,7 +41,12 @@ interface AttemptServerOptions extends httpProxy.ServerOptions {
 export class HttpProxyEngine implements ForwardEngine {
   readonly name = 'http-proxy' as const;
   readonly #agents = new Map<string, http.Agent>();
-  readonly #proxy = httpProxy.createProxyServer({ xfwd: false, selfHandleResponse: true, ws: false });
+  /** http-proxy is loaded only when this engine is chosen (undici is the default). */
+  readonly #proxy = (createRequire(import.meta.url)('http-proxy') as typeof httpProxy).createProxyServer({
+    xfwd: false,
+    selfHandleResponse: true,
+    ws: false,
+  });
 
   constructor() {
     // http-proxy reports the upstream request on the server object, with the call's options;
