@@ -5,7 +5,7 @@
  * print the functions with the most self time plus req/s and p99.
  *
  *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
- *                            [--workers N] [--no-profile] [--no-log] [--cli path/to/cli.js]
+ *                            [--workers N] [--no-profile] [--no-log] [--no-pin] [--cli path/to/cli.js]
  *
  * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
  */
@@ -33,7 +33,7 @@ const workers = Number(flag('workers', '1'));
 const cli = path.resolve(flag('cli', path.join(ROOT, 'dist', 'cli.js')));
 const profile = !args.includes('--no-profile');
 const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
-const pin = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
+const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 if (pin) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
 
 async function backend(): Promise<http.Server> {
