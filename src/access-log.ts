@@ -5,9 +5,11 @@
  *
  * It sits on every request, so it is not a pino logger: the record has a fixed
  * shape and is serialised by hand (~0.4 µs a line against ~2 µs for pino's
- * generic serialiser), and lines are batched into large writes to pino's
- * asynchronous destination (sonic-boom), whose per-write cost is then paid once
- * per ~16 KiB instead of once per line. A batch waits at most FLUSH_INTERVAL_MS.
+ * generic serialiser), each line is encoded straight into a batch Buffer (no
+ * long string to flatten and re-encode later), and batches go to pino's
+ * asynchronous destination (sonic-boom, in buffer mode), whose per-write cost is
+ * then paid once per ~16 KiB instead of once per line. A batch waits at most
+ * FLUSH_INTERVAL_MS.
  * When the target cannot keep up, lines beyond MAX_PENDING_BYTES are dropped and
  * counted rather than growing memory without bound or blocking requests.
  */
@@ -17,6 +19,10 @@ import type { AccessLogEntry } from './proxy/handler.js';
 
 /** A batch is handed to the destination once it holds this much. */
 const BATCH_BYTES = 16 * 1024;
+/** Room in a batch buffer: a full batch plus the longest line that still fits beside it. */
+const BATCH_CAPACITY = 4 * BATCH_BYTES;
+/** UTF-8 needs at most 3 bytes per UTF-16 code unit. */
+const MAX_BYTES_PER_CHAR = 3;
 /** How long a line may wait in a batch. */
 const FLUSH_INTERVAL_MS = 200;
 /** Bytes the destination may hold unwritten before further lines are dropped. */
@@ -42,7 +48,8 @@ export class AccessLog {
   readonly #pid = `","pid":${process.pid},"requestId":`;
   readonly #timer: NodeJS.Timeout;
   readonly #log: Logger | undefined;
-  #batch = '';
+  #batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+  #batchLength = 0;
   #lastMs = 0;
   #lastTime = '';
   /** Batches dropped since the last report. */
@@ -62,12 +69,13 @@ export class AccessLog {
       dest: target === 'stdout' ? 1 : target,
       sync: false,
       append: true,
+      contentMode: 'buffer',
       maxLength: MAX_PENDING_BYTES,
     });
     this.#destination.on('write', (bytes: number) => this.#written(bytes));
-    this.#destination.on('drop', (data: string) => {
+    this.#destination.on('drop', (data: Buffer) => {
       this.#dropped++;
-      this.#written(Buffer.byteLength(data));
+      this.#written(data.length);
     });
     // A failing target (disk full, closed pipe) must never take the proxy down.
     this.#destination.on('error', (err) => this.#log?.error({ err }, 'access log write failed'));
@@ -84,8 +92,15 @@ export class AccessLog {
     if (entry.bytesIn !== undefined) line += `,"bytesIn":${entry.bytesIn}`;
     line += `,"bytesOut":${entry.bytesOut},"durationMs":${ms(entry.durationMs)},"upstreamMs":${ms(entry.upstreamMs)},"retries":${entry.retries}`;
     if (entry.error !== undefined) line += `,"error":${jsonString(entry.error)}`;
-    this.#batch += `${line},"msg":"request"}\n`;
-    if (this.#batch.length >= BATCH_BYTES) this.#flushBatch();
+    line += ',"msg":"request"}\n';
+    const worstCase = line.length * MAX_BYTES_PER_CHAR;
+    if (this.#batchLength + worstCase > BATCH_CAPACITY) {
+      this.#flushBatch();
+      // A line longer than a whole batch (a huge path) goes out on its own.
+      if (worstCase > BATCH_CAPACITY) return this.#hand(Buffer.from(line));
+    }
+    this.#batchLength += this.#batch.write(line, this.#batchLength, 'utf8');
+    if (this.#batchLength >= BATCH_BYTES) this.#flushBatch();
   }
 
   /** Writes everything buffered and resolves once it reached the target (or after FLUSH_WAIT_MS). */
@@ -126,11 +141,19 @@ export class AccessLog {
       this.#log?.warn({ dropped: this.#dropped }, 'access log target is too slow; lines dropped');
       this.#dropped = 0;
     }
-    if (this.#batch === '' || this.#closed) return;
-    const batch = this.#batch;
-    this.#batch = '';
-    this.#unwritten += Buffer.byteLength(batch);
-    this.#destination.write(batch);
+    if (this.#batchLength === 0 || this.#closed) return;
+    const batch = this.#batch.subarray(0, this.#batchLength);
+    // sonic-boom keeps the slice until it is written: the next lines go into a fresh buffer.
+    this.#batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+    this.#batchLength = 0;
+    this.#hand(batch);
+  }
+
+  #hand(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#unwritten += chunk.length;
+    // In buffer mode sonic-boom takes Buffers; its types only declare strings.
+    this.#destination.write(chunk as unknown as string);
   }
 
   #written(bytes: number): void {

@@ -64,6 +64,18 @@ describe('AccessLog', () => {
     await log.close();
   });
 
+  it('keeps order and content across batches, with multi-byte text and a line longer than a batch', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const log = new AccessLog(file);
+    const huge = `/${'ü'.repeat(40_000)}`;
+    for (let i = 0; i < 300; i++) log.write(entry({ requestId: `r-${i}`, path: i === 150 ? huge : `/päth/${i}/✓` }));
+    await log.close();
+    const lines = readLines(file);
+    expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 300 }, (_, i) => `r-${i}`));
+    expect(lines[150]!.path).toBe(huge);
+    expect(lines[299]!.path).toBe('/päth/299/✓');
+  });
+
   it('flush() resolves with the lines on disk and the log stays usable', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
     const log = new AccessLog(file);
