@@ -164,6 +164,10 @@ async function main(): Promise<void> {
     const phaseS = (performance.now() - phaseStarted) / 1000;
     const redisCpu = ((cpuSeconds(server.pid!) - redisCpuBefore) / phaseS) * 100;
     const memory = await info.info('memory');
+    // The longest single command Redis ran (the mirror's full load is one Lua script; Redis serves nothing else meanwhile).
+    const slowlog = (await info.call('SLOWLOG', 'GET', '128')) as [number, number, number, string[]][];
+    let longest: [number, string] = [0, ''];
+    for (const entry of slowlog) if (entry[2] > longest[0]) longest = [entry[2], entry[3][0] ?? '?'];
     const usedMiB = Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0) / MiB;
     proc.send('report');
     const end = await nextReport();
@@ -171,7 +175,7 @@ async function main(): Promise<void> {
 
     console.log(`heartbeats: ${sent} in ${phaseS.toFixed(1)} s = ${Math.round(sent / phaseS)}/s (target ${Math.round(rate)}/s); expired ${expired}, failed ${failed}`);
     console.log(`heartbeat latency: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${percentile(latencies, 100).toFixed(1)} ms`);
-    console.log(`redis-server: ${redisCpu.toFixed(1)} % of one core during heartbeats; used_memory ${usedMiB.toFixed(1)} MiB`);
+    console.log(`redis-server: ${redisCpu.toFixed(1)} % of one core during heartbeats; used_memory ${usedMiB.toFixed(1)} MiB; longest command ${(longest[0] / 1000).toFixed(0)} ms (${longest[1]}: the mirror's full load)`);
     console.log(`mirror at the end: ${end.instances} instances; heap ${end.heapMiB.toFixed(1)} MiB, RSS ${end.rssMiB.toFixed(1)} MiB (target ≤ 150 MiB)`);
     if (end.instances !== total) console.log(`WARNING: the mirror holds ${end.instances} of ${total} instances`);
   } finally {
