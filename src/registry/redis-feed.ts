@@ -18,7 +18,7 @@ const BATCH = 1000;
 /** Short blocks keep the loop responsive to resume() and close(). */
 const BLOCK_MS = 1000;
 
-type StreamEntry = [id: string, fields: string[]];
+export type StreamEntry = [id: string, fields: string[]];
 
 export type RecordDecoder = (service: string, id: string, packed: string) => InstanceRecord;
 
@@ -134,20 +134,8 @@ export class RedisFeedReader implements FeedSubscription {
     }
   }
 
-  #toEvent([streamId, fields]: StreamEntry): ChangeEvent {
-    const map = new Map<string, string>();
-    for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
-    const service = map.get('service') ?? '';
-    const id = map.get('id') ?? '';
-    const packed = map.get('record');
-    const base = {
-      revision: Number.parseInt(streamId, 10),
-      type: map.get('type') as ChangeType,
-      service,
-      id,
-      at: Number(map.get('at')),
-    };
-    return Object.freeze(packed === undefined ? base : { ...base, instance: this.#decode(service, id, packed) });
+  #toEvent(entry: StreamEntry): ChangeEvent {
+    return feedEntryToEvent(entry, this.#decode);
   }
 
   #wakeUp(): void {
@@ -155,4 +143,21 @@ export class RedisFeedReader implements FeedSubscription {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/** One change-feed stream entry (id `REV-0`, fields type/service/id/at/record) as a ChangeEvent. */
+export function feedEntryToEvent([streamId, fields]: StreamEntry, decode: RecordDecoder): ChangeEvent {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  const service = map.get('service') ?? '';
+  const id = map.get('id') ?? '';
+  const packed = map.get('record');
+  const base = {
+    revision: Number.parseInt(streamId, 10),
+    type: map.get('type') as ChangeType,
+    service,
+    id,
+    at: Number(map.get('at')),
+  };
+  return Object.freeze(packed === undefined ? base : { ...base, instance: decode(service, id, packed) });
 }

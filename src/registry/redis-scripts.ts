@@ -227,6 +227,37 @@ return {redis.call('GET', KEYS[1]) or '0', services}
 );
 
 /**
+ * The first step of a paged state load: the revision and every service name, atomically.
+ * KEYS: rev, services
+ * → {revision, {name, ...}}
+ */
+export const STATE_NAMES = script(
+  'state-names',
+  `
+return {redis.call('GET', KEYS[1]) or '0', redis.call('SMEMBERS', KEYS[2])}
+`,
+);
+
+/**
+ * One page of a paged state load: each named service with the revision of its last change,
+ * read atomically per page (a service gone since the names were read comes back empty).
+ * KEYS: svcrev
+ * ARGV: keyPrefix, name, name, ...
+ * → {{service, serviceRevision, {id, packed, ...}}, ...}
+ */
+export const STATE_PAGE = script(
+  'state-page',
+  `
+local services = {}
+for i = 2, #ARGV do
+  local name = ARGV[i]
+  table.insert(services, {name, redis.call('HGET', KEYS[1], name) or '0', redis.call('HGETALL', ARGV[1] .. ':svc:' .. name)})
+end
+return services
+`,
+);
+
+/**
  * KEYS: services
  * ARGV: keyPrefix
  * → {name, count, name, count, ...} sorted by name

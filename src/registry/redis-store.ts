@@ -17,9 +17,22 @@ import {
   type RedisClient,
   type RedisTopology,
 } from './redis-connection.js';
-import { RedisFeedReader } from './redis-feed.js';
-import { DEREGISTER, GET_SERVICE, LIST_SERVICES, REGISTER, RENEW, SET_STATUS, STATE, SWEEP, type LuaScript } from './redis-scripts.js';
+import { feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
+import {
+  DEREGISTER,
+  GET_SERVICE,
+  LIST_SERVICES,
+  REGISTER,
+  RENEW,
+  SET_STATUS,
+  STATE,
+  STATE_NAMES,
+  STATE_PAGE,
+  SWEEP,
+  type LuaScript,
+} from './redis-scripts.js';
 import type {
+  ChangeEvent,
   FeedHandlers,
   FeedSubscription,
   RegisterResult,
@@ -40,7 +53,16 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
   writeRetryMs?: number;
   /** start() gives up after this long. @default 5000 */
   startTimeoutMs?: number;
+  /**
+   * state() reads at most this many services per script (Redis serves nothing else while a
+   * script runs); larger registries are loaded in pages and made consistent from the feed.
+   * @default 100
+   */
+  statePageSize?: number;
 }
+
+/** Feed entries read per XRANGE while replaying changes made during a paged state load. */
+const REPLAY_BATCH = 1000;
 
 /**
  * Reply errors that mean "not now" (failover, loading, resharding) rather than a bug.
@@ -92,6 +114,7 @@ export class RedisStore implements RegistryStore {
   readonly #tuning: ConnectionTuning;
   readonly #writeRetryMs: number;
   readonly #startTimeoutMs: number;
+  readonly #statePageSize: number;
   readonly #onSweep: ((result: SweepResult) => void) | undefined;
   readonly #log: Logger;
   readonly #readers = new Set<RedisFeedReader>();
@@ -109,6 +132,7 @@ export class RedisStore implements RegistryStore {
     this.#policy = leasePolicy(options);
     this.#writeRetryMs = options.writeRetryMs ?? 3000;
     this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
+    this.#statePageSize = Math.max(1, options.statePageSize ?? 100);
     this.#onSweep = options.onSweep;
   }
 
@@ -208,7 +232,40 @@ export class RedisStore implements RegistryStore {
     return { name: service, revision: Number(revision), instances: decodeInstances(service, flat) };
   }
 
+  /**
+   * The whole registry at one revision. Small registries come from one script. Larger ones
+   * are read in pages of `statePageSize` services, so no single script holds Redis for long
+   * (a 100,000-instance registry in one script blocked it ~180 ms): first the revision R and
+   * the service names, then each page atomically with every service's own last revision,
+   * then the feed after R is replayed onto the pages, skipping changes a page already
+   * shows. The result is exactly the registry at the last replayed revision. When the feed
+   * no longer reaches back to R (trimmed under heavy writes) it falls back to one script.
+   */
   async state(): Promise<RegistryState> {
+    const keys = this.#keys;
+    const [startRevision, names] = (await this.#run(STATE_NAMES, [keys.rev, keys.services], [])) as [string, string[]];
+    if (names.length <= this.#statePageSize) return this.#stateInOneScript();
+    names.sort();
+    const services = new Map<string, ServiceState>();
+    for (let i = 0; i < names.length; i += this.#statePageSize) {
+      const page = (await this.#run(STATE_PAGE, [keys.svcrev], [keys.tag, ...names.slice(i, i + this.#statePageSize)])) as [
+        string,
+        string,
+        string[],
+      ][];
+      for (const [name, rev, flat] of page) services.set(name, { name, revision: Number(rev), instances: decodeInstances(name, flat) });
+    }
+    const revision = await this.#replayFeed(Number(startRevision), services);
+    if (revision === undefined) return this.#stateInOneScript();
+    const loaded: ServiceState[] = [];
+    for (const name of [...services.keys()].sort()) {
+      const service = services.get(name)!;
+      if (service.instances.length > 0) loaded.push(service);
+    }
+    return { revision, services: loaded };
+  }
+
+  async #stateInOneScript(): Promise<RegistryState> {
     const keys = this.#keys;
     const [revision, services] = (await this.#run(STATE, [keys.rev, keys.services, keys.svcrev], [keys.tag])) as [
       string,
@@ -218,6 +275,31 @@ export class RedisStore implements RegistryStore {
       revision: Number(revision),
       services: services.map(([name, rev, flat]) => ({ name, revision: Number(rev), instances: decodeInstances(name, flat) })),
     };
+  }
+
+  /**
+   * Applies every feed entry after `from` to `services` (in place) where the service's page
+   * does not already include it. Returns the last revision applied, or undefined when the
+   * feed cannot prove it is complete (trimmed, or a gap).
+   */
+  async #replayFeed(from: number, services: Map<string, ServiceState>): Promise<number | undefined> {
+    let revision = from;
+    for (;;) {
+      let entries: StreamEntry[];
+      try {
+        entries = (await this.#client.xrange(this.#keys.feed, `${revision + 1}-0`, '+', 'COUNT', REPLAY_BATCH)) as StreamEntry[];
+      } catch (err) {
+        throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${describeError(err)}`, { cause: err });
+      }
+      for (const entry of entries) {
+        const event = feedEntryToEvent(entry, decodeRecord);
+        if (event.revision !== revision + 1) return undefined;
+        const page = services.get(event.service);
+        if (page === undefined || page.revision < event.revision) services.set(event.service, replayed(page, event));
+        revision = event.revision;
+      }
+      if (entries.length < REPLAY_BATCH) return revision;
+    }
   }
 
   subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription {
@@ -365,6 +447,16 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
     registeredAt: new Date(Number(registeredAt)).toISOString(),
     leaseExpiresAt: new Date(Number(expiresAt)).toISOString(),
   });
+}
+
+/** A service after one feed event (used only while replaying during a paged state load). */
+function replayed(service: ServiceState | undefined, event: ChangeEvent): ServiceState {
+  const instances = (service?.instances ?? []).filter((instance) => instance.id !== event.id);
+  if (event.instance !== undefined) {
+    instances.push(event.instance);
+    instances.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+  return { name: event.service, revision: event.revision, instances };
 }
 
 function decodeInstances(service: string, flat: string[]): InstanceRecord[] {
