@@ -116,56 +116,61 @@ export class ProxyHandler {
     this.#maxBodyBytes = options.config.limits.maxBodyBytes;
   }
 
-  /** The node:http request listener. Never throws, never rejects. */
+  /** The node:http request listener. Never throws; #serve never rejects. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
-    this.#serve(req, res)
-      .catch((err: unknown) => {
-        this.#log.error({ err }, 'proxy request failed unexpectedly');
-        if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
-      })
-      .finally(() => this.inflight--);
+    void this.#serve(req, res).then(this.#served);
+  };
+
+  /** Shared by every request: no closure per request just to count it out. */
+  readonly #served = (): void => {
+    this.inflight--;
   };
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const socket = req.socket;
-    const bytesBefore = socket.bytesWritten;
-    const requestId = this.#ids.of(req);
+    try {
+      const started = performance.now();
+      const socket = req.socket;
+      const bytesBefore = socket.bytesWritten;
+      const requestId = this.#ids.of(req);
 
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    const host = hostOf(req.headers.host);
-    const log: AccessLogEntry = {
-      requestId,
-      method: req.method ?? 'GET',
-      host,
-      path,
-      service: undefined,
-      routeId: undefined,
-      instance: undefined,
-      status: 0,
-      bytesIn: undefined,
-      bytesOut: 0,
-      durationMs: 0,
-      upstreamMs: 0,
-      retries: 0,
-      error: undefined,
-    };
+      const url = req.url ?? '/';
+      const query = url.indexOf('?');
+      const path = query === -1 ? url : url.slice(0, query);
+      const host = hostOf(req.headers.host);
+      const log: AccessLogEntry = {
+        requestId,
+        method: req.method ?? 'GET',
+        host,
+        path,
+        service: undefined,
+        routeId: undefined,
+        instance: undefined,
+        status: 0,
+        bytesIn: undefined,
+        bytesOut: 0,
+        durationMs: 0,
+        upstreamMs: 0,
+        retries: 0,
+        error: undefined,
+      };
 
-    // The router gets the full target: it keeps the query in upstreamPath.
-    const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
-    if (match === undefined) {
-      log.status = this.#proxyError(req, res, 'no_route', log);
-      this.#record(this.#serviceMetrics(UNROUTED), log, started, socket, bytesBefore);
-      return;
+      // The router gets the full target: it keeps the query in upstreamPath.
+      const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
+      if (match === undefined) {
+        log.status = this.#proxyError(req, res, 'no_route', log);
+        this.#record(this.#serviceMetrics(UNROUTED), log, started, socket, bytesBefore);
+        return;
+      }
+      log.service = match.service;
+      log.routeId = match.routeId;
+      const metrics = this.#serviceMetrics(match.service);
+      await this.#forward(req, res, match, metrics, requestId, log);
+      this.#record(metrics, log, started, socket, bytesBefore);
+    } catch (err) {
+      this.#log.error({ err }, 'proxy request failed unexpectedly');
+      if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
     }
-    log.service = match.service;
-    log.routeId = match.routeId;
-    const metrics = this.#serviceMetrics(match.service);
-    await this.#forward(req, res, match, metrics, requestId, log);
-    this.#record(metrics, log, started, socket, bytesBefore);
   }
 
   async #forward(
