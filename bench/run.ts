@@ -21,6 +21,8 @@ const MiB = 1024 * 1024;
 
 function chooseTools(options: BenchOptions, skipped: SkippedSystem[]): LoadTool[] {
   const hasWrk = wrkAvailable();
+  // --rate measures latency at equal load: the paced generator only.
+  if (options.rate !== undefined) return ['paced'];
   if (options.tools === 'auto') {
     if (!hasWrk) skipped.push({ system: 'wrk (tool)', reason: 'wrk not found; autocannon only' });
     return hasWrk ? (options.quick ? ['wrk'] : ['autocannon', 'wrk']) : ['autocannon'];
@@ -75,7 +77,7 @@ async function measureSystem(
       for (let run = 0; run < options.runs; run++) {
         const monitor = running.pid !== undefined ? new ResourceMonitor(running.pid) : undefined;
         const others = new ForeignLoadMonitor();
-        results.push(await runLoad(tool, { ...request, durationSeconds: options.durationSeconds }, group, pinning));
+        results.push(await runLoad(tool, { ...request, durationSeconds: options.durationSeconds, rate: options.rate }, group, pinning));
         foreign.push(others.stop());
         const sample = monitor?.stop();
         if (sample) {
@@ -134,7 +136,7 @@ async function main(): Promise<number> {
   const pinning = choosePinning(options.pin);
   const tools = chooseTools(options, skipped);
   console.log(`bench: ${systems.map((s) => s.id).join(', ')}`);
-  console.log(`tools ${tools.join('+')} · bodies ${options.bodies.join('+')} B · ${options.durationSeconds} s × ${options.runs} run(s) · ${options.connections} connections · ${pinning.description}`);
+  console.log(`tools ${tools.join('+')} · bodies ${options.bodies.join('+')} B · ${options.durationSeconds} s × ${options.runs} run(s) · ${options.connections} connections${options.rate === undefined ? '' : ` · paced at ${options.rate} req/s`} · ${pinning.description}`);
 
   const group = new ProcessGroup();
   const rows: ResultRow[] = [];
@@ -186,6 +188,7 @@ async function main(): Promise<number> {
       warmup: `${options.warmupSeconds}s`,
       connections: options.connections,
       runs: options.runs,
+      ...(options.rate === undefined ? {} : { rate: `${options.rate} req/s` }),
       tools,
       bodies: options.bodies,
     },

@@ -3,16 +3,19 @@
  * which is pinned to the load CPU) and wrk when installed (one thread, pinned to the same CPU).
  */
 import autocannon from 'autocannon';
+import { runPaced } from './paced.js';
 import { hasCommand, type Pinning } from './pin.js';
 import { sleep, type ProcessGroup } from './processes.js';
 
-export type LoadTool = 'autocannon' | 'wrk';
+export type LoadTool = 'autocannon' | 'wrk' | 'paced';
 
 export interface LoadRequest {
   url: string;
   hostHeader?: string | undefined;
   connections: number;
   durationSeconds: number;
+  /** Total requests per second for the paced tool. */
+  rate?: number | undefined;
 }
 
 export interface LoadResult {
@@ -97,5 +100,9 @@ export function parseWrkOutput(output: string): LoadResult {
 }
 
 export function runLoad(tool: LoadTool, request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {
+  if (tool === 'paced') {
+    if (request.rate === undefined) throw new Error('the paced tool needs a rate (--rate)');
+    return runPaced({ ...request, rate: request.rate });
+  }
   return tool === 'wrk' ? runWrk(request, group, pinning) : runAutocannon(request);
 }

@@ -14,6 +14,8 @@ export interface BenchOptions {
   systems: string[] | undefined;
   tools: LoadTool[] | 'auto';
   runs: number;
+  /** Paced open-loop load at this total rate instead of wrk/autocannon at saturation. */
+  rate: number | undefined;
   install: boolean;
   pin: boolean;
 }
@@ -27,6 +29,8 @@ export const USAGE = `npx tsx bench/run.ts [options]
   --systems a,b,c         ids or prefixes, e.g. nginx,waypost (env BENCH_SYSTEMS; default all)
   --tool autocannon|wrk|both  (env BENCH_TOOL; default both when wrk exists, quick: wrk if present)
   --runs N                runs per row, the median is reported (env BENCH_RUNS; default 1)
+  --rate N                paced open-loop load of N requests/s in total (tool "paced"): p50/p99 at
+                          equal load instead of at saturation (env BENCH_RATE)
   --no-install            never apt-get install missing peers (env BENCH_NO_INSTALL=1)
   --no-pin                do not use taskset (env BENCH_NO_PIN=1)`;
 
@@ -51,7 +55,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       booleans.add(name);
       continue;
     }
-    if (!['duration', 'warmup', 'connections', 'body', 'systems', 'tool', 'runs'].includes(name)) {
+    if (!['duration', 'warmup', 'connections', 'body', 'systems', 'tool', 'runs', 'rate'].includes(name)) {
       throw new OptionError(`unknown option --${name}`);
     }
     const value = inline ?? argv[++i];
@@ -66,6 +70,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const warmup = setting('warmup', 'BENCH_WARMUP');
   const connections = setting('connections', 'BENCH_CONNECTIONS');
   const runs = setting('runs', 'BENCH_RUNS');
+  const rate = setting('rate', 'BENCH_RATE');
 
   const body = setting('body', 'BENCH_BODY') ?? (quick ? '100' : 'both');
   const bodies = { '100': [100], '16384': [16384], both: [100, 16384] }[body];
@@ -89,6 +94,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     systems: systems ? systems.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     tools,
     runs: runs ? positive('--runs', runs, true) : 1,
+    rate: rate === undefined ? undefined : positive('--rate', rate, true),
     install: !booleans.has('no-install') && env.BENCH_NO_INSTALL !== '1',
     pin: !booleans.has('no-pin') && env.BENCH_NO_PIN !== '1',
   };
