@@ -118,6 +118,15 @@ export class AccessLog {
     this.#onWritten = undefined;
   }
 
+  /**
+   * Log rotation (SIGHUP): what is buffered goes to the current file, then the path is
+   * opened again, so after `mv access.log access.log.1` new lines land in a new access.log.
+   */
+  reopen(): void {
+    this.#flushBatch();
+    if (this.#ownsTarget && !this.#closed) this.#destination.reopen();
+  }
+
   /** Flushes, then closes the target (stdout stays open: the process log shares it). */
   async close(): Promise<void> {
     if (this.#closed) return;

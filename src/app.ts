@@ -244,6 +244,11 @@ export class WaypostApp {
     return this.#addresses;
   }
 
+  /** SIGHUP: reopen the access-log file after it was rotated away. */
+  reopenLogs(): void {
+    this.#accessLog?.reopen();
+  }
+
   /** Graceful: stop accepting, let in-flight work finish (bounded by timeouts.grace), close the registry. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {

@@ -1,6 +1,6 @@
 /**
- * `waypost proxy`: load config, start the app, stop gracefully on SIGTERM/SIGINT
- * (a second signal exits at once).
+ * `waypost proxy`: load config, start the app, stop gracefully on SIGTERM/SIGINT (a second
+ * signal exits at once), reopen the access log on SIGHUP.
  */
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
@@ -88,5 +88,10 @@ export function proxyCommand(program: Command): Command {
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      // Log rotation, as nginx's: `mv access.log access.log.1 && kill -HUP <pid>`.
+      process.on('SIGHUP', () => {
+        logger.info({ signal: 'SIGHUP' }, 'reopening the access log');
+        app.reopenLogs();
+      });
     });
 }

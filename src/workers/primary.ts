@@ -53,6 +53,8 @@ interface WorkerSlot {
 
 export interface RunningPrimary {
   readonly app: WaypostApp;
+  /** The workers write the access log: each is told to reopen it. */
+  reopenLogs(): void;
   stop(): Promise<void>;
 }
 
@@ -189,5 +191,9 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
     { admin: app.addresses.admin, http: first.http, tcp: first.tcp, workers: config.workers, store: app.store.kind, engine: config.engine },
     'waypost started',
   );
-  return { app, stop };
+  const reopenLogs = (): void => {
+    // A worker still starting has no SIGHUP handler yet (the signal would end it); it opens the file fresh anyway.
+    for (const slot of slots) if (slot.listening && !slot.worker.isDead()) slot.worker.process.kill('SIGHUP');
+  };
+  return { app, reopenLogs, stop };
 }

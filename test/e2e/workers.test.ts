@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,6 +101,22 @@ describe('waypost proxy --workers 2', () => {
     const port = proxy.http[0]!.port;
     for (let i = 0; i < 6; i++) expect(await get(port, 'orders.localhost')).toBe(200);
   }, 15_000);
+
+  it('SIGHUP to the primary makes every worker reopen the access log', async () => {
+    const rotated = `${accessLogFile}.1`;
+    renameSync(accessLogFile, rotated);
+    proxy.child.kill('SIGHUP');
+    const port = proxy.http[0]!.port;
+    // Both workers must write to the new file: send until lines from two pids are there.
+    let after = accessLogPids();
+    const deadline = Date.now() + 10_000;
+    while (after.size < 2 && Date.now() < deadline) {
+      expect(await get(port, 'orders.localhost')).toBe(200);
+      after = await until(accessLogPids, (p) => p.size >= 2, 300);
+    }
+    expect(after.size).toBe(2);
+    expect(readFileSync(rotated, 'utf8').length).toBeGreaterThan(0);
+  }, 25_000);
 
   it('stops gracefully on SIGTERM and exits 0', async () => {
     const stopped = proxy.stop('SIGTERM');
