@@ -146,7 +146,8 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
-    this.activeChecks.start();
+    // Cluster workers take active-health verdicts from the primary instead of probing N times.
+    if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
 
     this.#compat = compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log });

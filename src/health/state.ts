@@ -33,9 +33,13 @@ interface ServiceEntry {
   readonly removed: Set<string>;
 }
 
+/** Told of every change of an endpoint's active-health verdict (the cluster primary relays them). */
+export type ActiveHealthListener = (service: string, id: string, healthy: boolean | undefined) => void;
+
 export class EndpointPool {
   readonly #clock: Clock;
   readonly #services = new Map<string, ServiceEntry>();
+  readonly #activeListeners = new Set<ActiveHealthListener>();
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
@@ -92,6 +96,19 @@ export class EndpointPool {
     if (healthy === true && stats.activeHealthy === false) stats.readyAt = this.#clock.now();
     stats.activeHealthy = healthy;
     this.#bump(service);
+    for (const listener of this.#activeListeners) listener(service, id, healthy);
+  }
+
+  onActiveHealth(listener: ActiveHealthListener): () => void {
+    this.#activeListeners.add(listener);
+    return () => this.#activeListeners.delete(listener);
+  }
+
+  /** Every endpoint with an active-health verdict (a new cluster worker starts from these). */
+  *activeVerdicts(): IterableIterator<{ service: string; id: string; healthy: boolean }> {
+    for (const [service, entry] of this.#services) {
+      for (const [id, stats] of entry.stats) if (stats.activeHealthy !== undefined) yield { service, id, healthy: stats.activeHealthy };
+    }
   }
 
   /**

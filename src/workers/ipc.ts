@@ -24,7 +24,15 @@ export type PrimaryMessage =
   | { wp: 'events'; sub: number; events: readonly ChangeEvent[] }
   | { wp: 'reset'; sub: number; reason: string }
   | { wp: 'connection'; sub: number; connected: boolean }
+  /** Active-health verdicts: the primary runs the checks once for all workers. */
+  | { wp: 'health'; verdicts: readonly ActiveVerdict[] }
   | { wp: 'stop' };
+
+export interface ActiveVerdict {
+  service: string;
+  id: string;
+  healthy: boolean | undefined;
+}
 
 export function isWaypostMessage(message: unknown): message is { wp: string } {
   return typeof message === 'object' && message !== null && typeof (message as { wp?: unknown }).wp === 'string';

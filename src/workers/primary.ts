@@ -115,10 +115,17 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         return;
       case 'listening':
         slot.listening = { http: m.http, tcp: m.tcp };
+        // A new worker starts from every verdict so far; later ones reach it as they change.
+        send(slot, { wp: 'health', verdicts: [...app.pool.activeVerdicts()] });
         if ([...slots].every((s) => s.listening)) onAllListening?.();
         return;
     }
   };
+
+  // Active checks run here only, once per instance: every listening worker gets each verdict.
+  app.pool.onActiveHealth((service, id, healthy) => {
+    for (const slot of slots) if (slot.listening) send(slot, { wp: 'health', verdicts: [{ service, id, healthy }] });
+  });
 
   const fork = (restartDelayMs: number): WorkerSlot => {
     const worker = cluster.fork();

@@ -1,7 +1,8 @@
 /**
  * A node:cluster worker (see primary.ts for the design): the data-path listeners with a
- * mirror fed by the primary over IPC. It tells the primary where it listens, answers its
- * metrics requests and stops gracefully when asked (or on its own SIGTERM).
+ * mirror fed by the primary over IPC and active-health verdicts from the primary's checks. It
+ * tells the primary where it listens, answers its metrics requests and stops gracefully when
+ * asked (or on its own SIGTERM).
  */
 import { startProxy, type WaypostApp } from '../app.js';
 import type { WaypostConfig } from '../config/schema.js';
@@ -26,6 +27,9 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
     if (!isWaypostMessage(message)) return;
     const m = message as PrimaryMessage;
     if (m.wp === 'stop') options.onStopRequest();
+    else if (m.wp === 'health') {
+      for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
+    }
     else if (m.wp === 'request' && m.op === 'metrics') {
       workerMetricsJson(app.metrics).then(
         (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
