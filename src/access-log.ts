@@ -48,7 +48,7 @@ export class AccessLog {
   readonly #pid = `","pid":${process.pid},"requestId":`;
   readonly #timer: NodeJS.Timeout;
   readonly #log: Logger | undefined;
-  #batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+  readonly #batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
   #batchLength = 0;
   #lastMs = 0;
   #lastTime = '';
@@ -151,9 +151,10 @@ export class AccessLog {
       this.#dropped = 0;
     }
     if (this.#batchLength === 0 || this.#closed) return;
-    const batch = this.#batch.subarray(0, this.#batchLength);
-    // sonic-boom keeps the slice until it is written: the next lines go into a fresh buffer.
-    this.#batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+    // sonic-boom keeps what it is given until it is written: it gets a right-sized copy (so the
+    // 16 MiB bound is real memory), and the batch buffer is reused.
+    const batch = Buffer.allocUnsafe(this.#batchLength);
+    this.#batch.copy(batch, 0, 0, this.#batchLength);
     this.#batchLength = 0;
     this.#hand(batch);
   }
