@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +75,25 @@ describe('AccessLog', () => {
     expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 300 }, (_, i) => `r-${i}`));
     expect(lines[150]!.path).toBe(huge);
     expect(lines[299]!.path).toBe('/päth/299/✓');
+  });
+
+  it('writes to a pipe (a FIFO with a reader) asynchronously and delivers every line by close()', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-access-'));
+    const fifo = path.join(dir, 'access.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = spawn('cat', [fifo]);
+    let received = '';
+    reader.stdout.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const ended = new Promise<void>((resolve) => reader.once('close', () => resolve()));
+    const log = new AccessLog(fifo);
+    for (let i = 0; i < 2_000; i++) log.write(entry({ requestId: `p-${i}` }));
+    await log.close();
+    await ended;
+    const ids = received
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { requestId: string }).requestId);
+    expect(ids).toEqual(Array.from({ length: 2_000 }, (_, i) => `p-${i}`));
   });
 
   it('flush() resolves with the lines on disk and the log stays usable', async () => {
