@@ -14,8 +14,13 @@ import { hash32 } from './hash.js';
 import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
 import { wasTried } from './tried.js';
 
-/** Virtual nodes per endpoint of average weight. */
-const VNODES_PER_ENDPOINT = 160;
+/**
+ * Virtual nodes per endpoint of average weight. A fixed count per endpoint (no minimum ring
+ * size) keeps "adding an endpoint only moves keys to it". 160 spread 20 endpoints a little
+ * better (max share 1.15× the mean against 1.25×; bounded load caps the rest) but made each
+ * ring 2.5× larger (256 MiB of rings at 10,000 services × 20 instances) and picks 25 % slower.
+ */
+const VNODES_PER_ENDPOINT = 64;
 /** Load bound factor c. */
 export const DEFAULT_LOAD_FACTOR = 1.25;
 
