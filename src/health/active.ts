@@ -79,6 +79,11 @@ interface Prober {
   stopped: boolean;
 }
 
+interface ProbeOutcome {
+  ok: boolean;
+  detail: string;
+}
+
 export class ActiveChecker {
   readonly #pool: EndpointPool;
   readonly #source: ActiveCheckSource;
@@ -176,7 +181,7 @@ export class ActiveChecker {
     if (prober.stopped || prober.probing) return;
     prober.probing = true;
     const { id, host, port } = prober.record;
-    let outcome: { ok: boolean; detail: string };
+    let outcome: ProbeOutcome;
     try {
       outcome = await this.#run(check, host, port);
     } finally {
@@ -213,14 +218,13 @@ export class ActiveChecker {
     return current;
   }
 
-  #run(check: ActiveCheckConfig, host: string, port: number): Promise<{ ok: boolean; detail: string }> {
+  #run(check: ActiveCheckConfig, host: string, port: number): Promise<ProbeOutcome> {
     return check.type === 'tcp' ? this.#tcp(check, host, port) : this.#http(check, host, port);
   }
 
-  #http(check: ActiveCheckConfig, host: string, port: number): Promise<{ ok: boolean; detail: string }> {
+  #http(check: ActiveCheckConfig, host: string, port: number): Promise<ProbeOutcome> {
     const [low, high] = check.expectStatus;
-    return new Promise((resolve) => {
-      let settled = false;
+    return this.#attempt(check, (finish) => {
       const req = http.request({
         host,
         port,
@@ -230,17 +234,6 @@ export class ActiveChecker {
         agent: false,
         headers: { connection: 'close', 'user-agent': 'waypost-health-check' },
       });
-      const timer = this.#clock.setTimer(() => finish(false, 'timeout'), check.timeout);
-      const finish = (ok: boolean, detail: string): void => {
-        if (settled) return;
-        settled = true;
-        timer.cancel();
-        this.#inflight.delete(cancel);
-        req.destroy();
-        resolve({ ok, detail });
-      };
-      const cancel = (): void => finish(false, 'closed');
-      this.#inflight.add(cancel);
       req.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? 'error'));
       req.once('response', (res) => {
         const status = res.statusCode ?? 0;
@@ -254,26 +247,40 @@ export class ActiveChecker {
         res.once('error', () => finish(ok, `status_${status}`));
       });
       req.end();
+      return req;
     });
   }
 
-  #tcp(check: ActiveCheckConfig, host: string, port: number): Promise<{ ok: boolean; detail: string }> {
+  #tcp(check: ActiveCheckConfig, host: string, port: number): Promise<ProbeOutcome> {
+    return this.#attempt(check, (finish) => {
+      const socket = net.connect({ host, port });
+      socket.once('connect', () => finish(true, 'connected'));
+      socket.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? 'error'));
+      return socket;
+    });
+  }
+
+  /**
+   * One probe: `start` opens it and returns what to destroy when it ends. It ends once, on
+   * the first of its own outcome, the check's timeout or close().
+   */
+  #attempt(check: ActiveCheckConfig, start: (finish: (ok: boolean, detail: string) => void) => { destroy(): void }): Promise<ProbeOutcome> {
     return new Promise((resolve) => {
       let settled = false;
-      const socket = net.connect({ host, port });
-      const timer = this.#clock.setTimer(() => finish(false, 'timeout'), check.timeout);
+      let opened: { destroy(): void } | undefined;
       const finish = (ok: boolean, detail: string): void => {
         if (settled) return;
         settled = true;
         timer.cancel();
         this.#inflight.delete(cancel);
-        socket.destroy();
+        opened?.destroy();
         resolve({ ok, detail });
       };
       const cancel = (): void => finish(false, 'closed');
+      const timer = this.#clock.setTimer(() => finish(false, 'timeout'), check.timeout);
       this.#inflight.add(cancel);
-      socket.once('connect', () => finish(true, 'connected'));
-      socket.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? 'error'));
+      opened = start(finish);
+      if (settled) opened.destroy();
     });
   }
 }
