@@ -11,6 +11,16 @@ import type { RouteTimeouts } from '../routing/route.js';
 export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/** Upstream connections per endpoint at most, in every engine; further requests queue. */
+export const MAX_UPSTREAM_CONNECTIONS = 256;
+/**
+ * Idle upstream connections are dropped after this, below the usual backend keep-alive
+ * (Node's default is 5 s). Reusing a socket the backend is closing at that very moment is
+ * the classic "socket hang up" race; staying under its timeout makes it rare, and the
+ * handler retries the resulting `reset` when the body is replayable.
+ */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+
 /** Everything an engine needs for one attempt; built once per request by the handler. */
 export interface AttemptOptions {
   readonly method: string;

@@ -14,6 +14,8 @@ import { createRequire } from 'node:module';
 import type httpProxy from 'http-proxy';
 import type { Endpoint } from '../../balancer/policy.js';
 import {
+  MAX_UPSTREAM_CONNECTIONS,
+  UPSTREAM_IDLE_TIMEOUT_MS,
   UpstreamTimeoutError,
   upstreamErrorReason,
   type AttemptOptions,
@@ -22,16 +24,8 @@ import {
   type ForwardEngine,
 } from '../forwarder.js';
 
-/** Upstream sockets per endpoint at most; further requests queue in the agent. */
-const MAX_SOCKETS = 256;
+/** Idle sockets kept per endpoint (the rest close once idle). */
 const MAX_FREE_SOCKETS = 64;
-/**
- * Idle pooled sockets are dropped after this, below the usual backend keep-alive
- * (Node's default is 5 s). Reusing a socket the backend is closing at that very
- * moment is the classic "socket hang up" race; staying under its timeout makes it
- * rare, and the handler retries the resulting `reset` when the body is replayable.
- */
-const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
 /** Our per-call option: http-proxy hands the call's options back with its `proxyReq` event. */
 interface AttemptServerOptions extends httpProxy.ServerOptions {
@@ -98,9 +92,9 @@ export class HttpProxyEngine implements ForwardEngine {
     if (agent === undefined) {
       agent = new http.Agent({
         keepAlive: true,
-        maxSockets: MAX_SOCKETS,
+        maxSockets: MAX_UPSTREAM_CONNECTIONS,
         maxFreeSockets: MAX_FREE_SOCKETS,
-        timeout: FREE_SOCKET_TIMEOUT_MS,
+        timeout: UPSTREAM_IDLE_TIMEOUT_MS,
         scheduling: 'lifo',
       });
       this.#agents.set(address, agent);

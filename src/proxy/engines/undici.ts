@@ -15,20 +15,14 @@ import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/policy.js';
 import {
+  MAX_UPSTREAM_CONNECTIONS,
+  UPSTREAM_IDLE_TIMEOUT_MS,
   upstreamErrorReason,
   type AttemptOptions,
   type AttemptResult,
   type EngineStats,
   type ForwardEngine,
 } from '../forwarder.js';
-
-/** Upstream connections per endpoint at most; further requests queue in the pool. */
-const MAX_CONNECTIONS = 256;
-/**
- * Idle connections are dropped after this, below the usual backend keep-alive
- * (Node's default is 5 s), so we rarely reuse a socket the backend is closing.
- */
-const KEEP_ALIVE_MS = 4_000;
 
 type Abort = (err?: Error) => void;
 
@@ -177,9 +171,9 @@ export class UndiciEngine implements ForwardEngine {
     let pool = this.#pools.get(address);
     if (pool === undefined) {
       pool = new Pool(`http://${address}`, {
-        connections: MAX_CONNECTIONS,
-        keepAliveTimeout: KEEP_ALIVE_MS,
-        keepAliveMaxTimeout: KEEP_ALIVE_MS,
+        connections: MAX_UPSTREAM_CONNECTIONS,
+        keepAliveTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
+        keepAliveMaxTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
         connect: { timeout: connectTimeout },
       });
       // A pool-level error (e.g. a connection dying while idle) must never crash the process.
