@@ -4,17 +4,27 @@
  * Nothing here touches Redis or scans instances; per-service metric children are
  * cached so a request costs no label lookups.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Counter, Histogram } from 'prom-client';
-import type { Endpoint, OutcomeListener, PickContext } from '../balancer/policy.js';
+import type { Endpoint, OutcomeListener } from '../balancer/policy.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
-import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, peerAddress, setForwardedHeaders } from './headers.js';
+import { normalizeHost } from '../routing/match.js';
+import { createPickContext } from '../routing/pick-context.js';
+import {
+  RequestIds,
+  TrustedProxies,
+  clientAddress,
+  clientResponseHead,
+  headerValue,
+  peerAddress,
+  setForwardedHeaders,
+} from './headers.js';
 import { sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody, shouldRetry } from './retry.js';
 
@@ -137,7 +147,7 @@ export class ProxyHandler {
       const url = req.url ?? '/';
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
-      const host = hostOf(req.headers.host);
+      const host = normalizeHost(req.headers.host ?? '');
       const log: AccessLogEntry = {
         requestId,
         method: req.method ?? 'GET',
@@ -187,7 +197,7 @@ export class ProxyHandler {
       return;
     }
     const peer = peerAddress(req);
-    const ctx = new RequestPickContext(req, clientAddress(req, peer, this.#trusted));
+    const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
     // Pick before reading the body: no instance means an immediate 503.
     let endpoint = match.pick(ctx);
     if (endpoint === undefined) {
@@ -229,7 +239,6 @@ export class ProxyHandler {
     const replayable = plan.kind !== 'stream';
     let current: Endpoint = endpoint;
     let result: AttemptResult;
-    let tried: Endpoint[] | undefined;
     for (;;) {
       current = endpoint;
       log.instance = endpoint.key;
@@ -250,10 +259,9 @@ export class ProxyHandler {
         this.#outcomes?.onSuccess(endpoint);
       }
       if (!shouldRetry(result, log.retries, match.retries, replayable)) break;
-      (tried ??= []).push(endpoint);
-      ctx.tried = tried;
+      ctx.addTried(endpoint);
       const next = match.pick(ctx);
-      if (next === undefined || tried.includes(next)) break;
+      if (next === undefined || ctx.tried.includes(next)) break;
       endpoint = next;
       log.retries++;
       metrics.retries.inc();
@@ -326,47 +334,6 @@ export class ProxyHandler {
     }
     return metrics;
   }
-}
-
-/** What balancers may read about the request; cookies are parsed only if asked. */
-class RequestPickContext implements PickContext {
-  tried: readonly Endpoint[] | undefined = undefined;
-  #cookies: Map<string, string> | undefined;
-
-  constructor(
-    readonly req: IncomingMessage,
-    readonly clientIp: string,
-  ) {}
-
-  header(name: string): string | undefined {
-    return headerValue(this.req.headers, name);
-  }
-
-  cookie(name: string): string | undefined {
-    if (this.#cookies === undefined) {
-      this.#cookies = new Map();
-      const raw = this.req.headers.cookie;
-      if (raw !== undefined) {
-        for (const pair of raw.split(';')) {
-          const eq = pair.indexOf('=');
-          if (eq > 0) this.#cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-        }
-      }
-    }
-    return this.#cookies.get(name);
-  }
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-/** Host header without port, lower-cased (`[::1]:80` → `[::1]`). */
-function hostOf(header: string | undefined): string {
-  if (!header) return '';
-  const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
-  return (end > 0 ? header.slice(0, end) : header).toLowerCase();
 }
 
 function isEncrypted(req: IncomingMessage): boolean {

@@ -35,18 +35,6 @@ export function stripHopByHop(headers: IncomingHttpHeaders): void {
   for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
 }
 
-/** A copy of an upstream response's headers without hop-by-hop ones. */
-export function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  const connection = upstream.connection;
-  const named = connection === undefined || namesNoHeader(connection, upstream) ? undefined : connectionNames(connection.toLowerCase());
-  for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    out[name] = upstream[name];
-  }
-  return out;
-}
-
 /** Lengths of the hop-by-hop names: most response headers are ruled out without lower-casing them. */
 const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length));
 const REQUEST_ID_HEADER = 'x-request-id';
@@ -96,6 +84,12 @@ function namesNoHeader(connection: string, headers: IncomingHttpHeaders): boolea
 
 function connectionNames(value: string): Set<string> {
   return new Set(value.split(',').map((token) => token.trim()));
+}
+
+/** A request header by name, repeated values joined (the router's header matches read it). */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** Peers whose X-Forwarded-For we extend instead of replacing. */

@@ -18,11 +18,12 @@ import type { Endpoint, OutcomeListener } from '../balancer/policy.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
+import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
 import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
-import { RequestIds, TrustedProxies, clientAddress, peerAddress, responseHeaders, setForwardedHeaders } from './headers.js';
+import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
 import { PROXY_ERRORS, writeRawProxyError, type ProxyErrorCode } from './responses.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
 
@@ -91,8 +92,8 @@ export class WebSocketProxy {
       return;
     }
     const url = req.url ?? '/';
-    const host = hostOf(req.headers.host);
-    const match = this.#router.match(host, url, (name) => headerValue(req, name));
+    const host = normalizeHost(req.headers.host ?? '');
+    const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
     if (match === undefined) {
       this.#reject(socket, UNROUTED, 'no_route');
       return;
@@ -110,7 +111,8 @@ export class WebSocketProxy {
     }
 
     const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', this.#ids.of(req));
+    const requestId = this.#ids.of(req);
+    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
     // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
     const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
 
@@ -133,7 +135,7 @@ export class WebSocketProxy {
       this.#outcomes?.onSuccess(endpoint);
       if (outcome.kind === 'refused') {
         this.#metrics.requests.labels(match.service, String(outcome.res.statusCode ?? 502)).inc();
-        forwardRefusal(outcome.res, socket);
+        forwardRefusal(outcome.res, socket, requestId);
         return;
       }
       this.#metrics.requests.labels(match.service, '101').inc();
@@ -311,14 +313,10 @@ function attempt(endpoint: Endpoint, match: RouteMatch, headers: http.OutgoingHt
 }
 
 /** The backend answered without switching protocols: its status, headers and body go to the client. */
-function forwardRefusal(res: IncomingMessage, socket: Duplex): void {
+function forwardRefusal(res: IncomingMessage, socket: Duplex, requestId: string): void {
   let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-  const headers = responseHeaders(res.headers);
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
-  }
+  const headers = clientResponseHead(res.rawHeaders, requestId);
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
   // Without transfer-encoding (decoded by node:http), the body ends when the connection does.
   head += 'connection: close\r\n\r\n';
   socket.write(head);
@@ -341,14 +339,3 @@ function isValidUpgrade(req: IncomingMessage): boolean {
   );
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-/** Host header without port, lower-cased (`[::1]:80` → `[::1]`). */
-function hostOf(header: string | undefined): string {
-  if (!header) return '';
-  const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
-  return (end > 0 ? header.slice(0, end) : header).toLowerCase();
-}
