@@ -295,6 +295,10 @@ export class ProxyHandler {
       }
     };
     req.on('data', onData);
+    // Listening would start the body flowing before the engine takes it (undici attaches its
+    // reader once a connection is ready): chunks read meanwhile would be counted, never sent.
+    // Paused, it flows when the engine reads it, to both listeners.
+    req.pause();
     req.once('end', () => {
       req.off('data', onData);
       log.bytesIn = seen;

@@ -195,6 +195,29 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
     expect(chunked).toBe(413);
   });
 
+  it('streams a chunked body under maxBodyBytes to the upstream intact', async () => {
+    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+      limits: { maxBodyBytes: 100_000 },
+    });
+    const parts = [pattern(20_000), pattern(30_000), pattern(25_000)];
+    const sent = Buffer.concat(parts);
+    const echoed = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: proxy!.port, method: 'POST', headers: { host: 'orders.test', 'x-test': 'echo-body' }, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        },
+      );
+      req.on('error', reject);
+      Readable.from(parts).pipe(req);
+    });
+    expect(echoed.status).toBe(200);
+    expect(echoed.body.length).toBe(sent.length);
+    expect(echoed.body.equals(sent)).toBe(true);
+  });
+
   it('answers 408 when the request headers arrive too slowly', async () => {
     proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       limits: { headersTimeout: '300ms' },
