@@ -269,8 +269,9 @@ function withoutUndefined(body: Record<string, unknown>): Record<string, unknown
 /** A 404 that means "no such instance/service", not "no such API path" (a wrong URL must not look like a lost lease). */
 async function isUnknownInstance(res: Response): Promise<boolean> {
   try {
-    const body = (await res.clone().json()) as { error?: string; message?: string };
-    return body.error === ErrorCodes.NOT_FOUND && body.message !== 'no such admin API path';
+    const body = (await res.clone().json()) as { error?: string; field?: string };
+    // Only "unknown instance/service" names the field; an unknown path (a wrong base URL) names none.
+    return body.error === ErrorCodes.NOT_FOUND && (body.field === 'id' || body.field === 'service');
   } catch {
     return false;
   }

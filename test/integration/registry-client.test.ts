@@ -98,6 +98,14 @@ describe('RegistryClient registrations', () => {
     }
   });
 
+  it('reports a wrong base path as not_found instead of reading it as an empty service or a lost lease', async () => {
+    const wrong = new RegistryClient({ url: `${admin.base}/x` });
+    const err = await wrong.getService('orders').catch((e: unknown) => e);
+    expect(isWaypostError(err, 'not_found')).toBe(true);
+    const gone = await wrong.deregister('orders', 'orders-1').catch((e: unknown) => e);
+    expect(isWaypostError(gone, 'not_found')).toBe(true);
+  });
+
   it('reports an unreachable registry as registry_unavailable', async () => {
     const port = await deadPort();
     const dead = new RegistryClient({ url: `http://127.0.0.1:${port}`, fetchTimeoutMs: 1000 });
