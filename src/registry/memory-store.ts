@@ -221,7 +221,8 @@ export class MemoryStore implements RegistryStore {
       if (this.#closed) return;
       void this.sweep().then(
         (result) => {
-          if (result.held.length > 0) this.#log.warn({ held: result.held }, 'self-preservation engaged');
+          // Debug only: the owner (the app's onSweep) warns once when a service starts being held, not every tick.
+          if (result.held.length > 0) this.#log.debug({ held: result.held }, 'self-preservation holding expiry');
           this.#onSweep?.(result);
         },
         (err: unknown) => this.#log.warn({ err }, 'lease sweep failed'),

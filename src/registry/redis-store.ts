@@ -369,7 +369,8 @@ export class RedisStore implements RegistryStore {
     this.#sweepTimer = setTimeout(() => {
       this.sweep().then(
         (result) => {
-          if (result.held.length > 0) this.#log.warn({ held: result.held }, 'self-preservation engaged');
+          // Debug only: the owner (the app's onSweep) warns once when a service starts being held, not every tick.
+          if (result.held.length > 0) this.#log.debug({ held: result.held }, 'self-preservation holding expiry');
           this.#onSweep?.(result);
         },
         (err: unknown) => this.#log.debug({ err: describeError(err) }, 'lease sweep failed'),
