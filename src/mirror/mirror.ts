@@ -20,7 +20,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ChangeEvent, FeedSubscription, RegistryStore, ServiceState } from '../registry/store.js';
-import { applyEvent, buildServiceMap, emptyService } from './snapshot.js';
+import { applyEvent, buildServiceMap, emptyService } from '../registry/snapshot.js';
 
 export type ChangeListener = (service: string, state: ServiceState | undefined) => void;
 

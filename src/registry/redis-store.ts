@@ -18,6 +18,7 @@ import {
   type RedisTopology,
 } from './redis-connection.js';
 import { feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
+import { applyEvent, byId } from './snapshot.js';
 import {
   DEREGISTER,
   GET_SERVICE,
@@ -32,7 +33,6 @@ import {
   type LuaScript,
 } from './redis-scripts.js';
 import type {
-  ChangeEvent,
   FeedHandlers,
   FeedSubscription,
   RegisterResult,
@@ -295,7 +295,7 @@ export class RedisStore implements RegistryStore {
         const event = feedEntryToEvent(entry, decodeRecord);
         if (event.revision !== revision + 1) return undefined;
         const page = services.get(event.service);
-        if (page === undefined || page.revision < event.revision) services.set(event.service, replayed(page, event));
+        if (page === undefined || page.revision < event.revision) services.set(event.service, applyEvent(page, event));
         revision = event.revision;
       }
       if (entries.length < REPLAY_BATCH) return revision;
@@ -450,18 +450,8 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
   });
 }
 
-/** A service after one feed event (used only while replaying during a paged state load). */
-function replayed(service: ServiceState | undefined, event: ChangeEvent): ServiceState {
-  const instances = (service?.instances ?? []).filter((instance) => instance.id !== event.id);
-  if (event.instance !== undefined) {
-    instances.push(event.instance);
-    instances.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-  return { name: event.service, revision: event.revision, instances };
-}
-
 function decodeInstances(service: string, flat: string[]): InstanceRecord[] {
   const records: InstanceRecord[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) records.push(decodeRecord(service, flat[i]!, flat[i + 1]!));
-  return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return records.sort(byId);
 }

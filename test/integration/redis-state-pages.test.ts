@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { applyEvent } from '../../src/mirror/snapshot.js';
+import { applyEvent } from '../../src/registry/snapshot.js';
 import { feedEntryToEvent, type StreamEntry } from '../../src/registry/redis-feed.js';
 import { decodeRecord, RedisStore } from '../../src/registry/redis-store.js';
 import type { RegistryState, ServiceState } from '../../src/registry/store.js';

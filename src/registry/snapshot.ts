@@ -1,13 +1,13 @@
 /**
- * Pure building blocks of the mirror's snapshot: frozen copies of records and
- * services, and applying one change event to one service.
+ * Pure building blocks of registry snapshots (the mirror's, and a paged state load's):
+ * frozen copies of records and services, and applying one change event to one service.
  *
  * Records that are not already deeply frozen are copied before freezing: a store
  * may hand out objects it keeps and later changes; freezing its objects would
  * break it, sharing them would let its changes leak into a snapshot without a
  * change event.
  */
-import type { ChangeEvent, RegistryState, ServiceState } from '../registry/store.js';
+import type { ChangeEvent, RegistryState, ServiceState } from './store.js';
 import type { InstanceRecord } from '../types.js';
 
 const EMPTY_INSTANCES: readonly InstanceRecord[] = Object.freeze([]);
@@ -74,7 +74,8 @@ export function applyEvent(prev: ServiceState | undefined, event: ChangeEvent): 
   });
 }
 
-function byId(a: InstanceRecord, b: InstanceRecord): number {
+/** Instances in id order, as ServiceState keeps them. */
+export function byId(a: InstanceRecord, b: InstanceRecord): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
