@@ -19,15 +19,16 @@
  * the primary closes the registry and exits 0. A worker that dies unexpectedly is logged
  * and forked again after a backoff that doubles on quick successive crashes.
  *
- * Health: each worker keeps its own passive (outlier) and active health state for the
- * endpoints it uses; they are not shared between workers.
+ * Health: active checks run once, here; each verdict goes to every listening worker. Passive
+ * (outlier) state stays per worker: each ejects on the failures of its own traffic (shared
+ * through Redis like any other proxy's when Redis is the registry).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { startProxy, type Address, type WaypostApp } from '../app.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FeedSubscription } from '../registry/store.js';
+import type { FeedSubscription, RegistryState } from '../registry/store.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { ClusterMetrics } from './ipc-metrics.js';
 
@@ -56,6 +57,12 @@ export interface RunningPrimary {
   /** The workers write the access log: each is told to reopen it. */
   reopenLogs(): void;
   stop(): Promise<void>;
+}
+
+/** The registry as the primary's mirror holds it, in the shape of RegistryStore.state(). */
+function mirrorState(app: WaypostApp): RegistryState {
+  const services = [...app.mirror.services()].filter((service) => service.instances.length > 0);
+  return { revision: app.mirror.revision, services };
 }
 
 export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
@@ -89,10 +96,9 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
     const m = message as WorkerMessage;
     switch (m.wp) {
       case 'request':
-        app.store.state().then(
-          (value) => send(slot, { wp: 'reply', id: m.id, ok: true, value }),
-          (err: unknown) => send(slot, { wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
-        );
+        // From the primary's own mirror, not a new full load from the store per worker: the
+        // worker then follows the feed from that revision, so it ends up exactly as current.
+        send(slot, { wp: 'reply', id: m.id, ok: true, value: mirrorState(app) });
         return;
       case 'reply':
         slot.pending.settle(m);
