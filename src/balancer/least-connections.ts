@@ -1,23 +1,13 @@
 /**
- * Least connections for TCP listeners: the same weighted power-of-two-choices
- * as least-request (least-request.ts), where `inflight` counts open connections.
- * P2C rather than a full scan keeps a pick O(log n) for large sets.
+ * Least connections for TCP listeners: least-request's weighted power of two
+ * choices (least-request.ts) under its own name, where `inflight` counts open
+ * connections instead of requests.
  */
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
-import { pickTwoChoices } from './least-request.js';
+import { LeastRequestBalancer } from './least-request.js';
 import type { RandomSource } from './tried.js';
 
-export class LeastConnectionsBalancer implements Balancer {
-  readonly name = 'least-connections';
-  readonly #random: RandomSource;
-
-  constructor(random: RandomSource = Math.random) {
-    this.#random = random;
-  }
-
-  pick(set: EndpointSet, ctx: PickContext): Endpoint | undefined {
-    return pickTwoChoices(set, ctx, this.#random);
-  }
+export class LeastConnectionsBalancer extends LeastRequestBalancer {
+  override readonly name: string = 'least-connections';
 }
 
 export function createLeastConnections(options: { random?: RandomSource } = {}): LeastConnectionsBalancer {

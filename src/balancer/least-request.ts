@@ -13,8 +13,7 @@ function load(endpoint: Endpoint): number {
   return endpoint.stats.inflight / endpoint.weight;
 }
 
-/** The P2C pick shared by least-request (HTTP) and least-connections (TCP). */
-export function pickTwoChoices(set: EndpointSet, ctx: PickContext, random: RandomSource): Endpoint | undefined {
+function pickTwoChoices(set: EndpointSet, ctx: PickContext, random: RandomSource): Endpoint | undefined {
   const endpoints = set.endpoints;
   if (endpoints.length === 0) return undefined;
   const retry = hasTried(ctx);
