@@ -121,7 +121,11 @@ function abortError(): Error {
 
 export class UndiciEngine implements ForwardEngine {
   readonly name = 'undici' as const;
-  readonly #pools = new Map<string, Pool>();
+  /**
+   * Pools by connect timeout, then address: undici fixes the connect timeout per pool, and
+   * routes to one address may set different ones. Two lookups, no key built per request.
+   */
+  readonly #pools = new Map<number, Map<string, Pool>>();
 
   async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
     const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
@@ -153,7 +157,7 @@ export class UndiciEngine implements ForwardEngine {
   stats(): EngineStats {
     let sockets = 0;
     let pending = 0;
-    for (const pool of this.#pools.values()) {
+    for (const pool of this.#allPools()) {
       sockets += pool.stats.connected;
       pending += pool.stats.pending;
     }
@@ -161,14 +165,18 @@ export class UndiciEngine implements ForwardEngine {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
+    const pools = [...this.#allPools()];
     this.#pools.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 
-  /** The connect timeout is fixed per pool: the first route to reach an address sets it. */
   #pool(address: string, connectTimeout: number): Pool {
-    let pool = this.#pools.get(address);
+    let byAddress = this.#pools.get(connectTimeout);
+    if (byAddress === undefined) {
+      byAddress = new Map();
+      this.#pools.set(connectTimeout, byAddress);
+    }
+    let pool = byAddress.get(address);
     if (pool === undefined) {
       pool = new Pool(`http://${address}`, {
         connections: MAX_UPSTREAM_CONNECTIONS,
@@ -178,8 +186,12 @@ export class UndiciEngine implements ForwardEngine {
       });
       // A pool-level error (e.g. a connection dying while idle) must never crash the process.
       pool.on('connectionError', () => {});
-      this.#pools.set(address, pool);
+      byAddress.set(address, pool);
     }
     return pool;
+  }
+
+  *#allPools(): IterableIterator<Pool> {
+    for (const byAddress of this.#pools.values()) yield* byAddress.values();
   }
 }
