@@ -78,7 +78,7 @@ describe('waypost proxy --workers 2', () => {
 
     const statuses = [];
     for (let i = 0; i < 20; i++) statuses.push(await get(port, 'orders.localhost'));
-    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
 
     // Each access-log line carries the pid of the worker that served it.
     const pids = await until(accessLogPids, (p) => p.size >= 2);
@@ -96,7 +96,8 @@ describe('waypost proxy --workers 2', () => {
   it('restarts a worker that dies and keeps serving', async () => {
     const [victim] = [...accessLogPids()];
     process.kill(victim!, 'SIGKILL');
-    await until(proxy.output, (out) => out.includes('"worker restarted"'), 10_000);
+    // `until` gives up quietly: what it returns must be checked.
+    expect(await until(proxy.output, (out) => out.includes('"worker restarted"'), 10_000)).toContain('"worker restarted"');
     expect(proxy.output()).toContain('"worker died unexpectedly; restarting"');
     const port = proxy.http[0]!.port;
     for (let i = 0; i < 6; i++) expect(await get(port, 'orders.localhost')).toBe(200);
