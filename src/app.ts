@@ -150,7 +150,12 @@ export class WaypostApp {
     if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
 
-    this.#compat = compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log });
+    // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
+    const ownListeners = (): Address[] =>
+      this.#addresses
+        ? [this.#addresses.admin, ...this.#addresses.http]
+        : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0);
+    this.#compat = compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log, ownListeners });
     const admin = new AdminServer({
       config: this.config,
       store: this.store,
@@ -159,11 +164,7 @@ export class WaypostApp {
       logger: log,
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
-      // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
-      forbiddenTargets: () =>
-        this.#addresses
-          ? [this.#addresses.admin, ...this.#addresses.http]
-          : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0),
+      forbiddenTargets: ownListeners,
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),

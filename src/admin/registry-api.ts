@@ -15,8 +15,8 @@ import type { RegistryMirror } from '../mirror/mirror.js';
 import type { RegistryStore, ServiceState } from '../registry/store.js';
 import { checkInstanceId, checkServiceName, parseHeartbeat, parseRegistration, parseStatusBody } from '../registry/validate.js';
 import type { InstanceRecord } from '../types.js';
-import type { HostAllowList, TokenGuard } from './auth.js';
-import type { SelfLoopGuard } from './self-loop.js';
+import type { TokenGuard } from './auth.js';
+import type { RegistrationTargets } from './targets.js';
 import { BlockingQueries, parseBlockingQuery } from './blocking-query.js';
 import { readJsonBody, sendJson, sendNoContent } from './body.js';
 import { serviceSummary, serviceView, type HealthOf } from './health-view.js';
@@ -27,14 +27,13 @@ export interface RegistryApiOptions {
   mirror: RegistryMirror;
   healthOf: HealthOf;
   token: TokenGuard;
-  hosts: HostAllowList;
+  targets: RegistrationTargets;
   blocking: BlockingQueries;
   maxBodyBytes: number;
   logger: Logger;
   /** Longest wait for the mirror to show a write before answering anyway. @default 1000 */
   readYourWritesMs?: number;
   /** Refuses registrations at the proxy's own listeners (403). */
-  selfLoop?: SelfLoopGuard;
 }
 
 /** A request under `/v1/services`, split into decoded path segments. */
@@ -55,24 +54,22 @@ export class RegistryApi {
   readonly #mirror: RegistryMirror;
   readonly #healthOf: HealthOf;
   readonly #token: TokenGuard;
-  readonly #hosts: HostAllowList;
+  readonly #targets: RegistrationTargets;
   readonly #blocking: BlockingQueries;
   readonly #maxBodyBytes: number;
   readonly #log: Logger;
   readonly #readYourWritesMs: number;
-  readonly #selfLoop: SelfLoopGuard | undefined;
 
   constructor(options: RegistryApiOptions) {
     this.#store = options.store;
     this.#mirror = options.mirror;
     this.#healthOf = options.healthOf;
     this.#token = options.token;
-    this.#hosts = options.hosts;
+    this.#targets = options.targets;
     this.#blocking = options.blocking;
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#log = options.logger;
     this.#readYourWritesMs = options.readYourWritesMs ?? 1000;
-    this.#selfLoop = options.selfLoop;
   }
 
   /** Handles a request under `/v1/services`; throws WaypostError for every refusal. */
@@ -138,8 +135,7 @@ export class RegistryApi {
     const service = checkServiceName(request.segments[0]);
     const body = await readJsonBody(request.req, { maxBytes: this.#maxBodyBytes, required: true });
     const input = parseRegistration(body, service);
-    this.#hosts.check(input.host);
-    this.#selfLoop?.check(input.host, input.port);
+    this.#targets.check(input.host, input.port);
     const { record } = await this.#store.register(input);
     await this.#settle(service, (state) => {
       const seen = find(state, record.id);

@@ -12,12 +12,13 @@ import type { Metrics } from '../metrics.js';
 import type { RegistryMirror } from '../mirror/mirror.js';
 import type { RegistryStore } from '../registry/store.js';
 import type { WaypostConfig } from '../config/schema.js';
-import { HostAllowList, TokenGuard } from './auth.js';
+import { TokenGuard } from './auth.js';
 import { BlockingQueries } from './blocking-query.js';
 import { sendError, sendJson } from './body.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
-import { SelfLoopGuard, type OwnListeners } from './self-loop.js';
+import type { OwnListeners } from './self-loop.js';
+import { RegistrationTargets } from './targets.js';
 
 export interface AdminRoute {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -95,12 +96,11 @@ export class AdminServer {
       mirror: options.mirror,
       healthOf: options.healthOf ?? healthFromStatus,
       token: new TokenGuard(config.admin.token),
-      hosts: new HostAllowList(config.admin.allowedCidrs),
+      targets: new RegistrationTargets(config.admin.allowedCidrs, options.forbiddenTargets),
       blocking: this.#blocking,
       maxBodyBytes: config.admin.maxBodyBytes,
       logger: this.#log,
       ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
-      ...(options.forbiddenTargets === undefined ? {} : { selfLoop: new SelfLoopGuard(options.forbiddenTargets) }),
     });
     for (const route of options.extraRoutes ?? []) {
       const routes = this.#extra.get(route.path) ?? [];

@@ -15,7 +15,8 @@
  * missing or wrong token is a 403), never a stack.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HostAllowList, TokenGuard } from '../admin/auth.js';
+import type { TokenGuard } from '../admin/auth.js';
+import type { RegistrationTargets } from '../admin/targets.js';
 import { BlockingQueries, MAX_WAIT_TIMEOUT_MS } from '../admin/blocking-query.js';
 import type { AdminHandler, AdminHandlerContext } from '../admin/server.js';
 import type { Clock } from '../clock.js';
@@ -42,7 +43,7 @@ export interface ConsulApiOptions {
   store: RegistryStore;
   mirror: RegistryMirror;
   token: TokenGuard;
-  hosts: HostAllowList;
+  targets: RegistrationTargets;
   maxBodyBytes: number;
   maxWaiters: number;
   leaseSeconds: number;
@@ -71,7 +72,7 @@ export class ConsulApi {
   readonly #store: RegistryStore;
   readonly #mirror: RegistryMirror;
   readonly #token: TokenGuard;
-  readonly #hosts: HostAllowList;
+  readonly #targets: RegistrationTargets;
   readonly #maxBodyBytes: number;
   readonly #log: Logger;
   readonly #agent: ConsulAgent;
@@ -81,7 +82,7 @@ export class ConsulApi {
     this.#store = options.store;
     this.#mirror = options.mirror;
     this.#token = options.token;
-    this.#hosts = options.hosts;
+    this.#targets = options.targets;
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#log = options.logger.child({ component: 'consul' });
     this.#agent = new ConsulAgent({ store: options.store, clock: options.clock, logger: this.#log, leaseSeconds: options.leaseSeconds });
@@ -175,7 +176,7 @@ export class ConsulApi {
       },
       service,
     );
-    this.#hosts.check(input.host);
+    this.#targets.check(input.host, input.port);
     const { checks, initial } = parseChecks(body, consulId);
     // Consul keeps a service's maintenance mode across re-registrations.
     const maintenance = findInstance(this.#mirror.service(service), id)?.metadata[CONSUL_META.maintenance] === 'true';

@@ -10,7 +10,8 @@
  * register again).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HostAllowList, TokenGuard } from '../admin/auth.js';
+import type { TokenGuard } from '../admin/auth.js';
+import type { RegistrationTargets } from '../admin/targets.js';
 import type { AdminHandler, AdminHandlerContext } from '../admin/server.js';
 import { ErrorCodes, WaypostError, describeError, isWaypostError, invalid } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -37,7 +38,7 @@ export interface EurekaApiOptions {
   store: RegistryStore;
   mirror: RegistryMirror;
   token: TokenGuard;
-  hosts: HostAllowList;
+  targets: RegistrationTargets;
   maxBodyBytes: number;
   logger: Logger;
 }
@@ -65,7 +66,7 @@ export class EurekaApi {
   readonly #store: RegistryStore;
   readonly #mirror: RegistryMirror;
   readonly #token: TokenGuard;
-  readonly #hosts: HostAllowList;
+  readonly #targets: RegistrationTargets;
   readonly #maxBodyBytes: number;
   readonly #log: Logger;
   /** What this layer last saw of each service, to turn mirror changes into delta entries. */
@@ -78,7 +79,7 @@ export class EurekaApi {
     this.#store = options.store;
     this.#mirror = options.mirror;
     this.#token = options.token;
-    this.#hosts = options.hosts;
+    this.#targets = options.targets;
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#log = options.logger.child({ component: 'eureka' });
     for (const state of this.#mirror.services()) this.#known.set(state.name, byId(state));
@@ -145,7 +146,7 @@ export class EurekaApi {
   async #register(req: IncomingMessage, res: ServerResponse, app: string): Promise<void> {
     const body = await readLenientJson(req, this.#maxBodyBytes, true);
     let input = parseEurekaRegistration(body, app);
-    this.#hosts.check(input.host);
+    this.#targets.check(input.host, input.port);
     // Eureka keeps a status override across re-registrations until it is removed.
     const existing = findInstance(this.#mirror.service(input.service), input.id!);
     const override = existing?.metadata[EUREKA_META.overriddenStatus];

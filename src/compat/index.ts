@@ -10,7 +10,9 @@
  * Consul paths, and as the password of Basic auth on Eureka paths), its CIDR
  * allow-list and its body limit.
  */
-import { HostAllowList, TokenGuard } from '../admin/auth.js';
+import { TokenGuard } from '../admin/auth.js';
+import type { OwnListeners } from '../admin/self-loop.js';
+import { RegistrationTargets } from '../admin/targets.js';
 import type { AdminHandler } from '../admin/server.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { WaypostConfig } from '../config/schema.js';
@@ -27,6 +29,8 @@ export interface CompatDeps {
   mirror: RegistryMirror;
   logger: Logger;
   clock?: Clock;
+  /** This proxy's listeners: no instance may be registered at one (as on the native API). */
+  ownListeners?: OwnListeners;
 }
 
 export interface CompatHandlers {
@@ -39,8 +43,8 @@ export interface CompatHandlers {
 export function compatHandlers(deps: CompatDeps): CompatHandlers {
   const { config } = deps;
   const token = new TokenGuard(config.admin.token);
-  const hosts = new HostAllowList(config.admin.allowedCidrs);
-  const shared = { store: deps.store, mirror: deps.mirror, token, hosts, maxBodyBytes: config.admin.maxBodyBytes, logger: deps.logger };
+  const targets = new RegistrationTargets(config.admin.allowedCidrs, deps.ownListeners);
+  const shared = { store: deps.store, mirror: deps.mirror, token, targets, maxBodyBytes: config.admin.maxBodyBytes, logger: deps.logger };
   const closers: (() => void)[] = [];
   const handlers: AdminHandler[] = [];
   if (config.compat.eureka) {

@@ -23,3 +23,32 @@ describe('compat switches in the config', () => {
     expect((await fetch(`${off.adminUrl}/eureka/apps`)).status).toBe(404);
   });
 });
+
+describe('compat registrations and the proxy itself', () => {
+  it("refuse an instance at one of the proxy's own listeners (403), as the native API does", async () => {
+    const consul = await fetch(`${on.adminUrl}/v1/agent/service/register`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ Name: 'loop', Address: '127.0.0.1', Port: on.port }),
+    });
+    expect(consul.status).toBe(403);
+    expect(await consul.text()).toContain("is this proxy's own listener");
+
+    const eureka = await fetch(`${on.adminUrl}/eureka/apps/LOOP`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        instance: {
+          app: 'LOOP',
+          hostName: 'loop',
+          ipAddr: '127.0.0.1',
+          port: { $: on.port, '@enabled': 'true' },
+          dataCenterInfo: { '@class': 'com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo', name: 'MyOwn' },
+        },
+      }),
+    });
+    expect(eureka.status).toBe(403);
+    expect(on.app.mirror.service('loop')?.instances ?? []).toEqual([]);
+  });
+});
+
