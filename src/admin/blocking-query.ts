@@ -71,6 +71,20 @@ export class BlockingQueries {
     if (answerNow) {
       return this.#mirror.waitForChange(service, params.afterRevision, 0);
     }
+    return this.#park(clientGone, (signal) => this.#mirror.waitForChange(service, params.afterRevision, params.timeoutMs, signal));
+  }
+
+  /**
+   * Waits for any registry change after `afterRevision` (Consul's catalog index), under the
+   * same bound and release rules as `wait`. Resolves whether or not one came.
+   */
+  async waitForAnyChange(params: BlockingQueryParams, clientGone: AbortSignal): Promise<void> {
+    if (this.#mirror.revision > params.afterRevision || this.#closed || clientGone.aborted || params.timeoutMs === 0) return;
+    await this.#park(clientGone, (signal) => this.#mirror.waitForRevision(params.afterRevision + 1, params.timeoutMs, signal));
+  }
+
+  /** One parked request: counted against maxWaiters, answered early by its client leaving or releaseAll(). */
+  async #park<T>(clientGone: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#parked.size >= this.#maxWaiters) {
       throw new WaypostError(
         ErrorCodes.LIMIT_EXCEEDED,
@@ -82,7 +96,7 @@ export class BlockingQueries {
     clientGone.addEventListener('abort', onGone, { once: true });
     this.#parked.add(controller);
     try {
-      return await this.#mirror.waitForChange(service, params.afterRevision, params.timeoutMs, controller.signal);
+      return await wait(controller.signal);
     } finally {
       this.#parked.delete(controller);
       clientGone.removeEventListener('abort', onGone);

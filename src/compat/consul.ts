@@ -244,8 +244,8 @@ export class ConsulApi {
 
   async #catalogServices({ res, query, clientGone }: Request): Promise<void> {
     const index = parseIndex(query);
-    if (index !== undefined && this.#mirror.revision <= index.after) {
-      await Promise.race([this.#mirror.waitForRevision(index.after + 1, index.waitMs), aborted(clientGone)]);
+    if (index !== undefined) {
+      await this.#blocking.waitForAnyChange({ afterRevision: index.after, timeoutMs: index.waitMs }, clientGone);
       if (clientGone.aborted) return;
     }
     const services: Record<string, string[]> = {};
@@ -448,19 +448,17 @@ function parseIndex(query: URLSearchParams): { after: number; waitMs: number } |
     if (parsed === undefined) throw invalid('wait', `wait must be a duration like 30s; got ${JSON.stringify(wait.slice(0, 40))}`);
     waitMs = parsed;
   }
-  return { after: Number(index), waitMs: Math.min(waitMs, MAX_WAIT_TIMEOUT_MS) };
+  // The index a client sends back is one we reported: revision + 1.
+  return { after: Math.max(0, Number(index) - 1), waitMs: Math.min(waitMs, MAX_WAIT_TIMEOUT_MS) };
 }
 
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
-
-/** Consul clients treat index 0 as "reset"; our revisions start at 0. */
+/**
+ * Consul clients treat index 0 as "reset" and our revisions start at 0, so the index is
+ * revision + 1 (not max(1, revision): revisions 0 and 1 would share index 1, and a query
+ * parked at index 1 on a fresh registry would miss the first change).
+ */
 function consulIndex(revision: number): Record<string, string> {
-  return { 'x-consul-index': String(Math.max(1, revision)), 'x-consul-knownleader': 'true', 'x-consul-lastcontact': '0' };
+  return { 'x-consul-index': String(revision + 1), 'x-consul-knownleader': 'true', 'x-consul-lastcontact': '0' };
 }
 
 function displayName(record: InstanceRecord): string {

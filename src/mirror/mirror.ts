@@ -154,18 +154,24 @@ export class RegistryMirror {
     });
   }
 
-  /** true once the mirror has applied at least `revision` (read-your-writes); false after `timeoutMs`. */
-  waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
+  /**
+   * true once the mirror has applied at least `revision` (read-your-writes); false after
+   * `timeoutMs`, or when `signal` aborts (the waiting client left).
+   */
+  waitForRevision(revision: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.#revision >= revision) return Promise.resolve(true);
-    if (this.#closed) return Promise.resolve(false);
+    if (this.#closed || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const finish = (reached: boolean) => {
         timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
         this.#revisionWaiters.delete(waiter);
         resolve(reached);
       };
+      const onAbort = () => finish(false);
       const waiter: RevisionWaiter = { revision, resolve: finish };
       const timer = this.#clock.setTimer(() => finish(false), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.#revisionWaiters.add(waiter);
     });
   }

@@ -229,3 +229,33 @@ describe('Consul compatibility with a token and CIDR rules', () => {
     expect(reply.text).toBe('host "192.0.2.7" is outside admin.allowedCidrs');
   });
 });
+
+describe('Consul catalog blocking queries', () => {
+  it('wait for any registry change, count against admin.maxWaiters (429 beyond) and free their slot when the client leaves', async () => {
+    const h = await startCompat({ config: { admin: { listen: '127.0.0.1:0', maxWaiters: 1 } } });
+    try {
+      const first = await h.call('GET', '/v1/catalog/services');
+      const index = first.headers['x-consul-index'] as string;
+      // A client that parks and leaves must not keep its slot.
+      const gone = http.get({ host: '127.0.0.1', port: h.port, path: `/v1/catalog/services?index=${index}&wait=20s` });
+      gone.on('error', () => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      gone.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const parked = h.call('GET', `/v1/catalog/services?index=${index}&wait=20s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const refused = await h.call('GET', `/v1/catalog/services?index=${index}&wait=20s`);
+      expect(refused.status).toBe(429);
+
+      await h.store.register({ service: 'joined', id: 'j1', host: '127.0.0.1', port: 7100 });
+      const answered = await parked;
+      expect(answered.status).toBe(200);
+      expect(answered.body).toMatchObject({ joined: [] });
+      expect(Number(answered.headers['x-consul-index'])).toBeGreaterThan(Number(index));
+    } finally {
+      await h.close();
+    }
+  });
+});
+
