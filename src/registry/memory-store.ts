@@ -199,10 +199,18 @@ export class MemoryStore implements RegistryStore {
     const now = this.#clock.now();
     let expired = 0;
     const held: SweepResult['held'][number][] = [];
-    for (const [service, instances] of [...this.#services.entries()].sort(([a], [b]) => compare(a, b))) {
-      const due = [...instances.values()].filter((entry) => entry.expiresAt <= now).map((entry) => entry.record.id);
-      if (due.length === 0) continue;
-      const { selfPreservation, selfPreservationMinInstances } = this.#policy;
+    // One pass that allocates only for services with a due lease (most ticks: none); those
+    // are then handled in name order, ids sorted, as the Redis store does.
+    const dueByService: [string, string[]][] = [];
+    for (const [service, instances] of this.#services) {
+      let due: string[] | undefined;
+      for (const entry of instances.values()) if (entry.expiresAt <= now) (due ??= []).push(entry.record.id);
+      if (due !== undefined) dueByService.push([service, due]);
+    }
+    dueByService.sort(([a], [b]) => compare(a, b));
+    const { selfPreservation, selfPreservationMinInstances } = this.#policy;
+    for (const [service, due] of dueByService) {
+      const instances = this.#services.get(service)!;
       if (shouldHoldExpiry(due.length, instances.size, selfPreservation, selfPreservationMinInstances)) {
         held.push({ service, wouldExpire: due.length, instances: instances.size });
         continue;
