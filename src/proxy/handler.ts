@@ -25,7 +25,7 @@ import {
   peerAddress,
   setForwardedHeaders,
 } from './headers.js';
-import { sendProxyError, type ProxyErrorCode } from './responses.js';
+import { proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody, shouldRetry } from './retry.js';
 
 export interface AccessLogEntry {
@@ -95,7 +95,6 @@ class ServiceMetrics {
   }
 }
 
-const TIMEOUT_REASONS: ReadonlySet<string> = new Set(['header_timeout', 'idle_timeout']);
 
 export class ProxyHandler {
   readonly #router: Router;
@@ -275,8 +274,7 @@ export class ProxyHandler {
       log.status = result.sent ? result.status : 499;
     } else if (result.error !== undefined) {
       log.error = result.error;
-      const code = TIMEOUT_REASONS.has(result.error) ? 'upstream_timeout' : 'upstream_failed';
-      log.status = result.sent ? result.status : this.#sendError(res, code, !replayable, log);
+      log.status = result.sent ? result.status : this.#sendError(res, proxyErrorFor(result.error), !replayable, log);
     } else {
       log.status = result.status;
     }

@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { UpstreamErrorReason } from '../metrics.js';
 
 export const PROXY_ERRORS = {
   no_route: { status: 404, message: 'No route matches this host and path.' },
@@ -22,6 +23,13 @@ export const PROXY_ERRORS = {
   },
 } as const;
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+const TIMEOUT_REASONS: ReadonlySet<UpstreamErrorReason> = new Set(['connect_timeout', 'header_timeout', 'idle_timeout']);
+
+/** The answer to a failed upstream attempt, for HTTP and WebSocket alike: a timeout in any phase is 504 (as nginx), anything else 502. */
+export function proxyErrorFor(reason: UpstreamErrorReason): 'upstream_timeout' | 'upstream_failed' {
+  return TIMEOUT_REASONS.has(reason) ? 'upstream_timeout' : 'upstream_failed';
+}
 
 /** Pre-rendered bodies: nothing is serialised per error response. */
 const BODIES = Object.fromEntries(

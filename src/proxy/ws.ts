@@ -24,7 +24,8 @@ import type { RouteMatch, Router } from '../routing/route.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
 import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
 import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
-import { PROXY_ERRORS, writeRawProxyError, type ProxyErrorCode } from './responses.js';
+import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, type ProxyErrorCode } from './responses.js';
+import { isRetryable } from './retry.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
 
 /** After our close frame, the closing handshake gets this long before both sockets are cut. */
@@ -122,17 +123,20 @@ export class WebSocketProxy {
         this.#metrics.upstreamErrors.labels(match.service, outcome.reason).inc();
         this.#outcomes?.onFailure(endpoint, outcome.reason);
         ctx.addTried(endpoint);
-        const next = retries < match.retries && !socket.destroyed ? match.pick(ctx) : undefined;
+        // The HTTP rule (retry.ts): only failures where the instance never took the request.
+        const next = isRetryable(outcome.reason) && retries < match.retries && !socket.destroyed ? match.pick(ctx) : undefined;
         if (next !== undefined && !ctx.tried.includes(next)) {
           endpoint = next;
           retries++;
           this.#metrics.retries.labels(match.service).inc();
           continue;
         }
-        this.#reject(socket, match.service, outcome.reason === 'connect_timeout' || outcome.reason === 'header_timeout' ? 'upstream_timeout' : 'upstream_failed');
+        this.#reject(socket, match.service, proxyErrorFor(outcome.reason));
         return;
       }
-      this.#outcomes?.onSuccess(endpoint);
+      // As on HTTP: an upstream answering 5xx counts against it for outlier detection.
+      if (outcome.kind === 'refused' && (outcome.res.statusCode ?? 502) >= 500) this.#outcomes?.onFailure(endpoint, 'status_5xx');
+      else this.#outcomes?.onSuccess(endpoint);
       if (outcome.kind === 'refused') {
         this.#metrics.requests.labels(match.service, String(outcome.res.statusCode ?? 502)).inc();
         forwardRefusal(outcome.res, socket, requestId);
