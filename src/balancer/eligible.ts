@@ -24,6 +24,7 @@ import type { ServiceState } from '../registry/store.js';
 import { instanceKey, type InstanceRecord } from '../types.js';
 import type { Endpoint, EndpointSet } from './policy.js';
 import { inZone, preferLocalZone } from './zone.js';
+import { formatHostPort } from '../config/address.js';
 
 /** Slow start raises weights in this many steps; the set is rebuilt at each step. */
 const SLOW_START_STEPS = 10;
@@ -55,10 +56,6 @@ interface CacheEntry {
 interface Candidate {
   readonly record: InstanceRecord;
   readonly stats: EndpointHealthStats;
-}
-
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export class EndpointSets {
@@ -177,7 +174,7 @@ export class EndpointSets {
     const endpoint: Endpoint = Object.freeze({
       key: instanceKey(record.service, record.id),
       instance: record,
-      address: formatAddress(record.host, record.port),
+      address: formatHostPort(record),
       weight,
       stats,
     });

@@ -20,6 +20,7 @@ export function parseHostPort(text: string): HostPort | string {
   return { host, port };
 }
 
+/** `host:port`, IPv6 literals in brackets (the only hosts with a colon). */
 export function formatHostPort({ host, port }: HostPort): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -14,9 +14,4 @@ export function parseDuration(value: unknown): number | undefined {
   return Math.round(Number(match[1]) * UNIT_MS[match[2]!]!);
 }
 
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
+

@@ -46,7 +46,6 @@ export class ConnectionTracker {
   /** service → instance id → its open connections. Entries exist only while connections are open. */
   readonly #services = new Map<string, Map<string, InstanceEntry>>();
   #size = 0;
-  readonly #emptyWaiters = new Set<() => void>();
 
   constructor(options: ConnectionTrackerOptions) {
     this.#drainTimeoutMs = options.drainTimeoutMs;
@@ -114,30 +113,6 @@ export class ConnectionTracker {
     }
   }
 
-  /** Closes every open connection cleanly (graceful stop, after the grace period). */
-  closeAll(reason: CloseReason = 'shutdown'): void {
-    for (const instances of this.#services.values()) {
-      for (const entry of instances.values()) {
-        for (const connection of [...entry.connections]) connection.close(reason);
-      }
-    }
-  }
-
-  /** Resolves true once no connection is open, or false after `timeoutMs`. */
-  waitForEmpty(timeoutMs: number): Promise<boolean> {
-    if (this.#size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (empty: boolean): void => {
-        this.#emptyWaiters.delete(onEmpty);
-        timer.cancel();
-        resolve(empty);
-      };
-      const onEmpty = (): void => done(true);
-      const timer = this.#clock.setTimer(() => done(false), timeoutMs);
-      this.#emptyWaiters.add(onEmpty);
-    });
-  }
-
   #closeInstance(service: string, id: string): void {
     const entry = this.#services.get(service)?.get(id);
     if (entry === undefined) return;
@@ -157,6 +132,5 @@ export class ConnectionTracker {
       instances!.delete(id);
       if (instances!.size === 0) this.#services.delete(service);
     }
-    if (this.#size === 0) for (const waiter of [...this.#emptyWaiters]) waiter();
   }
 }

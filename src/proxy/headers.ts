@@ -24,7 +24,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Removes hop-by-hop headers and those the Connection header names, in place. */
-export function stripHopByHop(headers: IncomingHttpHeaders): void {
+function stripHopByHop(headers: IncomingHttpHeaders): void {
   const connection = headers.connection;
   if (connection !== undefined && !namesNoHeader(connection, headers)) {
     for (const token of connection.split(',')) {

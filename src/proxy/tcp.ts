@@ -19,7 +19,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { createBalancer, type BalancerOptions } from '../balancer/index.js';
-import { formatAddress } from '../balancer/eligible.js';
+import { formatHostPort } from '../config/address.js';
 import type { Balancer, Endpoint, OutcomeListener, PickContext } from '../balancer/policy.js';
 import type { TcpListenerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -119,7 +119,7 @@ export class TcpProxyServer {
     });
     this.#server.on('error', (err) => this.#log.error({ err, listener: this.#label }, 'tcp listener error'));
     const address = this.address();
-    this.#label = `tcp:${formatAddress(address.address, address.port)}`;
+    this.#label = `tcp:${formatHostPort({ host: address.address, port: address.port })}`;
     this.#metrics.activeConnections.labels(this.#label).set(0);
     return address;
   }

@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { formatHostPort } from '../config/address.js';
 import { configError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WaypostConfig } from '../config/schema.js';
@@ -108,13 +109,12 @@ export function describeTopology(topology: RedisTopology): string {
     case 'standalone':
       return redactUrl(topology.url);
     case 'sentinel':
-      return `redis+sentinel://${topology.sentinels.map(formatNode).join(',')}/${topology.name}`;
+      return `redis+sentinel://${topology.sentinels.map(formatHostPort).join(',')}/${topology.name}`;
     case 'cluster':
-      return `cluster ${topology.nodes.map(formatNode).join(',')}`;
+      return `cluster ${topology.nodes.map(formatHostPort).join(',')}`;
   }
 }
 
-const formatNode = (node: HostPortPair): string => (node.host.includes(':') ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`);
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');

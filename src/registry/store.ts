@@ -17,7 +17,6 @@
 import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
 
 export type ChangeType = 'register' | 'update' | 'status' | 'deregister' | 'expire';
-export const CHANGE_TYPES: readonly ChangeType[] = ['register', 'update', 'status', 'deregister', 'expire'];
 
 export interface ChangeEvent {
   readonly revision: number;
