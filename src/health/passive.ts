@@ -82,7 +82,8 @@ export class OutlierDetector implements OutcomeListener {
   readonly #metrics: Metrics | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
-  #onEject: ((notice: EjectionNotice) => void) | undefined;
+  /** Told of every ejection this proxy decides: Redis sharing, the cluster relay. */
+  readonly #ejectListeners = new Set<(notice: EjectionNotice) => void>();
   /** Keyed by the pool's stats object: it lives exactly as long as the instance. */
   readonly #states = new WeakMap<EndpointStats, OutlierState>();
   readonly #timers = new Set<TimerHandle>();
@@ -98,7 +99,7 @@ export class OutlierDetector implements OutcomeListener {
     this.#metrics = options.metrics;
     this.#log = options.logger.child({ component: 'outlier-detection' });
     this.#clock = options.clock ?? systemClock;
-    this.#onEject = options.onEject;
+    if (options.onEject) this.#ejectListeners.add(options.onEject);
   }
 
   /** false when `consecutiveFailures` is 0 (detection off). */
@@ -106,9 +107,10 @@ export class OutlierDetector implements OutcomeListener {
     return this.#threshold > 0;
   }
 
-  /** Set (or replace) the hook that shares this proxy's ejections. */
-  set onEject(hook: ((notice: EjectionNotice) => void) | undefined) {
-    this.#onEject = hook;
+  /** Shares this proxy's own ejections (not those applied by applyShared); returns the remover. */
+  addEjectListener(listener: (notice: EjectionNotice) => void): () => void {
+    this.#ejectListeners.add(listener);
+    return () => this.#ejectListeners.delete(listener);
   }
 
   onSuccess(endpoint: Endpoint): void {
@@ -139,7 +141,10 @@ export class OutlierDetector implements OutcomeListener {
     this.#apply(service, id, now + durationMs, state);
     this.#metrics?.ejections.inc({ service });
     this.#log.warn({ service, id, reason, failures: this.#threshold, ejections: state.ejections, durationMs }, 'instance ejected');
-    this.#onEject?.({ service, id, durationMs, ejections: state.ejections });
+    if (this.#ejectListeners.size > 0) {
+      const notice = { service, id, durationMs, ejections: state.ejections };
+      for (const listener of this.#ejectListeners) listener(notice);
+    }
   }
 
   /**

@@ -70,6 +70,7 @@ export class SharedEjections {
   readonly #channel: string;
   #started = false;
   #closed = false;
+  #stopSharing: (() => void) | undefined;
   /** Ejections received from peers and applied (for tests and diagnostics). */
   applied = 0;
 
@@ -93,7 +94,7 @@ export class SharedEjections {
   async start(): Promise<void> {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    this.#detector.onEject = (notice) => this.#publish(notice);
+    this.#stopSharing = this.#detector.addEjectListener((notice) => this.#publish(notice));
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#receive(message);
     });
@@ -111,7 +112,7 @@ export class SharedEjections {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#detector.onEject = undefined;
+    this.#stopSharing?.();
     this.#publisher.disconnect();
     this.#subscriber.disconnect();
   }

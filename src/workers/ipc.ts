@@ -4,6 +4,7 @@
  * of other libraries on the same channel are ignored.
  */
 import type { Address } from '../app.js';
+import type { EjectionNotice } from '../health/passive.js';
 import type { ChangeEvent } from '../registry/store.js';
 
 /** Worker → primary. */
@@ -14,7 +15,9 @@ export type WorkerMessage =
   | { wp: 'subscribe'; sub: number; from: number }
   | { wp: 'resume'; sub: number; revision: number }
   | { wp: 'unsubscribe'; sub: number }
-  | { wp: 'listening'; http: Address[]; tcp: Address[] };
+  | { wp: 'listening'; http: Address[]; tcp: Address[] }
+  /** An ejection this worker decided (the primary applies it and passes it to the others). */
+  | { wp: 'ejection'; notice: EjectionNotice };
 
 /** Primary → worker. */
 export type PrimaryMessage =
@@ -26,6 +29,8 @@ export type PrimaryMessage =
   | { wp: 'connection'; sub: number; connected: boolean }
   /** Active-health verdicts: the primary runs the checks once for all workers. */
   | { wp: 'health'; verdicts: readonly ActiveVerdict[] }
+  /** Another worker's ejection: every process of the cluster shares what one of them saw. */
+  | { wp: 'ejection'; notice: EjectionNotice }
   | { wp: 'stop' };
 
 export interface ActiveVerdict {

@@ -19,9 +19,10 @@
  * the primary closes the registry and exits 0. A worker that dies unexpectedly is logged
  * and forked again after a backoff that doubles on quick successive crashes.
  *
- * Health: active checks run once, here; each verdict goes to every listening worker. Passive
- * (outlier) state stays per worker: each ejects on the failures of its own traffic (shared
- * through Redis like any other proxy's when Redis is the registry).
+ * Health: active checks run once, here; each verdict goes to every listening worker. Each
+ * worker detects outliers on its own traffic and sends its ejections here; the primary
+ * applies them (so the admin API and waypost_endpoints show them) and passes them to the
+ * other workers, as shared ejections between proxies do through Redis.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { startProxy, type Address, type WaypostApp } from '../app.js';
@@ -118,6 +119,10 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
       case 'unsubscribe':
         slot.subscriptions.get(m.sub)?.close();
         slot.subscriptions.delete(m.sub);
+        return;
+      case 'ejection':
+        app.outliers.applyShared(m.notice, `worker ${slot.worker.process.pid}`);
+        for (const other of slots) if (other !== slot && other.listening) send(other, { wp: 'ejection', notice: m.notice });
         return;
       case 'listening':
         slot.listening = { http: m.http, tcp: m.tcp };

@@ -29,7 +29,7 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
     if (m.wp === 'stop') options.onStopRequest();
     else if (m.wp === 'health') {
       for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
-    }
+    } else if (m.wp === 'ejection') app.outliers.applyShared(m.notice, 'cluster');
     else if (m.wp === 'request' && m.op === 'metrics') {
       workerMetricsJson(app.metrics).then(
         (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
@@ -37,6 +37,8 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
       );
     }
   });
+  // This worker's ejections reach the primary (admin health, waypost_endpoints) and the other workers.
+  app.outliers.addEjectListener((notice) => channel.send({ wp: 'ejection', notice }));
   // The primary is gone (crashed or killed): nothing feeds the mirror any more.
   if (channel === processChannel) process.once('disconnect', options.onStopRequest);
   channel.send({ wp: 'listening', http: app.addresses.http, tcp: app.addresses.tcp });
