@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { statusOf } from '../helpers/http.js';
 
 const running: RunningProxy[] = [];
 const servers: http.Server[] = [];
@@ -52,16 +53,7 @@ describe('access log rotation', () => {
       body: JSON.stringify({ id: 'w1', host: '127.0.0.1', port: (backend.address() as AddressInfo).port }),
     });
     expect(registered.status).toBe(201);
-    // fetch() may not set Host: node:http it is.
-    const status = (id: string) =>
-      new Promise<number>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port: proxy.http[0]!.port, path: '/', headers: { host: 'web.localhost', 'x-request-id': id }, agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-      });
-    const send = async (id: string) => expect(await status(id)).toBe(200);
+    const send = async (id: string) => expect(await statusOf(proxy.http[0]!.port, 'web.localhost', { 'x-request-id': id })).toBe(200);
 
     await send('before-rotation');
     expect(await until(() => requestIds(file), (ids) => ids.includes('before-rotation'))).toEqual(['before-rotation']);

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { statusOf } from '../helpers/http.js';
 
 const servers: http.Server[] = [];
 let proxy: RunningProxy | undefined;
@@ -24,15 +25,6 @@ async function backend(status: number): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function get(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'orders.localhost' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-  });
-}
 
 describe('outlier ejection with --workers 2', () => {
   it("shows a worker's ejection in the primary's admin API and waypost_endpoints", async () => {
@@ -56,7 +48,7 @@ describe('outlier ejection with --workers 2', () => {
     let health: string | undefined;
     const deadline = Date.now() + 10_000;
     while (health !== 'ejected' && Date.now() < deadline) {
-      await get(proxy.http[0]!.port);
+      await statusOf(proxy.http[0]!.port, 'orders.localhost');
       health = (await view()).find((i) => i.id === 'bad')?.health;
     }
     expect(health).toBe('ejected');

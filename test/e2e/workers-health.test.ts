@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { statusOf } from '../helpers/http.js';
 
 interface ProbedBackend {
   server: http.Server;
@@ -41,15 +42,6 @@ async function backend(healthy: boolean): Promise<ProbedBackend> {
   return b;
 }
 
-function get(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'orders.localhost' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-  });
-}
 
 describe('active health checks with --workers 2', () => {
   it('probes once per interval from the primary, and both workers route around the failing instance', async () => {
@@ -84,7 +76,7 @@ describe('active health checks with --workers 2', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const badBefore = bad.served;
     // Fresh connections alternate between the workers (round-robin scheduling).
-    for (let i = 0; i < 20; i++) expect(await get(port)).toBe(200);
+    for (let i = 0; i < 20; i++) expect(await statusOf(port, 'orders.localhost')).toBe(200);
     expect(bad.served).toBe(badBefore);
     expect(good.served).toBeGreaterThanOrEqual(20);
 

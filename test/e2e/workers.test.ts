@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backends.js';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { statusOf } from '../helpers/http.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-workers-'));
 const accessLogFile = path.join(dir, 'access.log');
@@ -26,16 +26,6 @@ afterAll(async () => {
   await backend?.close();
 });
 
-/** One request on a fresh connection (round-robin scheduling hands connections to workers in turn). */
-function get(port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-  });
-}
 
 async function admin(pathname: string, init?: RequestInit): Promise<Response> {
   return fetch(`http://127.0.0.1:${proxy.admin.port}${pathname}`, init);
@@ -74,10 +64,10 @@ describe('waypost proxy --workers 2', () => {
 
     // The workers' mirrors follow the primary over IPC: wait until the route exists.
     const deadline = Date.now() + 5_000;
-    while ((await get(port, 'orders.localhost')) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await statusOf(port, 'orders.localhost')) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
     const statuses = [];
-    for (let i = 0; i < 20; i++) statuses.push(await get(port, 'orders.localhost'));
+    for (let i = 0; i < 20; i++) statuses.push(await statusOf(port, 'orders.localhost'));
     expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
 
     // Each access-log line carries the pid of the worker that served it.
@@ -100,7 +90,7 @@ describe('waypost proxy --workers 2', () => {
     expect(await until(proxy.output, (out) => out.includes('"worker restarted"'), 10_000)).toContain('"worker restarted"');
     expect(proxy.output()).toContain('"worker died unexpectedly; restarting"');
     const port = proxy.http[0]!.port;
-    for (let i = 0; i < 6; i++) expect(await get(port, 'orders.localhost')).toBe(200);
+    for (let i = 0; i < 6; i++) expect(await statusOf(port, 'orders.localhost')).toBe(200);
   }, 15_000);
 
   it('SIGHUP to the primary makes every worker reopen the access log', async () => {
@@ -112,7 +102,7 @@ describe('waypost proxy --workers 2', () => {
     let after = accessLogPids();
     const deadline = Date.now() + 10_000;
     while (after.size < 2 && Date.now() < deadline) {
-      expect(await get(port, 'orders.localhost')).toBe(200);
+      expect(await statusOf(port, 'orders.localhost')).toBe(200);
       after = await until(accessLogPids, (p) => p.size >= 2, 300);
     }
     expect(after.size).toBe(2);
