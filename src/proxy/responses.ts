@@ -56,7 +56,8 @@ export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, closeC
 }
 
 /** Answers a request Node's parser rejected (no ServerResponse exists), then closes the socket. */
-export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode): void {
+/** `requestId`: echoed as X-Request-Id when the request got that far (WebSocket upgrades). */
+export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode, requestId?: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -66,8 +67,9 @@ export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode): void {
   // Also used on upgrade requests (no ServerResponse there either), so any code may come here.
   const reason = STATUS_CODES[status] ?? 'Error';
   const retryAfter = status === 503 ? 'retry-after: 1\r\n' : '';
+  const id = requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
-      `x-waypost-error: ${code}\r\n${retryAfter}connection: close\r\n\r\n${body.toString()}`,
+      `x-waypost-error: ${code}\r\n${retryAfter}${id}connection: close\r\n\r\n${body.toString()}`,
   );
 }

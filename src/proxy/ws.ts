@@ -88,31 +88,31 @@ export class WebSocketProxy {
   };
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = this.#ids.of(req);
     if (!isValidUpgrade(req)) {
-      this.#reject(socket, UNROUTED, 'bad_upgrade');
+      this.#reject(socket, UNROUTED, 'bad_upgrade', requestId);
       return;
     }
     const url = req.url ?? '/';
     const host = normalizeHost(req.headers.host ?? '');
     const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
     if (match === undefined) {
-      this.#reject(socket, UNROUTED, 'no_route');
+      this.#reject(socket, UNROUTED, 'no_route', requestId);
       return;
     }
     if (this.closing) {
-      this.#reject(socket, match.service, 'no_healthy_instance');
+      this.#reject(socket, match.service, 'no_healthy_instance', requestId);
       return;
     }
     const peer = peerAddress(req);
     const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
     let endpoint = match.pick(ctx);
     if (endpoint === undefined) {
-      this.#reject(socket, match.service, 'no_healthy_instance');
+      this.#reject(socket, match.service, 'no_healthy_instance', requestId);
       return;
     }
 
     const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-    const requestId = this.#ids.of(req);
     setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
     // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
     const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
@@ -131,7 +131,7 @@ export class WebSocketProxy {
           this.#metrics.retries.labels(match.service).inc();
           continue;
         }
-        this.#reject(socket, match.service, proxyErrorFor(outcome.reason));
+        this.#reject(socket, match.service, proxyErrorFor(outcome.reason), requestId);
         return;
       }
       // As on HTTP: an upstream answering 5xx counts against it for outlier detection.
@@ -143,12 +143,19 @@ export class WebSocketProxy {
         return;
       }
       this.#metrics.requests.labels(match.service, '101').inc();
-      this.#tunnel(socket, head, outcome, endpoint, match);
+      this.#tunnel(socket, head, outcome, endpoint, match, requestId);
       return;
     }
   }
 
-  #tunnel(client: Duplex, clientHead: Buffer, outcome: AttemptOutcome & { kind: 'upgraded' }, endpoint: Endpoint, match: RouteMatch): void {
+  #tunnel(
+    client: Duplex,
+    clientHead: Buffer,
+    outcome: AttemptOutcome & { kind: 'upgraded' },
+    endpoint: Endpoint,
+    match: RouteMatch,
+    requestId: string,
+  ): void {
     const { res, upstream, head: upstreamHead } = outcome;
     if (client.destroyed) {
       upstream.destroy();
@@ -156,7 +163,13 @@ export class WebSocketProxy {
     }
     let responseHead = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
     const raw = res.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) responseHead += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    let hasRequestId = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      responseHead += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      hasRequestId ||= raw[i]!.toLowerCase() === 'x-request-id';
+    }
+    // As on every HTTP response (DESIGN §5), unless the upstream answered with its own.
+    if (!hasRequestId) responseHead += `x-request-id: ${requestId}\r\n`;
     // Sticky routes pin the client with a cookie on the 101, as on any response.
     match.onResponse?.(endpoint, (name, value) => (responseHead += `${name}: ${value}\r\n`));
     client.write(`${responseHead}\r\n`);
@@ -177,9 +190,9 @@ export class WebSocketProxy {
     tunnel.start(upstreamHead, clientHead);
   }
 
-  #reject(socket: Duplex, service: string, code: ProxyErrorCode): void {
+  #reject(socket: Duplex, service: string, code: ProxyErrorCode, requestId: string): void {
     this.#metrics.requests.labels(service, String(PROXY_ERRORS[code].status)).inc();
-    writeRawProxyError(socket, code);
+    writeRawProxyError(socket, code, requestId);
   }
 }
 

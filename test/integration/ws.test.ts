@@ -222,6 +222,35 @@ describe('WebSocket proxying', () => {
     expect(await refusedStatus(proxy.port, 'plain.localhost')).toMatchObject({ status: 200, body: 'plain http' });
   });
 
+  it('echoes X-Request-Id on the 101, on a refusal passed through and on a proxy-made error', async () => {
+    const proxy = await app({ domains: ['localhost'] });
+    const backend = await wsBackend('a');
+    await proxy.register({ service: 'chat', id: 'a', host: '127.0.0.1', port: backend.port });
+    const switched = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, { headers: { host: 'chat.localhost', 'x-request-id': 'ws-id-1' } });
+      ws.once('upgrade', (res) => {
+        resolve(res);
+        ws.close(1000);
+      });
+      ws.once('error', reject);
+    });
+    expect(switched.headers['x-request-id']).toBe('ws-id-1');
+
+    const refusing = http.createServer((_req, res) => res.end('plain http'));
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => refusing.close(() => resolve())));
+    await proxy.register({ service: 'plain', id: 'p', host: '127.0.0.1', port: (refusing.address() as AddressInfo).port });
+    expect((await refusedStatus(proxy.port, 'plain.localhost')).headers['x-request-id']).toMatch(/^[0-9a-f]{12}-/);
+
+    const noRoute = await rawExchange(
+      proxy.port,
+      'GET / HTTP/1.1\r\nHost: nowhere.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Request-Id: ws-id-2\r\n\r\n',
+    );
+    expect(noRoute).toMatch(/^HTTP\/1\.1 404 /);
+    expect(noRoute).toContain('x-request-id: ws-id-2');
+  });
+
   it('answers 404 without a route, 503 without an instance and 502 when every instance refuses', async () => {
     const proxy = await app({ domains: ['localhost'] });
     expect((await refusedStatus(proxy.port, 'nowhere.example')).status).toBe(404);
