@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import { configSchema } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
-import type { EngineName } from '../src/proxy/forwarder.js';
+import type { EngineName } from '../src/config/schema.js';
 import { HttpProxyServer } from '../src/proxy/http-server.js';
 import { StaticRouter } from '../test/helpers/static-router.js';
 

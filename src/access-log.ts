@@ -16,7 +16,30 @@
  */
 import pino from 'pino';
 import type { Logger } from './log.js';
-import type { AccessLogEntry } from './proxy/handler.js';
+
+/** One proxied request as the access log records it; filled in by the HTTP handler. */
+export interface AccessLogEntry {
+  requestId: string;
+  method: string;
+  host: string;
+  /** Path without the query string. */
+  path: string;
+  /** undefined when no route matched. */
+  service: string | undefined;
+  routeId: string | undefined;
+  /** `service/id` of the last instance tried. */
+  instance: string | undefined;
+  status: number;
+  bytesIn: number | undefined;
+  /** Bytes written to the client socket for this response, head included. */
+  bytesOut: number;
+  durationMs: number;
+  /** Time to the upstream response head in the last attempt; 0 without one. */
+  upstreamMs: number;
+  retries: number;
+  /** Upstream failure reason or the proxy error code; undefined on success. */
+  error: string | undefined;
+}
 
 /** A batch is handed to the destination once it holds this much. */
 const BATCH_BYTES = 16 * 1024;

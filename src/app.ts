@@ -7,7 +7,7 @@ import { dashboardRoute } from './admin/dashboard.js';
 import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
-import { EndpointSets } from './balancer/eligible.js';
+import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { describeError, WaypostError } from './errors.js';

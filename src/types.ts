@@ -3,6 +3,11 @@
  * everything the request path reads is frozen.
  */
 
+/** Service names (DESIGN §2): DNS-label shaped, so `{service}.{domain}` is a valid host. */
+export const SERVICE_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Instance ids (DESIGN §2). */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export const INSTANCE_STATUSES = ['UP', 'DRAINING', 'OUT_OF_SERVICE'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 

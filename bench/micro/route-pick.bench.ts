@@ -6,7 +6,7 @@
  * Prints ns/op; each iteration routes a different service (fresh input), so
  * cache effects are those of a real mixed workload.
  */
-import { EndpointSets } from '../../src/balancer/eligible.js';
+import { EndpointSets } from '../../src/health/endpoint-sets.js';
 import { HTTP_BALANCER_NAMES, type HttpBalancerName, type PickContext } from '../../src/balancer/policy.js';
 import { systemClock } from '../../src/clock.js';
 import { configSchema } from '../../src/config/schema.js';

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCodes, WaypostError } from '../errors.js';
-import { parseCidr } from '../config/schema.js';
+import { parseCidr } from '../net/address.js';
 
 export class TokenGuard {
   readonly #digest: Buffer | undefined;

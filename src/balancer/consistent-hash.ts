@@ -11,7 +11,8 @@
  * proxies and rebuilds.
  */
 import { hash32 } from './hash.js';
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import type { Balancer, PickContext } from './policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { wasTried } from './tried.js';
 
 /**

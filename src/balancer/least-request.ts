@@ -5,7 +5,8 @@
  * O(log n) per pick, no scan, and no herding onto one "least loaded" endpoint
  * that every proxy sees at once.
  */
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import type { Balancer, PickContext } from './policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { weightedIndex, weightedUntriedIndex } from './random.js';
 import { hasTried, type RandomSource } from './tried.js';
 

@@ -3,7 +3,8 @@
  * search (O(log n)). The cumulative array is computed once per set. Retries that
  * must skip tried endpoints draw over the remaining weight instead (O(n), rare).
  */
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import type { Balancer, PickContext } from './policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { hasTried, wasTried, type RandomSource } from './tried.js';
 
 /** cumulative[i] = Σ weight of endpoints[0..i]; weight-0 endpoints add nothing so they are never hit. */

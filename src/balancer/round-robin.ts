@@ -8,7 +8,8 @@
  * retries that must skip tried endpoints, run the O(n) nginx step directly.
  * State lives per EndpointSet in a WeakMap and dies with the set.
  */
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import type { Balancer, PickContext } from './policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { hasTried, wasTried } from './tried.js';
 
 /** Largest n × period for which the sequence is precomputed. */

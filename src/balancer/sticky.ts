@@ -10,7 +10,8 @@
  * draining, deregistered) simply stops matching and the client is re-pinned.
  */
 import { createHash } from 'node:crypto';
-import type { Balancer, Endpoint, EndpointSet, PickContext } from './policy.js';
+import type { Balancer, PickContext } from './policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { wasTried } from './tried.js';
 
 export const DEFAULT_STICKY_COOKIE = 'waypost_affinity';

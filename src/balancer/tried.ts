@@ -2,7 +2,8 @@
  * Retries go to an endpoint not tried yet for the same request when one exists.
  * Compared by key, not identity: a set may be rebuilt between two attempts.
  */
-import type { Endpoint, PickContext } from './policy.js';
+import type { PickContext } from './policy.js';
+import type { Endpoint } from '../endpoint.js';
 
 export function wasTried(endpoint: Endpoint, ctx: PickContext): boolean {
   const tried = ctx.tried;

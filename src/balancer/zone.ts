@@ -1,6 +1,6 @@
 /**
  * Zone preference: keep traffic inside this proxy's zone while that zone can
- * carry it. The decision is made when an EndpointSet is built (eligible.ts), so
+ * carry it. The decision is made when an EndpointSet is built (health/endpoint-sets.ts), so
  * the request path pays nothing for it.
  */
 import type { InstanceRecord } from '../types.js';

@@ -15,7 +15,7 @@
  * `consul.name`, `…id`) so that answers give it back.
  */
 import { invalid } from '../errors.js';
-import { INSTANCE_ID_PATTERN, SERVICE_NAME_PATTERN } from '../registry/validate.js';
+import { INSTANCE_ID_PATTERN, SERVICE_NAME_PATTERN } from '../types.js';
 
 export function toServiceName(foreign: string, field: string): string {
   const mapped = foreign

@@ -5,12 +5,18 @@
  *
  * Durations are normalised to milliseconds, listen addresses to {host, port}.
  */
-import net from 'node:net';
 import { z } from 'zod';
 import { HTTP_BALANCER_NAMES, TCP_BALANCER_NAMES } from '../balancer/policy.js';
-import { SERVICE_NAME_PATTERN } from '../registry/validate.js';
-import { parseHostPort, type HostPort } from './address.js';
+import { SERVICE_NAME_PATTERN } from '../types.js';
+import { parseCidr, parseHostPort, type HostPort } from '../net/address.js';
 import { parseDuration } from './duration.js';
+
+/**
+ * HTTP forwarding engines (config `engine`); src/proxy/http-server.ts maps each name to
+ * its implementation with `satisfies Record<EngineName, …>`, so the compiler checks both.
+ */
+export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
 
 const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -35,17 +41,6 @@ const hostPortValue = z.string().transform((value, ctx): HostPort => {
 
 /** A listen address field, normalised to {host, port}. */
 const hostPort = (fallback: string) => hostPortValue.default(parseHostPort(fallback) as HostPort);
-
-/** `10.0.0.0/8`, `::1/128`; a bare address means a single host. */
-export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', bits] = text.trim().split('/');
-  const family = net.isIPv4(address) ? 'ipv4' : net.isIPv6(address) ? 'ipv6' : undefined;
-  if (!family) return undefined;
-  const max = family === 'ipv4' ? 32 : 128;
-  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) return undefined;
-  return { address, prefix, family };
-}
 
 const cidr = z.string().refine((v) => parseCidr(v) !== undefined, {
   message: 'expected a CIDR range like 10.0.0.0/8 or fd00::/8',
@@ -223,7 +218,7 @@ export const configSchema = z.strictObject({
   timeouts: timeoutsSchema.prefault({}),
   retries: z.number().int().min(0).max(10).default(2),
   /** HTTP forwarding engine; undici measured faster (bench/profile.ts, README "Performance"). */
-  engine: z.enum(['http-proxy', 'undici']).default('undici'),
+  engine: z.enum(ENGINE_NAMES).default('undici'),
   limits: z
     .strictObject({
       /** Largest request header block from clients (431 above). */

@@ -19,7 +19,7 @@
  * The request path costs one WeakMap lookup per attempt; the scan over a
  * service's instances (for the percentage) runs only when an ejection is due.
  */
-import type { Endpoint, EndpointStats, OutcomeListener } from '../balancer/policy.js';
+import type { Endpoint, EndpointStats, OutcomeListener } from '../endpoint.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { PassiveHealthConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';

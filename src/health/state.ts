@@ -7,7 +7,7 @@
  * Every change to a health field bumps that service's `epoch`; EndpointSets
  * compares it to rebuild only the affected service's set.
  */
-import type { EndpointStats } from '../balancer/policy.js';
+import type { EndpointStats } from '../endpoint.js';
 import { systemClock, type Clock } from '../clock.js';
 import { instanceKey } from '../types.js';
 

@@ -13,7 +13,7 @@
  * - While open, each connection counts in `endpoint.stats.inflight`, so
  *   least-connections and bounded-load hashing see it.
  */
-import type { Endpoint } from '../balancer/policy.js';
+import type { Endpoint } from '../endpoint.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ServiceState } from '../registry/store.js';

@@ -4,12 +4,11 @@
  * the handler owns routing, retries, metrics and proxy-made responses.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Endpoint } from '../balancer/policy.js';
+import type { EngineName } from '../config/schema.js';
+import type { Endpoint } from '../endpoint.js';
 import type { UpstreamErrorReason } from '../metrics.js';
 import type { RouteTimeouts } from '../routing/route.js';
 
-export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
-export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /** Upstream connections per endpoint at most, in every engine; further requests queue. */
 export const MAX_UPSTREAM_CONNECTIONS = 256;

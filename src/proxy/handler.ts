@@ -7,11 +7,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Counter, Histogram } from 'prom-client';
-import type { Endpoint, OutcomeListener } from '../balancer/policy.js';
+import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
+import { UNROUTED, type Metrics } from '../metrics.js';
+import type { AccessLogEntry } from '../access-log.js';
+import { ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
 import { normalizeHost } from '../routing/match.js';
@@ -28,29 +29,6 @@ import {
 import { proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody, shouldRetry } from './retry.js';
 
-export interface AccessLogEntry {
-  requestId: string;
-  method: string;
-  host: string;
-  /** Path without the query string. */
-  path: string;
-  /** undefined when no route matched. */
-  service: string | undefined;
-  routeId: string | undefined;
-  /** `service/id` of the last instance tried. */
-  instance: string | undefined;
-  status: number;
-  bytesIn: number | undefined;
-  /** Bytes written to the client socket for this response, head included. */
-  bytesOut: number;
-  durationMs: number;
-  /** Time to the upstream response head in the last attempt; 0 without one. */
-  upstreamMs: number;
-  retries: number;
-  /** Upstream failure reason or the proxy error code; undefined on success. */
-  error: string | undefined;
-}
-
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
   router: Router;
@@ -60,41 +38,6 @@ export interface ProxyHandlerOptions {
   outcomes?: OutcomeListener;
   onAccessLog?: (entry: AccessLogEntry) => void;
 }
-
-/** Metric children for one service label, resolved once. */
-class ServiceMetrics {
-  readonly #codes = new Map<number, Counter.Internal>();
-  readonly #errors = new Map<UpstreamErrorReason, Counter.Internal>();
-  readonly duration: Histogram.Internal<'service'>;
-  readonly retries: Counter.Internal;
-
-  constructor(
-    readonly metrics: Metrics,
-    readonly service: string,
-  ) {
-    this.duration = metrics.requestDuration.labels(service);
-    this.retries = metrics.retries.labels(service);
-  }
-
-  request(code: number): Counter.Internal {
-    let child = this.#codes.get(code);
-    if (child === undefined) {
-      child = this.metrics.requests.labels(this.service, String(code));
-      this.#codes.set(code, child);
-    }
-    return child;
-  }
-
-  upstreamError(reason: UpstreamErrorReason): Counter.Internal {
-    let child = this.#errors.get(reason);
-    if (child === undefined) {
-      child = this.metrics.upstreamErrors.labels(this.service, reason);
-      this.#errors.set(reason, child);
-    }
-    return child;
-  }
-}
-
 
 export class ProxyHandler {
   readonly #router: Router;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { parseCidr } from '../config/schema.js';
+import { parseCidr } from '../net/address.js';
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies must drop too. */
 const HOP_BY_HOP = new Set([

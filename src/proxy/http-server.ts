@@ -8,20 +8,27 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { OutcomeListener } from '../balancer/policy.js';
-import type { WaypostConfig } from '../config/schema.js';
+import type { OutcomeListener } from '../endpoint.js';
+import type { EngineName, WaypostConfig } from '../config/schema.js';
 import { WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
 import { UndiciEngine } from './engines/undici.js';
-import type { EngineName, EngineStats, ForwardEngine } from './forwarder.js';
-import { ProxyHandler, type AccessLogEntry } from './handler.js';
+import type { EngineStats, ForwardEngine } from './forwarder.js';
+import type { AccessLogEntry } from '../access-log.js';
+import { ProxyHandler } from './handler.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
 import { WebSocketProxy } from './ws.js';
+
+/** Every engine name (config `engine`) with its implementation; the compiler checks the two agree. */
+const ENGINES = {
+  'http-proxy': () => new HttpProxyEngine(),
+  undici: () => new UndiciEngine(),
+} as const satisfies Record<EngineName, () => ForwardEngine>;
 
 export interface HttpProxyServerOptions {
   config: WaypostConfig;
@@ -62,7 +69,7 @@ export class HttpProxyServer {
     this.#config = options.config;
     this.#metrics = options.metrics;
     this.#log = options.logger.child({ component: 'http-proxy' });
-    this.#engine = options.engine === 'undici' ? new UndiciEngine() : new HttpProxyEngine();
+    this.#engine = ENGINES[options.engine]();
     this.#handler = new ProxyHandler({
       config: options.config,
       router: options.router,

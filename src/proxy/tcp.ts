@@ -19,8 +19,9 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { createBalancer, type BalancerOptions } from '../balancer/index.js';
-import { formatHostPort } from '../config/address.js';
-import type { Balancer, Endpoint, OutcomeListener, PickContext } from '../balancer/policy.js';
+import { formatHostPort } from '../net/address.js';
+import type { Balancer, PickContext } from '../balancer/policy.js';
+import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { TcpListenerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics, UpstreamErrorReason } from '../metrics.js';

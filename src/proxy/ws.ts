@@ -14,7 +14,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, OutcomeListener } from '../balancer/policy.js';
+import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';

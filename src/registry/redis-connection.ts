@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { formatHostPort } from '../config/address.js';
+import { formatHostPort } from '../net/address.js';
 import { configError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WaypostConfig } from '../config/schema.js';

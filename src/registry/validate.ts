@@ -5,10 +5,8 @@
  */
 import net from 'node:net';
 import { invalid } from '../errors.js';
-import { INSTANCE_STATUSES, type InstanceStatus, type RegistrationInput } from '../types.js';
+import { INSTANCE_ID_PATTERN, INSTANCE_STATUSES, SERVICE_NAME_PATTERN, type InstanceStatus, type RegistrationInput } from '../types.js';
 
-export const SERVICE_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const LIMITS = {

@@ -3,7 +3,8 @@
  * Cookie header is parsed at most once (only a policy that needs a cookie pays).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Endpoint, PickContext } from '../balancer/policy.js';
+import type { PickContext } from '../balancer/policy.js';
+import type { Endpoint } from '../endpoint.js';
 
 export class RequestPickContext implements PickContext {
   readonly clientIp: string;

@@ -2,7 +2,8 @@
  * What the router hands the forwarders: everything needed to serve one request,
  * resolved once per request from immutable tables.
  */
-import type { Endpoint, PickContext } from '../balancer/policy.js';
+import type { PickContext } from '../balancer/policy.js';
+import type { Endpoint } from '../endpoint.js';
 
 export interface RouteTimeouts {
   readonly connect: number;

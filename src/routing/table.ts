@@ -15,11 +15,12 @@
  * returns undefined (→ 503 no healthy instance, not 404 no route).
  */
 import { createBalancer, type BalancerOptions, type StickyBalancer } from '../balancer/index.js';
-import type { Balancer, Endpoint, EndpointSet, PickContext } from '../balancer/policy.js';
+import type { Balancer, PickContext } from '../balancer/policy.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
 import { DEFAULT_STICKY_COOKIE, type StickyOptions } from '../balancer/sticky.js';
 import type { RouteConfig, WaypostConfig } from '../config/schema.js';
 import type { ServiceState } from '../registry/store.js';
-import { SERVICE_NAME_PATTERN } from '../registry/validate.js';
+import { SERVICE_NAME_PATTERN } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
 
@@ -28,7 +29,7 @@ export interface ServiceSource {
   get(name: string): ServiceState | undefined;
 }
 
-/** Where routes get the eligible endpoints of a service (balancer/eligible.ts EndpointSets). */
+/** Where routes get the eligible endpoints of a service (health/endpoint-sets.ts). */
 export interface EndpointSetSource {
   forService(state: ServiceState): EndpointSet;
 }

@@ -2,7 +2,7 @@
  * Flag parsing shared by `waypost register` and `waypost registrar`: each bad
  * value becomes a config error (exit 2) whose one line names the flag.
  */
-import { parseHostPort } from '../config/address.js';
+import { parseHostPort } from '../net/address.js';
 import { parseDuration } from '../config/duration.js';
 import { configError, describeError } from '../errors.js';
 import { loadConfig } from '../config/load.js';

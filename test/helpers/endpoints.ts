@@ -2,7 +2,8 @@
  * Builders for balancer and routing tests: instance records, endpoint sets and
  * pick contexts from plain values, plus a seeded random source.
  */
-import type { Endpoint, EndpointSet, PickContext } from '../../src/balancer/policy.js';
+import type { PickContext } from '../../src/balancer/policy.js';
+import type { Endpoint, EndpointSet } from '../../src/endpoint.js';
 import type { ServiceState } from '../../src/registry/store.js';
 import type { InstanceRecord } from '../../src/types.js';
 

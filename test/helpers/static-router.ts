@@ -3,7 +3,8 @@
  * host + path prefix → a fixed list of endpoints, round-robin that skips
  * endpoints already tried for the request.
  */
-import type { Endpoint, PickContext } from '../../src/balancer/policy.js';
+import type { PickContext } from '../../src/balancer/policy.js';
+import type { Endpoint } from '../../src/endpoint.js';
 import type { RouteMatch, RouteTimeouts, Router } from '../../src/routing/route.js';
 import type { InstanceRecord } from '../../src/types.js';
 

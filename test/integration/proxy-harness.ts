@@ -3,12 +3,12 @@ import http from 'node:http';
 import { configSchema, type ConfigInput, type WaypostConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
-import type { EngineName } from '../../src/proxy/forwarder.js';
-import type { AccessLogEntry } from '../../src/proxy/handler.js';
+import { ENGINE_NAMES, type EngineName } from '../../src/config/schema.js';
+import type { AccessLogEntry } from '../../src/access-log.js';
 import { HttpProxyServer } from '../../src/proxy/http-server.js';
 import { StaticRouter, type StaticRoute } from '../helpers/static-router.js';
 
-export const ENGINES: EngineName[] = ['http-proxy', 'undici'];
+export const ENGINES: readonly EngineName[] = ENGINE_NAMES;
 
 export interface ProxyHarness {
   server: HttpProxyServer;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../../src/access-log.js';
-import type { AccessLogEntry } from '../../src/proxy/handler.js';
+import type { AccessLogEntry } from '../../src/access-log.js';
 
 function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
   return {

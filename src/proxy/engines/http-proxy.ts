@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type httpProxy from 'http-proxy';
-import type { Endpoint } from '../../balancer/policy.js';
+import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,

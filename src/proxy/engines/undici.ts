@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import type { Endpoint } from '../../balancer/policy.js';
+import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createConsistentHash } from '../../../src/balancer/consistent-hash.js';
-import type { Endpoint } from '../../../src/balancer/policy.js';
+import type { Endpoint } from '../../../src/endpoint.js';
 import { endpointSet, idOf, pickContext } from '../../helpers/endpoints.js';
 
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EndpointSets } from '../../../src/balancer/eligible.js';
-import type { Endpoint } from '../../../src/balancer/policy.js';
+import { EndpointSets } from '../../../src/health/endpoint-sets.js';
+import type { Endpoint } from '../../../src/endpoint.js';
 import { ManualClock } from '../../../src/clock.js';
 import { OutlierDetector, type EjectionNotice } from '../../../src/health/passive.js';
 import { EndpointPool } from '../../../src/health/state.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EndpointSets } from '../../../src/balancer/eligible.js';
+import { EndpointSets } from '../../../src/health/endpoint-sets.js';
 import { affinityToken } from '../../../src/balancer/sticky.js';
 import { ManualClock } from '../../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../../src/config/schema.js';

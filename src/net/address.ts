@@ -1,4 +1,8 @@
-/** `HOST:PORT` listen addresses (`[::1]:8080` for IPv6, `:8080` for all interfaces). */
+/**
+ * Address helpers every layer uses: `HOST:PORT` listen addresses (`[::1]:8080` for
+ * IPv6, `:8080` for all interfaces) and CIDR ranges. A leaf module: it imports
+ * nothing of Waypost's.
+ */
 import net from 'node:net';
 
 export interface HostPort {
@@ -23,4 +27,15 @@ export function parseHostPort(text: string): HostPort | string {
 /** `host:port`, IPv6 literals in brackets (the only hosts with a colon). */
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `10.0.0.0/8`, `::1/128`; a bare address means a single host. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', bits] = text.trim().split('/');
+  const family = net.isIPv4(address) ? 'ipv4' : net.isIPv6(address) ? 'ipv6' : undefined;
+  if (!family) return undefined;
+  const max = family === 'ipv4' ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family };
 }

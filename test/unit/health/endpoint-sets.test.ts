@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EndpointSets, type EndpointSetsOptions } from '../../../src/balancer/eligible.js';
+import { EndpointSets, type EndpointSetsOptions } from '../../../src/health/endpoint-sets.js';
 import { createRoundRobin } from '../../../src/balancer/round-robin.js';
 import { ManualClock } from '../../../src/clock.js';
 import { EndpointPool } from '../../../src/health/state.js';

@@ -18,13 +18,13 @@
  * Weights ramp over `slowStartMs` from each endpoint's `readyAt`.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { isEligible } from '../health/eligibility.js';
-import type { EndpointHealthStats, EndpointPool, ServiceHealth } from '../health/state.js';
+import { isEligible } from './eligibility.js';
+import type { EndpointHealthStats, EndpointPool, ServiceHealth } from './state.js';
 import type { ServiceState } from '../registry/store.js';
 import { instanceKey, type InstanceRecord } from '../types.js';
-import type { Endpoint, EndpointSet } from './policy.js';
-import { inZone, preferLocalZone } from './zone.js';
-import { formatHostPort } from '../config/address.js';
+import type { Endpoint, EndpointSet } from '../endpoint.js';
+import { inZone, preferLocalZone } from '../balancer/zone.js';
+import { formatHostPort } from '../net/address.js';
 
 /** Slow start raises weights in this many steps; the set is rebuilt at each step. */
 const SLOW_START_STEPS = 10;
