@@ -11,6 +11,10 @@ export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const INSTANCE_STATUSES = ['UP', 'DRAINING', 'OUT_OF_SERVICE'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
+/** What an instance speaks (DESIGN §8): HTTP/1.1, HTTP/2 in cleartext with prior knowledge, or HTTP/2 over TLS. */
+export const INSTANCE_PROTOCOLS = ['http1', 'h2c', 'h2'] as const;
+export type InstanceProtocol = (typeof INSTANCE_PROTOCOLS)[number];
+
 /** One registered instance of a service, as stored in the registry (DESIGN §2). */
 export interface InstanceRecord {
   readonly id: string;
@@ -24,6 +28,8 @@ export interface InstanceRecord {
   readonly tags: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly status: InstanceStatus;
+  /** Absent in records stored before the field existed: read it as `http1`. */
+  readonly protocol?: InstanceProtocol;
   /** Lease length in seconds. */
   readonly ttl: number;
   /** ISO-8601, registry clock. */

@@ -62,7 +62,8 @@ export interface EngineStats {
 }
 
 export interface ForwardEngine {
-  readonly name: EngineName;
+  /** The configured HTTP/1.1 engine's name, or `http2` for the engine of HTTP/2 instances. */
+  readonly name: EngineName | 'http2';
   /** Resolves when the exchange is over (response finished, failed or aborted); never rejects. */
   forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult>;
   stats(): EngineStats;

@@ -98,7 +98,7 @@ export class HttpProxyServer {
   }
 
   get engineName(): EngineName {
-    return this.#engine.name;
+    return this.#config.engine;
   }
 
   /** Upstream pool state, for tests and diagnostics. */

@@ -1,0 +1,94 @@
+/**
+ * One listening socket, two HTTP versions (DESIGN §8 `listen[].protocols`):
+ *
+ * - cleartext: the first bytes of a connection decide. HTTP/2 with prior knowledge
+ *   starts with the connection preface `PRI * HTTP/2.0`; no HTTP/1.1 request can
+ *   (PRI is reserved for exactly this), so 4 bytes are enough. The bytes read are
+ *   put back and the socket handed to the node:http or node:http2 server as if it
+ *   had accepted it itself.
+ * - TLS: ALPN decides (`h2`, else `http/1.1`), after the handshake.
+ *
+ * A protocol not enabled on the listener is refused: an HTTP/1.1-only listener
+ * hands everything to node:http (which answers a preface with 400), an h2c-only
+ * listener closes connections that do not start with the preface.
+ */
+import type http from 'node:http';
+import type http2 from 'node:http2';
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+
+export const LISTENER_PROTOCOLS = ['http1', 'h2c'] as const;
+export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
+
+const PREFACE_START = Buffer.from('PRI ');
+
+export interface ProtocolListenerOptions {
+  /** Serves HTTP/1.1 connections (never listens itself). */
+  http1: http.Server;
+  /** Serves HTTP/2 connections (never listens itself); undefined = HTTP/2 off. */
+  http2: http2.Http2Server | undefined;
+  /** Cleartext: which protocols the first bytes may select. */
+  protocols: readonly ListenerProtocol[];
+  /** TLS listener options (certificates, SNI); ALPN is set here. */
+  tls?: tls.TlsOptions;
+  /** How long a cleartext connection may take to send its first 4 bytes. */
+  firstBytesTimeoutMs: number;
+}
+
+/** The server to `listen()` on: it accepts, picks the protocol and hands the socket on. */
+export function createProtocolListener(options: ProtocolListenerOptions): net.Server {
+  const { http1, http2: h2 } = options;
+  if (options.tls !== undefined) {
+    const alpn = h2 !== undefined ? ['h2', 'http/1.1'] : ['http/1.1'];
+    const server = tls.createServer({ ...options.tls, ALPNProtocols: alpn });
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      if (socket.alpnProtocol === 'h2' && h2 !== undefined) h2.emit('connection', socket);
+      else http1.emit('connection', socket);
+    });
+    return server;
+  }
+  const allowH1 = options.protocols.includes('http1');
+  const allowH2 = h2 !== undefined && options.protocols.includes('h2c');
+  if (!allowH2) return netServer((socket) => http1.emit('connection', socket));
+  return netServer((socket) => {
+    sniffPreface(socket, options.firstBytesTimeoutMs, (isH2) => {
+      if (isH2) {
+        // node:http2 reads what is already buffered (the preface) before it consumes the socket.
+        h2!.emit('connection', socket);
+      } else if (allowH1) {
+        http1.emit('connection', socket);
+        // node:http reads through the stream: flowing again, it gets the bytes put back first.
+        socket.resume();
+      } else socket.destroy();
+    });
+  });
+}
+
+function netServer(onConnection: (socket: Socket) => void): net.Server {
+  return net.createServer({ noDelay: true }, onConnection);
+}
+
+/**
+ * Reads until 4 bytes decide, puts them back and calls `decide` once. A client that
+ * sends nothing in time is closed; one that closes first is simply gone.
+ */
+function sniffPreface(socket: Socket, timeoutMs: number, decide: (isH2: boolean) => void): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const onData = (chunk: Buffer): void => {
+    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, PREFACE_START.length);
+    const isH2 = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
+    if (isH2 && seen.length < PREFACE_START.length) return; // "PR": wait for more
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.pause();
+    socket.unshift(seen);
+    decide(isH2);
+  };
+  const onClose = (): void => clearTimeout(timer);
+  socket.on('data', onData);
+  socket.once('close', onClose);
+  socket.on('error', () => socket.destroy());
+}
