@@ -28,8 +28,8 @@ export interface InstanceRecord {
   readonly tags: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly status: InstanceStatus;
-  /** Absent in records stored before the field existed: read it as `http1`. */
-  readonly protocol?: InstanceProtocol;
+  /** What the instance speaks; `http1` unless registered otherwise (records stored before the field read as `http1`). */
+  readonly protocol: InstanceProtocol;
   /** Lease length in seconds. */
   readonly ttl: number;
   /** ISO-8601, registry clock. */
@@ -49,6 +49,7 @@ export interface RegistrationInput {
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, string>>;
   readonly status?: InstanceStatus;
+  readonly protocol?: InstanceProtocol;
   readonly ttl?: number;
 }
 

@@ -31,6 +31,7 @@ function instance(service: string, i: number): InstanceRecord {
     tags: [],
     metadata: {},
     status: 'UP',
+    protocol: 'http1',
     ttl: 30,
     registeredAt: '2026-01-01T00:00:00.000Z',
     leaseExpiresAt: '2026-01-01T00:00:30.000Z',

@@ -115,6 +115,7 @@ export class MemoryStore implements RegistryStore {
       tags: input.tags ?? [],
       metadata: input.metadata ?? {},
       status: input.status ?? 'UP',
+      protocol: input.protocol ?? 'http1',
       ttl,
       registeredAt: previous ? previous.record.registeredAt : new Date(now).toISOString(),
       leaseExpiresAt: new Date(expiresAt).toISOString(),

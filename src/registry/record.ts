@@ -9,6 +9,7 @@ export function sameFields(a: InstanceRecord, b: InstanceRecord): boolean {
     a.weight === b.weight &&
     a.zone === b.zone &&
     a.status === b.status &&
+    a.protocol === b.protocol &&
     a.ttl === b.ttl &&
     a.tags.length === b.tags.length &&
     a.tags.every((tag, i) => tag === b.tags[i]) &&

@@ -7,7 +7,7 @@
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, ErrorCodes, WaypostError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+import type { InstanceProtocol, InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
 import { generateInstanceId, instanceLimitMessage, leasePolicy, type LeasePolicy, type StoreOptions } from './lease.js';
 import {
   createRedisClient,
@@ -420,7 +420,10 @@ function encodeBody(input: RegistrationInput): string {
   const metadata = input.metadata ?? {};
   const sorted: Record<string, string> = {};
   for (const key of Object.keys(metadata).sort()) sorted[key] = metadata[key]!;
-  return JSON.stringify({ host: input.host, port: input.port, zone: input.zone ?? '', tags: input.tags ?? [], metadata: sorted });
+  // protocol is left out while it is the default, so bodies written before the field existed stay equal.
+  const body: Record<string, unknown> = { host: input.host, port: input.port, zone: input.zone ?? '', tags: input.tags ?? [], metadata: sorted };
+  if (input.protocol !== undefined && input.protocol !== 'http1') body.protocol = input.protocol;
+  return JSON.stringify(body);
 }
 
 /** `expiresAt|registeredAt|ttl|weight|status|body` → a frozen record (see redis-scripts.ts). */
@@ -433,6 +436,7 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
     zone: string;
     tags: string[];
     metadata: Record<string, string>;
+    protocol?: InstanceProtocol;
   };
   return Object.freeze({
     id,
@@ -444,6 +448,7 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
     tags: Object.freeze(body.tags),
     metadata: Object.freeze(body.metadata),
     status: status as InstanceStatus,
+    protocol: body.protocol ?? 'http1',
     ttl: Number(ttl),
     registeredAt: new Date(Number(registeredAt)).toISOString(),
     leaseExpiresAt: new Date(Number(expiresAt)).toISOString(),

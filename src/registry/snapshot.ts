@@ -25,6 +25,7 @@ export function frozenRecord(record: InstanceRecord): InstanceRecord {
     tags: Object.freeze([...record.tags]),
     metadata: Object.freeze({ ...record.metadata }),
     status: record.status,
+    protocol: record.protocol,
     ttl: record.ttl,
     registeredAt: record.registeredAt,
     leaseExpiresAt: record.leaseExpiresAt,

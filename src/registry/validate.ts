@@ -5,7 +5,15 @@
  */
 import net from 'node:net';
 import { invalid } from '../errors.js';
-import { INSTANCE_ID_PATTERN, INSTANCE_STATUSES, SERVICE_NAME_PATTERN, type InstanceStatus, type RegistrationInput } from '../types.js';
+import {
+  INSTANCE_ID_PATTERN,
+  INSTANCE_PROTOCOLS,
+  INSTANCE_STATUSES,
+  SERVICE_NAME_PATTERN,
+  type InstanceProtocol,
+  type InstanceStatus,
+  type RegistrationInput,
+} from '../types.js';
 
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -59,7 +67,7 @@ export function checkWeight(value: unknown, field = 'weight'): number {
   return value;
 }
 
-const REGISTRATION_FIELDS = new Set(['id', 'service', 'host', 'port', 'weight', 'zone', 'tags', 'metadata', 'status', 'ttl']);
+const REGISTRATION_FIELDS = new Set(['id', 'service', 'host', 'port', 'weight', 'zone', 'tags', 'metadata', 'status', 'protocol', 'ttl']);
 
 /** Read-only fields a client may echo back from a GET; they are ignored, not rejected. */
 const SERVER_FIELDS = new Set(['registeredAt', 'leaseExpiresAt', 'health', 'revision']);
@@ -92,6 +100,7 @@ export function parseRegistration(body: unknown, service: string): RegistrationI
   if (raw.tags !== undefined) input.tags = checkTags(raw.tags);
   if (raw.metadata !== undefined) input.metadata = checkMetadata(raw.metadata);
   if (raw.status !== undefined) input.status = checkStatus(raw.status);
+  if (raw.protocol !== undefined) input.protocol = checkProtocol(raw.protocol);
   if (raw.ttl !== undefined) input.ttl = checkTtl(raw.ttl);
   return input;
 }
@@ -106,6 +115,13 @@ export function checkHost(value: unknown, field = 'host'): string {
     throw invalid(field, `${field} must be an IP address or DNS name; got ${quote(value)}`);
   }
   return value.toLowerCase();
+}
+
+export function checkProtocol(value: unknown, field = 'protocol'): InstanceProtocol {
+  if (typeof value !== 'string' || !(INSTANCE_PROTOCOLS as readonly string[]).includes(value)) {
+    throw invalid(field, `${field} must be one of ${INSTANCE_PROTOCOLS.join(', ')}; got ${quote(value)}`);
+  }
+  return value as InstanceProtocol;
 }
 
 export function checkPort(value: unknown, field = 'port'): number {

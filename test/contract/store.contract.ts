@@ -100,7 +100,7 @@ export function storeContract(name: string, makeStore: StoreFactory): void {
       expect(created).toBe(true);
       expect(stored).toMatchObject({
         id: 'orders-1', service: 'orders', host: '10.0.0.5', port: 8080, weight: 100, zone: '', tags: [],
-        metadata: {}, status: 'UP', ttl: 30,
+        metadata: {}, status: 'UP', protocol: 'http1', ttl: 30,
       });
       expect(Object.isFrozen(stored)).toBe(true);
       expect(Date.parse(stored.leaseExpiresAt) - Date.parse(stored.registeredAt)).toBe(30_000);
@@ -125,6 +125,19 @@ export function storeContract(name: string, makeStore: StoreFactory): void {
       await sleep(SETTLE_MS);
       expect(feed.summary()).toEqual(['register orders/orders-1', 'update orders/orders-1']);
       expect(feed.events[1]!.instance).toEqual(second.record);
+    });
+
+    it('stores the protocol an instance speaks, and a changed protocol is an update event', async () => {
+      const { store } = await open();
+      const feed = record(store);
+      const { record: h2c } = await store.register(instance('grpc', 'grpc-1', { protocol: 'h2c' }));
+      expect(h2c.protocol).toBe('h2c');
+      const { record: h2 } = await store.register(instance('grpc', 'grpc-1', { protocol: 'h2' }));
+      expect(h2.protocol).toBe('h2');
+      await feed.waitForCount(2);
+      expect(feed.summary()).toEqual(['register grpc/grpc-1', 'update grpc/grpc-1']);
+      const state = await store.state();
+      expect(state.services.find((s) => s.name === 'grpc')?.instances[0]?.protocol).toBe('h2');
     });
 
     it('generates an id of the service name and 8 hex digits when none is given', async () => {

@@ -33,6 +33,7 @@ export function endpointFor(service: string, address: string, index: number): En
     tags: [],
     metadata: {},
     status: 'UP',
+    protocol: 'http1',
     ttl: 30,
     registeredAt: new Date(0).toISOString(),
     leaseExpiresAt: new Date(0).toISOString(),

@@ -42,6 +42,14 @@ const cases: Case[] = [
     message: 'id must be 1-128 of A-Z a-z 0-9 . _ : -; got "bad id"',
   },
   {
+    name: 'a protocol the proxy does not speak',
+    options: { json: { ...VALID, protocol: 'h3' } },
+    status: 400,
+    error: 'invalid',
+    field: 'protocol',
+    message: 'protocol must be one of http1, h2c, h2; got "h3"',
+  },
+  {
     name: 'a missing host',
     options: { json: { port: 8080 } },
     status: 400,
