@@ -50,10 +50,20 @@ const serviceName = z
   .string()
   .regex(SERVICE_NAME_PATTERN, 'expected a service name: lower-case letters, digits and "-", 1-63 characters');
 
+/**
+ * What a listener speaks: `http1`, and HTTP/2 as `h2c` (cleartext, prior knowledge) on a plain
+ * listener or `h2` (ALPN) on a TLS one. Both HTTP/2 names are accepted on either kind and
+ * mean "HTTP/2 here", so one list fits every listener.
+ */
+export const LISTENER_PROTOCOLS = ['http1', 'h2c', 'h2'] as const;
+export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
+
 const listenerSchema = z.strictObject({
   address: hostPortValue,
   /** Terminate TLS on this listener with the certificates of `tls`. */
   tls: z.boolean().default(false),
+  /** Protocols served on this listener. */
+  protocols: z.array(z.enum(LISTENER_PROTOCOLS)).min(1).default(['http1', 'h2c', 'h2']),
 });
 
 const timeoutsSchema = z.strictObject({
@@ -110,8 +120,10 @@ const routeSchema = z
 // A route with no host, path "/" and no headers is a catch-all: every request no more specific route takes.
 
 const activeCheckSchema = z.strictObject({
-  /** `http` probes `path`; `tcp` only connects. */
-  type: z.enum(['http', 'tcp']).default('http'),
+  /** `http` probes `path`; `tcp` only connects; `grpc` asks grpc.health.v1 Health/Check over HTTP/2. */
+  type: z.enum(['http', 'tcp', 'grpc']).default('http'),
+  /** `grpc` only: the service name asked about; "" = the server as a whole. */
+  grpcService: z.string().max(200).default(''),
   path: z.string().startsWith('/', 'must start with "/"').default('/healthz'),
   interval: duration('5s'),
   timeout: duration('1s'),
@@ -162,7 +174,7 @@ export const configSchema = z.strictObject({
   /** HTTP listener(s). */
   listen: z
     .preprocess((value) => (typeof value === 'string' ? [{ address: value }] : value), z.array(listenerSchema).min(1))
-    .default([{ address: { host: '0.0.0.0', port: 8080 }, tls: false }]),
+    .default([{ address: { host: '0.0.0.0', port: 8080 }, tls: false, protocols: ['http1', 'h2c', 'h2'] }]),
   admin: z
     .strictObject({
       listen: hostPort('127.0.0.1:9901'),
@@ -231,6 +243,16 @@ export const configSchema = z.strictObject({
       headersTimeout: duration('10s'),
       /** Open client connections per HTTP listener; 0 = unlimited. */
       maxConnections: z.number().int().min(0).default(0),
+      http2: z
+        .strictObject({
+          /** Streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+          maxConcurrentStreams: z.number().int().min(1).max(10_000).default(100),
+          /** Per-stream receive window the proxy advertises (flow control). */
+          initialWindowSize: z.number().int().min(65_535).max(2 ** 31 - 1).default(1024 * 1024),
+          /** Streams a client may reset within one second before its connection is closed (rapid reset). */
+          maxResetsPerSecond: z.number().int().min(1).max(100_000).default(200),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Proxies whose X-Forwarded-For is trusted and extended; others' is replaced. */

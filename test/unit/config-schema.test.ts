@@ -4,7 +4,8 @@ import { configSchema } from '../../src/config/schema.js';
 describe('config schema', () => {
   it('fills every default from an empty document', () => {
     const config = configSchema.parse({});
-    expect(config.listen).toEqual([{ address: { host: '0.0.0.0', port: 8080 }, tls: false }]);
+    expect(config.listen).toEqual([{ address: { host: '0.0.0.0', port: 8080 }, tls: false, protocols: ['http1', 'h2c', 'h2'] }]);
+    expect(config.limits.http2).toEqual({ maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, maxResetsPerSecond: 200 });
     expect(config.admin.listen).toEqual({ host: '127.0.0.1', port: 9901 });
     expect(config.timeouts).toEqual({ connect: 2000, header: 30_000, idle: 60_000, grace: 30_000 });
     expect(config.registry.store).toBe('memory');

@@ -76,6 +76,7 @@ function setup(instances: InstanceRecord[], check: { type?: 'http' | 'tcp'; pass
     checks: {
       orders: {
         type: check.type ?? 'http',
+        grpcService: '',
         path: '/healthz',
         interval: check.interval ?? INTERVAL,
         timeout: check.timeout ?? 500,
