@@ -4,7 +4,7 @@
  * the single exposed port, and an address a proxy can reach: the advertised host
  * for host networking or a published port, else the container's own IP.
  */
-import type { RegistrationInput } from '../types.js';
+import type { InstanceProtocol, RegistrationInput } from '../types.js';
 import type { ContainerInspect } from './docker-api.js';
 
 export const LABELS = {
@@ -13,6 +13,8 @@ export const LABELS = {
   weight: 'waypost.weight',
   tags: 'waypost.tags',
   zone: 'waypost.zone',
+  /** http1 | h2c | h2 (DESIGN §8). */
+  protocol: 'waypost.protocol',
 } as const;
 
 /** Metadata keys that mark a registration as the registrar's own. */
@@ -56,6 +58,8 @@ export function registrationFor(container: ContainerInspect, options: ContainerR
     ...(weightText === undefined ? {} : { weight: /^\d+$/.test(weightText) ? Number(weightText) : NaN }),
     ...(tags.length === 0 ? {} : { tags }),
     ...(labels[LABELS.zone] === undefined ? {} : { zone: labels[LABELS.zone] }),
+    // Checked by the registry like every field: a bad value is reported for this container.
+    ...(labels[LABELS.protocol] === undefined ? {} : { protocol: labels[LABELS.protocol] as InstanceProtocol }),
     ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
   };
   return { ok: true, input };
