@@ -85,6 +85,20 @@ export function sendGrpcError(res: ServerResponse, errorCode: string, httpStatus
   return status;
 }
 
+/**
+ * Ends a gRPC call whose response head already went out with a status in the trailers
+ * (a backend that died mid-stream, a drained instance): the client sees UNAVAILABLE or
+ * DEADLINE_EXCEEDED and may retry, where a reset stream would read as INTERNAL.
+ */
+export function endGrpcCall(res: ServerResponse, status: number, message: string): void {
+  if (res.writableEnded || res.destroyed) return;
+  (res as ServerResponse & { addTrailers(t: Record<string, string>): void }).addTrailers({
+    'grpc-status': String(status),
+    'grpc-message': encodeGrpcMessage(message),
+  });
+  res.end();
+}
+
 const TIMEOUT_UNITS_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
 
 /** `grpc-timeout` (1-8 digits and a unit H M S m u n) in milliseconds; undefined when absent or malformed. */

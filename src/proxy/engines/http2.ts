@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../../endpoint.js';
 import { UpstreamTimeoutError, upstreamErrorReason, type AttemptOptions, type AttemptResult, type EngineStats, type ForwardEngine } from '../forwarder.js';
+import { GrpcStatus, endGrpcCall, isGrpc } from '../grpc.js';
 import { Http2Sessions, type PooledSession } from './http2-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, HTTP2_HEADER_STATUS } = http2.constants;
@@ -198,9 +199,18 @@ class Http2Attempt {
   #fail(err: unknown): void {
     if (this.#settled) return;
     this.#stream?.close(NGHTTP2_CANCEL);
-    // Once the head is out the client must see a broken response, not a clean end.
-    if (this.#sent) this.res.destroy();
-    this.#resolve(http2ErrorReason(err));
+    const reason = http2ErrorReason(err);
+    if (this.#sent) {
+      // Once the head is out the client must see a broken response, not a clean end; a gRPC
+      // client reads "broken" from the status in the trailers (UNAVAILABLE: try elsewhere).
+      if (isGrpc(this.attempt.headers)) {
+        const timedOut = reason === 'idle_timeout' || reason === 'header_timeout';
+        endGrpcCall(this.res, timedOut ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.UNAVAILABLE, `upstream failed mid-call: ${reason ?? 'error'}`);
+      } else {
+        this.res.destroy();
+      }
+    }
+    this.#resolve(reason);
   }
 
   #resolve(error: AttemptResult['error']): void {
