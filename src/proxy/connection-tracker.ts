@@ -63,8 +63,11 @@ export class ConnectionTracker {
     return this.#services.get(service)?.get(id)?.connections.size ?? 0;
   }
 
-  /** Registers an open connection; the returned function unregisters it (idempotent). */
-  add(connection: TrackedConnection): () => void {
+  /**
+   * Registers an open connection; the returned function unregisters it (idempotent).
+   * `countInflight: false` for exchanges the attempt loop already counts (HTTP/2 streams).
+   */
+  add(connection: TrackedConnection, { countInflight = true }: { countInflight?: boolean } = {}): () => void {
     const { service, id } = connection.endpoint.instance;
     let instances = this.#services.get(service);
     if (instances === undefined) {
@@ -77,13 +80,13 @@ export class ConnectionTracker {
       instances.set(id, entry);
     }
     entry.connections.add(connection);
-    connection.endpoint.stats.inflight++;
+    if (countInflight) connection.endpoint.stats.inflight++;
     this.#size++;
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      this.#remove(service, id, connection);
+      this.#remove(service, id, connection, countInflight);
     };
   }
 
@@ -121,11 +124,11 @@ export class ConnectionTracker {
     for (const connection of [...entry.connections]) connection.close('draining');
   }
 
-  #remove(service: string, id: string, connection: TrackedConnection): void {
+  #remove(service: string, id: string, connection: TrackedConnection, countInflight: boolean): void {
     const instances = this.#services.get(service);
     const entry = instances?.get(id);
     if (entry === undefined || !entry.connections.delete(connection)) return;
-    connection.endpoint.stats.inflight--;
+    if (countInflight) connection.endpoint.stats.inflight--;
     this.#size--;
     if (entry.connections.size === 0) {
       entry.drain?.cancel();

@@ -6,16 +6,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EngineName } from '../../config/schema.js';
 import type { Endpoint } from '../../endpoint.js';
+import type { ConnectionTracker } from '../connection-tracker.js';
 import type { AttemptOptions, AttemptResult, EngineStats, ForwardEngine } from '../forwarder.js';
 import { Http2Engine } from './http2.js';
 
 export class ProtocolEngines implements ForwardEngine {
   readonly name: EngineName;
   readonly #http1: ForwardEngine;
-  readonly #http2 = new Http2Engine();
+  readonly #http2: Http2Engine;
 
-  constructor(http1: ForwardEngine & { readonly name: EngineName }) {
+  /** `connections`: HTTP/2 streams are tracked per instance for draining (connection-tracker.ts). */
+  constructor(http1: ForwardEngine & { readonly name: EngineName }, connections?: ConnectionTracker) {
     this.#http1 = http1;
+    this.#http2 = new Http2Engine(connections);
     this.name = http1.name;
   }
 

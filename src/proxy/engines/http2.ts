@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../../endpoint.js';
 import { UpstreamTimeoutError, upstreamErrorReason, type AttemptOptions, type AttemptResult, type EngineStats, type ForwardEngine } from '../forwarder.js';
+import type { CloseReason, ConnectionTracker, TrackedConnection } from '../connection-tracker.js';
 import { GrpcStatus, endGrpcCall, isGrpc } from '../grpc.js';
 import { Http2Sessions, type PooledSession } from './http2-sessions.js';
 
@@ -34,10 +35,19 @@ type ClientResponse = ServerResponse & { addTrailers(headers: Record<string, str
 export class Http2Engine implements ForwardEngine {
   readonly name = 'http2' as const;
   readonly #sessions = new Http2Sessions();
+  readonly #connections: ConnectionTracker | undefined;
+
+  /** `connections`: streams are tracked per instance, so draining ends long calls after drainTimeout. */
+  constructor(connections?: ConnectionTracker) {
+    this.#connections = connections;
+  }
 
   forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
     const tls = endpoint.instance.protocol === 'h2';
-    return new Http2Attempt(req, res as ClientResponse, attempt).run(this.#sessions, endpoint.address, tls);
+    const exchange = new Http2Attempt(req, res as ClientResponse, attempt, endpoint);
+    const untrack = this.#connections?.add(exchange, { countInflight: false });
+    const done = exchange.run(this.#sessions, endpoint.address, tls);
+    return untrack === undefined ? done : done.finally(untrack);
   }
 
   stats(): EngineStats {
@@ -54,7 +64,7 @@ export class Http2Engine implements ForwardEngine {
   }
 }
 
-class Http2Attempt {
+class Http2Attempt implements TrackedConnection {
   #status = 0;
   #sent = false;
   #aborted = false;
@@ -69,7 +79,13 @@ class Http2Attempt {
     readonly req: IncomingMessage,
     readonly res: ClientResponse,
     readonly attempt: AttemptOptions,
+    readonly endpoint: Endpoint,
   ) {}
+
+  /** The instance is draining (or the proxy stopping) and the call outlived drainTimeout. */
+  close(_reason: CloseReason): void {
+    this.#fail(Object.assign(new Error('instance drained'), { code: 'ECONNRESET' }));
+  }
 
   run(sessions: Http2Sessions, address: string, tls: boolean): Promise<AttemptResult> {
     const done = new Promise<AttemptResult>((resolve) => (this.#settle = resolve));
