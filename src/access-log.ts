@@ -39,6 +39,10 @@ export interface AccessLogEntry {
   retries: number;
   /** Upstream failure reason or the proxy error code; undefined on success. */
   error: string | undefined;
+  /** The client's protocol. */
+  protocol: 'HTTP/1.1' | 'HTTP/2';
+  /** gRPC calls: the grpc-status the client received (the upstream's, or the proxy's own); else undefined. */
+  grpcStatus: number | undefined;
 }
 
 /** A batch is handed to the destination once it holds this much. */
@@ -116,6 +120,8 @@ export class AccessLog {
     if (entry.bytesIn !== undefined) line += `,"bytesIn":${entry.bytesIn}`;
     line += `,"bytesOut":${entry.bytesOut},"durationMs":${ms(entry.durationMs)},"upstreamMs":${ms(entry.upstreamMs)},"retries":${entry.retries}`;
     if (entry.error !== undefined) line += `,"error":${jsonString(entry.error)}`;
+    line += entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"';
+    if (entry.grpcStatus !== undefined) line += `,"grpcStatus":${entry.grpcStatus}`;
     line += ',"msg":"request"}\n';
     const worstCase = line.length * MAX_BYTES_PER_CHAR;
     if (this.#batchLength + worstCase > BATCH_CAPACITY) {

@@ -39,6 +39,8 @@ export interface AttemptOptions {
    * (`[name, value, …]` as received); called once, before any body byte.
    */
   writeHead(status: number, upstreamHeaders: readonly string[]): void;
+  /** gRPC: the grpc-status the upstream answered with (from trailers or a trailers-only answer). */
+  noteGrpcStatus?(status: number): void;
 }
 
 export interface AttemptResult {

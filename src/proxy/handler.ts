@@ -26,9 +26,11 @@ import {
   clientAddress,
   headerValue,
   peerAddress,
+  requestAuthority,
   setForwardedHeaders,
 } from './headers.js';
-import { proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
+import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
+import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody } from './retry.js';
 
 export interface ProxyHandlerOptions {
@@ -90,7 +92,7 @@ export class ProxyHandler {
       const url = req.url ?? '/';
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
-      const host = normalizeHost(req.headers.host ?? '');
+      const host = normalizeHost(requestAuthority(req));
       const log: AccessLogEntry = {
         requestId,
         method: req.method ?? 'GET',
@@ -106,6 +108,8 @@ export class ProxyHandler {
         upstreamMs: 0,
         retries: 0,
         error: undefined,
+        protocol: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
+        grpcStatus: undefined,
       };
 
       // The router gets the full target: it keeps the query in upstreamPath.
@@ -165,7 +169,11 @@ export class ProxyHandler {
 
     setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', requestId);
     const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal);
+    // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
+    const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
+    if (grpcTimeout !== undefined) exchange.setDeadline(performance.now() + grpcTimeout);
     const result = await this.#attempts.run(exchange, endpoint);
+    log.grpcStatus ??= exchange.grpcStatus;
     log.instance = exchange.endpoint!.key;
     log.upstreamMs = result.upstreamMs;
     log.retries = exchange.retries;
@@ -216,8 +224,16 @@ export class ProxyHandler {
     return this.#sendError(res, code, unread, log);
   }
 
-  /** A proxy-made response carrying the request id; while stopping it also closes the connection. */
+  /**
+   * A proxy-made response carrying the request id; while stopping it also closes the connection.
+   * A gRPC call gets its answer in gRPC's form (HTTP 200, grpc-status in trailers-only).
+   */
   #sendError(res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean, log: AccessLogEntry): number {
+    const { status, message } = PROXY_ERRORS[code];
+    if (isGrpc(res.req.headers)) {
+      log.grpcStatus = sendGrpcError(res, code, status, message, log.requestId);
+      return 200;
+    }
     if (!res.headersSent) res.setHeader('x-request-id', log.requestId);
     return sendProxyError(res, code, closeConnection || this.closing);
   }

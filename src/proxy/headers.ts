@@ -86,6 +86,12 @@ function connectionNames(value: string): Set<string> {
   return new Set(value.split(',').map((token) => token.trim()));
 }
 
+/** The request's authority: HTTP/2's `:authority`, else the Host header ("" when neither). */
+export function requestAuthority(req: IncomingMessage): string {
+  const authority = req.headers[':authority'];
+  return typeof authority === 'string' ? authority : (req.headers.host ?? '');
+}
+
 /** A request header by name, repeated values joined (the router's header matches read it). */
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
@@ -139,12 +145,23 @@ export function setForwardedHeaders(
 ): void {
   const headers = req.headers;
   stripHopByHop(headers);
+  if (req.httpVersionMajor === 2) fromHttp2(headers);
   const isTrusted = trusted.has(peer);
   const forwardedFor = headers['x-forwarded-for'];
   headers['x-forwarded-for'] = isTrusted && forwardedFor ? `${forwardedFor}, ${peer}` : peer;
   if (!(isTrusted && headers['x-forwarded-proto'])) headers['x-forwarded-proto'] = proto;
   if (!(isTrusted && headers['x-forwarded-host']) && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
   headers['x-request-id'] = requestId;
+}
+
+/**
+ * An HTTP/2 request's header block made into an HTTP/1.1-style one, in place: the
+ * pseudo-headers go (`:authority` becomes Host; method and path travel separately).
+ */
+function fromHttp2(headers: IncomingHttpHeaders): void {
+  const authority = headers[':authority'];
+  if (typeof authority === 'string') headers.host = authority;
+  for (const name of Object.keys(headers)) if (name.charCodeAt(0) === 58 /* ':' */) delete headers[name];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -2,20 +2,30 @@
  * One HTTP request as the attempt loop (attempts.ts) drives it, and the engine's
  * AttemptOptions at the same time: one object per request, no closure per attempt.
  */
+import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Endpoint } from '../endpoint.js';
 import type { RouteMatch, RouteTimeouts } from '../routing/route.js';
 import type { RequestPickContext } from '../routing/pick-context.js';
 import { Exchange } from './attempts.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
+import { formatGrpcTimeout } from './grpc.js';
 import { clientResponseHead } from './headers.js';
 import type { ServiceMetrics } from './service-metrics.js';
+
+/** The result of an attempt not sent because the call's deadline had already passed. */
+const DEADLINE_PASSED: AttemptResult = Object.freeze({ status: 0, sent: false, error: 'header_timeout', aborted: false, upstreamMs: 0 });
 
 export class HttpExchange extends Exchange<AttemptResult> implements AttemptOptions {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
-  readonly timeouts: RouteTimeouts;
+  /** The route's timeouts, or tighter ones when a gRPC deadline leaves less time. */
+  timeouts: RouteTimeouts;
+  /** gRPC calls: the status the upstream answered with (engines report it). */
+  grpcStatus: number | undefined = undefined;
+  /** performance.now() by which a gRPC call must be answered; undefined = no deadline. */
+  #deadline: number | undefined;
 
   constructor(
     /** The handler: while it stops, responses ask clients to close their connection. */
@@ -39,18 +49,42 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {
+    if (this.#deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
     return this.engine.forward(this.req, this.res, endpoint, this);
   }
 
-  /** A streamed body is gone once sent; a buffered one (or none) can be sent again. */
+  /**
+   * A streamed body can be sent again only while none of it was read (a connect that failed
+   * before the body started flowing, as gRPC calls' bodies always stream); a buffered one always.
+   */
   canResend(): boolean {
-    return !this.streamBody;
+    return !this.streamBody || !this.req.readableDidRead;
+  }
+
+  /** The call's deadline (gRPC `grpc-timeout`), as a performance.now() time. */
+  setDeadline(at: number): void {
+    this.#deadline = at;
+  }
+
+  noteGrpcStatus(status: number): void {
+    this.grpcStatus = status;
+  }
+
+  /** Before each attempt: the remaining time bounds the attempt and is what the upstream is told. */
+  #applyDeadline(): boolean {
+    const left = this.#deadline! - performance.now();
+    if (left <= 0) return false;
+    const route = this.match.timeouts;
+    this.timeouts = { connect: Math.min(route.connect, left), header: Math.min(route.header, left), idle: Math.min(route.idle, left) };
+    this.headers['grpc-timeout'] = formatGrpcTimeout(left);
+    return true;
   }
 
   writeHead(status: number, upstreamHeaders: readonly string[]): void {
     const head = clientResponseHead(upstreamHeaders, this.requestId);
     if (this.match.onResponse) this.match.onResponse(this.endpoint!, (name, value) => head.push(name, value));
-    if (this.handler.closing) head.push('connection', 'close');
+    // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
+    if (this.handler.closing && this.req.httpVersionMajor !== 2) head.push('connection', 'close');
     this.res.writeHead(status, head);
   }
 }

@@ -40,6 +40,7 @@ export type BodyPlan =
   | { kind: 'too_large' };
 
 const NONE: BodyPlan = { kind: 'none' };
+const STREAMED: BodyPlan = { kind: 'stream', length: undefined };
 
 export function planBody(req: IncomingMessage, retryBufferBytes: number, maxBodyBytes: number): BodyPlan {
   const lengthHeader = req.headers['content-length'];
@@ -49,8 +50,10 @@ export function planBody(req: IncomingMessage, retryBufferBytes: number, maxBody
     if (maxBodyBytes > 0 && length > maxBodyBytes) return { kind: 'too_large' };
     return length <= retryBufferBytes ? { kind: 'buffer', length } : { kind: 'stream', length };
   }
-  // Without content-length a body exists only when chunked (Node's parser rejects other framings).
-  return req.headers['transfer-encoding'] === undefined ? NONE : { kind: 'stream', length: undefined };
+  // HTTP/2: without content-length a body follows unless the HEADERS frame ended the stream.
+  if (req.httpVersionMajor === 2) return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders ? NONE : STREAMED;
+  // HTTP/1.1: without content-length a body exists only when chunked (Node's parser rejects other framings).
+  return req.headers['transfer-encoding'] === undefined ? NONE : STREAMED;
 }
 
 /** Reads a (small, bounded) request body into one buffer; undefined if the client went away. */

@@ -22,6 +22,8 @@ function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
     upstreamMs: 0.5,
     retries: 0,
     error: undefined,
+    protocol: 'HTTP/1.1',
+    grpcStatus: undefined,
     ...overrides,
   };
 }
@@ -49,6 +51,21 @@ describe('AccessLog', () => {
     const failed = lines[5_000]!;
     expect(failed).toMatchObject({ requestId: 'failed', status: 404, error: 'no_route', bytesIn: 7 });
     expect(failed).not.toHaveProperty('service');
+    expect(lines[0]).toMatchObject({ protocol: 'HTTP/1.1' });
+    expect(lines[0]).not.toHaveProperty('grpcStatus');
+  });
+
+  it('records the protocol and, for gRPC calls, the grpc-status', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const log = new AccessLog(file);
+    log.write(entry({ protocol: 'HTTP/2', grpcStatus: 14 }));
+    log.write(entry({ protocol: 'HTTP/2', grpcStatus: 0 }));
+    await log.close();
+    const lines = readLines(file);
+    expect(lines.map((l) => [l.protocol, l.grpcStatus])).toEqual([
+      ['HTTP/2', 14],
+      ['HTTP/2', 0],
+    ]);
   });
 
   it('escapes what a client controls (quotes, backslashes, control characters, lone surrogates)', async () => {

@@ -155,7 +155,10 @@ class Http2Attempt implements TrackedConnection {
     }
     this.attempt.writeHead(status, raw);
     this.#sent = true;
-    if (trailersOnly && Object.keys(moved).length > 0) this.res.addTrailers(moved);
+    if (trailersOnly && Object.keys(moved).length > 0) {
+      this.res.addTrailers(moved);
+      this.#noteGrpcStatus(moved['grpc-status']);
+    }
   };
 
   readonly #onTrailers = (trailers: Http2Headers): void => {
@@ -165,7 +168,12 @@ class Http2Attempt implements TrackedConnection {
       if (name.charCodeAt(0) !== 58 && value !== undefined) out[name] = Array.isArray(value) ? value : String(value);
     }
     this.res.addTrailers(out);
+    this.#noteGrpcStatus(out['grpc-status']);
   };
+
+  #noteGrpcStatus(value: string | string[] | undefined): void {
+    if (typeof value === 'string' && /^\d{1,2}$/.test(value)) this.attempt.noteGrpcStatus?.(Number(value));
+  }
 
   readonly #onData = (chunk: Buffer): void => {
     if (!this.res.write(chunk)) {
@@ -221,7 +229,9 @@ class Http2Attempt implements TrackedConnection {
       // client reads "broken" from the status in the trailers (UNAVAILABLE: try elsewhere).
       if (isGrpc(this.attempt.headers)) {
         const timedOut = reason === 'idle_timeout' || reason === 'header_timeout';
-        endGrpcCall(this.res, timedOut ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.UNAVAILABLE, `upstream failed mid-call: ${reason ?? 'error'}`);
+        const status = timedOut ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.UNAVAILABLE;
+        endGrpcCall(this.res, status, `upstream failed mid-call: ${reason ?? 'error'}`);
+        this.attempt.noteGrpcStatus?.(status);
       } else {
         this.res.destroy();
       }
