@@ -1,33 +1,35 @@
 /**
- * One HTTP request through the proxy: route → pick → forward, with the retry
- * loop, body limits, metrics, passive-health outcomes and the access-log hook.
+ * One HTTP request through the proxy: route → pick → the attempt loop
+ * (attempts.ts, with retries and passive-health outcomes), body limits, metrics
+ * and the access-log hook.
  * Nothing here touches Redis or scans instances; per-service metric children are
  * cached so a request costs no label lookups.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Endpoint, OutcomeListener } from '../endpoint.js';
+import type { OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics } from '../metrics.js';
 import type { AccessLogEntry } from '../access-log.js';
-import { ServiceMetrics } from './service-metrics.js';
+import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
-import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
+import type { ForwardEngine } from './forwarder.js';
 import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
+import { AttemptLoop } from './attempts.js';
+import { HttpExchange } from './http-exchange.js';
 import {
   RequestIds,
   TrustedProxies,
   clientAddress,
-  clientResponseHead,
   headerValue,
   peerAddress,
   setForwardedHeaders,
 } from './headers.js';
 import { proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
-import { planBody, readBody, shouldRetry } from './retry.js';
+import { planBody, readBody } from './retry.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -42,13 +44,12 @@ export interface ProxyHandlerOptions {
 export class ProxyHandler {
   readonly #router: Router;
   readonly #engine: ForwardEngine;
-  readonly #metrics: Metrics;
   readonly #log: Logger;
-  readonly #outcomes: OutcomeListener | undefined;
+  readonly #attempts: AttemptLoop;
   readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly #trusted: TrustedProxies;
   readonly #ids = new RequestIds();
-  readonly #services = new Map<string, ServiceMetrics>();
+  readonly #services: ServiceMetricsCache;
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
   /** Requests being handled right now (graceful stop waits for 0). */
@@ -59,9 +60,9 @@ export class ProxyHandler {
   constructor(options: ProxyHandlerOptions) {
     this.#router = options.router;
     this.#engine = options.engine;
-    this.#metrics = options.metrics;
+    this.#services = new ServiceMetricsCache(options.metrics);
     this.#log = options.logger;
-    this.#outcomes = options.outcomes;
+    this.#attempts = new AttemptLoop(options.outcomes);
     this.#onAccessLog = options.onAccessLog;
     this.#trusted = new TrustedProxies(options.config.trustedProxies);
     this.#retryBufferBytes = options.config.limits.retryBufferBytes;
@@ -111,12 +112,12 @@ export class ProxyHandler {
       const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
       if (match === undefined) {
         log.status = this.#proxyError(req, res, 'no_route', log);
-        this.#record(this.#serviceMetrics(UNROUTED), log, started, socket, bytesBefore);
+        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore);
         return;
       }
       log.service = match.service;
       log.routeId = match.routeId;
-      const metrics = this.#serviceMetrics(match.service);
+      const metrics = this.#services.of(match.service);
       await this.#forward(req, res, match, metrics, requestId, log);
       this.#record(metrics, log, started, socket, bytesBefore);
     } catch (err) {
@@ -163,51 +164,12 @@ export class ProxyHandler {
     }
 
     setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', requestId);
-    const attempt: AttemptOptions = {
-      method: req.method ?? 'GET',
-      path: match.upstreamPath,
-      headers: req.headers,
-      body,
-      streamBody: plan.kind === 'stream',
-      timeouts: match.timeouts,
-      signal,
-      writeHead: (status: number, upstreamHeaders: readonly string[]) => {
-        const head = clientResponseHead(upstreamHeaders, requestId);
-        if (match.onResponse) match.onResponse(current, (name, value) => head.push(name, value));
-        if (this.closing) head.push('connection', 'close');
-        res.writeHead(status, head);
-      },
-    };
-    const replayable = plan.kind !== 'stream';
-    let current: Endpoint = endpoint;
-    let result: AttemptResult;
-    for (;;) {
-      current = endpoint;
-      log.instance = endpoint.key;
-      endpoint.stats.inflight++;
-      try {
-        result = await this.#engine.forward(req, res, endpoint, attempt);
-      } finally {
-        endpoint.stats.inflight--;
-      }
-      log.upstreamMs = result.upstreamMs;
-      if (result.aborted) break;
-      if (result.error !== undefined) {
-        metrics.upstreamError(result.error).inc();
-        this.#outcomes?.onFailure(endpoint, result.error);
-      } else if (result.status >= 500) {
-        this.#outcomes?.onFailure(endpoint, 'status_5xx');
-      } else {
-        this.#outcomes?.onSuccess(endpoint);
-      }
-      if (!shouldRetry(result, log.retries, match.retries, replayable)) break;
-      ctx.addTried(endpoint);
-      const next = match.pick(ctx);
-      if (next === undefined || ctx.tried.includes(next)) break;
-      endpoint = next;
-      log.retries++;
-      metrics.retries.inc();
-    }
+    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal);
+    const result = await this.#attempts.run(exchange, endpoint);
+    log.instance = exchange.endpoint!.key;
+    log.upstreamMs = result.upstreamMs;
+    log.retries = exchange.retries;
+    const replayable = exchange.canResend();
 
     if (signal?.aborted) {
       log.error = 'body_too_large';
@@ -269,15 +231,6 @@ export class ProxyHandler {
       log.bytesOut = socket.bytesWritten - bytesBefore;
       this.#onAccessLog(log);
     }
-  }
-
-  #serviceMetrics(service: string): ServiceMetrics {
-    let metrics = this.#services.get(service);
-    if (metrics === undefined) {
-      metrics = new ServiceMetrics(this.#metrics, service);
-      this.#services.set(service, metrics);
-    }
-    return metrics;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { UpstreamErrorReason } from '../metrics.js';
-import type { AttemptResult } from './forwarder.js';
+import type { AttemptReport } from './attempts.js';
 
 const RETRYABLE: ReadonlySet<UpstreamErrorReason> = new Set(['connect_refused', 'connect_timeout', 'reset']);
 
@@ -14,9 +14,19 @@ export function isRetryable(reason: UpstreamErrorReason | undefined): boolean {
   return reason !== undefined && RETRYABLE.has(reason);
 }
 
-/** true when the attempt failed in a way another instance may fix, and the budget allows it. */
-export function shouldRetry(result: AttemptResult, retriesDone: number, maxRetries: number, replayable: boolean): boolean {
-  return replayable && !result.sent && !result.aborted && retriesDone < maxRetries && isRetryable(result.error);
+/**
+ * true when the attempt failed in a way another instance may fix, and the budget allows it.
+ * `resendable`: the request can be sent again (body replayable, client still there);
+ * `retryable`: the protocol's failures that leave the instance untouched (TCP: every connect failure).
+ */
+export function shouldRetry(
+  report: AttemptReport,
+  retriesDone: number,
+  maxRetries: number,
+  resendable: boolean,
+  retryable: (reason: UpstreamErrorReason) => boolean = isRetryable,
+): boolean {
+  return resendable && !report.sent && !report.aborted && retriesDone < maxRetries && report.error !== undefined && retryable(report.error);
 }
 
 /** How the handler sends the request body, decided from its headers before reading it. */

@@ -38,3 +38,19 @@ export class ServiceMetrics {
     return child;
   }
 }
+
+/** One ServiceMetrics per service label, created on first use and kept (service labels are bounded). */
+export class ServiceMetricsCache {
+  readonly #byService = new Map<string, ServiceMetrics>();
+
+  constructor(readonly metrics: Metrics) {}
+
+  of(service: string): ServiceMetrics {
+    let children = this.#byService.get(service);
+    if (children === undefined) {
+      children = new ServiceMetrics(this.metrics, service);
+      this.#byService.set(service, children);
+    }
+    return children;
+  }
+}

@@ -9,7 +9,8 @@
  *   until a connect succeeded, which is what makes a connect retry on another
  *   instance safe. Bytes read to peek the SNI name are replayed first.
  * - A failed connect (refused, timeout) is retried on another instance up to
- *   `retries` times; once connected, no retry ever happens (bytes may have flowed).
+ *   `retries` times (the shared attempt loop, attempts.ts; the routes come from
+ *   routing/tcp-routes.ts); once connected, no retry ever happens (bytes may have flowed).
  * - stream.pipeline both ways: backpressure, half-close (allowHalfOpen on both
  *   sockets) and, when either side errors, both sockets destroyed.
  * - Idle: no byte either way for `timeouts.idle` closes both sockets.
@@ -18,16 +19,19 @@
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
-import { createBalancer, type BalancerOptions } from '../balancer/index.js';
+import type { BalancerOptions } from '../balancer/index.js';
 import { formatHostPort } from '../net/address.js';
-import type { Balancer, PickContext } from '../balancer/policy.js';
 import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { TcpListenerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { Metrics, UpstreamErrorReason } from '../metrics.js';
-import type { EndpointSetSource, ServiceSource } from '../routing/table.js';
+import type { Metrics } from '../metrics.js';
+import { createConnectionPickContext, type RequestPickContext } from '../routing/pick-context.js';
+import type { EndpointSetSource, ServiceSource } from '../routing/service-route.js';
+import { TcpRoutes, type TcpRoute } from '../routing/tcp-routes.js';
+import { AttemptLoop, Exchange, type AttemptReport } from './attempts.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
-import { upstreamErrorReason } from './forwarder.js';
+import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
+import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import { peekServerName } from './sni.js';
 
 /** After close() ends both sides, a peer that does not finish is cut after this. */
@@ -46,32 +50,19 @@ export interface TcpProxyServerOptions {
   balancerOptions?: Pick<BalancerOptions, 'random'>;
 }
 
-type ConnectResult = { readonly ok: true; readonly socket: Socket } | { readonly ok: false; readonly reason: UpstreamErrorReason };
-
-/** TCP has no headers or cookies: balancers see only the client address. */
-class TcpPickContext implements PickContext {
-  readonly tried: Endpoint[] = [];
-  constructor(readonly clientIp: string) {}
-  header(): undefined {
-    return undefined;
-  }
-  cookie(): undefined {
-    return undefined;
-  }
+/** One connect attempt: `socket` when connected, `error` when not. */
+interface ConnectResult extends AttemptReport {
+  readonly socket: Socket | undefined;
 }
 
 export class TcpProxyServer {
   readonly #config: TcpListenerConfig;
-  readonly #services: ServiceSource;
-  readonly #endpointSets: EndpointSetSource;
   readonly #metrics: Metrics;
+  readonly #services: ServiceMetricsCache;
   readonly #log: Logger;
   readonly #connections: ConnectionTracker;
-  readonly #outcomes: OutcomeListener | undefined;
-  readonly #balancer: Balancer;
-  readonly #sniExact = new Map<string, string>();
-  /** Key: the suffix with its leading dot (`.example.com` for `*.example.com`). */
-  readonly #sniWildcard = new Map<string, string>();
+  readonly #attempts: AttemptLoop;
+  readonly #routes: TcpRoutes;
   readonly #server: net.Server;
   readonly #clients = new Set<Socket>();
   readonly #tunnels = new Set<TcpTunnel>();
@@ -83,19 +74,12 @@ export class TcpProxyServer {
 
   constructor(options: TcpProxyServerOptions) {
     this.#config = options.listener;
-    this.#services = options.services;
-    this.#endpointSets = options.endpointSets;
     this.#metrics = options.metrics;
+    this.#services = new ServiceMetricsCache(options.metrics);
     this.#log = options.logger.child({ component: 'tcp-proxy' });
     this.#connections = options.connections;
-    this.#outcomes = options.outcomes;
-    // Every TCP policy keys on the client IP (the only request attribute TCP has).
-    this.#balancer = createBalancer(this.#config.balancer, { ...options.balancerOptions, hashKey: { clientIp: true } });
-    for (const [name, service] of Object.entries(this.#config.sniRoutes ?? {})) {
-      const host = name.toLowerCase();
-      if (host.startsWith('*.')) this.#sniWildcard.set(host.slice(1), service);
-      else this.#sniExact.set(host, service);
-    }
+    this.#attempts = new AttemptLoop(options.outcomes);
+    this.#routes = new TcpRoutes(options.listener, options.services, options.endpointSets, options.balancerOptions);
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
   }
 
@@ -180,7 +164,7 @@ export class TcpProxyServer {
   }
 
   async #serve(client: Socket): Promise<void> {
-    let service = this.#config.service;
+    let route = this.#routes.default;
     let replay: Buffer | undefined;
     if (this.#config.sniRoutes !== undefined) {
       const peek = await peekServerName(client);
@@ -189,58 +173,27 @@ export class TcpProxyServer {
         client.destroy();
         return;
       }
-      service = this.#sniService(peek.serverName);
+      route = this.#routes.forServerName(peek.serverName);
       replay = peek.bytes;
     }
 
-    const ctx = new TcpPickContext(normalizeIp(client.remoteAddress ?? ''));
-    let endpoint = this.#pick(service, ctx);
-    for (let retries = 0; endpoint !== undefined; ) {
-      const result = await connect(endpoint, this.#config.timeouts.connect);
-      if (result.ok) {
-        if (client.destroyed) {
-          result.socket.destroy();
-          return;
-        }
-        this.#outcomes?.onSuccess(endpoint);
-        this.#bridge(client, result.socket, endpoint, service, replay);
+    const ctx = createConnectionPickContext(normalizeIp(client.remoteAddress ?? ''));
+    const first = route.pick(ctx);
+    const metrics = this.#services.of(route.service);
+    if (first !== undefined) {
+      const exchange = new TcpConnect(route, ctx, metrics, client, this.#log, this.#label);
+      const result = await this.#attempts.run(exchange, first);
+      if (result.socket !== undefined) {
+        if (result.aborted) result.socket.destroy();
+        else this.#bridge(client, result.socket, exchange.endpoint!, metrics, replay);
         return;
       }
-      this.#metrics.upstreamErrors.labels(service, result.reason).inc();
-      this.#outcomes?.onFailure(endpoint, result.reason);
-      this.#log.debug({ listener: this.#label, instance: endpoint.key, reason: result.reason }, 'tcp upstream connect failed');
-      ctx.tried.push(endpoint);
-      if (retries >= this.#config.retries || client.destroyed) break;
-      const next = this.#pick(service, ctx);
-      if (next === undefined || ctx.tried.includes(next)) break;
-      endpoint = next;
-      retries++;
-      this.#metrics.retries.labels(service).inc();
     }
-    this.#log.debug({ listener: this.#label, service, tried: ctx.tried.length }, 'no tcp upstream reachable: connection closed');
+    this.#log.debug({ listener: this.#label, service: route.service }, 'no tcp upstream reachable: connection closed');
     client.destroy();
   }
 
-  #pick(service: string, ctx: TcpPickContext): Endpoint | undefined {
-    const state = this.#services.get(service);
-    if (state === undefined) return undefined;
-    const set = this.#endpointSets.forService(state);
-    return set.endpoints.length === 0 ? undefined : this.#balancer.pick(set, ctx);
-  }
-
-  /** Exact name, then the longest `*.suffix`, then the listener's own service. */
-  #sniService(name: string | undefined): string {
-    if (name === undefined) return this.#config.service;
-    const exact = this.#sniExact.get(name);
-    if (exact !== undefined) return exact;
-    for (let dot = name.indexOf('.'); dot !== -1; dot = name.indexOf('.', dot + 1)) {
-      const wildcard = this.#sniWildcard.get(name.slice(dot));
-      if (wildcard !== undefined) return wildcard;
-    }
-    return this.#config.service;
-  }
-
-  #bridge(client: Socket, upstream: Socket, endpoint: Endpoint, service: string, replay: Buffer | undefined): void {
+  #bridge(client: Socket, upstream: Socket, endpoint: Endpoint, metrics: ServiceMetrics, replay: Buffer | undefined): void {
     const tunnel = new TcpTunnel(endpoint, client, upstream);
     this.#tunnels.add(tunnel);
     const untrack = this.#connections.add(tunnel);
@@ -248,7 +201,7 @@ export class TcpProxyServer {
     upstream.on('error', (err) => {
       if (upstreamFailed) return;
       upstreamFailed = true;
-      this.#metrics.upstreamErrors.labels(service, upstreamErrorReason(err)).inc();
+      metrics.upstreamError(upstreamErrorReason(err)).inc();
       this.#log.debug({ err, listener: this.#label, instance: endpoint.key }, 'tcp upstream socket error');
     });
     tunnel.start(replay, this.#config.timeouts.idle, () => {
@@ -313,27 +266,62 @@ class TcpTunnel implements TrackedConnection {
   }
 }
 
-function connect(endpoint: Endpoint, timeoutMs: number): Promise<ConnectResult> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: endpoint.instance.host, port: endpoint.instance.port, allowHalfOpen: true });
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ ok: false, reason: upstreamErrorReason(err) });
-    };
-    const timer = setTimeout(() => {
-      socket.off('error', onError);
-      socket.on('error', () => {});
-      socket.destroy();
-      resolve({ ok: false, reason: 'connect_timeout' });
-    }, timeoutMs);
-    socket.on('error', onError);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve({ ok: true, socket });
+/**
+ * One client connection as the attempt loop drives it. The listener accepts paused and
+ * writes nothing upstream before a connect succeeded, so every connect failure left the
+ * instance untouched and may be retried elsewhere while the client is still there.
+ */
+class TcpConnect extends Exchange<ConnectResult> {
+  override readonly retryable = anyConnectFailure;
+
+  constructor(
+    readonly tcpRoute: TcpRoute,
+    ctx: RequestPickContext,
+    metrics: ServiceMetrics,
+    readonly client: Socket,
+    readonly log: Logger,
+    readonly listener: string,
+  ) {
+    // Open tunnels count in stats.inflight through the ConnectionTracker; connects do not.
+    super(tcpRoute, ctx, metrics, false);
+  }
+
+  canResend(): boolean {
+    return !this.client.destroyed;
+  }
+
+  send(endpoint: Endpoint): Promise<ConnectResult> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: endpoint.instance.host, port: endpoint.instance.port, allowHalfOpen: true });
+      const failed = (err: unknown): void => {
+        const error = upstreamErrorReason(err);
+        this.log.debug({ listener: this.listener, instance: endpoint.key, reason: error }, 'tcp upstream connect failed');
+        resolve({ status: 0, sent: false, error, aborted: false, socket: undefined });
+      };
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        failed(err);
+      };
+      const timer = setTimeout(() => {
+        socket.off('error', onError);
+        socket.on('error', () => {});
+        socket.destroy();
+        failed(new UpstreamTimeoutError('connect_timeout'));
+      }, this.tcpRoute.timeouts.connect);
+      socket.on('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        // A client gone meanwhile is an abort: not reported against the instance.
+        resolve({ status: 0, sent: false, error: undefined, aborted: this.client.destroyed, socket });
+      });
     });
-  });
+  }
+}
+
+function anyConnectFailure(): boolean {
+  return true;
 }
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`, so hashing is the same on dual-stack listeners. */

@@ -11,21 +11,23 @@
  * (1001) without cutting a relayed frame in half. node:http's client parses the
  * upstream's answer; after the 101 both sockets are relayed with backpressure.
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
+import { UNROUTED, type Metrics } from '../metrics.js';
 import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
 import type { RouteMatch, Router } from '../routing/route.js';
+import { AttemptLoop } from './attempts.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
-import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
+import { upstreamErrorReason } from './forwarder.js';
 import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
 import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, type ProxyErrorCode } from './responses.js';
-import { isRetryable } from './retry.js';
+import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
+import { UpgradeExchange, type UpgradeResult } from './ws-upgrade.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
 
 /** After our close frame, the closing handshake gets this long before both sockets are cut. */
@@ -42,17 +44,13 @@ export interface WebSocketProxyOptions {
   outcomes?: OutcomeListener;
 }
 
-type AttemptOutcome =
-  | { readonly kind: 'upgraded'; readonly res: IncomingMessage; readonly upstream: Socket; readonly head: Buffer }
-  | { readonly kind: 'refused'; readonly res: IncomingMessage }
-  | { readonly kind: 'failed'; readonly reason: UpstreamErrorReason };
-
 export class WebSocketProxy {
   readonly #router: Router;
   readonly #metrics: Metrics;
+  readonly #services: ServiceMetricsCache;
   readonly #log: Logger;
   readonly #connections: ConnectionTracker;
-  readonly #outcomes: OutcomeListener | undefined;
+  readonly #attempts: AttemptLoop;
   readonly #trusted: TrustedProxies;
   readonly #ids = new RequestIds();
   readonly #tunnels = new Set<WebSocketTunnel>();
@@ -62,9 +60,10 @@ export class WebSocketProxy {
   constructor(options: WebSocketProxyOptions) {
     this.#router = options.router;
     this.#metrics = options.metrics;
+    this.#services = new ServiceMetricsCache(options.metrics);
     this.#log = options.logger.child({ component: 'ws-proxy' });
     this.#connections = options.connections;
-    this.#outcomes = options.outcomes;
+    this.#attempts = new AttemptLoop(options.outcomes);
     this.#trusted = new TrustedProxies(options.config.trustedProxies);
   }
 
@@ -90,25 +89,26 @@ export class WebSocketProxy {
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = this.#ids.of(req);
     if (!isValidUpgrade(req)) {
-      this.#reject(socket, UNROUTED, 'bad_upgrade', requestId);
+      this.#reject(socket, this.#services.of(UNROUTED), 'bad_upgrade', requestId);
       return;
     }
     const url = req.url ?? '/';
     const host = normalizeHost(req.headers.host ?? '');
     const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
     if (match === undefined) {
-      this.#reject(socket, UNROUTED, 'no_route', requestId);
+      this.#reject(socket, this.#services.of(UNROUTED), 'no_route', requestId);
       return;
     }
+    const metrics = this.#services.of(match.service);
     if (this.closing) {
-      this.#reject(socket, match.service, 'no_healthy_instance', requestId);
+      this.#reject(socket, metrics, 'no_healthy_instance', requestId);
       return;
     }
     const peer = peerAddress(req);
     const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
-    let endpoint = match.pick(ctx);
-    if (endpoint === undefined) {
-      this.#reject(socket, match.service, 'no_healthy_instance', requestId);
+    const first = match.pick(ctx);
+    if (first === undefined) {
+      this.#reject(socket, metrics, 'no_healthy_instance', requestId);
       return;
     }
 
@@ -116,47 +116,30 @@ export class WebSocketProxy {
     setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
     // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
     const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
-
-    for (let retries = 0; ; ) {
-      const outcome = await attempt(endpoint, match, headers);
-      if (outcome.kind === 'failed') {
-        this.#metrics.upstreamErrors.labels(match.service, outcome.reason).inc();
-        this.#outcomes?.onFailure(endpoint, outcome.reason);
-        ctx.addTried(endpoint);
-        // The HTTP rule (retry.ts): only failures where the instance never took the request.
-        const next = isRetryable(outcome.reason) && retries < match.retries && !socket.destroyed ? match.pick(ctx) : undefined;
-        if (next !== undefined && !ctx.tried.includes(next)) {
-          endpoint = next;
-          retries++;
-          this.#metrics.retries.labels(match.service).inc();
-          continue;
-        }
-        this.#reject(socket, match.service, proxyErrorFor(outcome.reason), requestId);
-        return;
-      }
-      // As on HTTP: an upstream answering 5xx counts against it for outlier detection.
-      if (outcome.kind === 'refused' && (outcome.res.statusCode ?? 502) >= 500) this.#outcomes?.onFailure(endpoint, 'status_5xx');
-      else this.#outcomes?.onSuccess(endpoint);
-      if (outcome.kind === 'refused') {
-        this.#metrics.requests.labels(match.service, String(outcome.res.statusCode ?? 502)).inc();
-        forwardRefusal(outcome.res, socket, requestId);
-        return;
-      }
-      this.#metrics.requests.labels(match.service, '101').inc();
-      this.#tunnel(socket, head, outcome, endpoint, match, requestId);
-      return;
+    const exchange = new UpgradeExchange(match, ctx, metrics, socket, headers);
+    const result = await this.#attempts.run(exchange, first);
+    if (result.error !== undefined) {
+      this.#reject(socket, metrics, proxyErrorFor(result.error), requestId);
+    } else if (result.upstream === undefined) {
+      metrics.request(result.status).inc();
+      forwardRefusal(result.res!, socket, requestId);
+    } else {
+      metrics.request(101).inc();
+      this.#tunnel(socket, head, result, exchange.endpoint!, match, metrics, requestId);
     }
   }
 
   #tunnel(
     client: Duplex,
     clientHead: Buffer,
-    outcome: AttemptOutcome & { kind: 'upgraded' },
+    result: UpgradeResult,
     endpoint: Endpoint,
     match: RouteMatch,
+    metrics: ServiceMetrics,
     requestId: string,
   ): void {
-    const { res, upstream, head: upstreamHead } = outcome;
+    const res = result.res!;
+    const upstream = result.upstream!;
     if (client.destroyed) {
       upstream.destroy();
       return;
@@ -184,14 +167,14 @@ export class WebSocketProxy {
     this.#tunnels.add(tunnel);
     const untrack = this.#connections.add(tunnel);
     upstream.on('error', (err) => {
-      this.#metrics.upstreamErrors.labels(match.service, upstreamErrorReason(err)).inc();
+      metrics.upstreamError(upstreamErrorReason(err)).inc();
       this.#log.debug({ err, instance: endpoint.key }, 'websocket upstream socket error');
     });
-    tunnel.start(upstreamHead, clientHead);
+    tunnel.start(result.head!, clientHead);
   }
 
-  #reject(socket: Duplex, service: string, code: ProxyErrorCode, requestId: string): void {
-    this.#metrics.requests.labels(service, String(PROXY_ERRORS[code].status)).inc();
+  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string): void {
+    metrics.request(PROXY_ERRORS[code].status).inc();
     writeRawProxyError(socket, code, requestId);
   }
 }
@@ -288,45 +271,6 @@ class WebSocketTunnel implements TrackedConnection {
     this.#upstream.destroy();
     this.#onClosed();
   }
-}
-
-/** One upgrade attempt against one instance, with connect and response-head timeouts. */
-function attempt(endpoint: Endpoint, match: RouteMatch, headers: http.OutgoingHttpHeaders): Promise<AttemptOutcome> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const proxyReq = http.request({
-      host: endpoint.instance.host,
-      port: endpoint.instance.port,
-      method: 'GET',
-      path: match.upstreamPath,
-      headers,
-      agent: false,
-    });
-    const settle = (outcome: AttemptOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(outcome);
-    };
-    const fail = (reason: 'connect_timeout' | 'header_timeout'): void => {
-      settle({ kind: 'failed', reason });
-      proxyReq.destroy(new UpstreamTimeoutError(reason));
-    };
-    let timer = setTimeout(fail, match.timeouts.connect, 'connect_timeout');
-    proxyReq.once('socket', (socket: Socket) => {
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        if (!settled) timer = setTimeout(fail, match.timeouts.header, 'header_timeout');
-      });
-    });
-    proxyReq.on('error', (err) => settle({ kind: 'failed', reason: upstreamErrorReason(err) }));
-    proxyReq.once('response', (res) => settle({ kind: 'refused', res }));
-    proxyReq.once('upgrade', (res, upstream: Socket, head: Buffer) => {
-      if (settled) upstream.destroy();
-      else settle({ kind: 'upgraded', res, upstream, head });
-    });
-    proxyReq.end();
-  });
 }
 
 /** The backend answered without switching protocols: its status, headers and body go to the client. */

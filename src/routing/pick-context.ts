@@ -58,3 +58,11 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
 export function createPickContext(req: { readonly headers: IncomingHttpHeaders }, clientIp: string): RequestPickContext {
   return new RequestPickContext(req.headers, clientIp);
 }
+
+/** No headers and no cookies: what a TCP connection offers the balancer besides its address. */
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze(Object.create(null) as IncomingHttpHeaders);
+
+/** TCP connections: balancers see only the client address. */
+export function createConnectionPickContext(clientIp: string): RequestPickContext {
+  return new RequestPickContext(NO_HEADERS, clientIp);
+}

@@ -16,23 +16,15 @@
  */
 import { createBalancer, type BalancerOptions, type StickyBalancer } from '../balancer/index.js';
 import type { Balancer, PickContext } from '../balancer/policy.js';
-import type { Endpoint, EndpointSet } from '../endpoint.js';
+import type { Endpoint } from '../endpoint.js';
 import { DEFAULT_STICKY_COOKIE, type StickyOptions } from '../balancer/sticky.js';
 import type { RouteConfig, WaypostConfig } from '../config/schema.js';
-import type { ServiceState } from '../registry/store.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
+import { ServiceRoute, type EndpointSetSource, type ServiceSource } from './service-route.js';
 
-/** Where routes read the current state of a service (the registry mirror). */
-export interface ServiceSource {
-  get(name: string): ServiceState | undefined;
-}
-
-/** Where routes get the eligible endpoints of a service (health/endpoint-sets.ts). */
-export interface EndpointSetSource {
-  forService(state: ServiceState): EndpointSet;
-}
+export type { EndpointSetSource, ServiceSource } from './service-route.js';
 
 export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balancer' | 'retries' | 'timeouts'>;
 
@@ -47,31 +39,26 @@ export interface RouteTableOptions {
 export const CONVENTION_ROUTE_ID = 'convention';
 
 /** One configured (or convention) route, with everything precomputed. */
-class CompiledRoute {
+class CompiledRoute extends ServiceRoute {
   constructor(
     readonly id: string,
-    readonly service: string,
+    service: string,
     readonly prefix: string,
     readonly stripPrefix: boolean,
     readonly headers: readonly HeaderCondition[],
-    readonly retries: number,
-    readonly timeouts: RouteTimeouts,
-    readonly balancer: Balancer,
+    retries: number,
+    timeouts: RouteTimeouts,
+    balancer: Balancer,
     readonly sticky: StickyBalancer | undefined,
     readonly order: number,
-    readonly services: ServiceSource,
-    readonly endpointSets: EndpointSetSource,
-  ) {}
+    services: ServiceSource,
+    endpointSets: EndpointSetSource,
+  ) {
+    super(service, balancer, retries, timeouts, services, endpointSets);
+  }
 
   matches(target: string, header: (name: string) => string | undefined): boolean {
     return matchesPathPrefix(target, this.prefix) && matchesHeaders(this.headers, header);
-  }
-
-  pick(ctx: PickContext): Endpoint | undefined {
-    const state = this.services.get(this.service);
-    if (state === undefined) return undefined;
-    const set = this.endpointSets.forService(state);
-    return set.endpoints.length === 0 ? undefined : this.balancer.pick(set, ctx);
   }
 
   createMatch(target: string): RouteMatch {

@@ -1,24 +1,11 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backends.js';
+import { eventually } from '../helpers/eventually.js';
 import { ENGINES, startProxy, type ProxyHarness } from './proxy-harness.js';
 
 const ABORTS = 500;
 const CONCURRENCY = 50;
-
-/** Polls until `check` passes or the safety bound passes (then the last assertion error is thrown). */
-async function eventually(check: () => void, boundMs = 10_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 /** Runs `count` jobs with at most `limit` at a time. */
 async function inBatches(count: number, limit: number, job: (i: number) => Promise<void>): Promise<void> {

@@ -1,0 +1,95 @@
+/**
+ * One WebSocket upgrade as the attempt loop (attempts.ts) drives it: each
+ * attempt sends the upgrade request to one instance with connect and
+ * response-head timeouts; nothing reaches the client before the loop ends, so
+ * a failed connect may be retried elsewhere. node:http's client parses the answer.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint } from '../endpoint.js';
+import type { UpstreamErrorReason } from '../metrics.js';
+import type { RequestPickContext } from '../routing/pick-context.js';
+import type { RouteMatch } from '../routing/route.js';
+import { Exchange, type AttemptReport } from './attempts.js';
+import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
+import type { ServiceMetrics } from './service-metrics.js';
+
+/** One upgrade attempt: failed (`error`), refused (`res` without `upstream`) or upgraded (both). */
+export interface UpgradeResult extends AttemptReport {
+  /** The upstream's answer head; undefined when the attempt failed. */
+  readonly res: IncomingMessage | undefined;
+  /** The upgraded upstream socket (status 101); undefined otherwise. */
+  readonly upstream: Socket | undefined;
+  /** Bytes the upstream sent after its 101 head. */
+  readonly head: Buffer | undefined;
+}
+
+/** One upgrade as the attempt loop drives it: nothing reaches the client before the loop ends. */
+export class UpgradeExchange extends Exchange<UpgradeResult> {
+  constructor(
+    readonly match: RouteMatch,
+    ctx: RequestPickContext,
+    metrics: ServiceMetrics,
+    readonly client: Duplex,
+    readonly headers: http.OutgoingHttpHeaders,
+  ) {
+    // Open tunnels count in stats.inflight through the ConnectionTracker; attempts do not.
+    super(match, ctx, metrics, false);
+  }
+
+  send(endpoint: Endpoint): Promise<UpgradeResult> {
+    return attempt(endpoint, this.match, this.headers);
+  }
+
+  canResend(): boolean {
+    return !this.client.destroyed;
+  }
+}
+
+/** One upgrade attempt against one instance, with connect and response-head timeouts. */
+function attempt(endpoint: Endpoint, match: RouteMatch, headers: http.OutgoingHttpHeaders): Promise<UpgradeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const proxyReq = http.request({
+      host: endpoint.instance.host,
+      port: endpoint.instance.port,
+      method: 'GET',
+      path: match.upstreamPath,
+      headers,
+      agent: false,
+    });
+    const settle = (result: UpgradeResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const fail = (reason: 'connect_timeout' | 'header_timeout'): void => {
+      settle(failed(reason));
+      proxyReq.destroy(new UpstreamTimeoutError(reason));
+    };
+    let timer = setTimeout(fail, match.timeouts.connect, 'connect_timeout');
+    proxyReq.once('socket', (socket: Socket) => {
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        if (!settled) timer = setTimeout(fail, match.timeouts.header, 'header_timeout');
+      });
+    });
+    proxyReq.on('error', (err) => settle(failed(upstreamErrorReason(err))));
+    proxyReq.once('response', (res) => settle(answered(res.statusCode ?? 502, res, undefined, undefined)));
+    proxyReq.once('upgrade', (res, upstream: Socket, head: Buffer) => {
+      if (settled) upstream.destroy();
+      else settle(answered(101, res, upstream, head));
+    });
+    proxyReq.end();
+  });
+}
+
+function failed(error: UpstreamErrorReason): UpgradeResult {
+  return { status: 0, sent: false, error, aborted: false, res: undefined, upstream: undefined, head: undefined };
+}
+
+function answered(status: number, res: IncomingMessage, upstream: Socket | undefined, head: Buffer | undefined): UpgradeResult {
+  return { status, sent: false, error: undefined, aborted: false, res, upstream, head };
+}

@@ -1,0 +1,150 @@
+/**
+ * The attempt loop with a real route (round-robin over a real EndpointSet), real
+ * metrics and a scripted protocol: each instance answers the way the case says.
+ */
+import { describe, expect, it } from 'vitest';
+import { createBalancer } from '../../../src/balancer/index.js';
+import type { Endpoint, OutcomeListener } from '../../../src/endpoint.js';
+import { Metrics, type UpstreamErrorReason } from '../../../src/metrics.js';
+import { AttemptLoop, Exchange, type AttemptReport } from '../../../src/proxy/attempts.js';
+import { ServiceMetrics } from '../../../src/proxy/service-metrics.js';
+import { createConnectionPickContext } from '../../../src/routing/pick-context.js';
+import { ServiceRoute } from '../../../src/routing/service-route.js';
+import { endpointSet, record, serviceState } from '../../helpers/endpoints.js';
+
+type Answer = UpstreamErrorReason | number | 'abort' | 'sent-then-reset';
+
+function report(answer: Answer): AttemptReport {
+  if (answer === 'abort') return { status: 0, sent: false, error: undefined, aborted: true };
+  if (answer === 'sent-then-reset') return { status: 200, sent: true, error: 'reset', aborted: false };
+  if (typeof answer === 'number') return { status: answer, sent: true, error: undefined, aborted: false };
+  return { status: 0, sent: false, error: answer, aborted: false };
+}
+
+/** A protocol whose instance `id` answers `answers[id]`; records each attempt and the inflight count it saw. */
+class ScriptedExchange extends Exchange<AttemptReport> {
+  readonly sentTo: string[] = [];
+  readonly inflightSeen: number[] = [];
+  resendable = true;
+
+  constructor(
+    route: ServiceRoute,
+    metrics: ServiceMetrics,
+    countsInflight: boolean,
+    readonly answers: Record<string, Answer>,
+  ) {
+    super(route, createConnectionPickContext('192.0.2.1'), metrics, countsInflight);
+  }
+
+  send(endpoint: Endpoint): Promise<AttemptReport> {
+    this.sentTo.push(endpoint.instance.id);
+    this.inflightSeen.push(endpoint.stats.inflight);
+    return Promise.resolve(report(this.answers[endpoint.instance.id] ?? 200));
+  }
+
+  canResend(): boolean {
+    return this.resendable;
+  }
+}
+
+class RecordingOutcomes implements OutcomeListener {
+  readonly seen: string[] = [];
+  onSuccess(endpoint: Endpoint): void {
+    this.seen.push(`${endpoint.instance.id} ok`);
+  }
+  onFailure(endpoint: Endpoint, reason: string): void {
+    this.seen.push(`${endpoint.instance.id} ${reason}`);
+  }
+}
+
+function setup(ids: string[], retries: number, answers: Record<string, Answer>, countsInflight = true) {
+  const set = endpointSet(Object.fromEntries(ids.map((id) => [id, 100])));
+  const state = serviceState('svc', ids.map((id) => record('svc', id)));
+  const route = new ServiceRoute('svc', createBalancer('round-robin'), retries, { connect: 1000, header: 1000, idle: 1000 }, { get: () => state }, { forService: () => set });
+  const metrics = new Metrics({ processMetrics: false });
+  const outcomes = new RecordingOutcomes();
+  const exchange = new ScriptedExchange(route, new ServiceMetrics(metrics, 'svc'), countsInflight, answers);
+  const loop = new AttemptLoop(outcomes);
+  const first = route.pick(exchange.ctx)!;
+  return { set, metrics, outcomes, exchange, run: () => loop.run(exchange, first) };
+}
+
+async function counter(metrics: Metrics, name: string): Promise<Record<string, number>> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (metric?.values ?? []) as { labels: Record<string, string>; value: number }[];
+  return Object.fromEntries(values.map((v) => [Object.values(v.labels).join(','), v.value]));
+}
+
+describe('the attempt loop', () => {
+  it('retries a refused connect on the next instance and reports every attempt', async () => {
+    const { exchange, outcomes, metrics, run } = setup(['a', 'b'], 2, { a: 'connect_refused' });
+    const result = await run();
+    expect(result.status).toBe(200);
+    expect(exchange.sentTo).toEqual(['a', 'b']);
+    expect(exchange.endpoint?.instance.id).toBe('b');
+    expect(exchange.retries).toBe(1);
+    expect(outcomes.seen).toEqual(['a connect_refused', 'b ok']);
+    expect(await counter(metrics, 'waypost_upstream_errors_total')).toEqual({ 'svc,connect_refused': 1 });
+    expect(await counter(metrics, 'waypost_retries_total')).toEqual({ svc: 1 });
+  });
+
+  it('stops after route.retries further attempts', async () => {
+    const { exchange, run } = setup(['a', 'b', 'c'], 1, { a: 'reset', b: 'reset', c: 'reset' });
+    const result = await run();
+    expect(result.error).toBe('reset');
+    expect(exchange.sentTo).toEqual(['a', 'b']);
+  });
+
+  it('stops when the next pick would be an instance already tried', async () => {
+    const { exchange, run } = setup(['a', 'b'], 5, { a: 'connect_timeout', b: 'connect_timeout' });
+    await run();
+    expect(exchange.sentTo).toEqual(['a', 'b']);
+    expect(exchange.retries).toBe(1);
+  });
+
+  it('answers a failure the instance may have acted on (header timeout) without retrying', async () => {
+    const { exchange, outcomes, run } = setup(['a', 'b'], 2, { a: 'header_timeout' });
+    expect((await run()).error).toBe('header_timeout');
+    expect(exchange.sentTo).toEqual(['a']);
+    expect(outcomes.seen).toEqual(['a header_timeout']);
+  });
+
+  it('never retries once bytes reached the client', async () => {
+    const { exchange, run } = setup(['a', 'b'], 2, { a: 'sent-then-reset' });
+    await run();
+    expect(exchange.sentTo).toEqual(['a']);
+  });
+
+  it('never retries when the request cannot be sent again', async () => {
+    const { exchange, run } = setup(['a', 'b'], 2, { a: 'connect_refused' });
+    exchange.resendable = false;
+    await run();
+    expect(exchange.sentTo).toEqual(['a']);
+  });
+
+  it('counts a 5xx answer against the instance as status_5xx, and does not retry it', async () => {
+    const { exchange, outcomes, run } = setup(['a', 'b'], 2, { a: 503 });
+    expect((await run()).status).toBe(503);
+    expect(exchange.sentTo).toEqual(['a']);
+    expect(outcomes.seen).toEqual(['a status_5xx']);
+  });
+
+  it('reports nothing when the client went away', async () => {
+    const { exchange, outcomes, metrics, run } = setup(['a', 'b'], 2, { a: 'abort' });
+    expect((await run()).aborted).toBe(true);
+    expect(exchange.sentTo).toEqual(['a']);
+    expect(outcomes.seen).toEqual([]);
+    expect(await counter(metrics, 'waypost_upstream_errors_total')).toEqual({});
+  });
+
+  it('counts each attempt in stats.inflight while it runs, only when the protocol asks', async () => {
+    const counted = setup(['a', 'b'], 2, { a: 'connect_refused' });
+    await counted.run();
+    expect(counted.exchange.inflightSeen).toEqual([1, 1]);
+    expect(counted.set.endpoints.map((e) => e.stats.inflight)).toEqual([0, 0]);
+
+    const uncounted = setup(['a', 'b'], 2, { a: 'connect_refused' }, false);
+    await uncounted.run();
+    expect(uncounted.exchange.inflightSeen).toEqual([0, 0]);
+  });
+});
