@@ -118,6 +118,8 @@ export class AttemptLoop {
 
   /** The decision point: a status-code rule, a retry budget or a backoff would be added here. */
   #retryAllowed(exchange: Exchange<AttemptReport>, report: AttemptReport): boolean {
+    // An answered attempt (the common case) costs one comparison here.
+    if (report.error === undefined) return false;
     return shouldRetry(report, exchange.retries, exchange.route.retries, exchange.canResend(), exchange.retryable);
   }
 }
