@@ -1,12 +1,15 @@
 /**
- * The HTTP listeners of the data path: one node:http server per configured
- * listen address, with the client-side limits (header size → 431, slow headers
- * → 408, connections per listener) and a graceful stop that lets in-flight
- * requests finish within a grace period.
+ * The HTTP listeners of the data path: per configured listen address one socket
+ * (protocol-listener.ts) that hands each connection to node:http (HTTP/1.1, with the
+ * client-side limits: header size → 431, slow headers → 408) or to the shared
+ * node:http2 server (h2c by prior knowledge, h2 by ALPN; http2-server.ts), both
+ * feeding the same request handler; and a graceful stop that lets in-flight requests
+ * finish within a grace period (HTTP/2 clients get GOAWAY at once).
  */
 import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { OutcomeListener } from '../endpoint.js';
 import type { EngineName, WaypostConfig } from '../config/schema.js';
@@ -18,7 +21,10 @@ import { HttpProxyEngine } from './engines/http-proxy.js';
 import { UndiciEngine } from './engines/undici.js';
 import type { EngineStats, ForwardEngine } from './forwarder.js';
 import type { AccessLogEntry } from '../access-log.js';
+import { ProtocolEngines } from './engines/by-protocol.js';
 import { ProxyHandler } from './handler.js';
+import { createHttp2Server } from './http2-server.js';
+import { createProtocolListener } from './protocol-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
@@ -52,6 +58,12 @@ const REQUEST_TIMEOUT_MS = 300_000;
 /** Client keep-alive: a little above typical client pools' idle timeouts is not needed; keep Node's. */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
+/** One bound listen address: the socket that accepts, and the HTTP/1.1 server it hands connections to. */
+interface BoundListener {
+  readonly socket: Server;
+  readonly http1: http.Server;
+}
+
 export class HttpProxyServer {
   readonly #config: WaypostConfig;
   readonly #metrics: Metrics;
@@ -61,7 +73,10 @@ export class HttpProxyServer {
   readonly #ws: WebSocketProxy;
   readonly #connections: ConnectionTracker;
   readonly #tls: TlsCertificates | undefined;
-  readonly #servers: http.Server[] = [];
+  readonly #listeners: BoundListener[] = [];
+  /** Serves every listener's HTTP/2 connections; created with the first listener that allows HTTP/2. */
+  #http2: Http2Server | undefined;
+  readonly #http2Sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
 
@@ -69,7 +84,10 @@ export class HttpProxyServer {
     this.#config = options.config;
     this.#metrics = options.metrics;
     this.#log = options.logger.child({ component: 'http-proxy' });
-    this.#engine = ENGINES[options.engine]();
+    this.#connections =
+      options.connections ?? new ConnectionTracker({ drainTimeoutMs: options.config.drainTimeout, logger: this.#log });
+    // Each attempt goes to the engine of the instance's protocol (HTTP/1.1 or HTTP/2).
+    this.#engine = new ProtocolEngines(ENGINES[options.engine](), this.#connections);
     this.#handler = new ProxyHandler({
       config: options.config,
       router: options.router,
@@ -79,8 +97,6 @@ export class HttpProxyServer {
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
       ...(options.onAccessLog === undefined ? {} : { onAccessLog: options.onAccessLog }),
     });
-    this.#connections =
-      options.connections ?? new ConnectionTracker({ drainTimeoutMs: options.config.drainTimeout, logger: this.#log });
     this.#ws = new WebSocketProxy({
       config: options.config,
       router: options.router,
@@ -124,25 +140,28 @@ export class HttpProxyServer {
           // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
           connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
         };
-        let server: http.Server;
+        const http1 = http.createServer(serverOptions, this.#handler.handle);
+        http1.on('upgrade', this.#ws.handleUpgrade);
+        // Client socket inactivity (the client side of the idle timeout).
+        http1.timeout = timeouts.idle;
+        http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+        // node:http starts its connection tracking (header/request timeouts → 408, closeIdleConnections)
+        // when it listens; it never listens itself here, so it is told.
+        http1.emit('listening');
+        const wantsHttp2 = listener.protocols.some((protocol) => protocol !== 'http1');
+        const server = createProtocolListener({
+          http1,
+          http2: wantsHttp2 ? this.#http2Server() : undefined,
+          allowHttp1: listener.protocols.includes('http1'),
+          firstBytesTimeoutMs: limits.headersTimeout,
+          ...(listener.tls ? { tls: this.#tlsOptions(index) } : {}),
+        });
         if (listener.tls) {
-          if (this.#tls === undefined) {
-            throw new WaypostError('startup', `listen[${index}] has tls: true but no certificates are configured (tls.certificates)`, {
-              field: `listen[${index}].tls`,
-            });
-          }
-          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#handler.handle);
-          this.#tls.attach(secure);
+          this.#tls!.attach(server as tls.Server);
           // Failed handshakes (scanners, old clients) are the client's problem, not ours: debug only.
-          secure.on('tlsClientError', (err) => this.#log.debug({ err }, 'tls handshake failed'));
-          server = secure;
-        } else {
-          server = http.createServer(serverOptions, this.#handler.handle);
+          server.on('tlsClientError', (err: Error) => this.#log.debug({ err }, 'tls handshake failed'));
         }
         const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
-        server.on('upgrade', this.#ws.handleUpgrade);
-        // Client socket inactivity (the client side of the idle timeout).
-        server.timeout = timeouts.idle;
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
         server.on('connection', (socket: Socket) => {
           this.#sockets.add(socket);
@@ -152,8 +171,7 @@ export class HttpProxyServer {
             active.dec();
           });
         });
-        server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
-        this.#servers.push(server);
+        this.#listeners.push({ socket: server, http1 });
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
           server.listen(listener.address.port, listener.address.host, () => {
@@ -171,7 +189,33 @@ export class HttpProxyServer {
   }
 
   addresses(): AddressInfo[] {
-    return this.#servers.map((server) => server.address()).filter((a): a is AddressInfo => typeof a === 'object' && a !== null);
+    return this.#listeners
+      .map((listener) => listener.socket.address())
+      .filter((a): a is AddressInfo => typeof a === 'object' && a !== null);
+  }
+
+  #tlsOptions(index: number): tls.TlsOptions {
+    if (this.#tls === undefined) {
+      throw new WaypostError('startup', `listen[${index}] has tls: true but no certificates are configured (tls.certificates)`, {
+        field: `listen[${index}].tls`,
+      });
+    }
+    return this.#tls.serverOptions();
+  }
+
+  #http2Server(): Http2Server {
+    this.#http2 ??= createHttp2Server({
+      config: this.#config,
+      logger: this.#log,
+      onRequest: this.#handler.handle as unknown as Parameters<typeof createHttp2Server>[0]['onRequest'],
+      onSession: (session) => {
+        this.#http2Sessions.add(session);
+        session.once('close', () => this.#http2Sessions.delete(session));
+        // A connection that arrives while stopping is told at once to go elsewhere.
+        if (this.#closing !== undefined) session.close();
+      },
+    });
+    return this.#http2;
   }
 
   /**
@@ -186,15 +230,17 @@ export class HttpProxyServer {
   async #close(graceMs: number): Promise<void> {
     this.#handler.closing = true;
     this.#ws.closing = true;
-    const closed = this.#servers.map(
-      (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+    const closed = this.#listeners.map(
+      ({ socket }) => new Promise<void>((resolve) => (socket.listening ? socket.close(() => resolve()) : resolve())),
     );
-    for (const server of this.#servers) server.closeIdleConnections();
+    for (const { http1 } of this.#listeners) http1.closeIdleConnections();
+    // HTTP/2: GOAWAY now (no new streams; those open finish), the session closes once they have.
+    for (const session of this.#http2Sessions) session.close();
     const deadline = Date.now() + graceMs;
     while ((this.#handler.inflight > 0 || this.#ws.open > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       // Connections that finished their last request become idle: drop them now.
-      for (const server of this.#servers) server.closeIdleConnections();
+      for (const { http1 } of this.#listeners) http1.closeIdleConnections();
     }
     if (this.#handler.inflight > 0) this.#log.warn({ inflight: this.#handler.inflight }, 'grace period over; closing connections');
     if (this.#ws.open > 0) {
@@ -204,7 +250,12 @@ export class HttpProxyServer {
       const closeBy = Date.now() + WEBSOCKET_CLOSE_MS;
       while (this.#ws.open > 0 && Date.now() < closeBy) await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    for (const server of this.#servers) server.closeAllConnections();
+    for (const { http1 } of this.#listeners) {
+      http1.closeAllConnections();
+      // Stops node:http's connection-checking timer (started by the 'listening' it was told).
+      http1.close();
+    }
+    for (const session of this.#http2Sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();
     await Promise.all(closed);
     await this.#engine.close();

@@ -9,16 +9,13 @@
  * - TLS: ALPN decides (`h2`, else `http/1.1`), after the handshake.
  *
  * A protocol not enabled on the listener is refused: an HTTP/1.1-only listener
- * hands everything to node:http (which answers a preface with 400), an h2c-only
- * listener closes connections that do not start with the preface.
+ * hands everything to node:http (which answers a preface with 400), an HTTP/2-only
+ * listener closes connections that do not start with the preface (or negotiate h2).
  */
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-
-export const LISTENER_PROTOCOLS = ['http1', 'h2c'] as const;
-export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
 
 const PREFACE_START = Buffer.from('PRI ');
 
@@ -27,8 +24,8 @@ export interface ProtocolListenerOptions {
   http1: http.Server;
   /** Serves HTTP/2 connections (never listens itself); undefined = HTTP/2 off. */
   http2: http2.Http2Server | undefined;
-  /** Cleartext: which protocols the first bytes may select. */
-  protocols: readonly ListenerProtocol[];
+  /** false = HTTP/2 only: HTTP/1.1 connections are closed. */
+  allowHttp1: boolean;
   /** TLS listener options (certificates, SNI); ALPN is set here. */
   tls?: tls.TlsOptions;
   /** How long a cleartext connection may take to send its first 4 bytes. */
@@ -37,18 +34,18 @@ export interface ProtocolListenerOptions {
 
 /** The server to `listen()` on: it accepts, picks the protocol and hands the socket on. */
 export function createProtocolListener(options: ProtocolListenerOptions): net.Server {
-  const { http1, http2: h2 } = options;
+  const { http1, http2: h2, allowHttp1: allowH1 } = options;
   if (options.tls !== undefined) {
-    const alpn = h2 !== undefined ? ['h2', 'http/1.1'] : ['http/1.1'];
+    const alpn = [...(h2 !== undefined ? ['h2'] : []), ...(allowH1 ? ['http/1.1'] : [])];
     const server = tls.createServer({ ...options.tls, ALPNProtocols: alpn });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === 'h2' && h2 !== undefined) h2.emit('connection', socket);
-      else http1.emit('connection', socket);
+      else if (allowH1) http1.emit('connection', socket);
+      else socket.destroy();
     });
     return server;
   }
-  const allowH1 = options.protocols.includes('http1');
-  const allowH2 = h2 !== undefined && options.protocols.includes('h2c');
+  const allowH2 = h2 !== undefined;
   if (!allowH2) return netServer((socket) => http1.emit('connection', socket));
   return netServer((socket) => {
     sniffPreface(socket, options.firstBytesTimeoutMs, (isH2) => {

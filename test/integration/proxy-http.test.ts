@@ -119,7 +119,10 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
     expect(proxy.accessLog.at(-1)!.retries).toBe(1);
   });
 
-  it('does not retry a streamed POST larger than the retry buffer and answers 502', async () => {
+  // A streamed body can be sent again only while no byte of it was read. undici reads the body
+  // once connected, so a refused connect leaves it whole and another instance gets it; http-proxy
+  // starts piping the body before it connects, so its failed attempt has consumed some: 502.
+  it('retries a streamed POST larger than the retry buffer only while no byte of its body was read', async () => {
     proxy = await startProxy(
       engine,
       [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }],
@@ -127,6 +130,11 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
     );
     const body = pattern(64 * 1024);
     const reply = await request(proxy.port, { host: 'orders.test', method: 'POST', body, headers: { 'content-length': body.length } });
+    if (engine === 'undici') {
+      expect(reply.status).toBe(200);
+      expect(proxy.accessLog.at(-1)!.retries).toBe(1);
+      return;
+    }
     expect(reply.status).toBe(502);
     expect(reply.headers['x-waypost-error']).toBe('upstream_failed');
     expect(json(reply)).toEqual({ error: 'upstream_failed', message: 'The upstream instance could not be reached or failed to answer.' });
