@@ -76,7 +76,7 @@ export class ConsulApi {
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#leaseSeconds = options.leaseSeconds;
     const log = options.logger.child({ component: 'consul' });
-    this.#agent = new ConsulAgent({ store: options.store, clock: options.clock, logger: log, leaseSeconds: options.leaseSeconds });
+    this.#agent = new ConsulAgent({ store: options.store, mirror: options.mirror, clock: options.clock, logger: log, leaseSeconds: options.leaseSeconds });
     this.#blocking = new BlockingQueries(options.mirror, options.maxWaiters);
     const catalog = new ConsulCatalog(options.mirror, this.#blocking, this.#agent);
     const checkUpdate = (status: CheckStatus | undefined) => (call: CompatCall, [checkId]: readonly string[]) => this.#checkUpdate(call, checkId!, status);

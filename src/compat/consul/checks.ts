@@ -1,16 +1,19 @@
 /**
  * The agent half of the Consul compatibility layer: the checks of services
- * registered through `PUT /v1/agent/service/register`, run in the Waypost
- * process that received the registration, as a Consul agent runs the checks of
- * its local services. (Check updates such as `/v1/agent/check/pass/…` therefore
- * belong to that process; with several proxies, point a service's Consul client
- * at one of them. A process that gets an update for a check it does not run,
- * e.g. after a restart, adopts the check from the record's metadata.)
+ * registered through `PUT /v1/agent/service/register`, run as a Consul agent
+ * runs the checks of its local services.
+ *
+ * With several proxies on one registry, exactly one runs a record's checks: the
+ * one named in it (`consul.agent`, ownership.ts). The proxy that receives the
+ * registration runs them; a proxy that receives a check update or maintenance
+ * call for a record it does not run takes the record over (writing its own id),
+ * and the other stops when its mirror shows that. Every proxy answers health
+ * from the same record.
  *
  * How Consul's model maps onto leases and statuses:
- * - The instance's registry lease is kept alive by this agent (renewed every
- *   third of it) for as long as the service is registered here, like a Consul
- *   agent holding its services: if this process dies, the lease runs out.
+ * - The instance's registry lease is kept alive by the running agent (renewed
+ *   every third of it), like a Consul agent holding its services: if that
+ *   process dies and no other takes the record over, the lease runs out.
  * - TTL check: not passed within TTL → critical. HTTP and TCP checks: probe.ts.
  *   Checks start critical unless `Status` says.
  * - Any critical check, or maintenance mode → status OUT_OF_SERVICE (no traffic,
@@ -19,46 +22,28 @@
  * - DeregisterCriticalServiceAfter: a check critical that long deregisters the
  *   instance.
  * The aggregate and each check's status live in the record's metadata
- * (`consul.check`, `consul.checks`, model.ts), so every proxy's mirror can answer
- * health queries; only status transitions are writes, passes are lease renewals.
+ * (`consul.check`, `consul.checks`, entry.ts), so every proxy's mirror can answer
+ * health queries; only status transitions and takeovers are writes, passes are
+ * lease renewals.
  */
-import type { Clock, TimerHandle } from '../../clock.js';
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.js';
 import { describeError, invalid } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { RegistryStore } from '../../registry/store.js';
+import type { RegistryMirror } from '../../mirror/mirror.js';
+import type { RegistryStore, ServiceState } from '../../registry/store.js';
 import type { InstanceRecord, RegistrationInput } from '../../types.js';
-import {
-  CONSUL_META,
-  aggregateStatus,
-  definitionOf,
-  parseStoredChecks,
-  storedCheck,
-  type CheckDefinition,
-  type CheckStatus,
-} from './model.js';
+import { entryOf, newEntry, withHealth, type AgentEntry, type CheckRun } from './entry.js';
+import { CONSUL_META, type CheckDefinition, type CheckStatus } from './model.js';
+import { instanceKeyOf, planOwnership } from './ownership.js';
 import { probe } from './probe.js';
-
-interface CheckRun {
-  readonly definition: CheckDefinition;
-  status: CheckStatus;
-  output: string;
-  timer: TimerHandle | undefined;
-  deregisterTimer: TimerHandle | undefined;
-}
-
-interface AgentEntry {
-  /** The registration as last written (status and check metadata are rewritten on transitions). */
-  input: RegistrationInput;
-  readonly checks: CheckRun[];
-  maintenance: boolean;
-  leaseTimer: TimerHandle | undefined;
-  closed: boolean;
-  /** Serialises this entry's store writes so transitions land in order. */
-  writing: Promise<void>;
-}
 
 export interface ConsulAgentOptions {
   store: RegistryStore;
+  /** Followed to learn which records this agent runs when proxies share a registry. */
+  mirror: RegistryMirror;
+  /** Written into the records this agent runs. @default a random UUID */
+  agentId?: string;
   clock: Clock;
   logger: Logger;
   /** The lease of every Consul-registered record, in seconds. */
@@ -74,16 +59,18 @@ export class ConsulAgent {
   readonly #entries = new Map<string, AgentEntry>();
   /** Check id → entry key. */
   readonly #checkOwners = new Map<string, string>();
+  readonly #agentId: string;
+  /** Keys deregistered here: a stale mirror state naming this agent must not bring them back. */
+  readonly #released = new Set<string>();
+  readonly #unsubscribe: () => void;
 
   constructor(options: ConsulAgentOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#log = options.logger;
     this.#leaseSeconds = options.leaseSeconds;
-  }
-
-  get leaseSeconds(): number {
-    return this.#leaseSeconds;
+    this.#agentId = options.agentId ?? randomUUID();
+    this.#unsubscribe = options.mirror.onChange((service, state) => this.#reconcile(service, state));
   }
 
   /**
@@ -91,41 +78,60 @@ export class ConsulAgent {
    * earlier entry for the same instance). `initial` gives each check's starting status.
    */
   async register(input: RegistrationInput, checks: readonly CheckDefinition[], initial: readonly CheckStatus[], maintenance = false): Promise<InstanceRecord> {
-    const key = keyOf(input.service, input.id!);
+    const key = instanceKeyOf(input.service, input.id!);
     this.#drop(key);
-    const entry = newEntry(input, checks.map((definition, i) => ({ definition, status: initial[i] ?? 'critical' })), maintenance);
-    entry.input = withHealth(input, entry);
-    const { record } = await this.#store.register(entry.input);
-    this.#run(key, entry);
-    return record;
+    this.#released.delete(key);
+    const owned = { ...input, metadata: { ...input.metadata, [CONSUL_META.agent]: this.#agentId } };
+    const entry = newEntry(owned, checks.map((definition, i) => ({ definition, status: initial[i] ?? 'critical' })), maintenance);
+    entry.input = withHealth(owned, entry);
+    // Known before the write lands, so the mirror's echo of it is not taken for someone else's record.
+    this.#entries.set(key, entry);
+    try {
+      const { record } = await this.#store.register(entry.input);
+      if (!entry.closed) this.#run(key, entry);
+      return record;
+    } catch (err) {
+      this.#drop(key);
+      throw err;
+    }
   }
 
-  /** Takes over the checks of a record registered by another process (or before a restart). */
+  /**
+   * Takes over the checks of a record run by another proxy (or by none, e.g. after
+   * a restart): writes this agent's id into it, so the other proxy stops running them.
+   */
   adopt(record: InstanceRecord): boolean {
-    const key = keyOf(record.service, record.id);
+    const key = instanceKeyOf(record.service, record.id);
     if (this.#entries.has(key)) return true;
-    const stored = parseStoredChecks(record.metadata[CONSUL_META.checks]);
-    if (!stored) return false;
-    const input: RegistrationInput = {
-      service: record.service,
-      id: record.id,
-      host: record.host,
-      port: record.port,
-      weight: record.weight,
-      zone: record.zone,
-      tags: record.tags,
-      metadata: record.metadata,
-      status: record.status,
-      ttl: record.ttl,
-    };
-    const checks = stored.map((check) => ({ definition: definitionOf(check), status: check.status }));
-    this.#run(key, newEntry(input, checks, record.metadata[CONSUL_META.maintenance] === 'true'));
+    const entry = entryOf(record, this.#agentId);
+    if (!entry) return false;
+    this.#released.delete(key);
+    this.#entries.set(key, entry);
+    this.#run(key, entry);
+    void this.#writeHealth(key, entry);
     return true;
+  }
+
+  /** Runs what the registry says this agent runs and stops what it no longer does (ownership.ts). */
+  #reconcile(service: string, state: ServiceState | undefined): void {
+    const running = new Map<string, { confirmed: boolean }>();
+    for (const [key, entry] of this.#entries) if (entry.input.service === service) running.set(key, entry);
+    const plan = planOwnership(service, state, { agentId: this.#agentId, running, released: this.#released });
+    for (const key of plan.confirm) this.#entries.get(key)!.confirmed = true;
+    for (const key of plan.drop) this.#drop(key);
+    for (const key of plan.forget) this.#released.delete(key);
+    for (const record of plan.adopt) {
+      const entry = entryOf(record, this.#agentId);
+      if (!entry) continue;
+      entry.confirmed = true;
+      const key = instanceKeyOf(service, record.id);
+      this.#entries.set(key, entry);
+      this.#run(key, entry);
+    }
   }
 
   /** Starts keeping the entry's lease and running its checks here. */
   #run(key: string, entry: AgentEntry): void {
-    this.#entries.set(key, entry);
     for (const run of entry.checks) this.#checkOwners.set(run.definition.id, key);
     this.#scheduleLease(key, entry);
     for (const run of entry.checks) {
@@ -142,7 +148,7 @@ export class ConsulAgent {
   }
 
   has(service: string, id: string): boolean {
-    return this.#entries.has(keyOf(service, id));
+    return this.#entries.has(instanceKeyOf(service, id));
   }
 
   /**
@@ -161,7 +167,7 @@ export class ConsulAgent {
   }
 
   async setMaintenance(service: string, id: string, enable: boolean): Promise<boolean> {
-    const key = keyOf(service, id);
+    const key = instanceKeyOf(service, id);
     const entry = this.#entries.get(key);
     if (!entry) return false;
     if (entry.maintenance === enable) return true;
@@ -172,7 +178,9 @@ export class ConsulAgent {
 
   /** Stops running the instance's checks here (the caller deregisters it). */
   forget(service: string, id: string): void {
-    this.#drop(keyOf(service, id));
+    const key = instanceKeyOf(service, id);
+    this.#drop(key);
+    this.#released.add(key);
   }
 
   /** Outputs of the checks run here, for health answers. */
@@ -183,6 +191,7 @@ export class ConsulAgent {
   }
 
   close(): void {
+    this.#unsubscribe();
     for (const key of [...this.#entries.keys()]) this.#drop(key);
   }
 
@@ -256,7 +265,7 @@ export class ConsulAgent {
     run.deregisterTimer = this.#clock.setTimer(() => {
       if (entry.closed || run.status !== 'critical') return;
       const { service, id } = entry.input;
-      this.#drop(key);
+      this.forget(service, id!);
       this.#log.info({ service, id, check: run.definition.id }, 'consul check critical too long; deregistering');
       void this.#store.deregister(service, id!).catch((err: unknown) => {
         this.#log.warn({ err: describeError(err), service, id }, 'consul deregistration failed');
@@ -277,30 +286,4 @@ export class ConsulAgent {
     });
     return entry.writing;
   }
-}
-
-function withHealth(input: RegistrationInput, entry: AgentEntry): RegistrationInput {
-  const aggregate = aggregateStatus(entry.checks.map((run) => run.status));
-  const metadata: Record<string, string> = { ...input.metadata, [CONSUL_META.check]: aggregate };
-  if (entry.checks.length > 0) metadata[CONSUL_META.checks] = JSON.stringify(entry.checks.map((run) => storedCheck(run.definition, run.status)));
-  else delete metadata[CONSUL_META.checks];
-  if (entry.maintenance) metadata[CONSUL_META.maintenance] = 'true';
-  else delete metadata[CONSUL_META.maintenance];
-  const down = entry.maintenance || aggregate === 'critical';
-  return { ...input, metadata, status: down ? 'OUT_OF_SERVICE' : 'UP' };
-}
-
-function keyOf(service: string, id: string): string {
-  return `${service}/${id}`;
-}
-
-function newEntry(input: RegistrationInput, checks: readonly { definition: CheckDefinition; status: CheckStatus }[], maintenance: boolean): AgentEntry {
-  return {
-    input,
-    checks: checks.map(({ definition, status }) => ({ definition, status, output: '', timer: undefined, deregisterTimer: undefined })),
-    maintenance,
-    leaseTimer: undefined,
-    closed: false,
-    writing: Promise.resolve(),
-  };
 }

@@ -33,6 +33,8 @@ export const CONSUL_META = {
   checks: 'consul.checks',
   maintenance: 'consul.maintenance',
   warningWeight: 'consul.weights.warning',
+  /** The ConsulAgent that runs the record's checks (ownership.ts). */
+  agent: 'consul.agent',
 } as const;
 
 /** One check as kept in `consul.checks` (short keys: metadata values are limited to 512 characters). */
