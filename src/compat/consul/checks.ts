@@ -32,10 +32,10 @@ import { describeError, invalid } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { RegistryMirror } from '../../mirror/mirror.js';
 import type { RegistryStore, ServiceState } from '../../registry/store.js';
-import type { InstanceRecord, RegistrationInput } from '../../types.js';
+import { instanceKey, type InstanceRecord, type RegistrationInput } from '../../types.js';
 import { entryOf, newEntry, withHealth, type AgentEntry, type CheckRun } from './entry.js';
 import { CONSUL_META, type CheckDefinition, type CheckStatus } from './model.js';
-import { instanceKeyOf, planOwnership } from './ownership.js';
+import { planOwnership } from './ownership.js';
 import { probe } from './probe.js';
 
 export interface ConsulAgentOptions {
@@ -78,7 +78,7 @@ export class ConsulAgent {
    * earlier entry for the same instance). `initial` gives each check's starting status.
    */
   async register(input: RegistrationInput, checks: readonly CheckDefinition[], initial: readonly CheckStatus[], maintenance = false): Promise<InstanceRecord> {
-    const key = instanceKeyOf(input.service, input.id!);
+    const key = instanceKey(input.service, input.id!);
     this.#drop(key);
     this.#released.delete(key);
     const owned = { ...input, metadata: { ...input.metadata, [CONSUL_META.agent]: this.#agentId } };
@@ -101,7 +101,7 @@ export class ConsulAgent {
    * a restart): writes this agent's id into it, so the other proxy stops running them.
    */
   adopt(record: InstanceRecord): boolean {
-    const key = instanceKeyOf(record.service, record.id);
+    const key = instanceKey(record.service, record.id);
     if (this.#entries.has(key)) return true;
     const entry = entryOf(record, this.#agentId);
     if (!entry) return false;
@@ -124,7 +124,7 @@ export class ConsulAgent {
       const entry = entryOf(record, this.#agentId);
       if (!entry) continue;
       entry.confirmed = true;
-      const key = instanceKeyOf(service, record.id);
+      const key = instanceKey(service, record.id);
       this.#entries.set(key, entry);
       this.#run(key, entry);
     }
@@ -148,7 +148,7 @@ export class ConsulAgent {
   }
 
   has(service: string, id: string): boolean {
-    return this.#entries.has(instanceKeyOf(service, id));
+    return this.#entries.has(instanceKey(service, id));
   }
 
   /**
@@ -167,7 +167,7 @@ export class ConsulAgent {
   }
 
   async setMaintenance(service: string, id: string, enable: boolean): Promise<boolean> {
-    const key = instanceKeyOf(service, id);
+    const key = instanceKey(service, id);
     const entry = this.#entries.get(key);
     if (!entry) return false;
     if (entry.maintenance === enable) return true;
@@ -178,7 +178,7 @@ export class ConsulAgent {
 
   /** Stops running the instance's checks here (the caller deregisters it). */
   forget(service: string, id: string): void {
-    const key = instanceKeyOf(service, id);
+    const key = instanceKey(service, id);
     this.#drop(key);
     this.#released.add(key);
   }

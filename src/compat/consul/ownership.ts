@@ -12,7 +12,7 @@
  * (`confirmed`): until then the mirror may still deliver states from before it.
  */
 import type { ServiceState } from '../../registry/store.js';
-import type { InstanceRecord } from '../../types.js';
+import { instanceKey, type InstanceRecord } from '../../types.js';
 import { CONSUL_META } from './model.js';
 
 export interface OwnershipPlan {
@@ -34,10 +34,6 @@ export interface OwnershipView {
   readonly released: ReadonlySet<string>;
 }
 
-export function instanceKeyOf(service: string, id: string): string {
-  return `${service}/${id}`;
-}
-
 export function runnerOf(record: InstanceRecord): string | undefined {
   return record.metadata[CONSUL_META.agent];
 }
@@ -48,7 +44,7 @@ export function planOwnership(service: string, state: ServiceState | undefined, 
   const ours = new Set<string>();
   for (const record of state?.instances ?? []) {
     if (runnerOf(record) !== view.agentId) continue;
-    const key = instanceKeyOf(service, record.id);
+    const key = instanceKey(service, record.id);
     ours.add(key);
     const running = view.running.get(key);
     if (running === undefined) {
