@@ -12,7 +12,7 @@ import { MethodNotAllowed } from './registry-api.js';
 
 /** How one API writes its errors. */
 export interface ErrorFormat {
-  /** A refusal. `headers` holds what the skeleton adds (e.g. `connection: close`). */
+  /** A refusal. `headers` holds what every format sends (`allow` on a 405, `connection: close` on a 413). */
   refusal(res: ServerResponse, err: WaypostError, headers: Record<string, string>): void;
   /** An unexpected failure: a bare 500 that reveals nothing. */
   internal(res: ServerResponse): void;
@@ -21,7 +21,6 @@ export interface ErrorFormat {
 /** DESIGN §4: `{"error", "message", "field"?}` with the error's status. */
 export const designErrorFormat: ErrorFormat = {
   refusal(res, err, headers) {
-    if (err instanceof MethodNotAllowed) headers.allow = err.allow.join(', ');
     if (err.code === ErrorCodes.UNAUTHORIZED) headers['www-authenticate'] = 'Bearer realm="waypost"';
     sendError(res, err, headers);
   },
@@ -43,8 +42,12 @@ export function answerFailure(req: IncomingMessage, res: ServerResponse, err: un
   }
   if (err.status >= 500) log.warn({ err: describeError(err), code: err.code }, 'request refused');
   else log.debug({ err: err.message, field: err.field, method: req.method }, 'request rejected');
+  const headers: Record<string, string> = {};
+  // HTTP requires a 405 to say which methods the path takes.
+  if (err instanceof MethodNotAllowed) headers.allow = err.allow.join(', ');
   // The rest of an oversized body was not read: close instead of draining it.
-  format.refusal(res, err, err.code === ErrorCodes.TOO_LARGE ? { connection: 'close' } : {});
+  if (err.code === ErrorCodes.TOO_LARGE) headers.connection = 'close';
+  format.refusal(res, err, headers);
 }
 
 /** Only the known shape of a path; raw paths may carry anything. */

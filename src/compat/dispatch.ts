@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerFailure, type ErrorFormat } from '../admin/failure.js';
+import { MethodNotAllowed } from '../admin/registry-api.js';
 import { decodeSegments } from '../admin/server.js';
 import { ErrorCodes, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -40,7 +41,7 @@ export async function dispatch(call: CompatCall, path: string, options: CompatDi
     const method = call.req.method ?? 'GET';
     const match = options.table.match(method, segments);
     if (match.kind === 'not-found') throw new WaypostError(ErrorCodes.NOT_FOUND, options.notFoundMessage);
-    if (match.kind === 'method-not-allowed') throw new WaypostError(ErrorCodes.METHOD_NOT_ALLOWED, `method ${method} not allowed`);
+    if (match.kind === 'method-not-allowed') throw new MethodNotAllowed(match.allow);
     // Reads are open, as on the native API; writes need the token.
     if (method !== 'GET' && method !== 'HEAD') options.authorize(call);
     await match.handler(call, match.params);
