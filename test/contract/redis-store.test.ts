@@ -3,13 +3,12 @@ import { isWaypostError, WaypostError } from '../../src/errors.js';
 import type { StoreOptions } from '../../src/registry/lease.js';
 import { parseRedisTopology } from '../../src/registry/redis-connection.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/registry/redis-store.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 import { deadPort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { FeedRecorder, storeContract } from './store.contract.js';
 
 let server: RedisServer;
-let prefixes = 0;
 
 beforeAll(async () => {
   server = await RedisServer.start();
@@ -18,10 +17,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function redisOptions(url: string, extra: Partial<RedisStoreOptions['redis']> = {}): RedisStoreOptions['redis'] {
-  prefixes += 1;
-  return { url, sentinels: [], name: '', cluster: [], password: '', prefix: `t${process.pid}-${prefixes}`, feedLength: 100_000, ...extra };
-}
+const redisOptions = (url: string, extra: Partial<RedisStoreOptions['redis']> = {}) => redisStoreOptions({ url, ...extra });
 
 storeContract('redis', async (options?: StoreOptions) => {
   const store = new RedisStore({ sweepIntervalMs: 200, ...options, redis: redisOptions(server.url) });

@@ -10,7 +10,7 @@ import { isWaypostError } from '../../src/errors.js';
 import type { StoreOptions } from '../../src/registry/lease.js';
 import type { ChangeEvent, FeedSubscription, RegistryStore } from '../../src/registry/store.js';
 import type { RegistrationInput } from '../../src/types.js';
-import { sleep, waitFor, waitUntil } from '../helpers/wait.js';
+import { sleep, waitFor, readUntil } from '../helpers/wait.js';
 
 export interface StoreHarness {
   /** The store under test. */
@@ -55,7 +55,7 @@ export class FeedRecorder {
   }
 
   async waitForCount(count: number, timeoutMs = 5000): Promise<ChangeEvent[]> {
-    await waitUntil(`${count} feed events`, () => this.summary(), (seen) => seen.length >= count, { timeoutMs });
+    await readUntil(`${count} feed events`, () => this.summary(), (seen) => seen.length >= count, { timeoutMs });
     return this.events;
   }
 }

@@ -42,7 +42,7 @@ export async function waitFor<T>(what: string, probe: () => T | NotYet | Promise
  * Polls `read` until `done(value)` holds and returns that value; on timeout throws with the
  * last value read, so a test shows how far it got.
  */
-export async function waitUntil<T>(what: string, read: () => T | Promise<T>, done: (value: T) => boolean, options: WaitOptions = {}): Promise<T> {
+export async function readUntil<T>(what: string, read: () => T | Promise<T>, done: (value: T) => boolean, options: WaitOptions = {}): Promise<T> {
   return waitFor(what, async () => {
     const value = await read();
     if (done(value)) return { value };
