@@ -8,8 +8,9 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 export interface LoggerOptions {
+  /** @default 'info' */
   level?: string;
-  /** File descriptor or path; defaults to stdout. */
+  /** File descriptor or path. @default 1 (stdout) */
   destination?: number | string;
 }
 

@@ -29,7 +29,7 @@ export type EndpointState = (typeof ENDPOINT_STATES)[number];
 export type EndpointCountSource = () => Iterable<{ service: string; state: EndpointState; count: number }>;
 
 export interface MetricsOptions {
-  /** Collect prom-client's default process metrics (off in unit tests for speed). */
+  /** Collect prom-client's default process metrics (off in unit tests for speed). @default true */
   processMetrics?: boolean;
 }
 

@@ -5,28 +5,10 @@
 import autocannon from 'autocannon';
 import { runPaced } from './paced.js';
 import { hasCommand, type Pinning } from './pin.js';
+import type { LoadRequest, LoadResult, LoadTool } from './load-types.js';
 import { sleep, type ProcessGroup } from './processes.js';
 
-export type LoadTool = 'autocannon' | 'wrk' | 'paced';
-
-export interface LoadRequest {
-  url: string;
-  hostHeader?: string | undefined;
-  connections: number;
-  durationSeconds: number;
-  /** Total requests per second for the paced tool. */
-  rate?: number | undefined;
-}
-
-export interface LoadResult {
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  /** Socket errors and timeouts. */
-  errors: number;
-  non2xx: number;
-}
+export type { LoadRequest, LoadResult, LoadTool } from './load-types.js';
 
 export function wrkAvailable(): boolean {
   return hasCommand('wrk');

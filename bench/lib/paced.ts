@@ -9,7 +9,7 @@
  * keep-alive connections; requests wait in the pool when all are busy, which counts as latency.
  */
 import { Pool } from 'undici';
-import type { LoadRequest, LoadResult } from './load.js';
+import type { LoadRequest, LoadResult } from './load-types.js';
 
 /** How often the pacer wakes to send what is due. */
 const TICK_MS = 1;

@@ -69,7 +69,7 @@ export class RegistryApi {
     this.#blocking = options.blocking;
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#log = options.logger;
-    this.#readYourWritesMs = options.readYourWritesMs ?? 1000;
+    this.#readYourWritesMs = options.readYourWritesMs ?? READ_YOUR_WRITES_MS;
   }
 
   /** Handles a request under `/v1/services`; throws WaypostError for every refusal. */
@@ -138,7 +138,7 @@ export class RegistryApi {
     this.#targets.check(input.host, input.port);
     const { record } = await this.#store.register(input);
     await this.#settle(service, (state) => {
-      const seen = find(state, record.id);
+      const seen = findInstance(state, record.id);
       return seen !== undefined && sameFields(seen, record);
     });
     sendJson(request.res, 201, record);
@@ -152,7 +152,7 @@ export class RegistryApi {
     if (!record) throw unknownInstance(service, id, 'register it again');
     if (options.weight !== undefined) {
       await this.#settle(service, (state) => {
-        const seen = find(state, id);
+        const seen = findInstance(state, id);
         return seen === undefined || seen.weight === record.weight;
       });
     }
@@ -166,7 +166,7 @@ export class RegistryApi {
     const record = await this.#store.setStatus(service, id, status);
     if (!record) throw unknownInstance(service, id);
     await this.#settle(service, (state) => {
-      const seen = find(state, id);
+      const seen = findInstance(state, id);
       return seen === undefined || seen.status === record.status;
     });
     sendJson(request.res, 200, record);
@@ -176,7 +176,7 @@ export class RegistryApi {
     const [service, id] = this.#instancePath(request);
     const removed = await this.#store.deregister(service, id);
     if (!removed) throw unknownInstance(service, id);
-    await this.#settle(service, (state) => find(state, id) === undefined);
+    await this.#settle(service, (state) => findInstance(state, id) === undefined);
     sendNoContent(request.res);
   }
 
@@ -184,23 +184,36 @@ export class RegistryApi {
     return [checkServiceName(request.segments[0]), checkInstanceId(request.segments[2])];
   }
 
-  /**
-   * Waits until the mirror shows a write (`shown` holds), at most
-   * readYourWritesMs. When the mirror cannot catch up (registry connection
-   * lost), the write is answered anyway: it was stored.
-   */
-  async #settle(service: string, shown: (state: ServiceState | undefined) => boolean): Promise<void> {
-    const deadline = Date.now() + this.#readYourWritesMs;
-    for (;;) {
-      const state = this.#mirror.service(service);
-      if (shown(state)) return;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        this.#log.warn({ service }, 'mirror did not show the write in time');
-        return;
-      }
-      await this.#mirror.waitForChange(service, state?.revision ?? 0, remaining);
+  #settle(service: string, shown: (state: ServiceState | undefined) => boolean): Promise<void> {
+    return settle(this.#mirror, service, shown, { timeoutMs: this.#readYourWritesMs, log: this.#log });
+  }
+}
+
+/** Default bound of settle(): how long a write may take to show in the mirror. */
+export const READ_YOUR_WRITES_MS = 1000;
+
+/**
+ * Waits until the mirror shows a write (`shown` holds), at most `timeoutMs`, so
+ * a client that writes and then reads sees its write. When the mirror cannot
+ * catch up (registry connection lost), the write is answered anyway: it was stored.
+ * Shared with the compat APIs (src/compat), which answer writes the same way.
+ */
+export async function settle(
+  mirror: RegistryMirror,
+  service: string,
+  shown: (state: ServiceState | undefined) => boolean,
+  options: { timeoutMs?: number; log?: Logger } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? READ_YOUR_WRITES_MS);
+  for (;;) {
+    const state = mirror.service(service);
+    if (shown(state)) return;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      options.log?.warn({ service }, 'mirror did not show the write in time');
+      return;
     }
+    await mirror.waitForChange(service, state?.revision ?? 0, remaining);
   }
 }
 
@@ -213,7 +226,8 @@ export class MethodNotAllowed extends WaypostError {
   }
 }
 
-function find(state: ServiceState | undefined, id: string): InstanceRecord | undefined {
+/** The instance with this id in a service's state (a management call: it scans the service). */
+export function findInstance(state: ServiceState | undefined, id: string): InstanceRecord | undefined {
   return state?.instances.find((record) => record.id === id);
 }
 

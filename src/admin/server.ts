@@ -6,7 +6,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCodes, WaypostError, describeError, isWaypostError } from '../errors.js';
+import { ErrorCodes, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RegistryMirror } from '../mirror/mirror.js';
@@ -14,7 +14,8 @@ import type { RegistryStore } from '../registry/store.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { TokenGuard } from './auth.js';
 import { BlockingQueries } from './blocking-query.js';
-import { sendError, sendJson } from './body.js';
+import { sendJson } from './body.js';
+import { answerFailure, designErrorFormat } from './failure.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
 import type { OwnListeners } from './self-loop.js';
@@ -209,28 +210,12 @@ export class AdminServer {
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    if (res.headersSent || res.destroyed) {
-      this.#log.warn({ err: describeError(err), method: req.method }, 'admin request failed after answering');
-      res.destroy();
-      return;
-    }
-    if (!isWaypostError(err)) {
-      this.#log.error({ err, method: req.method, path: pathForLog(req) }, 'admin request failed');
-      sendJson(res, 500, { error: 'internal', message: 'internal error' });
-      return;
-    }
-    const headers: Record<string, string> = {};
-    if (err instanceof MethodNotAllowed) headers.allow = err.allow.join(', ');
-    if (err.code === ErrorCodes.UNAUTHORIZED) headers['www-authenticate'] = 'Bearer realm="waypost"';
-    // The rest of an oversized body was not read: close instead of draining it.
-    if (err.code === ErrorCodes.TOO_LARGE) headers.connection = 'close';
-    if (err.status >= 500) this.#log.warn({ err: describeError(err), code: err.code }, 'admin request refused');
-    sendError(res, err, headers);
+    answerFailure(req, res, err, this.#log, designErrorFormat);
   }
 }
 
 /** Path segments, each URL-decoded; bad %-encoding is a 400, not an exception. */
-function decodeSegments(path: string): string[] {
+export function decodeSegments(path: string): string[] {
   return path
     .split('/')
     .slice(1)
@@ -243,9 +228,4 @@ function decodeSegments(path: string): string[] {
         });
       }
     });
-}
-
-/** Only the known shape of a path; raw paths may carry anything. */
-function pathForLog(req: IncomingMessage): string {
-  return (req.url ?? '').split('?', 1)[0]!.slice(0, 200);
 }

@@ -28,7 +28,7 @@ export interface RegistryClientOptions {
   readonly token?: string;
   /** Time limit of one call (a blocking query gets its wait time on top). @default 5000 */
   readonly fetchTimeoutMs?: number;
-  /** Retry timing of registrations and watches while the registry is unreachable. */
+  /** Retry timing of registrations and watches while the registry is unreachable. @default { initialMs: 250, maxMs: 5000 } */
   readonly backoff?: BackoffOptions;
 }
 

@@ -19,8 +19,8 @@ import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RegistryMirror } from '../mirror/mirror.js';
 import type { RegistryStore } from '../registry/store.js';
-import { ConsulApi } from './consul.js';
-import { EurekaApi } from './eureka.js';
+import { ConsulApi } from './consul/api.js';
+import { EurekaApi } from './eureka/api.js';
 
 export interface CompatDeps {
   config: WaypostConfig;

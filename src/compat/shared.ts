@@ -1,39 +1,10 @@
 /**
- * Pieces both compat APIs share: read-your-writes after a store write, the
- * token taken from the places foreign clients put it, and lenient JSON bodies.
+ * Pieces both compat APIs share beyond what src/admin gives them: the token taken
+ * from the places foreign clients put it, lenient JSON bodies, bodiless answers.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { readJsonBody } from '../admin/body.js';
 import type { TokenGuard } from '../admin/auth.js';
-import type { RegistryMirror } from '../mirror/mirror.js';
-import type { ServiceState } from '../registry/store.js';
-import type { InstanceRecord } from '../types.js';
-
-/** Longest wait for the mirror to show a write before answering anyway (as the native API). */
-export const READ_YOUR_WRITES_MS = 1000;
-
-/**
- * Waits (bounded) until the mirror shows a write, so a client that registers and
- * then reads sees itself. When the mirror cannot catch up the write was still stored.
- */
-export async function settle(
-  mirror: RegistryMirror,
-  service: string,
-  shown: (state: ServiceState | undefined) => boolean,
-): Promise<void> {
-  const deadline = Date.now() + READ_YOUR_WRITES_MS;
-  for (;;) {
-    const state = mirror.service(service);
-    if (shown(state)) return;
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) return;
-    await mirror.waitForChange(service, state?.revision ?? 0, remaining);
-  }
-}
-
-export function findInstance(state: ServiceState | undefined, id: string): InstanceRecord | undefined {
-  return state?.instances.find((record) => record.id === id);
-}
 
 /**
  * Checks the admin token, accepted as `Authorization: Bearer T`, as the password
@@ -72,4 +43,10 @@ export function remoteAddress(req: IncomingMessage): string | undefined {
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A status without a body (Eureka answers most calls so, Consul its agent writes). */
+export function sendStatus(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-length': 0, 'cache-control': 'no-store', ...headers });
+  res.end();
 }

@@ -1,7 +1,7 @@
 /**
  * The configuration schema: every field, its default and its checks, in one place.
  * Keys are public API (DESIGN §3). `config/waypost.yaml` documents each field and
- * test/unit/config/reference.test.ts fails when one is undocumented.
+ * test/unit/config-reference.test.ts fails when one is undocumented.
  *
  * Durations are normalised to milliseconds, listen addresses to {host, port}.
  */

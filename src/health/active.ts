@@ -53,6 +53,7 @@ export interface ActiveCheckerOptions {
   /** `health.active`: service name → check. */
   checks: Readonly<Record<string, ActiveCheckConfig>>;
   logger: Logger;
+  /** @default systemClock */
   clock?: Clock;
   /** 0 ≤ x < 1; injected for tests. @default Math.random */
   random?: () => number;

@@ -58,6 +58,7 @@ export interface OutlierDetectorOptions {
   config: Pick<PassiveHealthConfig, 'consecutiveFailures' | 'baseEjection' | 'maxEjection' | 'maxEjectionPercent'>;
   metrics?: Metrics;
   logger: Logger;
+  /** @default systemClock */
   clock?: Clock;
   /** Called for every ejection this proxy decides (to share it). */
   onEject?: (notice: EjectionNotice) => void;

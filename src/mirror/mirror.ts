@@ -28,6 +28,7 @@ export interface RegistryMirrorOptions {
   store: RegistryStore;
   logger: Logger;
   metrics?: Metrics;
+  /** @default systemClock */
   clock?: Clock;
   /** First delay before retrying a failed resync; doubles up to `resyncMaxDelayMs`. @default 100 */
   resyncInitialDelayMs?: number;

@@ -21,6 +21,7 @@ export interface StoreOptions {
   maxInstancesPerService?: number;
   /** Called with every result of the store's own periodic sweep. */
   onSweep?: (result: SweepResult) => void;
+  /** @default silentLogger */
   logger?: Logger;
 }
 

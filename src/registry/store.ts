@@ -1,7 +1,8 @@
 /**
- * The registry seam. Two implementations share this interface and one contract
- * suite (test/contract/store.contract.ts): `memory` (embedded, one process) and
- * `redis` (shared by any number of proxies).
+ * The registry seam. Its implementations share one contract suite
+ * (test/contract/store.contract.ts): `memory` (embedded, one process), `redis`
+ * (shared by any number of proxies) and a cluster worker's read-only view of its
+ * primary's store (workers/ipc-store.ts).
  *
  * Invariants every store keeps:
  * - Every change (register, update, status, deregister, expire) gets the next

@@ -30,7 +30,7 @@ export interface RegistrarOptions {
   readonly ttl?: number;
   /** Address for host-networked containers and published ports. @default 127.0.0.1 */
   readonly advertiseHost?: string;
-  /** Reconnect and registry retry timing. */
+  /** Reconnect and registry retry timing. @default { initialMs: 250, maxMs: 5000 } */
   readonly backoff?: BackoffOptions;
 }
 

@@ -57,6 +57,11 @@ export class IpcRegistryStore implements RegistryStore {
   }
 
   async start(): Promise<void> {
+    this.#attach();
+  }
+
+  /** Synchronous, so that a request made right after is already listening (and close() can fail it). */
+  #attach(): void {
     this.#detach ??= this.#channel.onMessage((message) => this.#onMessage(message));
   }
 
@@ -69,16 +74,22 @@ export class IpcRegistryStore implements RegistryStore {
   }
 
   async state(): Promise<RegistryState> {
-    await this.start();
-    return (await this.#pending.request(
+    const dump = await this.#dump();
+    return { revision: dump.revision, services: dump.services.filter((service) => service.instances.length > 0) };
+  }
+
+  /** The primary's mirror, with the services whose last instance left (see registry-relay.ts). */
+  #dump(): Promise<RegistryState> {
+    this.#attach();
+    return this.#pending.request(
       (id) => this.#channel.send({ wp: 'request', id, op: 'state' }),
       STATE_TIMEOUT_MS,
       'registry state',
-    )) as RegistryState;
+    ) as Promise<RegistryState>;
   }
 
   subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription {
-    void this.start();
+    this.#attach();
     const sub = this.#nextSubscription++;
     this.#subscriptions.set(sub, handlers);
     this.#channel.send({ wp: 'subscribe', sub, from: fromRevision });
@@ -112,7 +123,7 @@ export class IpcRegistryStore implements RegistryStore {
   }
 
   async getService(service: string): Promise<ServiceState> {
-    const state = await this.state();
+    const state = await this.#dump();
     return state.services.find((s) => s.name === service) ?? { name: service, revision: 0, instances: [] };
   }
 

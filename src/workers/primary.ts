@@ -29,9 +29,9 @@ import { startProxy, type Address, type WaypostApp } from '../app.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FeedSubscription, RegistryState } from '../registry/store.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { ClusterMetrics } from './ipc-metrics.js';
+import { RegistryRelay } from './registry-relay.js';
 
 /** Workers must all listen within this at start-up. */
 const START_TIMEOUT_MS = 30_000;
@@ -49,7 +49,7 @@ interface WorkerSlot {
   startedAt: number;
   restartDelayMs: number;
   listening: { http: Address[]; tcp: Address[] } | undefined;
-  subscriptions: Map<number, FeedSubscription>;
+  registry: RegistryRelay;
   pending: PendingRequests;
 }
 
@@ -58,12 +58,6 @@ export interface RunningPrimary {
   /** The workers write the access log: each is told to reopen it. */
   reopenLogs(): void;
   stop(): Promise<void>;
-}
-
-/** The registry as the primary's mirror holds it, in the shape of RegistryStore.state(). */
-function mirrorState(app: WaypostApp): RegistryState {
-  const services = [...app.mirror.services()].filter((service) => service.instances.length > 0);
-  return { revision: app.mirror.revision, services };
 }
 
 export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
@@ -95,30 +89,10 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
   const onMessage = (slot: WorkerSlot, message: unknown): void => {
     if (!isWaypostMessage(message)) return;
     const m = message as WorkerMessage;
+    if (slot.registry.handle(m)) return;
     switch (m.wp) {
-      case 'request':
-        // From the primary's own mirror, not a new full load from the store per worker: the
-        // worker then follows the feed from that revision, so it ends up exactly as current.
-        send(slot, { wp: 'reply', id: m.id, ok: true, value: mirrorState(app) });
-        return;
       case 'reply':
         slot.pending.settle(m);
-        return;
-      case 'subscribe': {
-        const subscription = app.store.subscribe(m.from, {
-          onEvents: (events) => send(slot, { wp: 'events', sub: m.sub, events }),
-          onReset: (reason) => send(slot, { wp: 'reset', sub: m.sub, reason }),
-          onConnectionChange: (connected) => send(slot, { wp: 'connection', sub: m.sub, connected }),
-        });
-        slot.subscriptions.set(m.sub, subscription);
-        return;
-      }
-      case 'resume':
-        slot.subscriptions.get(m.sub)?.resume(m.revision);
-        return;
-      case 'unsubscribe':
-        slot.subscriptions.get(m.sub)?.close();
-        slot.subscriptions.delete(m.sub);
         return;
       case 'ejection':
         app.outliers.applyShared(m.notice, `worker ${slot.worker.process.pid}`);
@@ -145,14 +119,14 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
       startedAt: Date.now(),
       restartDelayMs,
       listening: undefined,
-      subscriptions: new Map(),
+      registry: new RegistryRelay({ store: app.store, mirror: app.mirror, send: (message) => send(slot, message) }),
       pending: new PendingRequests(),
     };
     slots.add(slot);
     worker.on('message', (message: unknown) => onMessage(slot, message));
     worker.on('exit', (code, signal) => {
       slots.delete(slot);
-      for (const subscription of slot.subscriptions.values()) subscription.close();
+      slot.registry.close();
       slot.pending.failAll('worker exited');
       if (stopping) return;
       const ranMs = Date.now() - slot.startedAt;

@@ -3,12 +3,12 @@ import { isWaypostError, WaypostError } from '../../src/errors.js';
 import type { StoreOptions } from '../../src/registry/lease.js';
 import { parseRedisTopology } from '../../src/registry/redis-connection.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/registry/redis-store.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 import { deadPort } from '../helpers/ports.js';
-import { FeedRecorder, sleep, storeContract, waitFor } from './store.contract.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { FeedRecorder, storeContract } from './store.contract.js';
 
 let server: RedisServer;
-let prefixes = 0;
 
 beforeAll(async () => {
   server = await RedisServer.start();
@@ -17,10 +17,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function redisOptions(url: string, extra: Partial<RedisStoreOptions['redis']> = {}): RedisStoreOptions['redis'] {
-  prefixes += 1;
-  return { url, sentinels: [], name: '', cluster: [], password: '', prefix: `t${process.pid}-${prefixes}`, feedLength: 100_000, ...extra };
-}
+const redisOptions = (url: string, extra: Partial<RedisStoreOptions['redis']> = {}) => redisStoreOptions({ url, ...extra });
 
 storeContract('redis', async (options?: StoreOptions) => {
   const store = new RedisStore({ sweepIntervalMs: 200, ...options, redis: redisOptions(server.url) });
@@ -64,7 +61,7 @@ describe('redis store', () => {
     const store = await open({ redis: redisOptions(server.url, { feedLength: 10 }) });
     for (let i = 0; i < 250; i += 1) await store.register({ service: 'trim', id: `i-${i % 5}`, host: '10.0.0.1', port: 1 + i });
     const stale = record(store, 1);
-    await waitFor(() => stale.resets.length > 0, 'a trimmed reset');
+    await waitFor('a trimmed reset', () => stale.resets.length > 0);
     expect(stale.resets).toEqual(['trimmed']);
     expect(stale.events).toEqual([]);
     const { revision } = await store.state();
@@ -113,7 +110,7 @@ describe('redis store outage', () => {
     await store.start();
     const feed = new FeedRecorder(store, 0);
     try {
-      await waitFor(() => feed.connection.includes(true), 'feed connected');
+      await waitFor('feed connected', () => feed.connection.includes(true));
       await store.register({ service: 'o', id: 'o-1', host: '10.0.0.1', port: 80 });
       await feed.waitForCount(1);
 
@@ -123,14 +120,14 @@ describe('redis store outage', () => {
       expect(Date.now() - started).toBeLessThan(5000);
       expect(isWaypostError(error, 'registry_unavailable')).toBe(true);
       expect((error as WaypostError).message).toMatch(/^registry backend unreachable: /);
-      await waitFor(() => feed.connection.includes(false), 'feed disconnected');
+      await waitFor('feed disconnected', () => feed.connection.includes(false));
       expect(store.connected).toBe(false);
 
       await volatile.spawn();
-      await waitFor(() => feed.resets.length > 0, 'a reconnect reset', 10_000);
+      await waitFor('a reconnect reset', () => feed.resets.length > 0, { timeoutMs: 10_000 });
       expect(feed.resets).toEqual(['reconnect']);
       expect(feed.connection).toEqual([true, false, true]);
-      await waitFor(() => store.connected, 'store reconnected', 10_000);
+      await waitFor('store reconnected', () => store.connected, { timeoutMs: 10_000 });
       // Redis came back empty (no persistence in tests): resync from its state.
       const state = await store.state();
       expect(state.revision).toBe(0);

@@ -1,16 +1,24 @@
 /**
- * The RegistryStore contract: every store runs these same cases
- * (memory-store.test.ts, redis-store.test.ts). A store that needs real time
- * (Redis judges leases by its own TIME) omits `advance`, and the cases sleep.
+ * The RegistryStore contract: every store runs these same cases (memory-store.test.ts,
+ * redis-store.test.ts, ipc-store.test.ts). A store that needs real time (Redis judges
+ * leases by its own TIME) omits `advance`, and the cases sleep. A read-only store (a
+ * cluster worker's, reading through the primary) says so in its capabilities: the cases
+ * then write through `harness.writer` and read, subscribe and check through the store.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { isWaypostError } from '../../src/errors.js';
 import type { StoreOptions } from '../../src/registry/lease.js';
 import type { ChangeEvent, FeedSubscription, RegistryStore } from '../../src/registry/store.js';
 import type { RegistrationInput } from '../../src/types.js';
+import { sleep, waitFor, readUntil } from '../helpers/wait.js';
 
 export interface StoreHarness {
+  /** The store under test. */
   store: RegistryStore;
+  /** Read-only stores only: the store the cases write to, which `store` reads from. */
+  writer?: RegistryStore;
+  /** Resolves once reads of `store` show every write `writer` acknowledged; absent = at once. */
+  settle?(): Promise<void>;
   /** Move the registry clock forward; absent = the store runs on real time. */
   advance?(ms: number): void | Promise<void>;
   cleanup(): Promise<void>;
@@ -18,16 +26,13 @@ export interface StoreHarness {
 
 export type StoreFactory = (options?: StoreOptions) => Promise<StoreHarness>;
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+/** What a store can do, when it cannot do all of it. Every flag changes cases openly, never skips one. */
+export interface StoreCapabilities {
+  /**
+   * The store refuses writes (`forbidden`) and does not sweep: the cases write and sweep
+   * through `harness.writer`, and one more case checks the refusals. @default false
+   */
+  readOnly?: boolean;
 }
 
 /** Collects a subscription's events and resets. */
@@ -50,7 +55,7 @@ export class FeedRecorder {
   }
 
   async waitForCount(count: number, timeoutMs = 5000): Promise<ChangeEvent[]> {
-    await waitFor(() => this.events.length >= count, `${count} feed events (have ${this.summary().join(', ')})`, timeoutMs);
+    await readUntil(`${count} feed events`, () => this.summary(), (seen) => seen.length >= count, { timeoutMs });
     return this.events;
   }
 }
@@ -68,7 +73,37 @@ const SETTLE_MS = 150;
 /** No periodic sweep interferes with cases that sweep by hand. */
 const MANUAL_SWEEP: StoreOptions = { sweepIntervalMs: 3_600_000 };
 
-export function storeContract(name: string, makeStore: StoreFactory): void {
+/**
+ * What the cases of a read-only store use: writes and sweeps go to the harness's writer;
+ * reads (once settled) and the feed come from the store under test.
+ */
+function readingThrough(harness: StoreHarness): RegistryStore {
+  const { store, writer, settle } = harness;
+  if (!writer) throw new Error('a readOnly store harness must give the writer it reads from');
+  const settled = async (): Promise<RegistryStore> => {
+    await settle?.();
+    return store;
+  };
+  return {
+    kind: store.kind,
+    get connected() {
+      return store.connected;
+    },
+    start: () => store.start(),
+    close: () => store.close(),
+    register: (input) => writer.register(input),
+    renew: (service, id, options) => writer.renew(service, id, options),
+    setStatus: (service, id, status) => writer.setStatus(service, id, status),
+    deregister: (service, id) => writer.deregister(service, id),
+    sweep: () => writer.sweep(),
+    listServices: async () => (await settled()).listServices(),
+    getService: async (service) => (await settled()).getService(service),
+    state: async () => (await settled()).state(),
+    subscribe: (fromRevision, handlers) => store.subscribe(fromRevision, handlers),
+  };
+}
+
+export function storeContract(name: string, makeStore: StoreFactory, capabilities: StoreCapabilities = {}): void {
   describe(`${name} store contract`, () => {
     const harnesses: StoreHarness[] = [];
     const recorders: FeedRecorder[] = [];
@@ -76,7 +111,7 @@ export function storeContract(name: string, makeStore: StoreFactory): void {
     const open = async (options?: StoreOptions): Promise<StoreHarness> => {
       const harness = await makeStore(options);
       harnesses.push(harness);
-      return harness;
+      return capabilities.readOnly ? { ...harness, store: readingThrough(harness) } : harness;
     };
     const record = (store: RegistryStore, fromRevision = 0): FeedRecorder => {
       const recorder = new FeedRecorder(store, fromRevision);
@@ -343,7 +378,27 @@ export function storeContract(name: string, makeStore: StoreFactory): void {
       const harness = await open({ sweepIntervalMs: 200, onSweep: (result) => void results.push(result) });
       await harness.store.register(instance('orders', 'o-1', { ttl: 1 }));
       await elapse(harness, 1500);
-      await waitFor(() => results.some((r) => (r as { expired: number }).expired === 1), 'a sweep that expired o-1');
+      await waitFor('a sweep that expired o-1', () => results.some((r) => (r as { expired: number }).expired === 1));
     });
+
+    if (capabilities.readOnly) {
+      it('refuses every write as forbidden and leaves expiry to the store it reads from', async () => {
+        const harness = await makeStore(MANUAL_SWEEP);
+        harnesses.push(harness);
+        const { store, writer } = harness;
+        await writer!.register(instance('orders', 'o-1', { ttl: 1 }));
+        const refusals = await Promise.all([
+          store.register(instance('orders', 'o-2')),
+          store.renew('orders', 'o-1'),
+          store.setStatus('orders', 'o-1', 'DRAINING'),
+          store.deregister('orders', 'o-1'),
+        ].map((write) => write.then(() => 'stored', (err: unknown) => (isWaypostError(err, 'forbidden') ? 'forbidden' : String(err)))));
+        expect(refusals).toEqual(['forbidden', 'forbidden', 'forbidden', 'forbidden']);
+        await elapse(harness, 1500);
+        expect(await store.sweep()).toEqual({ expired: 0, held: [] });
+        await harness.settle?.();
+        expect((await store.getService('orders')).instances.map((i) => i.id)).toEqual(['o-1']);
+      });
+    }
   });
 }

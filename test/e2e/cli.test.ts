@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { deadPort } from '../helpers/ports.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-cli-'));
+const dir = tempDir('cli');
 const running: RunningProxy[] = [];
 afterAll(async () => {
   await Promise.all(running.map((p) => p.stop('SIGKILL')));

@@ -2,14 +2,18 @@
  * Log rotation as operators do it with logrotate: rename the access log, send SIGHUP, and new
  * lines go to a new file at the configured path while the renamed one keeps the old lines.
  */
-import { mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { statusOf } from '../helpers/http.js';
+import { readUntil } from '../helpers/wait.js';
+import { testTempDir } from '../helpers/temp-dir.js';
+
+/** A child process writes its log asynchronously. */
+const SLOW = { timeoutMs: 10_000, intervalMs: 50 };
 
 const running: RunningProxy[] = [];
 const servers: http.Server[] = [];
@@ -17,15 +21,6 @@ afterAll(async () => {
   for (const proxy of running) await proxy.stop('SIGKILL');
   for (const server of servers) server.close();
 });
-
-async function until<T>(read: () => T, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function requestIds(file: string): string[] {
   try {
@@ -43,7 +38,7 @@ describe('access log rotation', () => {
     const backend = http.createServer((_req, res) => res.end('ok'));
     servers.push(backend);
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-rotate-'));
+    const dir = testTempDir('rotate');
     const file = path.join(dir, 'access.log');
     const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', file]);
     running.push(proxy);
@@ -56,14 +51,14 @@ describe('access log rotation', () => {
     const send = async (id: string) => expect(await statusOf(proxy.http[0]!.port, 'web.localhost', { 'x-request-id': id })).toBe(200);
 
     await send('before-rotation');
-    expect(await until(() => requestIds(file), (ids) => ids.includes('before-rotation'))).toEqual(['before-rotation']);
+    expect(await readUntil('the request before rotation in the log', () => requestIds(file), (ids) => ids.includes('before-rotation'), SLOW)).toEqual(['before-rotation']);
     const rotated = `${file}.1`;
     renameSync(file, rotated);
     proxy.child.kill('SIGHUP');
-    await until(() => proxy.output(), (out) => out.includes('reopening the access log'));
+    await readUntil('the reopen log line', () => proxy.output(), (out) => out.includes('reopening the access log'), SLOW);
     await send('after-rotation');
 
-    expect(await until(() => requestIds(file), (ids) => ids.length > 0)).toEqual(['after-rotation']);
+    expect(await readUntil('a request in the new log', () => requestIds(file), (ids) => ids.length > 0, SLOW)).toEqual(['after-rotation']);
     expect(requestIds(rotated)).toEqual(['before-rotation']);
     // SIGHUP is not a stop: the proxy still serves, and SIGTERM still ends it cleanly.
     await send('still-serving');

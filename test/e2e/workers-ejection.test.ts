@@ -2,14 +2,15 @@
  * Passive outlier detection with --workers: an ejection a worker decides reaches the primary,
  * so the single admin API and /metrics show it, whichever worker saw the failures.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { statusOf } from '../helpers/http.js';
+import { readUntil } from '../helpers/wait.js';
+import { testTempDir } from '../helpers/temp-dir.js';
 
 const servers: http.Server[] = [];
 let proxy: RunningProxy | undefined;
@@ -30,7 +31,7 @@ describe('outlier ejection with --workers 2', () => {
   it("shows a worker's ejection in the primary's admin API and waypost_endpoints", async () => {
     const good = await backend(200);
     const bad = await backend(500);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-workers-eject-'));
+    const dir = testTempDir('workers-eject');
     const config = path.join(dir, 'waypost.yaml');
     writeFileSync(config, ['domains: [localhost]', 'accessLog: "off"', 'health:', '  passive: { consecutiveFailures: 2, baseEjection: 60s }'].join('\n'));
     proxy = await startProxyProcess(['--config', config, '--workers', '2', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { timeoutMs: 25_000 });
@@ -45,13 +46,12 @@ describe('outlier ejection with --workers 2', () => {
     }
     const view = async () =>
       ((await (await fetch(`${admin}/v1/services/orders`)).json()) as { instances: { id: string; health: string }[] }).instances;
-    let health: string | undefined;
-    const deadline = Date.now() + 10_000;
-    while (health !== 'ejected' && Date.now() < deadline) {
-      await statusOf(proxy.http[0]!.port, 'orders.localhost');
-      health = (await view()).find((i) => i.id === 'bad')?.health;
-    }
-    expect(health).toBe('ejected');
+    const proxyPort = proxy.http[0]!.port;
+    const badHealth = async (): Promise<string | undefined> => {
+      await statusOf(proxyPort, 'orders.localhost');
+      return (await view()).find((i) => i.id === 'bad')?.health;
+    };
+    expect(await readUntil('the bad instance ejected', badHealth, (health) => health === 'ejected', { timeoutMs: 10_000, intervalMs: 0 })).toBe('ejected');
     expect((await view()).find((i) => i.id === 'good')?.health).toBe('healthy');
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     expect(metrics).toMatch(/^waypost_endpoints\{service="orders",state="ejected"\} 1$/m);

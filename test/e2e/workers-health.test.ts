@@ -2,14 +2,15 @@
  * Active health checks with --workers: the primary probes each instance once per interval (not
  * once per worker) and every worker routes by its verdicts.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { statusOf } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
+import { testTempDir } from '../helpers/temp-dir.js';
 
 interface ProbedBackend {
   server: http.Server;
@@ -47,7 +48,7 @@ describe('active health checks with --workers 2', () => {
   it('probes once per interval from the primary, and both workers route around the failing instance', async () => {
     const good = await backend(true);
     const bad = await backend(false);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-workers-health-'));
+    const dir = testTempDir('workers-health');
     const config = path.join(dir, 'waypost.yaml');
     const interval = 200;
     writeFileSync(
@@ -71,8 +72,7 @@ describe('active health checks with --workers 2', () => {
     }
     const port = proxy.http[0]!.port;
     // Until the bad instance has failed its first probe, it may still be picked.
-    const deadline = Date.now() + 10_000;
-    while (bad.probes < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor('two probes of the bad instance', () => bad.probes >= 2, { timeoutMs: 10_000, intervalMs: 50 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const badBefore = bad.served;
     // Fresh connections alternate between the workers (round-robin scheduling).

@@ -1,12 +1,13 @@
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backends.js';
 import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { statusOf } from '../helpers/http.js';
+import { readUntil, waitFor } from '../helpers/wait.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-workers-'));
+const dir = tempDir('workers');
 const accessLogFile = path.join(dir, 'access.log');
 let backend: Backend;
 let proxy: RunningProxy;
@@ -42,16 +43,6 @@ function accessLogPids(): Set<number> {
   return new Set(lines.map((line) => (JSON.parse(line) as { pid: number }).pid));
 }
 
-async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    value = read();
-  }
-  return value;
-}
-
 describe('waypost proxy --workers 2', () => {
   it('routes to an instance registered through the single admin API from both workers and sums their metrics', async () => {
     const register = await admin('/v1/services/orders/instances', {
@@ -63,15 +54,14 @@ describe('waypost proxy --workers 2', () => {
     const port = proxy.http[0]!.port;
 
     // The workers' mirrors follow the primary over IPC: wait until the route exists.
-    const deadline = Date.now() + 5_000;
-    while ((await statusOf(port, 'orders.localhost')) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the route to orders', async () => (await statusOf(port, 'orders.localhost')) === 200, { intervalMs: 50 });
 
     const statuses = [];
     for (let i = 0; i < 20; i++) statuses.push(await statusOf(port, 'orders.localhost'));
     expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
 
     // Each access-log line carries the pid of the worker that served it.
-    const pids = await until(accessLogPids, (p) => p.size >= 2);
+    const pids = await readUntil('access-log lines of two workers', accessLogPids, (p) => p.size >= 2, { intervalMs: 50 });
     expect(pids.size).toBe(2);
     expect(pids.has(proxy.child.pid!)).toBe(false);
 
@@ -86,8 +76,9 @@ describe('waypost proxy --workers 2', () => {
   it('restarts a worker that dies and keeps serving', async () => {
     const [victim] = [...accessLogPids()];
     process.kill(victim!, 'SIGKILL');
-    // `until` gives up quietly: what it returns must be checked.
-    expect(await until(proxy.output, (out) => out.includes('"worker restarted"'), 10_000)).toContain('"worker restarted"');
+    expect(await readUntil('the restart log line', proxy.output, (out) => out.includes('"worker restarted"'), { timeoutMs: 10_000, intervalMs: 50 })).toContain(
+      '"worker restarted"',
+    );
     expect(proxy.output()).toContain('"worker died unexpectedly; restarting"');
     const port = proxy.http[0]!.port;
     for (let i = 0; i < 6; i++) expect(await statusOf(port, 'orders.localhost')).toBe(200);
@@ -99,13 +90,14 @@ describe('waypost proxy --workers 2', () => {
     proxy.child.kill('SIGHUP');
     const port = proxy.http[0]!.port;
     // Both workers must write to the new file: send until lines from two pids are there.
-    let after = accessLogPids();
-    const deadline = Date.now() + 10_000;
-    while (after.size < 2 && Date.now() < deadline) {
-      expect(await statusOf(port, 'orders.localhost')).toBe(200);
-      after = await until(accessLogPids, (p) => p.size >= 2, 300);
-    }
+    const statuses = new Set<number>();
+    const sendAndRead = async (): Promise<Set<number>> => {
+      statuses.add(await statusOf(port, 'orders.localhost'));
+      return accessLogPids();
+    };
+    const after = await readUntil('new-file lines of two workers', sendAndRead, (p) => p.size >= 2, { timeoutMs: 10_000, intervalMs: 50 });
     expect(after.size).toBe(2);
+    expect([...statuses]).toEqual([200]);
     expect(readFileSync(rotated, 'utf8').length).toBeGreaterThan(0);
   }, 25_000);
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { RedisStoreOptions } from '../../src/registry/redis-store.js';
 import { freePort } from './ports.js';
 
 export interface RedisServerOptions {
@@ -95,4 +96,16 @@ export async function waitForPort(port: number, timeoutMs: number, host = '127.0
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+let prefixes = 0;
+
+/**
+ * The `redis` options of a RedisStore in a test: no sentinel, cluster or password unless
+ * given, and a key prefix no other store of this process uses unless one is given
+ * (stores meant to share a registry pass the same prefix).
+ */
+export function redisStoreOptions(options: Partial<RedisStoreOptions['redis']> = {}): RedisStoreOptions['redis'] {
+  prefixes += 1;
+  return { url: '', sentinels: [], name: '', cluster: [], password: '', prefix: `test-${process.pid}-${prefixes}`, feedLength: 100_000, ...options };
 }

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 import { RedisServer, waitForPort } from './redis-server.js';
+import { sleep, waitFor } from './wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const MASTER_NAME = 'mymaster';
 
@@ -89,14 +89,15 @@ export class SentinelGroup {
     for (let i = 0; i < 3; i += 1) group.sentinels.push(await SentinelProcess.start(master.port));
     // A failover needs every sentinel to know the replica and a quorum of its peers.
     for (const sentinel of group.sentinels) {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const replicas = (await sentinelQuery(sentinel.port, 'REPLICAS', MASTER_NAME)) as unknown[];
-        const peers = (await sentinelQuery(sentinel.port, 'SENTINELS', MASTER_NAME)) as unknown[];
-        if (replicas.length === 1 && peers.length === 2) break;
-        if (Date.now() > deadline) throw new Error(`sentinel ${sentinel.port} did not discover its group`);
-        await sleep(100);
-      }
+      await waitFor(
+        `sentinel ${sentinel.port} to discover its replica and 2 peers`,
+        async () => {
+          const replicas = (await sentinelQuery(sentinel.port, 'REPLICAS', MASTER_NAME)) as unknown[];
+          const peers = (await sentinelQuery(sentinel.port, 'SENTINELS', MASTER_NAME)) as unknown[];
+          return replicas.length === 1 && peers.length === 2;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
     }
     return group;
   }

@@ -6,7 +6,7 @@
 import type { PickContext } from '../../src/balancer/policy.js';
 import type { Endpoint } from '../../src/endpoint.js';
 import type { RouteMatch, RouteTimeouts, Router } from '../../src/routing/route.js';
-import type { InstanceRecord } from '../../src/types.js';
+import { record } from './endpoints.js';
 
 export interface StaticRoute {
   host: string;
@@ -23,21 +23,7 @@ const DEFAULT_TIMEOUTS: RouteTimeouts = { connect: 2_000, header: 30_000, idle: 
 
 export function endpointFor(service: string, address: string, index: number): Endpoint {
   const [host = '', port = '0'] = address.split(':');
-  const instance: InstanceRecord = {
-    id: `${service}-${index}`,
-    service,
-    host,
-    port: Number(port),
-    weight: 100,
-    zone: '',
-    tags: [],
-    metadata: {},
-    status: 'UP',
-    protocol: 'http1',
-    ttl: 30,
-    registeredAt: new Date(0).toISOString(),
-    leaseExpiresAt: new Date(0).toISOString(),
-  };
+  const instance = record(service, `${service}-${index}`, { host, port: Number(port) });
   return { key: `${service}/${instance.id}`, instance, address, weight: 100, stats: { inflight: 0 } };
 }
 

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 const harnesses: AdminHarness[] = [];
 afterEach(async () => {
@@ -157,7 +158,7 @@ describe('admin registry API', () => {
     const h = await admin();
     await register(h, 'orders', { id: 'a', host: '10.0.0.1', port: 80 });
     const parked = h.call('GET', '/v1/services/orders?wait=1&timeout=20s');
-    await until(() => parkedCount(h) === 1);
+    await waitFor('1 parked blocking queries', () => parkedCount(h) === 1);
     await register(h, 'users', { id: 'u', host: '10.0.0.1', port: 80 });
     await register(h, 'orders', { id: 'b', host: '10.0.0.2', port: 80 });
     const reply = await parked;
@@ -181,7 +182,7 @@ describe('admin registry API', () => {
     const h = await admin();
     await register(h, 'orders', { id: 'a', host: '10.0.0.1', port: 80 });
     const parked = h.call('GET', '/v1/services/orders?wait=1&timeout=20s');
-    await until(() => parkedCount(h) === 1);
+    await waitFor('1 parked blocking queries', () => parkedCount(h) === 1);
     await h.call('DELETE', '/v1/services/orders/instances/a');
     const reply = await parked;
     expect(reply.body).toEqual({ name: 'orders', revision: 2, instances: [] });
@@ -192,7 +193,7 @@ describe('admin registry API', () => {
     const leaving = new AbortController();
     const first = h.call('GET', '/v1/services/orders?wait=0&timeout=20s', { signal: leaving.signal }).catch(() => 'aborted');
     const second = h.call('GET', '/v1/services/orders?wait=0&timeout=20s');
-    await until(() => parkedCount(h) === 2);
+    await waitFor('2 parked blocking queries', () => parkedCount(h) === 2);
     const third = await h.call('GET', '/v1/services/orders?wait=0&timeout=20s');
     expect(third.status).toBe(429);
     expect(third.body).toEqual({
@@ -201,9 +202,9 @@ describe('admin registry API', () => {
     });
     leaving.abort();
     expect(await first).toBe('aborted');
-    await until(() => parkedCount(h) === 1);
+    await waitFor('1 parked blocking queries', () => parkedCount(h) === 1);
     const fourth = h.call('GET', '/v1/services/orders?wait=0&timeout=20s');
-    await until(() => parkedCount(h) === 2);
+    await waitFor('2 parked blocking queries', () => parkedCount(h) === 2);
     await h.server.close();
     expect((await second).status).toBe(200);
     expect((await fourth).body).toEqual({ name: 'orders', revision: 0, instances: [] });
@@ -237,14 +238,6 @@ describe('admin registry API', () => {
 
 const parkedCount = (h: AdminHarness): number => h.server.parkedQueries;
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe('admin registry API on a real Redis', () => {
   let server: RedisServer;
   beforeAll(async () => {
@@ -256,7 +249,7 @@ describe('admin registry API on a real Redis', () => {
 
   it('reads its writes, and while Redis is down refuses writes with 503 but keeps serving reads', async () => {
     const store = new RedisStore({
-      redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix: `admin-${process.pid}`, feedLength: 1000 },
+      redis: redisStoreOptions({ url: server.url, prefix: `admin-${process.pid}`, feedLength: 1000 }),
       writeRetryMs: 200,
       logger: silentLogger,
     });

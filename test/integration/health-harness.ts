@@ -11,6 +11,10 @@ import type { Clock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** A registration reaches the app's own mirror within a few ms; polled finely. */
+const ROUTED = { timeoutMs: 2000, intervalMs: 5 };
 
 export type BackendMode = 'ok' | 'fail';
 
@@ -76,7 +80,7 @@ export async function startHealthApp(overrides: Partial<ConfigInput>, clock?: Cl
     throw err;
   }
   const waitForInstances = async (service: string, count: number): Promise<void> => {
-    for (let i = 0; i < 400 && (app.mirror.service(service)?.instances.length ?? 0) < count; i++) await sleep(5);
+    await waitFor(`${count} ${service} instances in the mirror`, () => (app.mirror.service(service)?.instances.length ?? 0) >= count, ROUTED);
   };
   return {
     app,
@@ -84,7 +88,7 @@ export async function startHealthApp(overrides: Partial<ConfigInput>, clock?: Cl
     adminUrl: `http://127.0.0.1:${app.addresses.admin.port}`,
     async register(service, backend) {
       await app.store.register({ service, id: backend.id, host: '127.0.0.1', port: backend.port });
-      for (let i = 0; i < 400 && !app.mirror.service(service)?.instances.some((r) => r.id === backend.id); i++) await sleep(5);
+      await waitFor(`${backend.id} in the mirror`, () => app.mirror.service(service)?.instances.some((r) => r.id === backend.id), ROUTED);
     },
     waitForInstances,
     stop: () => app.stop(),
@@ -119,20 +123,6 @@ export async function hitMany(port: number, host: string, n: number): Promise<Re
 export async function healthByInstance(adminUrl: string, service: string): Promise<Record<string, string>> {
   const body = (await (await fetch(`${adminUrl}/v1/services/${service}`)).json()) as { instances: { id: string; health: string }[] };
   return Object.fromEntries(body.instances.map((i) => [i.id, i.health]));
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Poll `predicate` every 5 ms until true or `timeoutMs` passed; returns the time it took. */
-export async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  while (!predicate()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(5);
-  }
-  return performance.now() - started;
 }
 
 export function closeAgent(): void {

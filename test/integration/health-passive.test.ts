@@ -11,10 +11,10 @@ import {
   hitMany,
   startHealthApp,
   switchBackend,
-  waitUntil,
   type HealthApp,
   type SwitchBackend,
 } from './health-harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOST = 'orders.localhost';
 const cleanup: (() => Promise<void>)[] = [];
@@ -153,14 +153,14 @@ describe('active checks in the app', () => {
       [a!, b!],
     );
     b!.mode = 'fail';
-    await waitUntil(() => proxy.app.pool.peek('orders', 'orders-1')?.activeHealthy === false, 3000);
+    await waitFor('orders-1 actively unhealthy', () => proxy.app.pool.peek('orders', 'orders-1')?.activeHealthy === false, { timeoutMs: 3000 });
     const before = b!.requests;
     const codes = await hitMany(proxy.port, HOST, 20);
     expect(codes).toEqual({ 200: 20 });
     expect(b!.requests).toBe(before);
     expect((await healthByInstance(proxy.adminUrl, 'orders'))['orders-1']).toBe('unhealthy');
     b!.mode = 'ok';
-    await waitUntil(() => proxy.app.pool.peek('orders', 'orders-1')?.activeHealthy === true, 3000);
+    await waitFor('orders-1 actively healthy again', () => proxy.app.pool.peek('orders', 'orders-1')?.activeHealthy === true, { timeoutMs: 3000 });
     await hitMany(proxy.port, HOST, 20);
     expect(b!.requests).toBeGreaterThan(before);
   });

@@ -12,6 +12,7 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
+import { readUntil } from '../helpers/wait.js';
 
 async function startApp(overrides: ConfigInput = {}): Promise<{ app: WaypostApp; port: number }> {
   const config = configSchema.parse({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, accessLog: 'off', ...overrides });
@@ -183,9 +184,7 @@ describe('client aborts', () => {
       }),
     );
     // The proxy's client sockets and its in-flight requests drain; upstream sockets get reused or closed.
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && (await activeConnections(app)) > 0) await new Promise((r) => setTimeout(r, 50));
-    expect(await activeConnections(app)).toBe(0);
+    expect(await readUntil('active connections to drain', () => activeConnections(app), (n) => n === 0, { timeoutMs: 10_000, intervalMs: 50 })).toBe(0);
     expect((await get(port)).status).toBe(200);
     expect(backend.openConnections()).toBeLessThanOrEqual(Math.max(baselineSockets, 1) + 100);
     global.gc?.();

@@ -5,7 +5,11 @@ import { RegistryMirror } from '../../src/mirror/mirror.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
 import type { ServiceState } from '../../src/registry/store.js';
 import type { InstanceStatus } from '../../src/types.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Redis restarts and resyncs take longer than the default wait. */
+const LONG = { timeoutMs: 10_000 };
 
 let server: RedisServer;
 let prefixes = 0;
@@ -23,7 +27,7 @@ afterEach(async () => {
 
 async function openStore(prefix: string): Promise<RedisStore> {
   const store = new RedisStore({
-    redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix, feedLength: 100_000 },
+    redis: redisStoreOptions({ url: server.url, prefix }),
     logger: silentLogger,
   });
   cleanups.push(() => store.close());
@@ -53,14 +57,6 @@ function withoutLeases(services: Record<string, ServiceState>) {
       { ...s, instances: s.instances.map(({ leaseExpiresAt: _l, ...rest }) => rest) },
     ]),
   );
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const gauge = async (metrics: Metrics) => (await metrics.registryConnected.get()).values[0]!.value;
@@ -100,7 +96,7 @@ describe('RegistryMirror on a real Redis', () => {
     }
 
     const final = await writer.state();
-    await until(() => first.revision === final.revision && second.revision === final.revision);
+    await waitFor('both mirrors at the final revision', () => first.revision === final.revision && second.revision === final.revision, LONG);
     expect(snapshot(first.services())).toEqual(snapshot(second.services()));
     expect(withoutLeases(snapshot(first.services()))).toEqual(withoutLeases(snapshot(final.services)));
     expect(Object.keys(snapshot(first.services())).length).toBeGreaterThan(10);
@@ -113,12 +109,12 @@ describe('RegistryMirror on a real Redis', () => {
     const { mirror, metrics } = await openMirror(await openStore(prefix));
     // A change arriving through the feed proves the feed's own connection is up.
     await before.register({ service: 'orders', id: 'old2', host: '10.0.0.1', port: 80 });
-    await until(() => mirror.service('orders')?.instances.length === 2);
+    await waitFor('2 orders instances in the mirror', () => mirror.service('orders')?.instances.length === 2, LONG);
     expect(await gauge(metrics)).toBe(1);
     const served = mirror.service('orders');
 
     await server.kill();
-    await until(() => !mirror.connected);
+    await waitFor('the mirror to see the disconnect', () => !mirror.connected, LONG);
     expect(await gauge(metrics)).toBe(0);
     // The last snapshot keeps serving; readiness stays.
     expect(mirror.synced).toBe(true);
@@ -128,7 +124,7 @@ describe('RegistryMirror on a real Redis', () => {
     // The restarted server has no data (no persistence): write from a new store, as a registrar would.
     const after = await openStore(prefix);
     await after.register({ service: 'billing', id: 'new', host: '10.0.0.2', port: 81 });
-    await until(() => mirror.service('billing')?.instances[0]?.id === 'new');
+    await waitFor("billing's instance 'new' in the mirror", () => mirror.service('billing')?.instances[0]?.id === 'new', LONG);
     expect(mirror.connected).toBe(true);
     expect(await gauge(metrics)).toBe(1);
     expect(await resyncs(metrics)).toBeGreaterThanOrEqual(1);
@@ -136,6 +132,6 @@ describe('RegistryMirror on a real Redis', () => {
     expect(mirror.service('orders')).toBeUndefined();
 
     await after.register({ service: 'billing', id: 'newer', host: '10.0.0.3', port: 81 });
-    await until(() => mirror.service('billing')?.instances.length === 2);
+    await waitFor('2 billing instances in the mirror', () => mirror.service('billing')?.instances.length === 2, LONG);
   });
 });

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { startBackend, type Backend } from '../helpers/backends.js';
 import { request } from './proxy-harness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** DESIGN §6: names and types are API. */
 const DESIGN_METRICS: Record<string, string> = {
@@ -22,7 +22,7 @@ const DESIGN_METRICS: Record<string, string> = {
   waypost_registry_propagation_seconds: 'histogram',
 };
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-obs-'));
+const dir = tempDir('obs');
 const accessLogFile = path.join(dir, 'access.log');
 let backend: Backend;
 let proxy: TestApp;

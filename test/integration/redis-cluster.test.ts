@@ -8,9 +8,10 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/registry/redis-store.js';
-import { FeedRecorder, sleep } from '../contract/store.contract.js';
+import { FeedRecorder } from '../contract/store.contract.js';
+import { waitFor } from '../helpers/wait.js';
 import { freeClusterPort } from '../helpers/ports.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 
 const run = promisify(execFile);
 
@@ -40,12 +41,11 @@ describe('redis store on Cluster', () => {
       );
     }
     await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes']);
-    const deadline = Date.now() + 15_000;
     for (const node of nodes) {
-      while ((await clusterState(node.port)) !== 'ok') {
-        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} never reached cluster_state:ok`);
-        await sleep(100);
-      }
+      await waitFor(`cluster node ${node.port} to reach cluster_state:ok`, async () => (await clusterState(node.port)) === 'ok', {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
     }
   });
 
@@ -55,10 +55,7 @@ describe('redis store on Cluster', () => {
 
   it('registers, feeds changes and expires leases through the Cluster client', async () => {
     const store = new RedisStore({
-      redis: {
-        url: '', sentinels: [], name: '', password: '', prefix: `cluster-${process.pid}`, feedLength: 1000,
-        cluster: nodes.map((n) => `127.0.0.1:${n.port}`),
-      },
+      redis: redisStoreOptions({ cluster: nodes.map((n) => `127.0.0.1:${n.port}`), feedLength: 1000 }),
       sweepIntervalMs: 100,
     });
     await store.start();

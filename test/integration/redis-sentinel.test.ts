@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { RegistryMirror } from '../../src/mirror/mirror.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
-import { FeedRecorder, sleep, waitFor } from '../contract/store.contract.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { FeedRecorder } from '../contract/store.contract.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 import { MASTER_NAME, SentinelGroup, sentinelQuery, type SentinelProcess } from '../helpers/sentinel.js';
 
 describe('redis store on Sentinel', () => {
@@ -39,10 +40,11 @@ describe('redis store on Sentinel', () => {
   it('keeps registering after the master is killed and keeps what was replicated before', async () => {
     const prefix = `sentinel-${process.pid}`;
     const store = new RedisStore({
-      redis: {
+      redis: redisStoreOptions({
         url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${MASTER_NAME}`,
-        sentinels: [], name: '', cluster: [], password: '', prefix, feedLength: 1000,
-      },
+        prefix,
+        feedLength: 1000,
+      }),
     });
     const replicaClient = new Redis({ port: replica.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     replicaClient.on('error', () => {});
@@ -51,14 +53,12 @@ describe('redis store on Sentinel', () => {
       await store.start();
       feed = new FeedRecorder(store, 0);
       await store.register({ service: 'orders', id: 'before', host: '10.0.0.1', port: 80 });
-      const deadline = Date.now() + 5000;
-      while (!(await replicaClient.hexists(`{${prefix}}:svc:orders`, 'before'))) {
-        if (Date.now() > deadline) throw new Error('the registration never reached the replica');
-        await sleep(50);
-      }
+      await waitFor('the registration to reach the replica', async () => (await replicaClient.hexists(`{${prefix}}:svc:orders`, 'before')) === 1, {
+        intervalMs: 50,
+      });
 
       // Only a reader that was connected before the kill can tell a reconnect (else it simply connects to the new master).
-      await waitFor(() => feed!.connection.includes(true), 'the feed reader to connect');
+      await waitFor('the feed reader to connect', () => feed!.connection.includes(true));
       await master.kill();
       const killedAt = Date.now();
       let after: Awaited<ReturnType<RedisStore['register']>> | undefined;
@@ -75,7 +75,7 @@ describe('redis store on Sentinel', () => {
       const [, masterPort] = (await sentinelQuery(sentinels[0]!.port, 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[];
       expect(Number(masterPort)).toBe(replica.port);
       // The feed reader reconnected to the new master and asked for a resync.
-      await waitFor(() => feed!.resets.includes('reconnect'), 'a reconnect reset', 10_000);
+      await waitFor('a reconnect reset', () => feed!.resets.includes('reconnect'), { timeoutMs: 10_000 });
     } finally {
       feed?.subscription.close();
       replicaClient.disconnect();
@@ -99,7 +99,7 @@ describe('a mirror following a Sentinel registry through a failover', () => {
     const prefix = `sentinel-mirror-${process.pid}`;
     const openStore = () =>
       new RedisStore({
-        redis: { url: group.url, sentinels: [], name: '', cluster: [], password: '', prefix, feedLength: 10_000 },
+        redis: redisStoreOptions({ url: group.url, prefix, feedLength: 10_000 }),
       });
     // Two stores, like a registrar and a proxy: the proxy's mirror must follow the writer through the failover.
     const writer = openStore();
@@ -117,12 +117,10 @@ describe('a mirror following a Sentinel registry through a failover', () => {
       await mirror.start();
       const before = ['pay-0', 'pay-1', 'pay-2', 'pay-3', 'pay-4'];
       for (const id of before) await writer.register({ service: 'pay', id, host: '10.0.0.1', port: 80, ttl: 300 });
-      const deadline = Date.now() + 5000;
-      while ((await replicaClient.hlen(`{${prefix}}:svc:pay`)) !== before.length) {
-        if (Date.now() > deadline) throw new Error('the registrations never reached the replica');
-        await sleep(50);
-      }
-      await waitFor(() => mirror.service('pay')?.instances.length === before.length, 'the mirror to hold every instance');
+      await waitFor('the registrations to reach the replica', async () => (await replicaClient.hlen(`{${prefix}}:svc:pay`)) === before.length, {
+        intervalMs: 50,
+      });
+      await waitFor('the mirror to hold every instance', () => mirror.service('pay')?.instances.length === before.length);
 
       await group.master.kill();
       const acknowledged: string[] = [];
@@ -138,17 +136,17 @@ describe('a mirror following a Sentinel registry through a failover', () => {
           await sleep(50);
         }
       })();
-      await waitFor(() => acknowledged.length > 5, 'writes to resume on the new master', 20_000);
+      await waitFor('writes to resume on the new master', () => acknowledged.length > 5, { timeoutMs: 20_000 });
       // Past the sweep interval (1 s) several times over on the new master.
       await sleep(5000);
       // The sweep still expires on the new master: a 1 s lease registered now is gone within a few sweeps.
       await writer.register({ service: 'short', id: 'short-0', host: '10.0.0.3', port: 80, ttl: 1 });
       writing = false;
       await writes;
-      await waitFor(() => mirror.service('short')?.instances.length === 0, 'the 1 s lease to expire in the mirror', 10_000);
+      await waitFor('the 1 s lease to expire in the mirror', () => mirror.service('short')?.instances.length === 0, { timeoutMs: 10_000 });
 
       const final = await writer.state();
-      await waitFor(() => mirror.revision >= final.revision, `the mirror to reach revision ${final.revision}`, 10_000);
+      await waitFor(`the mirror to reach revision ${final.revision}`, () => mirror.revision >= final.revision, { timeoutMs: 10_000 });
       expect(mirror.service('pay')?.instances.map((i) => i.id)).toEqual(before);
       const routed = new Set(mirror.service('acks')?.instances.map((i) => i.id));
       expect(acknowledged.filter((id) => !routed.has(id))).toEqual([]);
@@ -172,7 +170,7 @@ describe('redis store durability setting', () => {
   it('answers registry_unavailable when the master refuses writes for lack of replicas (min-replicas-to-write)', async () => {
     const server = await RedisServer.start({ args: ['--min-replicas-to-write', '1'] });
     const store = new RedisStore({
-      redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix: 'noreplicas', feedLength: 100 },
+      redis: redisStoreOptions({ url: server.url, prefix: 'noreplicas', feedLength: 100 }),
       writeRetryMs: 300,
     });
     try {

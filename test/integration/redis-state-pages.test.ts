@@ -11,7 +11,7 @@ import { applyEvent } from '../../src/registry/snapshot.js';
 import { feedEntryToEvent, type StreamEntry } from '../../src/registry/redis-feed.js';
 import { decodeRecord, RedisStore } from '../../src/registry/redis-store.js';
 import type { RegistryState, ServiceState } from '../../src/registry/store.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 function openStore(prefix: string, options: { statePageSize?: number; feedLength?: number } = {}): RedisStore {
   return new RedisStore({
-    redis: { url: server.url, sentinels: [], name: '', cluster: [], password: '', prefix, feedLength: options.feedLength ?? 1_000_000 },
+    redis: redisStoreOptions({ url: server.url, prefix, feedLength: options.feedLength ?? 1_000_000 }),
     defaultTtlSeconds: 3600,
     logger: silentLogger,
     ...(options.statePageSize === undefined ? {} : { statePageSize: options.statePageSize }),

@@ -7,6 +7,7 @@ import { RegistryClient, type ServiceView } from '../../src/client/index.js';
 import { isWaypostError } from '../../src/errors.js';
 import { deadPort } from '../helpers/ports.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 let admin: AdminHarness;
 let client: RegistryClient;
@@ -20,14 +21,6 @@ afterEach(async () => {
   await client.close();
   await admin.close();
 });
-
-const until = async (check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('RegistryClient registrations', () => {
   it('registers an instance that then appears in the service', async () => {
@@ -125,13 +118,13 @@ describe('RegistryClient discovery', () => {
       if (state.instances.length > 0 && seenAt === 0) seenAt = performance.now();
     });
     try {
-      await until(() => seen.length === 1);
+      await waitFor('the first watch callback', () => seen.length === 1);
       expect(seen[0]).toEqual({ name: 'orders', revision: 0, instances: [] });
       // Give the watch time to park its blocking query, then change the service.
       await new Promise((r) => setTimeout(r, 100));
       changedAt = performance.now();
       await admin.store.register({ service: 'orders', id: 'o-1', host: '127.0.0.1', port: 3000 });
-      await until(() => seenAt > 0, 2000);
+      await waitFor('the watch to see o-1', () => seenAt > 0, { timeoutMs: 2000 });
       const latencyMs = seenAt - changedAt;
       console.log(`watch latency: ${latencyMs.toFixed(1)} ms`);
       expect(latencyMs).toBeLessThan(2000);
@@ -169,7 +162,7 @@ describe('RegistryClient discovery', () => {
   it('lists services with counts', async () => {
     await admin.store.register({ service: 'orders', host: '127.0.0.1', port: 3000 });
     await admin.store.register({ service: 'users', host: '127.0.0.1', port: 3001, status: 'OUT_OF_SERVICE' });
-    await until(async () => (await client.listServices()).length === 2);
+    await waitFor('2 services listed', async () => (await client.listServices()).length === 2);
     expect(await client.listServices()).toEqual([
       { name: 'orders', instances: 1, healthy: 1 },
       { name: 'users', instances: 1, healthy: 0 },

@@ -14,6 +14,7 @@ import { createStore } from '../../src/registry/create-store.js';
 import { CLI, ROOT, runCli } from '../helpers/cli.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
 
 const APP = path.join(ROOT, 'test', 'fixtures', 'flippable-app.mjs');
@@ -56,16 +57,6 @@ const instancesOf = async (admin: AdminHarness, service: string): Promise<Instan
   ...(await admin.store.getService(service)).instances,
 ];
 
-async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const statusOf = (admin: AdminHarness, service: string, status: string) => async () =>
   (await instancesOf(admin, service)).find((i) => i.status === status);
 
@@ -78,7 +69,7 @@ describe('waypost register (sidecar process)', () => {
       '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
       '--check-path', '/healthz', '--check-interval', '100ms', '--drain-delay', '400ms', '--id', 'app-1', '--tag', 'v2',
     ]);
-    const up = await until(statusOf(admin, 'app', 'UP'), 5000, 'registered UP');
+    const up = await waitFor('registered UP', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
     expect(up).toMatchObject({ id: 'app-1', host: '127.0.0.1', port: app.port, ttl: 1, tags: ['v2'] });
 
     await new Promise((r) => setTimeout(r, 3200));
@@ -86,15 +77,15 @@ describe('waypost register (sidecar process)', () => {
     expect(kept.map((i) => [i.id, i.status, i.registeredAt])).toEqual([['app-1', 'UP', up.registeredAt]]);
 
     await flip(app.port, 'unhealthy');
-    await until(statusOf(admin, 'app', 'OUT_OF_SERVICE'), 3000, 'OUT_OF_SERVICE after failed checks');
+    await waitFor('OUT_OF_SERVICE after failed checks', statusOf(admin, 'app', 'OUT_OF_SERVICE'), { timeoutMs: 3000 });
     await flip(app.port, 'healthy');
-    await until(statusOf(admin, 'app', 'UP'), 3000, 'UP after recovered checks');
+    await waitFor('UP after recovered checks', statusOf(admin, 'app', 'UP'), { timeoutMs: 3000 });
 
     // Watch the drain through the blocking query: DRAINING first, then gone.
     const client = new RegistryClient({ url: admin.base });
     const seen: string[] = [];
     const watch = client.watch('app', (state) => seen.push(state.instances.map((i) => i.status).join(',') || 'none'));
-    await until(async () => seen.length > 0, 2000, 'watch started');
+    await waitFor('watch started', async () => seen.length > 0, { timeoutMs: 2000 });
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(0);
     watch.close();
@@ -111,14 +102,14 @@ describe('waypost register (sidecar process)', () => {
       '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
       '--check-interval', '200ms', '--drain-delay', '0s', '--id', 'app-1',
     ]);
-    await until(statusOf(admin, 'app', 'UP'), 5000, 'registered');
+    await waitFor('registered', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
     await admin.close();
     await new Promise((r) => setTimeout(r, 5000));
     expect(sidecar.child.exitCode).toBe(null);
     // A fresh registry on the same port knows nothing: the heartbeat gets 404 and the sidecar registers again.
     admin = await startAdmin({ admin: { listen: `127.0.0.1:${port}` } });
     admins.push(admin);
-    await until(statusOf(admin, 'app', 'UP'), 8000, 're-registered after the outage');
+    await waitFor('re-registered after the outage', statusOf(admin, 'app', 'UP'), { timeoutMs: 8000 });
     expect(sidecar.output()).toContain('"msg":"registry call failed; retrying"');
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(0);
@@ -136,7 +127,7 @@ describe('waypost register (sidecar process)', () => {
       ],
       { PORT: String(appPort), EXIT_CODE_ON_TERM: '3' },
     );
-    await until(statusOf(admin, 'app', 'UP'), 5000, 'exec app registered');
+    await waitFor('exec app registered', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(3);
     expect(await instancesOf(admin, 'app')).toEqual([]);
@@ -151,7 +142,7 @@ describe('waypost register (sidecar process)', () => {
       const sidecar = startSidecar([
         '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--redis', redis.url, '--ttl', '2', '--check-interval', '200ms', '--drain-delay', '0s',
       ]);
-      const up = await until(async () => (await store.getService('app')).instances[0], 8000, 'registered in Redis');
+      const up = await waitFor('registered in Redis', async () => (await store.getService('app')).instances[0], { timeoutMs: 8000 });
       expect(up).toMatchObject({ host: '127.0.0.1', port: app.port, status: 'UP', ttl: 2 });
       sidecar.child.kill('SIGTERM');
       expect(await sidecar.exited).toBe(0);

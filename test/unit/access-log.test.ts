@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../../src/access-log.js';
 import type { AccessLogEntry } from '../../src/access-log.js';
+import { testTempDir } from '../helpers/temp-dir.js';
 
 function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
   return {
@@ -37,7 +37,7 @@ function readLines(file: string): Record<string, unknown>[] {
 
 describe('AccessLog', () => {
   it("writes pino-shaped JSON lines, omitting absent fields, and all of them by close()", async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
     for (let i = 0; i < 5_000; i++) log.write(entry({ requestId: `r-${i}` }));
     log.write(entry({ requestId: 'failed', service: undefined, routeId: undefined, instance: undefined, status: 404, error: 'no_route', bytesIn: 7 }));
@@ -69,7 +69,7 @@ describe('AccessLog', () => {
   });
 
   it('escapes what a client controls (quotes, backslashes, control characters, lone surrogates)', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
     const hostile = 'a"b\\c\n{"status":500}\u0001\ud800é';
     log.write(entry({ path: hostile, host: hostile, method: 'G"ET' }));
@@ -83,7 +83,7 @@ describe('AccessLog', () => {
   });
 
   it('keeps order and content across batches, with multi-byte text and a line longer than a batch', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
     const huge = `/${'ü'.repeat(40_000)}`;
     for (let i = 0; i < 300; i++) log.write(entry({ requestId: `r-${i}`, path: i === 150 ? huge : `/päth/${i}/✓` }));
@@ -95,7 +95,7 @@ describe('AccessLog', () => {
   });
 
   it('writes to a pipe (a FIFO with a reader) asynchronously and delivers every line by close()', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-access-'));
+    const dir = testTempDir('access');
     const fifo = path.join(dir, 'access.fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const reader = spawn('cat', [fifo]);
@@ -114,7 +114,7 @@ describe('AccessLog', () => {
   });
 
   it('flush() resolves with the lines on disk and the log stays usable', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
     log.write(entry({ requestId: 'first' }));
     await log.flush();

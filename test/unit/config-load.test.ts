@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENV_FIELDS } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { WaypostError } from '../../src/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-config-'));
+const dir = tempDir('config');
 function file(name: string, text: string): string {
   const p = path.join(dir, name);
   writeFileSync(p, text);

@@ -19,11 +19,11 @@
  * a native one has app = upper-cased service name and vipAddress = service name.
  */
 import net from 'node:net';
-import { invalid } from '../errors.js';
-import { parseRegistration } from '../registry/validate.js';
-import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
-import { toInstanceId, toServiceName } from './names.js';
-import { isRecord } from './shared.js';
+import { invalid } from '../../errors.js';
+import { parseRegistration } from '../../registry/validate.js';
+import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../../types.js';
+import { toInstanceId, toServiceName } from '../names.js';
+import { isRecord } from '../shared.js';
 
 export const EUREKA_STATUSES = ['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN'] as const;
 export type EurekaStatus = (typeof EUREKA_STATUSES)[number];
@@ -230,4 +230,14 @@ export function appsHashCode(instances: Iterable<{ readonly status: string }>): 
     .sort()
     .map((status) => `${status}_${counts.get(status)}_`)
     .join('');
+}
+
+/** Equal in everything a Eureka client sees, lease times aside. */
+export function sameForEureka(a: InstanceRecord, b: InstanceRecord): boolean {
+  return a.host === b.host && a.port === b.port && a.status === b.status && a.zone === b.zone && a.ttl === b.ttl && sameMetadata(a, b);
+}
+
+function sameMetadata(a: InstanceRecord, b: InstanceRecord): boolean {
+  const keys = Object.keys(a.metadata);
+  return keys.length === Object.keys(b.metadata).length && keys.every((key) => a.metadata[key] === b.metadata[key]);
 }
