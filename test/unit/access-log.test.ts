@@ -56,7 +56,7 @@ describe('AccessLog', () => {
   });
 
   it('records the protocol and, for gRPC calls, the grpc-status', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'waypost-access-')), 'access.log');
+    const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
     log.write(entry({ protocol: 'HTTP/2', grpcStatus: 14 }));
     log.write(entry({ protocol: 'HTTP/2', grpcStatus: 0 }));

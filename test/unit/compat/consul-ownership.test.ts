@@ -17,6 +17,7 @@ function record(id: string, agent?: string): InstanceRecord {
     tags: [],
     metadata: agent === undefined ? {} : { 'consul.agent': agent },
     status: 'UP',
+    protocol: 'http1',
     ttl: 30,
     registeredAt: '2026-01-01T00:00:00.000Z',
     leaseExpiresAt: '2026-01-01T00:00:30.000Z',

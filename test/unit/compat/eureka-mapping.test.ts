@@ -21,6 +21,7 @@ function stored(input: RegistrationInput): InstanceRecord {
     tags: input.tags ?? [],
     metadata: input.metadata ?? {},
     status: input.status ?? 'UP',
+    protocol: input.protocol ?? 'http1',
     ttl: input.ttl ?? 30,
     registeredAt: '2026-01-01T00:00:00.000Z',
     leaseExpiresAt: '2026-01-01T00:01:30.000Z',
