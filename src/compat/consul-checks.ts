@@ -30,6 +30,7 @@ import { describeError, invalid } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RegistryStore } from '../registry/store.js';
 import type { InstanceRecord, RegistrationInput } from '../types.js';
+import { parseBoundedJson } from '../admin/bounded-json.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 export const CHECK_STATUSES: readonly CheckStatus[] = ['passing', 'warning', 'critical'];
@@ -380,7 +381,7 @@ function definitionOf(stored: StoredCheck): CheckDefinition {
 export function parseStoredChecks(text: string | undefined): StoredCheck[] | undefined {
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as unknown;
+    const parsed = parseBoundedJson(text);
     if (!Array.isArray(parsed)) return undefined;
     return parsed.filter(
       (c): c is StoredCheck =>
