@@ -42,7 +42,11 @@ const MAX_VALUE_CHARS = 60;
  * whole schema the issue came from; the field's own schema is found by the path.
  */
 export function describeIssue(issue: Issue, root: z.ZodType): string {
-  const schema = schemaAt(root as unknown as Schema, issue.path);
+  return describe(issue, root as unknown as Schema);
+}
+
+function describe(issue: Issue, root: Schema): string {
+  const schema = schemaAt(root, issue.path);
   const got = `, got ${render(issue.input)}`;
   switch (issue.code) {
     case 'unrecognized_keys':
@@ -60,9 +64,12 @@ export function describeIssue(issue: Issue, root: z.ZodType): string {
       return `expected a multiple of ${String(issue.divisor)}${got}`;
     case 'invalid_key':
     case 'invalid_element': {
-      // A record key or map entry: the inner issue says what it should have been.
+      // A record key (or map value): the path ends at the key; the inner issue is about the key's own schema.
+      const container = schemaAt(root, issue.path.slice(0, -1));
+      const def = container && unwrap(container)._zod.def;
+      const part = issue.code === 'invalid_key' ? def?.keyType : def?.valueType;
       const inner = issue.issues[0];
-      return inner ? describeIssue({ ...inner, path: [] } as Issue, schemaOfPart(schema, issue.code) as unknown as z.ZodType) : `expected a valid entry${got}`;
+      return inner && part ? describe({ ...inner, path: [] } as Issue, part) : `expected a valid entry${got}`;
     }
     case 'invalid_format':
     case 'custom':
@@ -89,11 +96,6 @@ function schemaAt(root: Schema, path: readonly PropertyKey[]): Schema | undefine
     else return undefined;
   }
   return schema;
-}
-
-function schemaOfPart(schema: Schema | undefined, code: 'invalid_key' | 'invalid_element'): Schema {
-  const def = schema && unwrap(schema)._zod.def;
-  return (code === 'invalid_key' ? def?.keyType : def?.valueType) ?? (schema as Schema);
 }
 
 /** Through wrappers and pipes to the schema that decides what is accepted; a `describe()` text stops the walk. */

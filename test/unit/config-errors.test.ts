@@ -59,6 +59,8 @@ describe('config error messages', () => {
     ['a path without its slash', 'routes: [{ service: orders, path: api }]\n', 'routes.0.path: must start with "/", got "api"'],
     ['a value matching no branch of a union', 'routes: [{ service: orders, sticky: 5 }]\n', 'routes.0.sticky: expected true or false or a mapping of fields, got 5'],
     ['a short tuple', 'health: { active: { orders: { expectStatus: [200] } } }\n', 'health.active.orders.expectStatus: expected at least 2 entries, got [200]'],
+    ['a bad name as a mapping key', 'health: { active: { Bad_Name: { type: tcp } } }\n', 'health.active.Bad_Name: expected a service name: lower-case letters, digits and "-", 1-63 characters, got "Bad_Name"'],
+    ['a key of the wrong kind', 'routes: [{ service: orders, headers: { "": x } }]\n', 'routes.0.headers.: expected at least 1 character, got ""'],
     ['an unknown field', 'admin: { nope: 1 }\n', 'admin: unknown field(s) "nope"'],
   ])('rejects %s in words', (_name, yaml, message) => {
     const text = fromFile(yaml);
