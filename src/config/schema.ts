@@ -18,33 +18,26 @@ import { parseDuration } from './duration.js';
 export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
-const durationValue = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 5s or 2m, got "${value}"` });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .describe('a duration like 500ms, 5s or 2m');
+const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 5s or 2m, got "${value}"` });
+    return z.NEVER;
+  }
+  return ms;
+}).describe('a duration like 500ms, 5s or 2m'); // what config errors say the field takes (config/issues.ts)
 
 /** A duration field, normalised to milliseconds. */
 const duration = (fallback: string) => durationValue.default(parseDuration(fallback)!);
 
-const hostPortValue = z
-  .string()
-  .transform((value, ctx): HostPort => {
-    const parsed = parseHostPort(value);
-    if (typeof parsed === 'string') {
-      ctx.addIssue({ code: 'custom', message: parsed });
-      return z.NEVER;
-    }
-    return parsed;
-  })
-  // What config errors say this field takes (src/config/issues.ts).
-  .describe('HOST:PORT');
+const hostPortValue = z.string().transform((value, ctx): HostPort => {
+  const parsed = parseHostPort(value);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+}).describe('HOST:PORT'); // what config errors say the field takes (config/issues.ts)
 
 /** A listen address field, normalised to {host, port}. */
 const hostPort = (fallback: string) => hostPortValue.default(parseHostPort(fallback) as HostPort);

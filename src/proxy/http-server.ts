@@ -222,7 +222,7 @@ export class HttpProxyServer {
       return;
     }
     res.setHeader('x-request-id', this.#ids.of(req));
-    // The connection closes: a client this confused about framing should not send a next request on it.
+    // Close the connection: a client that sent an ambiguous request gets no second one on it.
     sendProxyError(res, problem, true);
   };
 
