@@ -25,7 +25,7 @@ const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) =
     return z.NEVER;
   }
   return ms;
-});
+}).describe('a duration like 500ms, 5s or 2m'); // what config errors say the field takes (config/issues.ts)
 
 /** A duration field, normalised to milliseconds. */
 const duration = (fallback: string) => durationValue.default(parseDuration(fallback)!);
@@ -37,7 +37,7 @@ const hostPortValue = z.string().transform((value, ctx): HostPort => {
     return z.NEVER;
   }
   return parsed;
-});
+}).describe('HOST:PORT'); // what config errors say the field takes (config/issues.ts)
 
 /** A listen address field, normalised to {host, port}. */
 const hostPort = (fallback: string) => hostPortValue.default(parseHostPort(fallback) as HostPort);

@@ -77,9 +77,25 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
+/**
+ * Status codes a response may carry (RFC 9110 §15: three digits, 1xx to 5xx).
+ * Parsers accept any three digits, and node:http would pass `999` on verbatim.
+ */
+export function isForwardableStatus(status: number): boolean {
+  return status >= 100 && status <= 599;
+}
+
+/** An upstream answer that cannot be passed on as it is (status outside 100–599): a protocol error, 502. */
+export class UpstreamProtocolError extends Error {
+  constructor(status: number) {
+    super(`upstream answered with status ${status}, outside 100-599`);
+  }
+}
+
 /** Maps a socket, parser or engine error onto a bounded reason label. */
 export function upstreamErrorReason(err: unknown): UpstreamErrorReason {
   if (err instanceof UpstreamTimeoutError) return err.reason;
+  if (err instanceof UpstreamProtocolError) return 'protocol';
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return 'other';
   switch (code) {

@@ -20,7 +20,9 @@ import type { EngineStats, ForwardEngine } from './forwarder.js';
 import type { AccessLogEntry } from '../access-log.js';
 import { ProxyHandler } from './handler.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { writeRawProxyError } from './responses.js';
+import { RequestIds } from './headers.js';
+import { normalizeRequestTarget } from './request-target.js';
+import { sendProxyError, writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
 import { WebSocketProxy } from './ws.js';
 
@@ -63,6 +65,8 @@ export class HttpProxyServer {
   readonly #tls: TlsCertificates | undefined;
   readonly #servers: http.Server[] = [];
   readonly #sockets = new Set<Socket>();
+  /** Ids for the requests refused here, before the handler (which has its own) sees them. */
+  readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
 
   constructor(options: HttpProxyServerOptions) {
@@ -131,16 +135,16 @@ export class HttpProxyServer {
               field: `listen[${index}].tls`,
             });
           }
-          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#handler.handle);
+          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#onRequest);
           this.#tls.attach(secure);
           // Failed handshakes (scanners, old clients) are the client's problem, not ours: debug only.
           secure.on('tlsClientError', (err) => this.#log.debug({ err }, 'tls handshake failed'));
           server = secure;
         } else {
-          server = http.createServer(serverOptions, this.#handler.handle);
+          server = http.createServer(serverOptions, this.#onRequest);
         }
         const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
-        server.on('upgrade', this.#ws.handleUpgrade);
+        server.on('upgrade', this.#onUpgrade);
         // Client socket inactivity (the client side of the idle timeout).
         server.timeout = timeouts.idle;
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
@@ -209,6 +213,24 @@ export class HttpProxyServer {
     await Promise.all(closed);
     await this.#engine.close();
   }
+
+  /** Every request: the request line and Host are made well-formed before routing sees them. */
+  readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const problem = normalizeRequestTarget(req);
+    if (problem === undefined) {
+      this.#handler.handle(req, res);
+      return;
+    }
+    res.setHeader('x-request-id', this.#ids.of(req));
+    // Close the connection: a client that sent an ambiguous request gets no second one on it.
+    sendProxyError(res, problem, true);
+  };
+
+  readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const problem = normalizeRequestTarget(req);
+    if (problem === undefined) this.#ws.handleUpgrade(req, socket, head);
+    else writeRawProxyError(socket, problem, this.#ids.of(req));
+  };
 
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // A response already under way cannot be replaced by an error response.

@@ -13,6 +13,7 @@ import {
   createRedisClient,
   describeTopology,
   parseRedisTopology,
+  registryUnavailable,
   type ConnectionTuning,
   type RedisClient,
   type RedisTopology,
@@ -289,7 +290,7 @@ export class RedisStore implements RegistryStore {
       try {
         entries = (await this.#client.xrange(this.#keys.feed, `${revision + 1}-0`, '+', 'COUNT', REPLAY_BATCH)) as StreamEntry[];
       } catch (err) {
-        throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${describeError(err)}`, { cause: err });
+        throw registryUnavailable(this.#topology, err);
       }
       for (const entry of entries) {
         const event = feedEntryToEvent(entry, decodeRecord);
@@ -397,7 +398,7 @@ export class RedisStore implements RegistryStore {
         if (isReply && !TRANSIENT_REPLY.test(message)) throw err;
         const retryable = isReply || NOT_SENT.test(message);
         if (!retryable || Date.now() >= deadline) {
-          throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${message}`, { cause: err });
+          throw registryUnavailable(this.#topology, err);
         }
         await new Promise((resolve) => setTimeout(resolve, 100).unref());
       }

@@ -18,15 +18,43 @@ export const LIMITS = {
   /** Serialized metadata as a whole. */
   metadataBytes: 8 * 1024,
   zoneLength: 64,
+  /** Objects and arrays nested in any JSON a client sends (the body itself is level 1). */
+  jsonDepth: 32,
 } as const;
 
 export const DEFAULT_WEIGHT = 100;
 export const DEFAULT_TTL_SECONDS = 30;
 
+/**
+ * The bad value for an error message, cut to 80 characters. A value nested
+ * deeper than LIMITS.jsonDepth is described, not serialised: JSON.stringify
+ * recurses and would overflow the stack on a value thousands of levels deep.
+ */
 const quote = (value: unknown): string => {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  if (isNestedDeeperThan(value, LIMITS.jsonDepth)) {
+    return `${Array.isArray(value) ? 'an array' : 'an object'} nested deeper than ${LIMITS.jsonDepth} levels`;
+  }
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 };
+
+/**
+ * Whether objects and arrays nest more than `limit` levels in `value` (a bare
+ * object is one level). Iterative, with an explicit stack, so a value of any
+ * depth is measured without recursion; stops at the first level over the limit.
+ */
+export function isNestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
 
 export function checkServiceName(value: unknown, field = 'service'): string {
   if (typeof value !== 'string' || !SERVICE_NAME_PATTERN.test(value)) {

@@ -37,6 +37,12 @@ describe('waypost CLI exit codes', () => {
     ]);
   });
 
+  it('exits 2 with one line in words, not zod wording, for --workers abc', async () => {
+    const result = await runCli(['proxy', '--workers', 'abc']);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual(['waypost: workers: expected a whole number ≥ 1, got "abc" (from flag --workers)']);
+  });
+
   it('exits 2 naming the field and the file for a bad config field', async () => {
     const file = path.join(dir, 'bad.yaml');
     writeFileSync(file, 'timeouts:\n  header: forever\n');

@@ -4,6 +4,7 @@
  * definitions and statuses, as JSON in `consul.checks`. Every proxy's mirror can
  * so answer health queries; the ConsulAgent (checks.ts) keeps it current.
  */
+import { parseBoundedJson } from '../../admin/bounded-json.js';
 import type { InstanceRecord } from '../../types.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';

@@ -16,7 +16,9 @@ import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,
+  UpstreamProtocolError,
   UpstreamTimeoutError,
+  isForwardableStatus,
   upstreamErrorReason,
   type AttemptOptions,
   type AttemptResult,
@@ -149,8 +151,15 @@ class HttpProxyAttempt {
       return;
     }
     clearTimeout(this.#timer);
+    const status = proxyRes.statusCode ?? 0;
+    if (!isForwardableStatus(status)) {
+      // Nothing was sent yet: the attempt fails as a protocol error and the client gets a 502.
+      proxyRes.destroy();
+      this.onError(new UpstreamProtocolError(status));
+      return;
+    }
     this.#upstreamMs = performance.now() - this.#started;
-    this.#status = proxyRes.statusCode ?? 0;
+    this.#status = status;
     this.#attempt.writeHead(this.#status, proxyRes.rawHeaders);
     this.#sent = true;
     proxyRes.on('error', (err) => this.onError(err));

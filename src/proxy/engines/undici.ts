@@ -17,6 +17,8 @@ import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,
+  UpstreamProtocolError,
+  isForwardableStatus,
   upstreamErrorReason,
   type AttemptOptions,
   type AttemptResult,
@@ -69,6 +71,11 @@ class Attempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (!isForwardableStatus(statusCode)) {
+      // Nothing was sent yet: undici calls onError with this, and the client gets a 502.
+      this.#abort!(new UpstreamProtocolError(statusCode));
+      return false;
+    }
     // 1xx interim responses are answered by node:http itself where needed.
     if (statusCode < 200) return true;
     this.upstreamMs = performance.now() - this.#started;
