@@ -59,6 +59,12 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
    * @default 100
    */
   statePageSize?: number;
+  /**
+   * Due leases one sweep handles (the earliest); the rest wait for the next sweep. Bounds how
+   * long a sweep script holds Redis. Self-preservation still judges whole services.
+   * @default 100000
+   */
+  maxDuePerSweep?: number;
 }
 
 /** Feed entries read per XRANGE while replaying changes made during a paged state load. */
@@ -77,8 +83,6 @@ const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVE
  * deregister may report false). Command timeouts are not retried.
  */
 const NOT_SENT = /enableOfflineQueue|Connection is closed|None of the sentinels|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes/i;
-/** Due leases handled per sweep; the rest wait for the next one. */
-const MAX_DUE_PER_SWEEP = 100_000;
 
 class RedisKeys {
   readonly tag: string;
@@ -115,6 +119,7 @@ export class RedisStore implements RegistryStore {
   readonly #writeRetryMs: number;
   readonly #startTimeoutMs: number;
   readonly #statePageSize: number;
+  readonly #maxDuePerSweep: number;
   readonly #onSweep: ((result: SweepResult) => void) | undefined;
   readonly #log: Logger;
   readonly #readers = new Set<RedisFeedReader>();
@@ -133,6 +138,7 @@ export class RedisStore implements RegistryStore {
     this.#writeRetryMs = options.writeRetryMs ?? 3000;
     this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
     this.#statePageSize = Math.max(1, options.statePageSize ?? 100);
+    this.#maxDuePerSweep = Math.max(1, options.maxDuePerSweep ?? 100_000);
     this.#onSweep = options.onSweep;
   }
 
@@ -323,7 +329,7 @@ export class RedisStore implements RegistryStore {
     const [expired, held] = (await this.#run(
       SWEEP,
       [keys.rev, keys.services, keys.svcrev, keys.leases, keys.feed],
-      [keys.tag, String(selfPreservation), String(selfPreservationMinInstances), this.#feedLength, String(MAX_DUE_PER_SWEEP)],
+      [keys.tag, String(selfPreservation), String(selfPreservationMinInstances), this.#feedLength, String(this.#maxDuePerSweep)],
       0,
     )) as [number, [string, number, number][]];
     return {
