@@ -279,6 +279,14 @@ return services
 );
 
 /**
+ * The clock changes are stamped with, read on the node that stamps them (the key only
+ * routes the call to its Cluster slot).
+ * KEYS: rev
+ * → Redis TIME in ms
+ */
+export const CLOCK = script('clock', `return now_ms()`);
+
+/**
  * KEYS: services
  * ARGV: keyPrefix
  * → {name, count, name, count, ...} sorted by name

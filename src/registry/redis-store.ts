@@ -3,7 +3,10 @@
  * (standalone, Sentinel or Cluster). Each write is one Lua script
  * (redis-scripts.ts) that changes the record, its lease, the revision and the
  * change feed atomically; leases are judged on the Redis server's clock.
+ * The offset from that clock to this process's is estimated (redis-clock.ts) so
+ * the mirror can measure propagation on one clock.
  */
+import type { Clock } from '../clock.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, ErrorCodes, WaypostError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -17,9 +20,11 @@ import {
   type RedisClient,
   type RedisTopology,
 } from './redis-connection.js';
+import { RedisClockOffset } from './redis-clock.js';
 import { feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
 import { applyEvent, byId } from './snapshot.js';
 import {
+  CLOCK,
   DEREGISTER,
   GET_SERVICE,
   LIST_SERVICES,
@@ -65,6 +70,8 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
    * @default 100000
    */
   maxDuePerSweep?: number;
+  /** This process's clock, against which the Redis clock offset is estimated. @default systemClock */
+  clock?: Clock;
 }
 
 /** Feed entries read per XRANGE while replaying changes made during a paged state load. */
@@ -123,6 +130,7 @@ export class RedisStore implements RegistryStore {
   readonly #onSweep: ((result: SweepResult) => void) | undefined;
   readonly #log: Logger;
   readonly #readers = new Set<RedisFeedReader>();
+  readonly #clockOffset: RedisClockOffset;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -140,6 +148,15 @@ export class RedisStore implements RegistryStore {
     this.#statePageSize = Math.max(1, options.statePageSize ?? 100);
     this.#maxDuePerSweep = Math.max(1, options.maxDuePerSweep ?? 100_000);
     this.#onSweep = options.onSweep;
+    this.#clockOffset = new RedisClockOffset({
+      readRegistryTime: async () => Number(await this.#run(CLOCK, [this.#keys.rev], [], 0)),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+  }
+
+  /** Estimated Redis clock minus this process's clock (ms); ChangeEvent.at is on the Redis clock. */
+  get clockOffsetMs(): number {
+    return this.#clockOffset.offsetMs;
   }
 
   get connected(): boolean {
@@ -155,12 +172,14 @@ export class RedisStore implements RegistryStore {
     if (this.#closed) throw new WaypostError(ErrorCodes.CLOSED, 'registry store is closed');
     if (this.#sweepTimer) return;
     await this.#connect();
+    await this.#clockOffset.start();
     this.#scheduleSweep();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clockOffset.stop();
     clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
     for (const reader of [...this.#readers]) reader.close();
