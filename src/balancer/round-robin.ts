@@ -82,7 +82,11 @@ export class RoundRobinBalancer implements Balancer {
   readonly name = 'round-robin';
   readonly #random: RandomSource;
   readonly #states = new WeakMap<EndpointSet, RoundRobinState>();
-  /** Each service's newest state, for the set that replaces it; weak so a removed service's set can go. */
+  /**
+   * Each service's newest state, for the set that replaces it. Weak so a removed service's last
+   * set can be collected; should the old set be gone already, the new one starts at a random
+   * point, which still avoids the herd.
+   */
   readonly #latest = new Map<string, WeakRef<RoundRobinState>>();
 
   constructor(options: RoundRobinOptions = {}) {
