@@ -81,12 +81,16 @@ const stickySchema = z.strictObject({
   ttl: duration('0s'),
 });
 
-const hashKeySchema = z.strictObject({
-  header: z.string().min(1).optional(),
-  cookie: z.string().min(1).optional(),
-  /** Hash the client IP (the default when neither header nor cookie is set). */
-  clientIp: z.boolean().optional(),
-});
+const hashKeySchema = z
+  .strictObject({
+    header: z.string().min(1).optional(),
+    cookie: z.string().min(1).optional(),
+    /** Hash the client IP when the header and cookie are absent; false spreads such requests at random. */
+    clientIp: z.boolean().optional(),
+  })
+  .refine((key) => key.clientIp !== false || key.header !== undefined || key.cookie !== undefined, {
+    message: 'clientIp: false needs a header or cookie to hash',
+  });
 
 const routeSchema = z
   .strictObject({

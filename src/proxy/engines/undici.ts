@@ -25,6 +25,7 @@ import {
   type EngineStats,
   type ForwardEngine,
 } from '../forwarder.js';
+import { preciseConnector } from './precise-connect.js';
 
 type Abort = (err?: Error) => void;
 
@@ -189,7 +190,7 @@ export class UndiciEngine implements ForwardEngine {
         connections: MAX_UPSTREAM_CONNECTIONS,
         keepAliveTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
         keepAliveMaxTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
-        connect: { timeout: connectTimeout },
+        connect: preciseConnector(connectTimeout),
       });
       // A pool-level error (e.g. a connection dying while idle) must never crash the process.
       pool.on('connectionError', () => {});
