@@ -176,7 +176,7 @@ export class ConsulApi {
       },
       service,
     );
-    this.#targets.check(input.host, input.port);
+    await this.#targets.check(input.host, input.port);
     const { checks, initial } = parseChecks(body, consulId);
     // Consul keeps a service's maintenance mode across re-registrations.
     const maintenance = findInstance(this.#mirror.service(service), id)?.metadata[CONSUL_META.maintenance] === 'true';

@@ -102,16 +102,23 @@ const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1'] as const;
 /** Default limit on one name's resolution. */
 export const RESOLVE_TIMEOUT_MS = 2_000;
 
+/** The addresses `host` reaches without asking a resolver: itself when numeric, loopback for `localhost` names, else none. */
+export function literalAddresses(host: string): string[] {
+  const ip = canonicalIp(host);
+  if (ip !== undefined) return [ip];
+  return LOOPBACK_NAME.test(host) ? [...LOOPBACK_ADDRESSES] : [];
+}
+
 /**
  * Every canonical address a connect to `host` may reach: the address itself for a
  * numeric host; for a name, all addresses the system resolver (getaddrinfo, as a
  * connect uses) returns, plus loopback for `localhost` names. Rejects when a name
- * does not resolve within `timeoutMs`.
+ * does not resolve within `timeoutMs` (unless it is a `localhost` name).
  */
 export async function resolveHost(host: string, timeoutMs = RESOLVE_TIMEOUT_MS): Promise<string[]> {
-  const ip = canonicalIp(host);
-  if (ip !== undefined) return [ip];
-  const addresses = new Set<string>(LOOPBACK_NAME.test(host) ? LOOPBACK_ADDRESSES : []);
+  const literal = literalAddresses(host);
+  if (canonicalIp(host) !== undefined) return literal;
+  const addresses = new Set(literal);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);

@@ -12,6 +12,7 @@ import type { OutcomeListener } from '../endpoint.js';
 import type { EngineName, WaypostConfig } from '../config/schema.js';
 import { WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { generateProxyId } from '../net/via.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
@@ -20,6 +21,7 @@ import type { EngineStats, ForwardEngine } from './forwarder.js';
 import type { AccessLogEntry } from '../access-log.js';
 import { ProxyHandler } from './handler.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import { LoopGuard } from './loop-guard.js';
 import { writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
 import { WebSocketProxy } from './ws.js';
@@ -42,6 +44,8 @@ export interface HttpProxyServerOptions {
   connections?: ConnectionTracker;
   /** Certificates for listeners with `tls: true`; required when there is one. */
   tls?: TlsCertificates;
+  /** This proxy's id in Via (loop detection); every worker of one proxy shares it. @default a fresh random id */
+  proxyId?: string;
 }
 
 /** After the grace period, open WebSockets get this long for their closing handshake. */
@@ -61,6 +65,7 @@ export class HttpProxyServer {
   readonly #ws: WebSocketProxy;
   readonly #connections: ConnectionTracker;
   readonly #tls: TlsCertificates | undefined;
+  readonly #loopGuard: LoopGuard;
   readonly #servers: http.Server[] = [];
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
@@ -90,7 +95,22 @@ export class HttpProxyServer {
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
     });
     this.#tls = options.tls;
+    this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);
   }
+
+  /** The id this proxy marks forwarded requests with (`Via: 1.1 <id>`). */
+  get proxyId(): string {
+    return this.#loopGuard.proxyId;
+  }
+
+  /** Loops are refused before routing, so a looping request never reaches the handler. */
+  readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
+  };
+
+  readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!this.#loopGuard.refuseUpgrade(req, socket)) this.#ws.handleUpgrade(req, socket, head);
+  };
 
   /** Upgraded WebSockets open right now. */
   get openWebSockets(): number {
@@ -131,16 +151,16 @@ export class HttpProxyServer {
               field: `listen[${index}].tls`,
             });
           }
-          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#handler.handle);
+          const secure = https.createServer({ ...serverOptions, ...this.#tls.serverOptions() }, this.#onRequest);
           this.#tls.attach(secure);
           // Failed handshakes (scanners, old clients) are the client's problem, not ours: debug only.
           secure.on('tlsClientError', (err) => this.#log.debug({ err }, 'tls handshake failed'));
           server = secure;
         } else {
-          server = http.createServer(serverOptions, this.#handler.handle);
+          server = http.createServer(serverOptions, this.#onRequest);
         }
         const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
-        server.on('upgrade', this.#ws.handleUpgrade);
+        server.on('upgrade', this.#onUpgrade);
         // Client socket inactivity (the client side of the idle timeout).
         server.timeout = timeouts.idle;
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;

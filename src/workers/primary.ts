@@ -139,7 +139,8 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
   });
 
   const fork = (restartDelayMs: number): WorkerSlot => {
-    const worker = cluster.fork();
+    // Every worker marks and detects loops with the primary's id (config.proxyId via its env variable).
+    const worker = cluster.fork({ WAYPOST_PROXY_ID: app.proxyId });
     const slot: WorkerSlot = {
       worker,
       startedAt: Date.now(),
