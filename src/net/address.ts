@@ -99,6 +99,10 @@ function canonicalIpv6(text: string): string | undefined {
 const LOOPBACK_NAME = /(?:^|\.)localhost\.?$/i;
 const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1'] as const;
 
+/** A resolver: every address of a name (getaddrinfo by default, as a connect resolves it). */
+export type Lookup = (host: string) => Promise<readonly { address: string }[]>;
+const systemLookup: Lookup = (host) => dns.lookup(host, { all: true, verbatim: true });
+
 /** Default limit on one name's resolution. */
 export const RESOLVE_TIMEOUT_MS = 2_000;
 
@@ -115,7 +119,7 @@ export function literalAddresses(host: string): string[] {
  * connect uses) returns, plus loopback for `localhost` names. Rejects when a name
  * does not resolve within `timeoutMs` (unless it is a `localhost` name).
  */
-export async function resolveHost(host: string, timeoutMs = RESOLVE_TIMEOUT_MS): Promise<string[]> {
+export async function resolveHost(host: string, timeoutMs = RESOLVE_TIMEOUT_MS, lookup: Lookup = systemLookup): Promise<string[]> {
   const literal = literalAddresses(host);
   if (canonicalIp(host) !== undefined) return literal;
   const addresses = new Set(literal);
@@ -124,7 +128,7 @@ export async function resolveHost(host: string, timeoutMs = RESOLVE_TIMEOUT_MS):
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    const found = await Promise.race([dns.lookup(host, { all: true, verbatim: true }), timeout]);
+    const found = await Promise.race([lookup(host), timeout]);
     for (const { address } of found) addresses.add(canonicalIp(address) ?? address);
   } catch (err) {
     if (addresses.size === 0) throw err;
