@@ -7,7 +7,7 @@
  *   `--redis` sidecar can) loops once and is answered 508 `loop_detected` at once, with
  *   no fan-out of upstream connections; the admin API is never served through a proxy port.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,9 +15,12 @@ import { WaypostApp } from '../../src/app.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { createStore } from '../../src/registry/create-store.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import { StoreTarget } from '../../src/sidecar/store-target.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
+import { startProxyProcess } from '../helpers/cli.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { call } from './admin-harness.js';
 import { eventually } from './compat-harness.js';
 
@@ -242,6 +245,49 @@ describe('sidecar and registrar writing to the store directly (--redis)', () => 
       message: 'host "127.0.0.1" is outside admin.allowedCidrs',
     });
     expect((await store.getService('orders')).instances.map((i) => i.id)).toEqual(['o-1']);
+  });
+});
+
+describe('with --workers and a shared Redis registry (child processes)', () => {
+  /** Open fds of a process and its children (the cluster workers). */
+  function treeFds(pid: number): number {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...children].reduce((sum, p) => sum + readdirSync(`/proc/${p}/fd`).length, 0);
+  }
+
+  it('answers a planted loop 508 within 1 s from any worker, and never serves the admin API through a worker', async () => {
+    const redis = await RedisServer.start();
+    running.push(redis);
+    const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--redis', redis.url, '--workers', '2', '--access-log', 'off']);
+    running.push(proxy);
+    const proxyPort = proxy.http[0]!.port;
+    // Straight into Redis, as `waypost register --redis` could before this fix.
+    const store = createStore(configSchema.parse({ redis: { url: redis.url } }), { logger: silentLogger });
+    await store.start();
+    running.push({ stop: () => store.close() });
+    await store.register({ service: 'loop', id: 'loop-1', host: '2130706433', port: proxyPort });
+    await store.register({ service: 'admin-loop', id: 'admin-1', host: '0x7f.1', port: proxy.admin.port });
+    await eventually(async () => (await through(proxyPort, 'loop.localhost')).status !== 404, 10_000, 'loop routed');
+    const before = treeFds(proxy.child.pid!);
+    // Round-robin over the workers: the looped hop lands on the other worker half the time.
+    for (let i = 0; i < 4; i++) {
+      const answer = await through(proxyPort, 'loop.localhost');
+      expect(answer.status).toBe(508);
+      expect(answer.headers['x-waypost-error']).toBe('loop_detected');
+      expect(answer.ms).toBeLessThan(1_000);
+    }
+    expect(treeFds(proxy.child.pid!) - before).toBeLessThanOrEqual(12);
+    await eventually(async () => (await through(proxyPort, 'admin-loop.localhost', { path: '/healthz' })).status !== 404, 10_000, 'admin-loop routed');
+    for (const method of ['GET', 'POST']) {
+      const answer = await through(proxyPort, 'admin-loop.localhost', {
+        method,
+        path: method === 'GET' ? '/v1/services' : '/v1/services/evil/instances',
+        ...(method === 'POST' ? { body: JSON.stringify({ host: '10.0.0.66', port: 80 }) } : {}),
+      });
+      expect(answer.status, method).toBe(508);
+      expect(JSON.parse(answer.body), method).toMatchObject({ error: 'loop_detected' });
+    }
+    expect((await store.getService('evil')).instances).toEqual([]);
   });
 });
 
