@@ -11,13 +11,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WaypostApp } from '../../src/app.js';
+import type { WaypostApp } from '../../src/app.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { Metrics } from '../../src/metrics.js';
 import { createStore } from '../../src/registry/create-store.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import { StoreTarget } from '../../src/sidecar/store-target.js';
+import { startApp, type TestApp } from '../helpers/app.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
 import { startProxyProcess } from '../helpers/cli.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -26,18 +26,11 @@ import { eventually } from './compat-harness.js';
 
 const running: { stop(): Promise<unknown> }[] = [];
 
-async function start(overrides: ConfigInput = {}): Promise<{ app: WaypostApp; admin: number; http: number }> {
-  const config = configSchema.parse({
-    listen: '127.0.0.1:0',
-    accessLog: 'off',
-    compat: { eureka: true, consul: true },
-    ...overrides,
-    admin: { listen: '127.0.0.1:0', ...overrides.admin },
-  });
-  const app = new WaypostApp(Object.freeze(config), { logger: silentLogger, metrics: new Metrics({ processMetrics: false }) });
-  running.push(app);
-  const addresses = await app.start();
-  return { app, admin: addresses.admin.port, http: addresses.http[0]!.port };
+/** A whole proxy in this process (test/helpers/app.ts) with the Eureka and Consul APIs on. */
+async function start(overrides: Partial<ConfigInput> = {}): Promise<{ app: WaypostApp; admin: number; http: number; plant: TestApp['register'] }> {
+  const started = await startApp({ compat: { eureka: true, consul: true }, ...overrides });
+  running.push(started);
+  return { app: started.app, admin: started.app.addresses.admin.port, http: started.port, plant: started.register };
 }
 
 afterEach(async () => {
@@ -132,17 +125,12 @@ describe('registration under every spelling of the own address', () => {
 });
 
 describe('a loop that skipped the registration checks', () => {
-  /** Writes the record straight into the store, as a `--redis` sidecar or registrar can, and waits for the mirror. */
-  async function plant(app: WaypostApp, service: string, host: string, port: number): Promise<void> {
-    await app.store.register({ service, id: `${service}-1`, host, port });
-    await eventually(() => (app.mirror.service(service)?.instances.length ?? 0) > 0, 5_000, `${service} in the mirror`);
-  }
-
   it('answers 508 loop_detected within 1 s with the fds bounded, whatever the spelling', async () => {
-    const { app, http: proxyPort } = await start();
+    // Straight into the store (as a `--redis` sidecar or registrar can), skipping the registration checks.
+    const { plant, http: proxyPort } = await start();
     for (const [index, host] of LOOPBACK_SPELLINGS.entries()) {
       const service = `loop-${index}`;
-      await plant(app, service, host, proxyPort);
+      await plant({ service, id: `${service}-1`, host, port: proxyPort });
       const before = openFds();
       const answer = await through(proxyPort, `${service}.localhost`);
       const grown = openFds() - before;
@@ -156,8 +144,8 @@ describe('a loop that skipped the registration checks', () => {
   });
 
   it('refuses GET and POST to the admin API through the proxy port, and stores nothing', async () => {
-    const { app, admin, http: proxyPort } = await start();
-    await plant(app, 'admin-loop', '2130706433', admin);
+    const { app, plant, admin, http: proxyPort } = await start();
+    await plant({ service: 'admin-loop', id: 'admin-1', host: '2130706433', port: admin });
     const read = await through(proxyPort, 'admin-loop.localhost', { path: '/v1/services' });
     expect(read.status).toBe(508);
     expect(JSON.parse(read.body)).toMatchObject({ error: 'loop_detected' });
@@ -174,8 +162,8 @@ describe('a loop that skipped the registration checks', () => {
   });
 
   it('refuses a WebSocket upgrade that loops with 508', async () => {
-    const { app, http: proxyPort } = await start();
-    await plant(app, 'ws-loop', '127.1', proxyPort);
+    const { plant, http: proxyPort } = await start();
+    await plant({ service: 'ws-loop', id: 'ws-1', host: '127.1', port: proxyPort });
     const head = await rawExchange(
       proxyPort,
       'GET / HTTP/1.1\r\nHost: ws-loop.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
@@ -192,9 +180,8 @@ describe('the Via marker', () => {
 
   it("adds this proxy's hop after any Via the request carried, even if Connection names Via", async () => {
     backend = await startBackend();
-    const { app, http: proxyPort } = await start();
-    await app.store.register({ service: 'echo', id: 'echo-1', host: '127.0.0.1', port: backend.port });
-    await eventually(() => app.mirror.service('echo') !== undefined, 5_000, 'echo in the mirror');
+    const { app, plant, http: proxyPort } = await start();
+    await plant({ service: 'echo', id: 'echo-1', host: '127.0.0.1', port: backend.port });
     const plain = JSON.parse((await through(proxyPort, 'echo.localhost')).body) as EchoReply;
     expect(plain.headers.via).toBe(`1.1 ${app.proxyId}`);
     const chained = JSON.parse((await through(proxyPort, 'echo.localhost', { headers: { via: '1.0 edge, 1.1 nginx', connection: 'via' } })).body) as EchoReply;
@@ -218,9 +205,8 @@ describe('the Via marker', () => {
     const inner = await start();
     const outer = await start();
     expect(outer.app.proxyId).not.toBe(inner.app.proxyId);
-    await inner.app.store.register({ service: 'echo', id: 'echo-1', host: '127.0.0.1', port: backend.port });
-    await outer.app.store.register({ service: 'echo', id: 'inner', host: '127.0.0.1', port: inner.http });
-    await eventually(() => inner.app.mirror.service('echo') !== undefined && outer.app.mirror.service('echo') !== undefined, 5_000, 'mirrors');
+    await inner.plant({ service: 'echo', id: 'echo-1', host: '127.0.0.1', port: backend.port });
+    await outer.plant({ service: 'echo', id: 'inner', host: '127.0.0.1', port: inner.http });
     const answer = await through(outer.http, 'echo.localhost');
     expect(answer.status).toBe(200);
     expect((JSON.parse(answer.body) as EchoReply).headers.via).toBe(`1.1 ${outer.app.proxyId}, 1.1 ${inner.app.proxyId}`);
@@ -258,7 +244,9 @@ describe('with --workers and a shared Redis registry (child processes)', () => {
   it('answers a planted loop 508 within 1 s from any worker, and never serves the admin API through a worker', async () => {
     const redis = await RedisServer.start();
     running.push(redis);
-    const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--redis', redis.url, '--workers', '2', '--access-log', 'off']);
+    const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--redis', redis.url, '--workers', '2', '--access-log', 'off'], {
+      timeoutMs: 30_000,
+    });
     running.push(proxy);
     const proxyPort = proxy.http[0]!.port;
     // Straight into Redis, as `waypost register --redis` could before this fix.
@@ -288,7 +276,7 @@ describe('with --workers and a shared Redis registry (child processes)', () => {
       expect(JSON.parse(answer.body), method).toMatchObject({ error: 'loop_detected' });
     }
     expect((await store.getService('evil')).instances).toEqual([]);
-  });
+  }, 90_000);
 });
 
 /** Sends raw bytes and returns what comes back until the server closes (upgrade answers close). */
