@@ -115,25 +115,26 @@ export function literalAddresses(host: string): string[] {
 
 /**
  * Every canonical address a connect to `host` may reach: the address itself for a
- * numeric host; for a name, all addresses the system resolver (getaddrinfo, as a
- * connect uses) returns, plus loopback for `localhost` names. Rejects when a name
- * does not resolve within `timeoutMs` (unless it is a `localhost` name).
+ * numeric host; for a name, all addresses the system resolver returns (getaddrinfo,
+ * as a connect resolves it), or loopback for a `localhost` name the resolver does not
+ * know (RFC 6761; systemd-resolved answers those, glibc alone does not). Rejects when
+ * any other name does not resolve within `timeoutMs`.
  */
 export async function resolveHost(host: string, timeoutMs = RESOLVE_TIMEOUT_MS, lookup: Lookup = systemLookup): Promise<string[]> {
   const literal = literalAddresses(host);
   if (canonicalIp(host) !== undefined) return literal;
-  const addresses = new Set(literal);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     const found = await Promise.race([lookup(host), timeout]);
-    for (const { address } of found) addresses.add(canonicalIp(address) ?? address);
+    const addresses = new Set(found.map(({ address }) => canonicalIp(address) ?? address));
+    return addresses.size > 0 ? [...addresses] : literal;
   } catch (err) {
-    if (addresses.size === 0) throw err;
+    if (literal.length === 0) throw err;
+    return literal;
   } finally {
     clearTimeout(timer);
   }
-  return [...addresses];
 }
