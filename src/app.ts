@@ -27,6 +27,7 @@ import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
+import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -70,6 +71,8 @@ export class WaypostApp {
   readonly activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
+  /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
+  readonly proxyId: string;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -86,6 +89,7 @@ export class WaypostApp {
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
+    this.proxyId = config.proxyId || generateProxyId();
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
@@ -165,6 +169,7 @@ export class WaypostApp {
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
       forbiddenTargets: ownListeners,
+      proxyId: this.proxyId,
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
@@ -196,6 +201,7 @@ export class WaypostApp {
       router: this.router,
       engine: this.config.engine,
       connections: this.connections,
+      proxyId: this.proxyId,
       ...(this.#tls ? { tls: this.#tls } : {}),
       metrics: this.metrics,
       logger: log,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { HTTP_BALANCER_NAMES, TCP_BALANCER_NAMES } from '../balancer/policy.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import { parseCidr, parseHostPort, type HostPort } from '../net/address.js';
+import { PROXY_ID_PATTERN } from '../net/via.js';
 import { parseDuration } from './duration.js';
 
 /**
@@ -212,6 +213,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** This proxy's zone, for zone preference; "" = no preference. */
   zone: z.string().default(''),
+  /** This proxy's name in the Via header it adds (loop detection); "" = a random id per start, shared by its workers. */
+  proxyId: z
+    .string()
+    .refine((v) => v === '' || PROXY_ID_PATTERN.test(v), { message: 'expected "" or 1-64 of A-Z a-z 0-9 . _ -' })
+    .default(''),
   /** Host convention: `{service}.{domain}` routes to `service`. */
   domains: z.array(z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'expected a domain name')).default(['localhost']),
   balancer: z.enum(HTTP_BALANCER_NAMES).default('round-robin'),

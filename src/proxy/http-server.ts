@@ -12,6 +12,7 @@ import type { OutcomeListener } from '../endpoint.js';
 import type { EngineName, WaypostConfig } from '../config/schema.js';
 import { WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { generateProxyId } from '../net/via.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
@@ -21,6 +22,7 @@ import type { AccessLogEntry } from '../access-log.js';
 import { ProxyHandler } from './handler.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { RequestIds } from './headers.js';
+import { LoopGuard } from './loop-guard.js';
 import { normalizeRequestTarget } from './request-target.js';
 import { sendProxyError, writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
@@ -44,6 +46,8 @@ export interface HttpProxyServerOptions {
   connections?: ConnectionTracker;
   /** Certificates for listeners with `tls: true`; required when there is one. */
   tls?: TlsCertificates;
+  /** This proxy's id in Via (loop detection); every worker of one proxy shares it. @default a fresh random id */
+  proxyId?: string;
 }
 
 /** After the grace period, open WebSockets get this long for their closing handshake. */
@@ -63,6 +67,7 @@ export class HttpProxyServer {
   readonly #ws: WebSocketProxy;
   readonly #connections: ConnectionTracker;
   readonly #tls: TlsCertificates | undefined;
+  readonly #loopGuard: LoopGuard;
   readonly #servers: http.Server[] = [];
   readonly #sockets = new Set<Socket>();
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
@@ -94,6 +99,12 @@ export class HttpProxyServer {
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
     });
     this.#tls = options.tls;
+    this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);
+  }
+
+  /** The id this proxy marks forwarded requests with (`Via: 1.1 <id>`). */
+  get proxyId(): string {
+    return this.#loopGuard.proxyId;
   }
 
   /** Upgraded WebSockets open right now. */
@@ -214,22 +225,26 @@ export class HttpProxyServer {
     await this.#engine.close();
   }
 
-  /** Every request: the request line and Host are made well-formed before routing sees them. */
+  /**
+   * Every request, before routing: the request line and Host are made well-formed, then a
+   * request that already passed through this proxy (Via) is refused, so a loop never reaches
+   * the handler.
+   */
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const problem = normalizeRequestTarget(req);
-    if (problem === undefined) {
-      this.#handler.handle(req, res);
+    if (problem !== undefined) {
+      res.setHeader('x-request-id', this.#ids.of(req));
+      // Close the connection: a client that sent an ambiguous request gets no second one on it.
+      sendProxyError(res, problem, true);
       return;
     }
-    res.setHeader('x-request-id', this.#ids.of(req));
-    // Close the connection: a client that sent an ambiguous request gets no second one on it.
-    sendProxyError(res, problem, true);
+    if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
   };
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const problem = normalizeRequestTarget(req);
-    if (problem === undefined) this.#ws.handleUpgrade(req, socket, head);
-    else writeRawProxyError(socket, problem, this.#ids.of(req));
+    if (problem !== undefined) writeRawProxyError(socket, problem, this.#ids.of(req));
+    else if (!this.#loopGuard.refuseUpgrade(req, socket)) this.#ws.handleUpgrade(req, socket, head);
   };
 
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {

@@ -22,6 +22,11 @@ export const PROXY_ERRORS = {
     status: 400,
     message: 'The request must carry exactly one Host header, naming the same authority as an absolute request target.',
   },
+  loop_detected: {
+    status: 508,
+    message:
+      'This request already passed through this proxy, or through more proxies than allowed (Via): an instance is registered at a proxy address.',
+  },
   bad_upgrade: {
     status: 400,
     message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',

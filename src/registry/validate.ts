@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { invalid } from '../errors.js';
+import { canonicalHost, canonicalIp } from '../net/address.js';
 import { INSTANCE_ID_PATTERN, INSTANCE_STATUSES, SERVICE_NAME_PATTERN, type InstanceStatus, type RegistrationInput } from '../types.js';
 
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -129,11 +130,11 @@ export function checkHost(value: unknown, field = 'host'): string {
     throw invalid(field, `${field} is required: an IP address or DNS name; got ${quote(value)}`);
   }
   const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
-  if (net.isIP(bare)) return bare;
-  if (!HOSTNAME_PATTERN.test(value)) {
+  if (net.isIP(bare) === 0 && canonicalIp(value) === undefined && !HOSTNAME_PATTERN.test(value)) {
     throw invalid(field, `${field} must be an IP address or DNS name; got ${quote(value)}`);
   }
-  return value.toLowerCase();
+  // Stored canonical: `2130706433`, `0x7f.1` and `::ffff:7f00:1` are all 127.0.0.1; a name stays a name.
+  return canonicalHost(value);
 }
 
 export function checkPort(value: unknown, field = 'port'): number {

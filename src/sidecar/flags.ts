@@ -66,7 +66,7 @@ export function targetFromFlags(flags: TargetFlags, logger: Logger): { target: R
     } catch (err) {
       throw configError('--redis', describeError(err));
     }
-    return { target: new StoreTarget(store), describe: 'redis' };
+    return { target: new StoreTarget(store, config.admin.allowedCidrs), describe: 'redis' };
   }
   const url = flags.registry ?? DEFAULT_REGISTRY_URL;
   let parsed: URL;
