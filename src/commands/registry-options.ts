@@ -37,7 +37,7 @@ function chooseRegistry(command: Command): void {
   const redis = command.getOptionValueSource('redis');
   if (registry === 'cli' && redis === 'cli') throw registryFlagConflict();
   if (registry === 'env' && redis === 'env') {
-    throw configError('WAYPOST_REDIS_URL', 'and WAYPOST_REGISTRY are both set; unset one, or choose with --registry URL or --redis URL');
+    throw configError('WAYPOST_REGISTRY', 'cannot be set together with WAYPOST_REDIS_URL; unset one, or choose with --registry URL or --redis URL');
   }
   if (registry === 'cli') command.setOptionValueWithSource('redis', undefined, 'cli');
 }
