@@ -10,6 +10,7 @@ import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
+import { RegistryDepartures, type Departed } from './departures.js';
 import { describeError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
 import { poolHealthOf } from './health/eligibility.js';
@@ -17,10 +18,12 @@ import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
+import type { TimerHandle } from './clock.js';
 import type { Logger } from './log.js';
 import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
+import type { EngineStats } from './proxy/forwarder.js';
 import { HttpProxyServer } from './proxy/http-server.js';
 import { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
@@ -40,7 +43,15 @@ export interface AppDeps {
    * (data-path listeners; no admin listener). See src/workers/primary.ts.
    */
   role?: AppRole;
+  /**
+   * How long what a departed service or address leaves behind (metric series, stats,
+   * upstream pools) is kept before it is dropped. @default DEPARTURE_GRACE_MS (60 s)
+   */
+  departureGraceMs?: number;
 }
+
+/** Stats of removed instances that were busy are dropped this often once their work ends. */
+const POOL_SWEEP_INTERVAL_MS = 5_000;
 
 export type AppRole = 'all' | 'registry' | 'listeners';
 
@@ -70,6 +81,8 @@ export class WaypostApp {
   readonly activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
+  /** Services and upstream addresses that left the registry, cleaned up after a grace. */
+  readonly departures: RegistryDepartures;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -83,6 +96,7 @@ export class WaypostApp {
   #addresses: AppAddresses | undefined;
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
+  #sweepTimer: TimerHandle | undefined;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
@@ -103,6 +117,12 @@ export class WaypostApp {
         this.metrics.panicMode.set({ service }, panic ? 1 : 0);
         this.#log.warn({ service, panic }, panic ? 'panic mode engaged' : 'panic mode released');
       },
+      services: { service: (name) => this.mirror.service(name) },
+    });
+    this.departures = new RegistryDepartures({
+      graceMs: deps.departureGraceMs,
+      clock: this.#clock,
+      onDeparted: (departed) => this.#onDeparted(departed),
     });
     this.router = new RouteTable({
       config,
@@ -113,7 +133,11 @@ export class WaypostApp {
     this.mirror.onChange((service, state) => {
       this.pool.retain(service, state ? state.instances.map((i) => i.id) : []);
       if (!state || state.instances.length === 0) this.endpointSets.forget(service);
+      else this.endpointSets.checkPanicSoon(service);
+      this.departures.update(service, state);
     });
+    // waypost_panic_mode follows health changes too, not only the next request.
+    this.pool.onHealthChange((service) => this.endpointSets.checkPanicSoon(service));
     this.metrics.setEndpointCounts(() => this.#endpointCounts());
     this.connections = new ConnectionTracker({ drainTimeoutMs: config.drainTimeout, logger: deps.logger, clock: this.#clock });
     // Only the changed instance's own connections are ever drained; others are never touched.
@@ -146,6 +170,9 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    // The first snapshot arrives without change events: the departure book starts from it.
+    for (const state of this.mirror.services()) this.departures.update(state.name, state);
+    this.#sweepPool();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
     if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
@@ -266,16 +293,42 @@ export class WaypostApp {
       this.activeChecks.close();
       this.sharedEjections?.close();
       this.outliers.close();
+      this.departures.close();
+      this.#sweepTimer?.cancel();
       this.mirror.close();
       await this.store.close();
     })();
     return this.#stopping;
   }
 
+  /** Open upstream sockets and queued requests of the HTTP engine (undefined before start). */
+  upstreamStats(): EngineStats | undefined {
+    return this.#http?.engineStats();
+  }
+
+  /** Drop what the process keeps for services and addresses that left the registry a grace ago. */
+  #onDeparted({ services, addresses }: Departed): void {
+    for (const service of services) this.router.forgetService(service);
+    for (const address of addresses) this.#http?.forgetUpstream(address);
+    this.metrics.removeServices(services).catch((err: unknown) => {
+      this.#log.error({ err: describeError(err) }, 'removing metric series of departed services failed');
+    });
+  }
+
+  /** Removed instances that were busy keep their stats until their work ends; this drops them then. */
+  #sweepPool(): void {
+    this.#sweepTimer = this.#clock.setTimer(() => {
+      this.pool.sweep();
+      this.#sweepPool();
+    }, POOL_SWEEP_INTERVAL_MS);
+  }
+
   /** Scrape-time counts for waypost_endpoints, from the same rule the balancers use. */
   *#endpointCounts(): Iterable<{ service: string; state: EndpointState; count: number }> {
     const healthOf = poolHealthOf(this.pool, () => this.#clock.now());
     for (const service of this.mirror.services()) {
+      // The mirror keeps emptied services; their zeros are shown only while the departure grace runs.
+      if (service.instances.length === 0 && !this.departures.isDeparting(service.name)) continue;
       const counts = new Map<EndpointState, number>(ENDPOINT_STATES.map((state) => [state, 0]));
       for (const instance of service.instances) {
         const state = healthOf(instance);

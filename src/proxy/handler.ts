@@ -12,7 +12,7 @@ import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { UNROUTED, type Metrics } from '../metrics.js';
 import type { AccessLogEntry } from '../access-log.js';
-import { ServiceMetrics } from './service-metrics.js';
+import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
 import { normalizeHost } from '../routing/match.js';
@@ -48,7 +48,7 @@ export class ProxyHandler {
   readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly #trusted: TrustedProxies;
   readonly #ids = new RequestIds();
-  readonly #services = new Map<string, ServiceMetrics>();
+  readonly #services: ServiceMetricsCache;
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
   /** Requests being handled right now (graceful stop waits for 0). */
@@ -60,6 +60,7 @@ export class ProxyHandler {
     this.#router = options.router;
     this.#engine = options.engine;
     this.#metrics = options.metrics;
+    this.#services = new ServiceMetricsCache(options.metrics);
     this.#log = options.logger;
     this.#outcomes = options.outcomes;
     this.#onAccessLog = options.onAccessLog;
@@ -272,12 +273,7 @@ export class ProxyHandler {
   }
 
   #serviceMetrics(service: string): ServiceMetrics {
-    let metrics = this.#services.get(service);
-    if (metrics === undefined) {
-      metrics = new ServiceMetrics(this.#metrics, service);
-      this.#services.set(service, metrics);
-    }
-    return metrics;
+    return this.#services.get(service);
   }
 }
 
