@@ -8,19 +8,18 @@ import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { RegistryDepartures, type Departed } from './departures.js';
 import { describeError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
-import { poolHealthOf } from './health/eligibility.js';
+import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
-import type { TimerHandle } from './clock.js';
 import type { Logger } from './log.js';
-import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
+import { Metrics } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
@@ -138,7 +137,10 @@ export class WaypostApp {
     });
     // waypost_panic_mode follows health changes too, not only the next request.
     this.pool.onHealthChange((service) => this.endpointSets.checkPanicSoon(service));
-    this.metrics.setEndpointCounts(() => this.#endpointCounts());
+    // The mirror keeps emptied services; their zeros are shown only while the departure grace runs.
+    this.metrics.setEndpointCounts(() =>
+      endpointCounts(this.mirror.services(), poolHealthOf(this.pool, () => this.#clock.now()), (name) => this.departures.isDeparting(name)),
+    );
     this.connections = new ConnectionTracker({ drainTimeoutMs: config.drainTimeout, logger: deps.logger, clock: this.#clock });
     // Only the changed instance's own connections are ever drained; others are never touched.
     this.mirror.onChange((service, state) => this.connections.onServiceChange(service, state));
@@ -321,21 +323,6 @@ export class WaypostApp {
       this.pool.sweep();
       this.#sweepPool();
     }, POOL_SWEEP_INTERVAL_MS);
-  }
-
-  /** Scrape-time counts for waypost_endpoints, from the same rule the balancers use. */
-  *#endpointCounts(): Iterable<{ service: string; state: EndpointState; count: number }> {
-    const healthOf = poolHealthOf(this.pool, () => this.#clock.now());
-    for (const service of this.mirror.services()) {
-      // The mirror keeps emptied services; their zeros are shown only while the departure grace runs.
-      if (service.instances.length === 0 && !this.departures.isDeparting(service.name)) continue;
-      const counts = new Map<EndpointState, number>(ENDPOINT_STATES.map((state) => [state, 0]));
-      for (const instance of service.instances) {
-        const state = healthOf(instance);
-        counts.set(state, (counts.get(state) ?? 0) + 1);
-      }
-      for (const [state, count] of counts) yield { service: service.name, state, count };
-    }
   }
 
   #onSweep(result: SweepResult): void {
