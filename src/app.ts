@@ -310,7 +310,12 @@ export class WaypostApp {
 
   /** Drop what the process keeps for services and addresses that left the registry a grace ago. */
   #onDeparted({ services, addresses }: Departed): void {
-    for (const service of services) this.router.forgetService(service);
+    for (const service of services) {
+      // Requests and late health verdicts during the grace may have created state again.
+      this.endpointSets.forget(service);
+      this.pool.retain(service, []);
+      this.router.forgetService(service);
+    }
     for (const address of addresses) this.#http?.forgetUpstream(address);
     this.metrics.removeServices(services).catch((err: unknown) => {
       this.#log.error({ err: describeError(err) }, 'removing metric series of departed services failed');

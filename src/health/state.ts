@@ -51,16 +51,14 @@ export class EndpointPool {
     this.#clock = clock;
   }
 
-  /** The stats of `service/id`, created on first use with `readyAt` (default now). */
+  /**
+   * The stats of a registered `service/id`, created on first use with `readyAt` (default
+   * now). A removed id asked for again is registered again: its stats are kept.
+   */
   stats(service: string, id: string, readyAt = this.#clock.now()): EndpointHealthStats {
     const entry = this.#entry(service);
-    let stats = entry.stats.get(id);
-    if (!stats) {
-      stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
-      entry.stats.set(id, stats);
-    }
     if (entry.removed.size !== 0) entry.removed.delete(id);
-    return stats;
+    return this.#statsIn(entry, id, readyAt);
   }
 
   /** The stats of `service/id` if known; never creates. */
@@ -79,7 +77,8 @@ export class EndpointPool {
 
   /** Passive health: keep the endpoint out of new traffic until `until`; it slow-starts from then. */
   eject(service: string, id: string, until: number): void {
-    const stats = this.stats(service, id);
+    // Not stats(): a late verdict on a removed instance must not keep its stats alive.
+    const stats = this.#statsIn(this.#entry(service), id);
     stats.ejectedUntil = until;
     stats.readyAt = until;
     this.#bump(service);
@@ -107,7 +106,7 @@ export class EndpointPool {
 
   /** Active health verdict; a return to healthy restarts slow start. */
   setActiveHealthy(service: string, id: string, healthy: boolean | undefined): void {
-    const stats = this.stats(service, id);
+    const stats = this.#statsIn(this.#entry(service), id);
     if (stats.activeHealthy === healthy) return;
     if (healthy === true && stats.activeHealthy === false) stats.readyAt = this.#clock.now();
     stats.activeHealthy = healthy;
@@ -199,6 +198,15 @@ export class EndpointPool {
   #bump(service: string): void {
     this.#entry(service).health.epoch += 1;
     for (const listener of this.#healthListeners) listener(service);
+  }
+
+  #statsIn(entry: ServiceEntry, id: string, readyAt = this.#clock.now()): EndpointHealthStats {
+    let stats = entry.stats.get(id);
+    if (!stats) {
+      stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
+      entry.stats.set(id, stats);
+    }
+    return stats;
   }
 
   #entry(service: string): ServiceEntry {

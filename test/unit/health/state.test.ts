@@ -91,3 +91,18 @@ describe('EndpointPool entries follow the registry', () => {
     expect(heard).toEqual(['orders', 'users', 'orders']);
   });
 });
+
+describe('EndpointPool and late verdicts', () => {
+  it('does not keep a removed instance alive when an ejection or active verdict arrives while it is busy', () => {
+    const clock = new ManualClock();
+    const pool = new EndpointPool(clock);
+    pool.stats('orders', 'a').inflight = 1;
+    pool.retain('orders', []);
+    pool.eject('orders', 'a', clock.now() + 1_000); // its last in-flight request failed
+    pool.setActiveHealthy('orders', 'a', false);
+    pool.peek('orders', 'a')!.inflight = 0;
+    pool.sweep();
+    expect(pool.peek('orders', 'a')).toBeUndefined();
+    expect(pool.serviceCount).toBe(0);
+  });
+});
