@@ -106,6 +106,7 @@ describe('metric series follow the registry', () => {
       const lastScrape = await scrape(proxy);
       expect(lastScrape).toContain(`waypost_requests_total{service="${names.at(-2)}",code="200"} 1`);
       expect(lastScrape).toContain(`waypost_upstream_errors_total{service="${names.at(-1)}",reason="connect_refused"}`);
+      expect(lastScrape).toContain(`waypost_endpoints{service="${names.at(-2)}",state="healthy"} 0`);
       await departed(proxy, names.at(-1)!);
     }
 
