@@ -19,7 +19,7 @@ import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, UNROUTED } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
@@ -96,6 +96,7 @@ export class WaypostApp {
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
   #sweepTimer: TimerHandle | undefined;
+  #strayTimer: TimerHandle | undefined;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
@@ -175,6 +176,7 @@ export class WaypostApp {
     // The first snapshot arrives without change events: the departure book starts from it.
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
     this.#sweepPool();
+    this.#reapStrays();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
     if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
@@ -297,6 +299,7 @@ export class WaypostApp {
       this.outliers.close();
       this.departures.close();
       this.#sweepTimer?.cancel();
+      this.#strayTimer?.cancel();
       this.mirror.close();
       await this.store.close();
     })();
@@ -327,7 +330,31 @@ export class WaypostApp {
     this.#sweepTimer = this.#clock.setTimer(() => {
       this.pool.sweep();
       this.#sweepPool();
+    this.#reapStrays();
     }, POOL_SWEEP_INTERVAL_MS);
+  }
+
+  /**
+   * Series of a departed service come back when a client keeps asking for its name (the
+   * mirror still knows it, empty). Once a grace, such strays depart again; services named
+   * in the config are bounded by it and keep their series.
+   */
+  #reapStrays(): void {
+    const configured = new Set([
+      ...this.config.routes.map((route) => route.service),
+      ...this.config.tcp.flatMap((tcp) => [tcp.service, ...Object.values(tcp.sniRoutes ?? {})]),
+    ]);
+    this.#strayTimer = this.#clock.setTimer(() => {
+      this.metrics
+        .serviceLabels()
+        .then((services) => {
+          for (const service of services) if (service !== UNROUTED && !configured.has(service)) this.departures.noteStray(service);
+        })
+        .catch((err: unknown) => this.#log.error({ err: describeError(err) }, 'listing metric series failed'))
+        .finally(() => {
+          if (this.#stopping === undefined) this.#reapStrays();
+        });
+    }, this.departures.graceMs);
   }
 
   #onSweep(result: SweepResult): void {

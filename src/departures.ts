@@ -86,6 +86,21 @@ export class RegistryDepartures {
     this.#arm();
   }
 
+  /**
+   * Something still keeps state for `service` (a metric series, say) although it has no
+   * instances: a client asking for a departed name after its grace re-creates it. Unless
+   * it is registered or already departing, it departs (again) now, grace and all.
+   */
+  noteStray(service: string): void {
+    if (this.#closed || this.#addressesOf.has(service) || this.#services.has(service)) return;
+    this.#services.set(service, this.#clock.now());
+    this.#arm();
+  }
+
+  get graceMs(): number {
+    return this.#graceMs;
+  }
+
   /** true while `service` has left and its grace is running (its last values are still shown). */
   isDeparting(service: string): boolean {
     return this.#services.has(service);

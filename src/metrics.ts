@@ -155,29 +155,39 @@ export class Metrics {
    * `service` label (requests by code, errors by reason, duration, retries, panic,
    * ejections, self-preservation, and any added later), then tell the listeners.
    * One pass over each metric's series per batch, so a mass deregistration costs
-   * O(series), not O(services × series). Scrape-time gauges (collect) are skipped:
-   * they are rebuilt from the snapshot at every scrape.
+   * O(series), not O(services × series).
    */
   async removeServices(services: ReadonlySet<string>): Promise<void> {
     if (services.size === 0) return;
-    for (const metric of this.registry.getMetricsAsArray() as unknown as LabelledMetric[]) {
-      if (!metric.labelNames?.includes('service') || typeof metric.collect === 'function') continue;
-      const { values } = await metric.get();
-      for (const { labels } of values) {
-        const service = labels.service;
-        if (typeof service !== 'string' || !services.has(service)) continue;
-        // Histograms list one value per bucket; `le` is not one of their label names.
-        const { le: _bucket, ...series } = labels;
-        metric.remove(series as Record<string, string | number>);
-      }
-    }
+    await this.#eachServiceSeries((metric, service, labels) => {
+      if (!services.has(service)) return;
+      // Histograms list one value per bucket; `le` is not one of their label names.
+      const { le: _bucket, ...series } = labels;
+      metric.remove(series as Record<string, string | number>);
+    });
     for (const listener of this.#removedListeners) listener(services);
+  }
+
+  /** Every `service` label value that has a series now (one pass over the series). */
+  async serviceLabels(): Promise<Set<string>> {
+    const services = new Set<string>();
+    await this.#eachServiceSeries((_metric, service) => services.add(service));
+    return services;
   }
 
   /** Caches of metric children subscribe here so a departed service's entry goes with its series. */
   onServicesRemoved(listener: ServicesRemovedListener): () => void {
     this.#removedListeners.add(listener);
     return () => this.#removedListeners.delete(listener);
+  }
+
+  /** Calls `fn` for each value of each service-labelled metric, except scrape-time gauges (rebuilt at every scrape). */
+  async #eachServiceSeries(fn: (metric: LabelledMetric, service: string, labels: Partial<Record<string, string | number>>) => void): Promise<void> {
+    for (const metric of this.registry.getMetricsAsArray() as unknown as LabelledMetric[]) {
+      if (!metric.labelNames?.includes('service') || typeof metric.collect === 'function') continue;
+      const { values } = await metric.get();
+      for (const { labels } of values) if (typeof labels.service === 'string') fn(metric, labels.service, labels);
+    }
   }
 
   /** Prometheus text exposition. */
