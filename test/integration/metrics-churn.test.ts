@@ -63,7 +63,8 @@ async function scrape(proxy: TestApp): Promise<string> {
 async function registerAll(proxy: TestApp, names: readonly string[], port: number): Promise<InstanceRecord[]> {
   const records: InstanceRecord[] = [];
   for (let i = 0; i < names.length; i += 250) {
-    const batch = names.slice(i, i + 250).map((service) => proxy.app.store.register({ service, host: '127.0.0.1', port }));
+    // The longest lease: on a loaded machine a flood with traffic can outlast the default 30 s.
+    const batch = names.slice(i, i + 250).map((service) => proxy.app.store.register({ service, host: '127.0.0.1', port, ttl: 3600 }));
     for (const { record } of await Promise.all(batch)) records.push(record);
   }
   const last = names.at(-1)!;
