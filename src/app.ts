@@ -8,9 +8,9 @@ import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
-import { RegistryDepartures, type Departed } from './departures.js';
+import { RegistryDepartures } from './departures.js';
 import { describeError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
 import { endpointCounts, poolHealthOf } from './health/eligibility.js';
@@ -19,7 +19,8 @@ import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
-import { Metrics, UNROUTED } from './metrics.js';
+import { Housekeeping } from './housekeeping.js';
+import { Metrics } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
@@ -48,9 +49,6 @@ export interface AppDeps {
    */
   departureGraceMs?: number;
 }
-
-/** Stats of removed instances that were busy are dropped this often once their work ends. */
-const POOL_SWEEP_INTERVAL_MS = 5_000;
 
 export type AppRole = 'all' | 'registry' | 'listeners';
 
@@ -95,8 +93,7 @@ export class WaypostApp {
   #addresses: AppAddresses | undefined;
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
-  #sweepTimer: TimerHandle | undefined;
-  #strayTimer: TimerHandle | undefined;
+  readonly #housekeeping: Housekeeping;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
@@ -122,12 +119,23 @@ export class WaypostApp {
     this.departures = new RegistryDepartures({
       graceMs: deps.departureGraceMs,
       clock: this.#clock,
-      onDeparted: (departed) => this.#onDeparted(departed),
+      onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
     this.router = new RouteTable({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
+    });
+    this.#housekeeping = new Housekeeping({
+      config,
+      clock: this.#clock,
+      logger: deps.logger,
+      metrics: this.metrics,
+      pool: this.pool,
+      endpointSets: this.endpointSets,
+      router: this.router,
+      departures: this.departures,
+      forgetUpstream: (address) => this.#http?.forgetUpstream(address),
     });
     // Per-instance counters live as long as the instance does (and while requests to it finish).
     this.mirror.onChange((service, state) => {
@@ -175,8 +183,7 @@ export class WaypostApp {
     await this.mirror.start();
     // The first snapshot arrives without change events: the departure book starts from it.
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
-    this.#sweepPool();
-    this.#reapStrays();
+    this.#housekeeping.start();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
     if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
@@ -298,8 +305,7 @@ export class WaypostApp {
       this.sharedEjections?.close();
       this.outliers.close();
       this.departures.close();
-      this.#sweepTimer?.cancel();
-      this.#strayTimer?.cancel();
+      this.#housekeeping.close();
       this.mirror.close();
       await this.store.close();
     })();
@@ -309,52 +315,6 @@ export class WaypostApp {
   /** Open upstream sockets and queued requests of the HTTP engine (undefined before start). */
   upstreamStats(): EngineStats | undefined {
     return this.#http?.engineStats();
-  }
-
-  /** Drop what the process keeps for services and addresses that left the registry a grace ago. */
-  #onDeparted({ services, addresses }: Departed): void {
-    for (const service of services) {
-      // Requests and late health verdicts during the grace may have created state again.
-      this.endpointSets.forget(service);
-      this.pool.retain(service, []);
-      this.router.forgetService(service);
-    }
-    for (const address of addresses) this.#http?.forgetUpstream(address);
-    this.metrics.removeServices(services).catch((err: unknown) => {
-      this.#log.error({ err: describeError(err) }, 'removing metric series of departed services failed');
-    });
-  }
-
-  /** Removed instances that were busy keep their stats until their work ends; this drops them then. */
-  #sweepPool(): void {
-    this.#sweepTimer = this.#clock.setTimer(() => {
-      this.pool.sweep();
-      this.#sweepPool();
-    this.#reapStrays();
-    }, POOL_SWEEP_INTERVAL_MS);
-  }
-
-  /**
-   * Series of a departed service come back when a client keeps asking for its name (the
-   * mirror still knows it, empty). Once a grace, such strays depart again; services named
-   * in the config are bounded by it and keep their series.
-   */
-  #reapStrays(): void {
-    const configured = new Set([
-      ...this.config.routes.map((route) => route.service),
-      ...this.config.tcp.flatMap((tcp) => [tcp.service, ...Object.values(tcp.sniRoutes ?? {})]),
-    ]);
-    this.#strayTimer = this.#clock.setTimer(() => {
-      this.metrics
-        .serviceLabels()
-        .then((services) => {
-          for (const service of services) if (service !== UNROUTED && !configured.has(service)) this.departures.noteStray(service);
-        })
-        .catch((err: unknown) => this.#log.error({ err: describeError(err) }, 'listing metric series failed'))
-        .finally(() => {
-          if (this.#stopping === undefined) this.#reapStrays();
-        });
-    }, this.departures.graceMs);
   }
 
   #onSweep(result: SweepResult): void {
