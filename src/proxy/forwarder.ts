@@ -66,6 +66,12 @@ export interface ForwardEngine {
   /** Resolves when the exchange is over (response finished, failed or aborted); never rejects. */
   forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult>;
   stats(): EngineStats;
+  /**
+   * `address` (HOST:PORT) left the registry: stop pooling connections to it. Requests
+   * in flight finish on their sockets, which then close; idle ones close now. A later
+   * request to the same address opens a fresh pool.
+   */
+  forget(address: string): void;
   /** Drops every pooled upstream connection. */
   close(): Promise<void>;
 }

@@ -121,6 +121,11 @@ export class HttpProxyServer {
     return this.#engine.stats();
   }
 
+  /** An upstream address left the registry: its pooled connections close once idle. */
+  forgetUpstream(address: string): void {
+    this.#engine.forget(address);
+  }
+
   /** Requests being handled right now. */
   get inflight(): number {
     return this.#handler.inflight;

@@ -134,6 +134,8 @@ export class UndiciEngine implements ForwardEngine {
    * routes to one address may set different ones. Two lookups, no key built per request.
    */
   readonly #pools = new Map<number, Map<string, Pool>>();
+  /** Pools of forgotten addresses, closing once their requests are done (still counted in stats). */
+  readonly #retiring = new Set<Pool>();
 
   async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
     const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
@@ -165,16 +167,31 @@ export class UndiciEngine implements ForwardEngine {
   stats(): EngineStats {
     let sockets = 0;
     let pending = 0;
-    for (const pool of this.#allPools()) {
+    for (const pool of [...this.#allPools(), ...this.#retiring]) {
       sockets += pool.stats.connected;
       pending += pool.stats.pending;
     }
     return { sockets, pending };
   }
 
+  forget(address: string): void {
+    for (const byAddress of this.#pools.values()) {
+      const pool = byAddress.get(address);
+      if (pool === undefined) continue;
+      byAddress.delete(address);
+      this.#retiring.add(pool);
+      // close() lets queued and running requests finish, then ends the connections.
+      pool
+        .close()
+        .catch(() => {})
+        .finally(() => this.#retiring.delete(pool));
+    }
+  }
+
   async close(): Promise<void> {
-    const pools = [...this.#allPools()];
+    const pools = [...this.#allPools(), ...this.#retiring];
     this.#pools.clear();
+    this.#retiring.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 
