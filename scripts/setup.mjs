@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Makes `npm start` and `npm test` work on a fresh machine: installs npm
-// dependencies when missing or stale, builds dist/, and (for tests) installs the
-// system packages the suites run for real (redis-server), or says what is missing.
+// dependencies when missing or stale, builds dist/ (`build`: only when a source
+// changed since the last build; `test`: always), and for tests installs the system
+// packages the suites run for real, or says what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,5 +45,23 @@ if (mode === 'test') {
   }
 }
 
-// 3. Build dist/ (the CLI that end-to-end tests spawn).
-run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json']);
+// 3. Build dist/ (the CLI that end-to-end tests spawn). A full tsc takes 15-30 s on a busy
+// machine, so `npm start` skips it while nothing it compiles has changed since the stamp.
+const stamp = path.join(root, 'dist', '.build-stamp');
+const inputs = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((file) => path.join(root, file));
+if (mode === 'test' || !existsSync(path.join(root, 'dist', 'cli.js')) || newest(path.join(root, 'src'), inputs) > mtime(stamp)) {
+  run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json']);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+} else {
+  console.error('[setup] dist/ is up to date with src/ (delete dist/ to force a build)');
+}
+
+/** Newest mtime of a tree, directories included (their mtime moves when a file is added, removed or renamed). */
+function newest(dir, extra) {
+  let latest = Math.max(mtime(dir), ...extra.map(mtime));
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(full, []) : mtime(full));
+  }
+  return latest;
+}

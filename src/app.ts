@@ -10,23 +10,27 @@ import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
+import { RegistryDepartures } from './departures.js';
 import { describeError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
-import { poolHealthOf } from './health/eligibility.js';
+import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
-import { ENDPOINT_STATES, Metrics, type EndpointState } from './metrics.js';
+import { Housekeeping } from './housekeeping.js';
+import { Metrics } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
+import type { EngineStats } from './proxy/forwarder.js';
 import { HttpProxyServer } from './proxy/http-server.js';
 import { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
+import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -40,6 +44,11 @@ export interface AppDeps {
    * (data-path listeners; no admin listener). See src/workers/primary.ts.
    */
   role?: AppRole;
+  /**
+   * How long what a departed service or address leaves behind (metric series, stats,
+   * upstream pools) is kept before it is dropped. @default DEPARTURE_GRACE_MS (60 s)
+   */
+  departureGraceMs?: number;
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
@@ -70,6 +79,10 @@ export class WaypostApp {
   readonly activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
+  /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
+  readonly proxyId: string;
+  /** Services and upstream addresses that left the registry, cleaned up after a grace. */
+  readonly departures: RegistryDepartures;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -83,9 +96,11 @@ export class WaypostApp {
   #addresses: AppAddresses | undefined;
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
+  readonly #housekeeping: Housekeeping;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
+    this.proxyId = config.proxyId || generateProxyId();
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
@@ -103,18 +118,42 @@ export class WaypostApp {
         this.metrics.panicMode.set({ service }, panic ? 1 : 0);
         this.#log.warn({ service, panic }, panic ? 'panic mode engaged' : 'panic mode released');
       },
+      services: { service: (name) => this.mirror.service(name) },
+    });
+    this.departures = new RegistryDepartures({
+      graceMs: deps.departureGraceMs,
+      clock: this.#clock,
+      onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
     this.router = new RouteTable({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
     });
+    this.#housekeeping = new Housekeeping({
+      config,
+      clock: this.#clock,
+      logger: deps.logger,
+      metrics: this.metrics,
+      pool: this.pool,
+      endpointSets: this.endpointSets,
+      router: this.router,
+      departures: this.departures,
+      forgetUpstream: (address) => this.#http?.forgetUpstream(address),
+    });
     // Per-instance counters live as long as the instance does (and while requests to it finish).
     this.mirror.onChange((service, state) => {
       this.pool.retain(service, state ? state.instances.map((i) => i.id) : []);
       if (!state || state.instances.length === 0) this.endpointSets.forget(service);
+      else this.endpointSets.checkPanicSoon(service);
+      this.departures.update(service, state);
     });
-    this.metrics.setEndpointCounts(() => this.#endpointCounts());
+    // waypost_panic_mode follows health changes too, not only the next request.
+    this.pool.onHealthChange((service) => this.endpointSets.checkPanicSoon(service));
+    // The mirror keeps emptied services; their zeros are shown only while the departure grace runs.
+    this.metrics.setEndpointCounts(() =>
+      endpointCounts(this.mirror.services(), poolHealthOf(this.pool, () => this.#clock.now()), (name) => this.departures.isDeparting(name)),
+    );
     this.connections = new ConnectionTracker({ drainTimeoutMs: config.drainTimeout, logger: deps.logger, clock: this.#clock });
     // Only the changed instance's own connections are ever drained; others are never touched.
     this.mirror.onChange((service, state) => this.connections.onServiceChange(service, state));
@@ -146,6 +185,9 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    // The first snapshot arrives without change events: the departure book starts from it.
+    for (const state of this.mirror.services()) this.departures.update(state.name, state);
+    this.#housekeeping.start();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
     if (this.#role !== 'listeners') this.activeChecks.start();
     await this.sharedEjections?.start();
@@ -165,6 +207,7 @@ export class WaypostApp {
       healthOf: poolHealthOf(this.pool, () => this.#clock.now()),
       isReady: () => this.#listening,
       forbiddenTargets: ownListeners,
+      proxyId: this.proxyId,
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
@@ -196,6 +239,7 @@ export class WaypostApp {
       router: this.router,
       engine: this.config.engine,
       connections: this.connections,
+      proxyId: this.proxyId,
       ...(this.#tls ? { tls: this.#tls } : {}),
       metrics: this.metrics,
       logger: log,
@@ -266,23 +310,17 @@ export class WaypostApp {
       this.activeChecks.close();
       this.sharedEjections?.close();
       this.outliers.close();
+      this.departures.close();
+      this.#housekeeping.close();
       this.mirror.close();
       await this.store.close();
     })();
     return this.#stopping;
   }
 
-  /** Scrape-time counts for waypost_endpoints, from the same rule the balancers use. */
-  *#endpointCounts(): Iterable<{ service: string; state: EndpointState; count: number }> {
-    const healthOf = poolHealthOf(this.pool, () => this.#clock.now());
-    for (const service of this.mirror.services()) {
-      const counts = new Map<EndpointState, number>(ENDPOINT_STATES.map((state) => [state, 0]));
-      for (const instance of service.instances) {
-        const state = healthOf(instance);
-        counts.set(state, (counts.get(state) ?? 0) + 1);
-      }
-      for (const [state, count] of counts) yield { service: service.name, state, count };
-    }
+  /** Open upstream sockets and queued requests of the HTTP engine (undefined before start). */
+  upstreamStats(): EngineStats | undefined {
+    return this.#http?.engineStats();
   }
 
   #onSweep(result: SweepResult): void {

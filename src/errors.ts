@@ -22,6 +22,8 @@ export const ErrorCodes = {
   /** Something failed at start-up (exit code 1). */
   STARTUP: 'startup',
   CLOSED: 'closed',
+  /** The request came back through this proxy (its Via marker): an instance registered at the proxy's own address. */
+  LOOP_DETECTED: 'loop_detected',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -39,6 +41,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   config: 500,
   startup: 500,
   closed: 503,
+  loop_detected: 508,
 };
 
 export interface WaypostErrorOptions {

@@ -28,6 +28,17 @@ export type EndpointState = (typeof ENDPOINT_STATES)[number];
 
 export type EndpointCountSource = () => Iterable<{ service: string; state: EndpointState; count: number }>;
 
+/** Told after the series of departed services were removed (caches of metric children drop theirs). */
+export type ServicesRemovedListener = (services: ReadonlySet<string>) => void;
+
+/** A labelled prom-client metric as `removeServices` handles it (every metric class fits). */
+interface LabelledMetric {
+  readonly labelNames?: readonly string[];
+  readonly collect?: unknown;
+  get(): Promise<{ values: readonly { labels: Partial<Record<string, string | number>> }[] }>;
+  remove(labels: Record<string, string | number>): void;
+}
+
 export interface MetricsOptions {
   /** Collect prom-client's default process metrics (off in unit tests for speed). @default true */
   processMetrics?: boolean;
@@ -66,6 +77,7 @@ export class Metrics {
   });
 
   #endpointCounts: EndpointCountSource | undefined;
+  readonly #removedListeners = new Set<ServicesRemovedListener>();
 
   readonly endpoints: client.Gauge<'service' | 'state'> = new client.Gauge({
     name: 'waypost_endpoints',
@@ -136,6 +148,46 @@ export class Metrics {
   /** Where `waypost_endpoints` reads its values at scrape time. */
   setEndpointCounts(source: EndpointCountSource): void {
     this.#endpointCounts = source;
+  }
+
+  /**
+   * Remove every series labelled with one of `services` from every metric that has a
+   * `service` label (requests by code, errors by reason, duration, retries, panic,
+   * ejections, self-preservation, and any added later), then tell the listeners.
+   * One pass over each metric's series per batch, so a mass deregistration costs
+   * O(series), not O(services × series).
+   */
+  async removeServices(services: ReadonlySet<string>): Promise<void> {
+    if (services.size === 0) return;
+    await this.#eachServiceSeries((metric, service, labels) => {
+      if (!services.has(service)) return;
+      // Histograms list one value per bucket; `le` is not one of their label names.
+      const { le: _bucket, ...series } = labels;
+      metric.remove(series as Record<string, string | number>);
+    });
+    for (const listener of this.#removedListeners) listener(services);
+  }
+
+  /** Every `service` label value that has a series now (one pass over the series). */
+  async serviceLabels(): Promise<Set<string>> {
+    const services = new Set<string>();
+    await this.#eachServiceSeries((_metric, service) => services.add(service));
+    return services;
+  }
+
+  /** Caches of metric children subscribe here so a departed service's entry goes with its series. */
+  onServicesRemoved(listener: ServicesRemovedListener): () => void {
+    this.#removedListeners.add(listener);
+    return () => this.#removedListeners.delete(listener);
+  }
+
+  /** Calls `fn` for each value of each service-labelled metric, except scrape-time gauges (rebuilt at every scrape). */
+  async #eachServiceSeries(fn: (metric: LabelledMetric, service: string, labels: Partial<Record<string, string | number>>) => void): Promise<void> {
+    for (const metric of this.registry.getMetricsAsArray() as unknown as LabelledMetric[]) {
+      if (!metric.labelNames?.includes('service') || typeof metric.collect === 'function') continue;
+      const { values } = await metric.get();
+      for (const { labels } of values) if (typeof labels.service === 'string') fn(metric, labels.service, labels);
+    }
   }
 
   /** Prometheus text exposition. */

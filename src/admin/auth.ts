@@ -55,26 +55,23 @@ export class HostAllowList {
     return this.#list !== undefined;
   }
 
-  /** Throws 403 (field `host`) when `host` may not be registered. */
-  check(host: string): void {
+  /**
+   * Throws 403 (field `host`) unless every address `host` reaches is inside the
+   * ranges. `addresses`: resolveHost's canonical answer (so `127.1` is checked as
+   * 127.0.0.1, and a name by all its addresses); empty when the name did not
+   * resolve, which is refused, with `unresolved` saying why.
+   */
+  check(host: string, addresses: readonly string[], unresolved = 'no address'): void {
     const list = this.#list;
     if (!list) return;
-    const family = net.isIP(host);
-    if (family === 0) {
-      throw forbidden(`host ${JSON.stringify(host)} is a DNS name; only IP addresses can be checked against admin.allowedCidrs`);
+    if (addresses.length === 0) {
+      throw forbidden(`host ${JSON.stringify(host)} does not resolve (${unresolved}); a name is checked against admin.allowedCidrs by its addresses`);
     }
-    if (!contains(list, host, family)) {
-      throw forbidden(`host ${JSON.stringify(host)} is outside admin.allowedCidrs`);
-    }
+    const outside = addresses.filter((address) => !list.check(address, net.isIPv4(address) ? 'ipv4' : 'ipv6'));
+    if (outside.length === 0) return;
+    if (outside.length === 1 && outside[0] === host) throw forbidden(`host ${JSON.stringify(host)} is outside admin.allowedCidrs`);
+    throw forbidden(`host ${JSON.stringify(host)} resolves to ${outside.join(', ')}, outside admin.allowedCidrs`);
   }
-}
-
-function contains(list: net.BlockList, host: string, family: number): boolean {
-  if (family === 4) return list.check(host, 'ipv4');
-  if (list.check(host, 'ipv6')) return true;
-  // An IPv4-mapped IPv6 address (::ffff:10.0.0.5) is the IPv4 host for our purpose.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  return mapped !== null && list.check(mapped[1]!, 'ipv4');
 }
 
 function forbidden(message: string): WaypostError {

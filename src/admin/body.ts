@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, WaypostError, invalid } from '../errors.js';
+import { parseBoundedJson } from './bounded-json.js';
 
 export interface ReadBodyOptions {
   maxBytes: number;
@@ -22,7 +23,8 @@ export function isJsonContentType(value: string | undefined): boolean {
 /**
  * The parsed JSON body, or `undefined` for an allowed empty body. Rejects with
  * 415 for a non-JSON content type, 413 above `maxBytes` (the caller must then
- * close the connection: the rest of the body is not read), 400 for bad JSON.
+ * close the connection: the rest of the body is not read), 400 for bad JSON or
+ * JSON nested deeper than LIMITS.jsonDepth.
  */
 export async function readJsonBody(req: IncomingMessage, options: ReadBodyOptions): Promise<unknown> {
   const contentType = req.headers['content-type'];
@@ -53,12 +55,7 @@ export async function readJsonBody(req: IncomingMessage, options: ReadBodyOption
   if (contentType === undefined) {
     throw new WaypostError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'request body must be application/json; no content-type was sent');
   }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    // The parser's own message quotes internals and positions; a stable sentence is clearer.
-    throw invalid('', 'request body is not valid JSON');
-  }
+  return parseBoundedJson(text);
 }
 
 function readText(req: IncomingMessage, maxBytes: number): Promise<string> {

@@ -135,7 +135,7 @@ export class RegistryApi {
     const service = checkServiceName(request.segments[0]);
     const body = await readJsonBody(request.req, { maxBytes: this.#maxBodyBytes, required: true });
     const input = parseRegistration(body, service);
-    this.#targets.check(input.host, input.port);
+    await this.#targets.check(input.host, input.port);
     const { record } = await this.#store.register(input);
     await this.#settle(service, (state) => {
       const seen = findInstance(state, record.id);

@@ -4,11 +4,15 @@
  * admin API through the data path). A listener bound to a wildcard (0.0.0.0,
  * ::) is reachable at every local address; one bound to loopback at every
  * loopback address and the unspecified address (connecting to 0.0.0.0 reaches
- * the local host).
+ * the local host). Addresses are compared canonical (src/net/address.ts), so no
+ * spelling of an address (`127.1`, `::ffff:7f00:1`) slips past; a name is
+ * checked by what it resolves to. What this cannot see (a name that resolves
+ * differently later, a writer that skips the admin API) the proxy's Via loop
+ * marker catches (src/proxy/loop-guard.ts).
  */
-import net from 'node:net';
 import os from 'node:os';
 import { ErrorCodes, WaypostError } from '../errors.js';
+import { canonicalIp, literalAddresses } from '../net/address.js';
 
 export interface ListenAddress {
   host: string;
@@ -25,12 +29,16 @@ export class SelfLoopGuard {
     this.#own = own;
   }
 
-  /** Throws 403 (field `port`) when host:port is one of this proxy's listeners. */
-  check(host: string, port: number): void {
-    const target = normalise(host);
+  /**
+   * Throws 403 (field `port`) when host:port reaches one of this proxy's listeners.
+   * `addresses`: what `host` resolves to (resolveHost); by default only what it
+   * says literally (a number, a `localhost` name).
+   */
+  check(host: string, port: number, addresses: readonly string[] = literalAddresses(host)): void {
     for (const listener of this.#own()) {
       if (listener.port !== port) continue;
-      if (reaches(normalise(listener.host), target)) {
+      const bound = literalAddresses(listener.host);
+      if (bound.some((b) => addresses.some((target) => reaches(b, target)))) {
         throw new WaypostError(
           ErrorCodes.FORBIDDEN,
           `${host}:${port} is this proxy's own listener; registering it would make the proxy forward to itself`,
@@ -41,28 +49,22 @@ export class SelfLoopGuard {
   }
 }
 
-/** Lower case, brackets and IPv4-mapped prefix removed. */
-function normalise(host: string): string {
-  const bare = (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host).toLowerCase();
-  return bare.startsWith('::ffff:') && net.isIPv4(bare.slice(7)) ? bare.slice(7) : bare;
+function isUnspecified(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
 }
 
-function isUnspecified(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '0:0:0:0:0:0:0:0';
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.');
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
-}
-
-function isLocalInterface(host: string): boolean {
+function isLocalInterface(address: string): boolean {
   for (const addresses of Object.values(os.networkInterfaces())) {
-    for (const address of addresses ?? []) if (normalise(address.address) === host) return true;
+    for (const local of addresses ?? []) if (canonicalIp(local.address) === address) return true;
   }
   return false;
 }
 
-/** Whether a connection to `target` arrives at a listener bound to `bound`. */
+/** Whether a connection to `target` arrives at a listener bound to `bound` (both canonical). */
 function reaches(bound: string, target: string): boolean {
   if (target === bound) return true;
   if (isUnspecified(bound)) return isUnspecified(target) || isLoopback(target) || isLocalInterface(target);

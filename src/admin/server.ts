@@ -18,6 +18,7 @@ import { sendJson } from './body.js';
 import { answerFailure, designErrorFormat } from './failure.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
+import { viaNames } from '../net/via.js';
 import type { OwnListeners } from './self-loop.js';
 import { RegistrationTargets } from './targets.js';
 
@@ -61,6 +62,12 @@ export interface AdminServerOptions {
   readYourWritesMs?: number;
   /** The proxy's own listeners: registering one of them is refused with 403 (no self-loop). */
   forbiddenTargets?: OwnListeners;
+  /**
+   * The proxy's Via id: a request naming it came through the proxy's own data path (the
+   * admin address registered as an instance) and is refused with 508, never served. A Via
+   * from any other proxy (nginx in front of the admin API) is fine.
+   */
+  proxyId?: string;
 }
 
 /** Headers must arrive within this time (slowloris). */
@@ -81,6 +88,7 @@ export class AdminServer {
   readonly #api: RegistryApi;
   readonly #extra = new Map<string, AdminRoute[]>();
   readonly #handlers: readonly AdminHandler[];
+  readonly #proxyId: string | undefined;
   readonly #server: http.Server;
   #closing: Promise<void> | undefined;
 
@@ -109,6 +117,7 @@ export class AdminServer {
       this.#extra.set(route.path, routes);
     }
     this.#handlers = options.extraHandlers ?? [];
+    this.#proxyId = options.proxyId;
     this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
     this.#server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.#server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -157,6 +166,7 @@ export class AdminServer {
       if (!res.writableFinished) clientGone.abort();
     });
     try {
+      this.#refuseOwnDataPath(req);
       const [rawPath = '/', search = ''] = (req.url ?? '/').split('?', 2);
       const query = new URLSearchParams(search);
       const method = req.method ?? 'GET';
@@ -186,6 +196,16 @@ export class AdminServer {
     } catch (err) {
       this.#fail(req, res, err);
     }
+  }
+
+  /** Reads as well as writes: the admin API is never reachable through a proxy port. */
+  #refuseOwnDataPath(req: IncomingMessage): void {
+    const via = req.headers.via;
+    if (this.#proxyId === undefined || via === undefined || !viaNames(via, this.#proxyId)) return;
+    throw new WaypostError(
+      ErrorCodes.LOOP_DETECTED,
+      "the admin API is not served through this proxy's own listeners (the request's Via names this proxy): an instance is registered at the admin address",
+    );
   }
 
   #onlyGet(method: string, answer: () => void | Promise<void>): void | Promise<void> {

@@ -4,6 +4,12 @@
  * of virtual nodes; the first endpoint clockwise serves it, so adding or removing
  * one endpoint remaps only ~1/n of the keys.
  *
+ * The key is the first present of `hashKey.header`, `hashKey.cookie`, then the
+ * client IP unless `hashKey.clientIp` is false. With it false, a request without
+ * the header or cookie has no key and starts at a random ring point (Envoy's "no
+ * hash → random"): many clients behind one address (a NAT, a front load balancer)
+ * are spread instead of all landing on that address's endpoint.
+ *
  * Bounded load: an endpoint whose in-flight count would exceed
  * c × (total in flight + 1) × its weight share (c = 1.25) is skipped and the walk
  * goes on, so one hot key cannot overload one endpoint. The ring is built once per
@@ -13,7 +19,7 @@
 import { hash32 } from './hash.js';
 import type { Balancer, PickContext } from './policy.js';
 import type { Endpoint, EndpointSet } from '../endpoint.js';
-import { wasTried } from './tried.js';
+import { wasTried, type RandomSource } from './tried.js';
 
 /**
  * Virtual nodes per endpoint of average weight. A fixed count per endpoint (no minimum ring
@@ -30,7 +36,10 @@ export interface HashKeyOptions {
   header?: string;
   /** Hash this cookie's value. */
   cookie?: string;
-  /** Hash the client IP (the fallback whenever the header or cookie is absent). */
+  /**
+   * Hash the client IP when the header and cookie are absent; false spreads such
+   * requests at random instead. @default true
+   */
   clientIp?: boolean;
 }
 
@@ -38,6 +47,8 @@ export interface ConsistentHashOptions {
   hashKey?: HashKeyOptions;
   /** Bounded-load factor; Infinity disables the bound. @default 1.25 */
   loadFactor?: number;
+  /** Ring start for requests without a key (clientIp false). @default Math.random */
+  random?: RandomSource;
 }
 
 interface Ring {
@@ -84,14 +95,16 @@ export class ConsistentHashBalancer implements Balancer {
   readonly #rings = new WeakMap<EndpointSet, Ring>();
   readonly #hashKey: HashKeyOptions;
   readonly #loadFactor: number;
+  readonly #random: RandomSource;
 
   constructor(options: ConsistentHashOptions = {}) {
     this.#hashKey = options.hashKey ?? {};
     this.#loadFactor = options.loadFactor ?? DEFAULT_LOAD_FACTOR;
+    this.#random = options.random ?? Math.random;
   }
 
-  /** The string hashed for this request. */
-  requestKey(ctx: PickContext): string {
+  /** The string hashed for this request; undefined when it has none (clientIp false, no header or cookie). */
+  requestKey(ctx: PickContext): string | undefined {
     const { header, cookie } = this.#hashKey;
     if (header !== undefined) {
       const value = ctx.header(header);
@@ -101,7 +114,7 @@ export class ConsistentHashBalancer implements Balancer {
       const value = ctx.cookie(cookie);
       if (value !== undefined && value !== '') return value;
     }
-    return ctx.clientIp;
+    return this.#hashKey.clientIp === false ? undefined : ctx.clientIp;
   }
 
   pick(set: EndpointSet, ctx: PickContext): Endpoint | undefined {
@@ -110,7 +123,9 @@ export class ConsistentHashBalancer implements Balancer {
     const ring = this.#ring(set);
     const size = ring.points.length;
     if (size === 0) return undefined;
-    const start = ringStart(ring.points, hash32(this.requestKey(ctx)));
+    const key = this.requestKey(ctx);
+    const point = key === undefined ? Math.floor(this.#random() * 0x1_0000_0000) : hash32(key);
+    const start = ringStart(ring.points, point);
 
     let totalInflight = -1; // computed only when a candidate is busy
     let fallback: Endpoint | undefined;

@@ -16,7 +16,7 @@ import type { RandomSource } from './tried.js';
 export type BalancerName = HttpBalancerName | TcpBalancerName;
 
 export interface BalancerOptions {
-  /** Uniform [0, 1) source for random-based policies. @default Math.random */
+  /** Uniform [0, 1) source for random-based policies and round-robin's starting points. @default Math.random */
   random?: RandomSource;
   /** consistent-hash: where the request key comes from. @default client IP */
   hashKey?: HashKeyOptions;
@@ -27,7 +27,7 @@ export interface BalancerOptions {
 export type BalancerFactory = (options: BalancerOptions) => Balancer;
 
 export const policies = {
-  'round-robin': () => createRoundRobin(),
+  'round-robin': (options) => createRoundRobin(options),
   random: (options) => createRandom(options),
   'least-request': (options) => createLeastRequest(options),
   'least-connections': (options) => createLeastConnections(options),

@@ -7,15 +7,24 @@
  * computed once per set, so a pick is O(1) (an index bump). Larger sets, and
  * retries that must skip tried endpoints, run the O(n) nginx step directly.
  * State lives per EndpointSet in a WeakMap and dies with the set.
+ *
+ * A set is rebuilt on every health change and slow-start step. Restarting the
+ * rotation then would send every proxy's next request to the same first endpoint
+ * (they all see the change together), so a new set takes over the previous set's
+ * state for the same service: each endpoint keeps its nginx `current` by key, and
+ * an unchanged layout keeps its schedule position. What cannot be carried starts
+ * at a random point (a random schedule offset; a random phase in [-W, 0) for a new
+ * endpoint), which also spreads proxies that start together.
  */
 import type { Balancer, PickContext } from './policy.js';
 import type { Endpoint, EndpointSet } from '../endpoint.js';
-import { hasTried, wasTried } from './tried.js';
+import { hasTried, wasTried, type RandomSource } from './tried.js';
 
 /** Largest n × period for which the sequence is precomputed. */
 const MAX_SCHEDULE_WORK = 1 << 16;
 
 interface RoundRobinState {
+  readonly set: EndpointSet;
   /** Endpoint indexes in pick order, or undefined when the period is too long. */
   readonly schedule: Uint32Array | undefined;
   position: number;
@@ -64,9 +73,25 @@ function smoothStep(endpoints: readonly Endpoint[], current: Float64Array, ctx: 
   return best;
 }
 
+export interface RoundRobinOptions {
+  /** Where a rotation starts when it cannot continue an earlier one. @default Math.random */
+  random?: RandomSource;
+}
+
 export class RoundRobinBalancer implements Balancer {
   readonly name = 'round-robin';
+  readonly #random: RandomSource;
   readonly #states = new WeakMap<EndpointSet, RoundRobinState>();
+  /**
+   * Each service's newest state, for the set that replaces it. Weak so a removed service's last
+   * set can be collected; should the old set be gone already, the new one starts at a random
+   * point, which still avoids the herd.
+   */
+  readonly #latest = new Map<string, WeakRef<RoundRobinState>>();
+
+  constructor(options: RoundRobinOptions = {}) {
+    this.#random = options.random ?? Math.random;
+  }
 
   pick(set: EndpointSet, ctx: PickContext): Endpoint | undefined {
     const endpoints = set.endpoints;
@@ -89,13 +114,46 @@ export class RoundRobinBalancer implements Balancer {
   #state(set: EndpointSet): RoundRobinState {
     let state = this.#states.get(set);
     if (state === undefined) {
-      state = { schedule: buildSchedule(set.endpoints), position: 0, current: new Float64Array(set.endpoints.length) };
+      state = this.#successor(set, this.#latest.get(set.service)?.deref());
       this.#states.set(set, state);
+      this.#latest.set(set.service, new WeakRef(state));
     }
     return state;
   }
+
+  /** The state of a new set, continuing `previous` (the service's last set) where it can. O(n), once per set. */
+  #successor(set: EndpointSet, previous: RoundRobinState | undefined): RoundRobinState {
+    const endpoints = set.endpoints;
+    if (previous !== undefined && sameLayout(previous.set.endpoints, endpoints)) {
+      return { set, schedule: previous.schedule, position: previous.position, current: previous.current.slice() };
+    }
+    const current = new Float64Array(endpoints.length);
+    const before = previous === undefined ? undefined : indexByKey(previous.set.endpoints);
+    let total = 0;
+    for (const e of endpoints) if (e.weight > 0) total += e.weight;
+    for (let i = 0; i < endpoints.length; i++) {
+      const j = before?.get(endpoints[i]!.key);
+      current[i] = j !== undefined ? previous!.current[j]! : -this.#random() * total;
+    }
+    const schedule = buildSchedule(endpoints);
+    const position = schedule === undefined ? 0 : Math.floor(this.#random() * schedule.length) % schedule.length;
+    return { set, schedule, position, current };
+  }
 }
 
-export function createRoundRobin(): RoundRobinBalancer {
-  return new RoundRobinBalancer();
+/** Same endpoints (by key) with the same weights in the same order: the old schedule still applies. */
+function sameLayout(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key || a[i]!.weight !== b[i]!.weight) return false;
+  return true;
+}
+
+function indexByKey(endpoints: readonly Endpoint[]): Map<string, number> {
+  const index = new Map<string, number>();
+  for (let i = 0; i < endpoints.length; i++) index.set(endpoints[i]!.key, i);
+  return index;
+}
+
+export function createRoundRobin(options: RoundRobinOptions = {}): RoundRobinBalancer {
+  return new RoundRobinBalancer(options);
 }

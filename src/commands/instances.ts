@@ -9,7 +9,7 @@ export function instancesCommand(program: Command): Command {
   return addRegistryOptions(
     program.command('instances').description("list one or more services' instances").argument('<service...>', 'service names'),
   )
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (default: a table)')
     .action(async (services: string[], flags: RegistryFlags & { json?: boolean }) => {
       for (const service of services) asUsage(() => checkServiceName(service, 'SERVICE'));
       const result = await withRegistry(flags, async (registry) =>

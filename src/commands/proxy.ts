@@ -4,12 +4,16 @@
  */
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { ENGINE_NAMES } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import cluster from 'node:cluster';
-import { startProxy } from '../app.js';
-import { startPrimary } from '../workers/primary.js';
+import { startProxy, type WaypostApp } from '../app.js';
+import { startPrimary, type RunningPrimary } from '../workers/primary.js';
 import { startWorker } from '../workers/worker.js';
+import { formatHostPort } from '../net/address.js';
+import { logLevelOption } from './options.js';
+import { startOrFlush } from './log-flush.js';
 
 interface ProxyFlags {
   config?: string;
@@ -36,18 +40,20 @@ const FLAG_PATHS: ReadonlyArray<[keyof ProxyFlags, string, string[], (v: string)
 ];
 
 export function proxyCommand(program: Command): Command {
+  // Shown in --help, read from the schema so the text cannot drift from what runs.
+  const defaults = loadConfig();
   return program
     .command('proxy')
     .description('run the proxy (embedded in-memory registry unless Redis is configured)')
-    .option('-c, --config <file>', 'YAML config file (see config/waypost.yaml)')
-    .option('--listen <host:port>', 'HTTP listener', undefined)
-    .option('--admin <host:port>', 'admin API listener (default 127.0.0.1:9901)')
-    .option('--redis <url>', 'use the shared Redis registry at this URL (redis://, rediss://, redis+sentinel://)')
-    .option('--workers <n>', 'worker processes sharing the listeners')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .option('--access-log <target>', 'off | stdout | FILE')
-    .addOption(new Option('--engine <engine>', 'HTTP forwarding engine').choices(['http-proxy', 'undici']))
-    .option('--zone <zone>', "this proxy's zone, for zone preference")
+    .option('-c, --config <file>', 'YAML config file, see config/waypost.yaml (default: $WAYPOST_CONFIG, else none)')
+    .option('--listen <host:port>', `HTTP listener (default: ${defaults.listen.map((l) => formatHostPort(l.address)).join(', ')})`)
+    .option('--admin <host:port>', `admin API listener (default: ${formatHostPort(defaults.admin.listen)})`)
+    .option('--redis <url>', 'use the shared Redis registry at this URL: redis://, rediss://, redis+sentinel:// (default: embedded in-memory registry)')
+    .option('--workers <n>', `worker processes sharing the listeners (default: ${defaults.workers})`)
+    .addOption(logLevelOption())
+    .option('--access-log <target>', `off | stdout | FILE (default: ${defaults.accessLog})`)
+    .addOption(new Option('--engine <engine>', `HTTP forwarding engine (default: ${defaults.engine})`).choices(ENGINE_NAMES))
+    .option('--zone <zone>', "this proxy's zone, for zone preference (default: none)")
     .action(async (flags: ProxyFlags) => {
       const config = loadConfig({
         file: flags.config ?? process.env.WAYPOST_CONFIG,
@@ -61,12 +67,13 @@ export function proxyCommand(program: Command): Command {
       const logger = createLogger({ level: config.logLevel });
       let stopping = false;
       // workers > 1: this process is the cluster primary, or one of its workers (cluster.fork re-runs this command).
-      const app =
+      const app = await startOrFlush<RunningPrimary | WaypostApp>(logger, () =>
         config.workers <= 1
-          ? await startProxy(config, { logger })
+          ? startProxy(config, { logger })
           : cluster.isWorker
-            ? await startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
-            : await startPrimary(config, logger);
+            ? startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
+            : startPrimary(config, logger),
+      );
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal, exiting at once');

@@ -4,14 +4,15 @@
  * because the engine or the registry is unreachable.
  */
 import os from 'node:os';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { configError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { checkHost } from '../registry/validate.js';
 import { INSTANCE_ID_PATTERN } from '../types.js';
 import { DockerApi } from '../sidecar/docker-api.js';
-import { parseIntegerFlag, targetFromFlags } from '../sidecar/flags.js';
+import { DEFAULT_REGISTRY_URL, parseIntegerFlag, targetFromFlags } from '../sidecar/flags.js';
 import { Registrar } from '../sidecar/registrar.js';
+import { logLevelOption } from './options.js';
 
 interface RegistrarFlags {
   dockerHost?: string;
@@ -28,14 +29,14 @@ export function registrarCommand(program: Command): Command {
   return program
     .command('registrar')
     .description('register labelled containers (waypost.service) from a Docker/Podman event stream; reconcile on start')
-    .option('--docker-host <url>', 'engine API: unix:///run/docker.sock or tcp://HOST:PORT (default $DOCKER_HOST)')
-    .option('--registry <url>', 'admin API URL (default http://127.0.0.1:9901)')
-    .option('--redis <url>', 'write to the Redis registry directly instead of the admin API')
-    .option('--token <token>', 'admin API bearer token (default $WAYPOST_ADMIN_TOKEN)')
-    .option('--id <id>', 'this registrar\'s mark on its registrations; keep it stable across restarts (default: host name)')
-    .option('--ttl <seconds>', 'lease of the registrations it makes (default 30)')
-    .option('--advertise-host <host>', 'address for host-networked containers and published ports (default 127.0.0.1)')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--docker-host <url>', 'engine API: unix:///run/docker.sock or tcp://HOST:PORT (default: $DOCKER_HOST)')
+    .option('--registry <url>', `admin API URL (default: ${DEFAULT_REGISTRY_URL})`)
+    .option('--redis <url>', 'write to the Redis registry directly instead of the admin API (default: off)')
+    .option('--token <token>', 'admin API bearer token (default: $WAYPOST_ADMIN_TOKEN)')
+    .option('--id <id>', 'this registrar\'s mark on its registrations; keep it stable across restarts (default: the host name)')
+    .option('--ttl <seconds>', 'lease of the registrations it makes (default: 30)')
+    .option('--advertise-host <host>', 'address for host-networked containers and published ports (default: 127.0.0.1)')
+    .addOption(logLevelOption())
     .action(async (flags: RegistrarFlags) => {
       const dockerHost = flags.dockerHost ?? process.env.DOCKER_HOST;
       if (!dockerHost) throw configError('--docker-host', 'is required (e.g. unix:///run/docker.sock), or set DOCKER_HOST');

@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { RegistryClient, type ServiceSummary } from '../client/registry-client.js';
 import { configError } from '../errors.js';
+import { DEFAULT_REGISTRY_URL, registryFlagConflict } from '../sidecar/flags.js';
 import { silentLogger } from '../log.js';
 import { loadConfig } from '../config/load.js';
 import { createStore } from '../registry/create-store.js';
@@ -18,13 +19,27 @@ export interface RegistryFlags {
   token?: string;
 }
 
-export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:9901';
-
 export function addRegistryOptions(command: Command): Command {
   return command
     .addOption(new Option('--registry <url>', 'admin API of a running proxy').env('WAYPOST_REGISTRY').default(DEFAULT_REGISTRY_URL))
-    .addOption(new Option('--redis <url>', 'talk to the Redis registry directly instead').env('WAYPOST_REDIS_URL'))
-    .addOption(new Option('--token <token>', 'admin token for mutations').env('WAYPOST_ADMIN_TOKEN'));
+    .addOption(new Option('--redis <url>', 'talk to the Redis registry directly instead (default: off)').env('WAYPOST_REDIS_URL'))
+    .addOption(new Option('--token <token>', 'admin token for mutations (default: none)').env('WAYPOST_ADMIN_TOKEN'))
+    .hook('preAction', (self) => chooseRegistry(self));
+}
+
+/**
+ * --registry has a default, so "both given" needs the value sources: both as flags (or both
+ * as variables) is ambiguous, as `register` says; a flag beats a variable (flag > env).
+ */
+function chooseRegistry(command: Command): void {
+  if (command.getOptionValue('redis') === undefined) return;
+  const registry = command.getOptionValueSource('registry');
+  const redis = command.getOptionValueSource('redis');
+  if (registry === 'cli' && redis === 'cli') throw registryFlagConflict();
+  if (registry === 'env' && redis === 'env') {
+    throw configError('WAYPOST_REGISTRY', 'cannot be set together with WAYPOST_REDIS_URL; unset one, or choose with --registry URL or --redis URL');
+  }
+  if (registry === 'cli') command.setOptionValueWithSource('redis', undefined, 'cli');
 }
 
 /** What the read/deregister commands need, whichever way the registry is reached. */

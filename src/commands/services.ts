@@ -5,7 +5,7 @@ import { printTable } from './table.js';
 
 export function servicesCommand(program: Command): Command {
   return addRegistryOptions(program.command('services').description('list services with instance counts and health'))
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (default: a table)')
     .action(async (flags: RegistryFlags & { json?: boolean }) => {
       const services = await withRegistry(flags, (registry) => registry.listServices());
       if (flags.json) {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { configError, describeError } from '../errors.js';
 import { readEnv, setPath } from './env.js';
+import { describeIssue } from './issues.js';
 import { configSchema, type WaypostConfig } from './schema.js';
 
 export interface LoadOptions {
@@ -91,13 +92,13 @@ export function loadConfig(options: LoadOptions = {}): WaypostConfig {
   const registry = isPlain(raw.registry) ? raw.registry : {};
   if (wantsRedis && registry.store === undefined) raw = merge(raw, { registry: { store: 'redis' } });
 
-  const result = configSchema.safeParse(raw);
+  // reportInput: each issue carries the value that failed, for the "got …" of the message.
+  const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const path = issue.path.map(String);
     const field = path.join('.') || 'config';
-    const detail = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
-    throw configError(field, `${detail}${originOf(origins, path)}`);
+    throw configError(field, `${describeIssue(issue, configSchema)}${originOf(origins, path)}`);
   }
   const config = result.data;
   checkInvariants(config);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { HTTP_BALANCER_NAMES, TCP_BALANCER_NAMES } from '../balancer/policy.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import { parseCidr, parseHostPort, type HostPort } from '../net/address.js';
+import { PROXY_ID_PATTERN } from '../net/via.js';
 import { parseDuration } from './duration.js';
 
 /**
@@ -25,7 +26,7 @@ const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) =
     return z.NEVER;
   }
   return ms;
-});
+}).describe('a duration like 500ms, 5s or 2m'); // what config errors say the field takes (config/issues.ts)
 
 /** A duration field, normalised to milliseconds. */
 const duration = (fallback: string) => durationValue.default(parseDuration(fallback)!);
@@ -37,7 +38,7 @@ const hostPortValue = z.string().transform((value, ctx): HostPort => {
     return z.NEVER;
   }
   return parsed;
-});
+}).describe('HOST:PORT'); // what config errors say the field takes (config/issues.ts)
 
 /** A listen address field, normalised to {host, port}. */
 const hostPort = (fallback: string) => hostPortValue.default(parseHostPort(fallback) as HostPort);
@@ -91,12 +92,16 @@ const stickySchema = z.strictObject({
   ttl: duration('0s'),
 });
 
-const hashKeySchema = z.strictObject({
-  header: z.string().min(1).optional(),
-  cookie: z.string().min(1).optional(),
-  /** Hash the client IP (the default when neither header nor cookie is set). */
-  clientIp: z.boolean().optional(),
-});
+const hashKeySchema = z
+  .strictObject({
+    header: z.string().min(1).optional(),
+    cookie: z.string().min(1).optional(),
+    /** Hash the client IP when the header and cookie are absent; false spreads such requests at random. */
+    clientIp: z.boolean().optional(),
+  })
+  .refine((key) => key.clientIp !== false || key.header !== undefined || key.cookie !== undefined, {
+    message: 'clientIp: false needs a header or cookie to hash',
+  });
 
 const routeSchema = z
   .strictObject({
@@ -220,6 +225,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** This proxy's zone, for zone preference; "" = no preference. */
   zone: z.string().default(''),
+  /** This proxy's name in the Via header it adds (loop detection); "" = a random id per start, shared by its workers. */
+  proxyId: z
+    .string()
+    .refine((v) => v === '' || PROXY_ID_PATTERN.test(v), { message: 'expected "" or 1-64 of A-Z a-z 0-9 . _ -' })
+    .default(''),
   /** Host convention: `{service}.{domain}` routes to `service`. */
   domains: z.array(z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'expected a domain name')).default(['localhost']),
   balancer: z.enum(HTTP_BALANCER_NAMES).default('round-robin'),

@@ -26,6 +26,19 @@
  * within the first tenth of an interval.
  *
  * Removed instances stop being probed (an in-flight probe's result is dropped).
+ *
+ * Only UP instances are probed: DRAINING and OUT_OF_SERVICE ones take no new
+ * traffic, so probing them is load for nothing (their verdict is kept, unused).
+ * An instance this checker saw in another state that comes back UP is not
+ * trusted on its old verdict: it starts unhealthy, is probed within the first
+ * tenth of an interval, and that first probe decides (pass → healthy at once, as
+ * Envoy does for new hosts; fail → the usual `passes` are needed). Weight 0 is
+ * not a pause: weights change with every capacity report.
+ *
+ * Checks are per service, not per route: an instance's health is a property of
+ * the instance, and every route to a service picks from the same endpoint set, so
+ * a route cannot ask for its own check path (give the service one path that
+ * covers what its routes need).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -78,7 +91,13 @@ interface Prober {
   timer: TimerHandle | undefined;
   probing: boolean;
   stopped: boolean;
+  /** Back to UP after a pause: the next probe alone decides the verdict. */
+  requalifying: boolean;
 }
+
+/** Stands in for an instance that is not UP: not probed, but remembered so its return to UP is noticed. */
+const RESTING = 'resting';
+type Slot = Prober | typeof RESTING;
 
 interface ProbeOutcome {
   ok: boolean;
@@ -93,8 +112,8 @@ export class ActiveChecker {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #onProbe: ((result: ProbeResult) => void) | undefined;
-  /** service → id → prober. */
-  readonly #probers = new Map<string, Map<string, Prober>>();
+  /** service → id → prober (or RESTING). */
+  readonly #probers = new Map<string, Map<string, Slot>>();
   /** Cancels of probes in flight, so close() leaves no socket behind. */
   readonly #inflight = new Set<() => void>();
   #unsubscribe: (() => void) | undefined;
@@ -121,16 +140,18 @@ export class ActiveChecker {
 
   /** Instances currently probed (for tests and diagnostics). */
   probedCount(service?: string): number {
-    if (service !== undefined) return this.#probers.get(service)?.size ?? 0;
     let n = 0;
-    for (const probers of this.#probers.values()) n += probers.size;
+    for (const [name, probers] of this.#probers) {
+      if (service !== undefined && name !== service) continue;
+      for (const slot of probers.values()) if (slot !== RESTING) n += 1;
+    }
     return n;
   }
 
   close(): void {
     this.#closed = true;
     this.#unsubscribe?.();
-    for (const probers of this.#probers.values()) for (const prober of probers.values()) this.#stop(prober);
+    for (const probers of this.#probers.values()) for (const slot of probers.values()) this.#stop(slot);
     this.#probers.clear();
     for (const cancel of [...this.#inflight]) cancel();
   }
@@ -147,24 +168,31 @@ export class ActiveChecker {
     for (const record of state?.instances ?? []) {
       live.add(record.id);
       const known = probers.get(record.id);
-      if (known !== undefined) {
-        // Same id, maybe a new address or status: the next probe uses the current record.
+      if (record.status !== 'UP') {
+        if (known !== undefined) this.#stop(known);
+        probers.set(record.id, RESTING);
+      } else if (known === undefined || known === RESTING) {
+        const requalifying = known === RESTING;
+        // A returning instance is not trusted on the verdict it had before it left.
+        if (requalifying) this.#pool.setActiveHealthy(service, record.id, false);
+        const prober: Prober = { record, passes: 0, fails: 0, timer: undefined, probing: false, stopped: false, requalifying };
+        probers.set(record.id, prober);
+        this.#schedule(service, check, prober, check.interval * JITTER * this.#random());
+      } else {
+        // Same id, maybe a new address: the next probe uses the current record.
         known.record = record;
-        continue;
       }
-      const prober: Prober = { record, passes: 0, fails: 0, timer: undefined, probing: false, stopped: false };
-      probers.set(record.id, prober);
-      this.#schedule(service, check, prober, check.interval * JITTER * this.#random());
     }
-    for (const [id, prober] of probers) {
+    for (const [id, slot] of probers) {
       if (!live.has(id)) {
-        this.#stop(prober);
+        this.#stop(slot);
         probers.delete(id);
       }
     }
   }
 
-  #stop(prober: Prober): void {
+  #stop(prober: Slot): void {
+    if (prober === RESTING) return;
     prober.stopped = true;
     prober.timer?.cancel();
     prober.timer = undefined;
@@ -199,10 +227,12 @@ export class ActiveChecker {
   #record(service: string, check: ActiveCheckConfig, prober: Prober, ok: boolean, detail: string): boolean | undefined {
     const { id } = prober.record;
     const current = this.#pool.peek(service, id)?.activeHealthy;
+    const requalifying = prober.requalifying;
+    prober.requalifying = false;
     if (ok) {
       prober.fails = 0;
       prober.passes += 1;
-      if (current !== true && prober.passes >= check.passes) {
+      if (current !== true && (requalifying || prober.passes >= check.passes)) {
         this.#pool.setActiveHealthy(service, id, true);
         if (current === false) this.#log.info({ service, id, passes: prober.passes }, 'active check passing: instance healthy');
         return true;

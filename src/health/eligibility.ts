@@ -6,7 +6,8 @@
  * Eligible = status UP ∧ weight > 0 ∧ not ejected (ejectedUntil ≤ now) ∧ the
  * active check has not failed (activeHealthy !== false).
  */
-import type { EndpointState } from '../metrics.js';
+import { ENDPOINT_STATES, type EndpointState } from '../metrics.js';
+import type { ServiceState } from '../registry/store.js';
 import type { InstanceRecord } from '../types.js';
 import type { EndpointHealthStats, EndpointPool } from './state.js';
 
@@ -43,4 +44,24 @@ export function healthOf(record: InstanceRecord, stats: HealthFields | undefined
 /** `healthOf` bound to a pool and clock, in the shape the admin API takes (admin/health-view.ts HealthOf). */
 export function poolHealthOf(pool: EndpointPool, now: () => number): (record: InstanceRecord) => EndpointState {
   return (record) => healthOf(record, pool.peek(record.service, record.id), now());
+}
+
+/**
+ * Scrape-time counts for waypost_endpoints by the same rule: four states per service
+ * with instances; an empty service only while `showEmpty(name)` (its departure grace).
+ */
+export function* endpointCounts(
+  services: Iterable<ServiceState>,
+  healthOf: (record: InstanceRecord) => EndpointState,
+  showEmpty: (service: string) => boolean,
+): Iterable<{ service: string; state: EndpointState; count: number }> {
+  for (const service of services) {
+    if (service.instances.length === 0 && !showEmpty(service.name)) continue;
+    const counts = new Map<EndpointState, number>(ENDPOINT_STATES.map((state) => [state, 0]));
+    for (const instance of service.instances) {
+      const state = healthOf(instance);
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    for (const [state, count] of counts) yield { service: service.name, state, count };
+  }
 }

@@ -42,6 +42,12 @@ export interface EndpointSetsOptions {
   zone?: string;
   /** Called when a service enters or leaves panic mode (drives waypost_panic_mode). */
   onPanicChange?: (service: string, panic: boolean) => void;
+  /** Where `checkPanicSoon` reads a service's current state (the mirror); without it the check is a no-op. */
+  services?: ServiceStateLookup;
+}
+
+export interface ServiceStateLookup {
+  service(name: string): ServiceState | undefined;
 }
 
 interface CacheEntry {
@@ -65,9 +71,12 @@ export class EndpointSets {
   readonly #slowStartMs: number;
   readonly #zone: string;
   readonly #onPanicChange: ((service: string, panic: boolean) => void) | undefined;
+  readonly #services: ServiceStateLookup | undefined;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #panicking = new Set<string>();
   readonly #endpoints = new WeakMap<InstanceRecord, Endpoint>();
+  /** Services whose panic state is re-evaluated at the end of this tick (coalesced). */
+  readonly #panicChecks = new Set<string>();
 
   constructor(options: EndpointSetsOptions) {
     this.#pool = options.pool;
@@ -76,6 +85,7 @@ export class EndpointSets {
     this.#slowStartMs = options.slowStartMs ?? 0;
     this.#zone = options.zone ?? '';
     this.#onPanicChange = options.onPanicChange;
+    this.#services = options.services;
   }
 
   forService(state: ServiceState): EndpointSet {
@@ -100,6 +110,44 @@ export class EndpointSets {
   forget(service: string): void {
     this.#cache.delete(service);
     if (this.#panicking.delete(service)) this.#onPanicChange?.(service, false);
+  }
+
+  /**
+   * Re-evaluate `service`'s panic state after a registry or health change, so
+   * waypost_panic_mode moves without waiting for a request. Calls in one tick are
+   * coalesced per service (a burst of verdicts costs one count); the count reads the
+   * pool without creating stats and builds no set, so slow start is unaffected.
+   */
+  checkPanicSoon(service: string): void {
+    const services = this.#services;
+    if (services === undefined || this.#panicThreshold <= 0) return;
+    if (this.#panicChecks.size === 0) {
+      queueMicrotask(() => {
+        for (const name of this.#panicChecks) {
+          const state = services.service(name);
+          if (state !== undefined && state.instances.length > 0) this.#notePanic(name, this.#countPanic(state));
+        }
+        this.#panicChecks.clear();
+      });
+    }
+    this.#panicChecks.add(service);
+  }
+
+  #countPanic(state: ServiceState): boolean {
+    const now = this.#clock.now();
+    let up = 0;
+    let eligible = 0;
+    for (const record of state.instances) {
+      if (record.status !== 'UP' || record.weight <= 0) continue;
+      up += 1;
+      if (isEligible(record, this.#pool.peek(state.name, record.id), now)) eligible += 1;
+    }
+    return this.#isPanic(up, eligible);
+  }
+
+  /** Envoy's rule: fewer than threshold × UP instances eligible; a threshold of 0 never panics. */
+  #isPanic(up: number, eligible: number): boolean {
+    return this.#panicThreshold > 0 && up > 0 && eligible < this.#panicThreshold * up;
   }
 
   #rebuild(state: ServiceState, previous: CacheEntry | undefined): EndpointSet {
@@ -135,10 +183,9 @@ export class EndpointSets {
       this.#pool.retain(name, state.instances.map((r) => r.id));
     }
 
-    const threshold = this.#panicThreshold;
-    const panic = threshold > 0 && up.length > 0 && eligible.length < threshold * up.length;
+    const panic = this.#isPanic(up.length, eligible.length);
     this.#notePanic(name, panic);
-    const chosen = panic ? up : zone !== '' && preferLocalZone(local.length, localUp, threshold) ? local : eligible;
+    const chosen = panic ? up : zone !== '' && preferLocalZone(local.length, localUp, this.#panicThreshold) ? local : eligible;
 
     const endpoints: Endpoint[] = [];
     let totalWeight = 0;

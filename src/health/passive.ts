@@ -12,7 +12,7 @@
  *   → at most 1 ejected). Panic mode in EndpointSets is the second safety net.
  * - Return: the pool keeps `ejectedUntil`; EndpointSets rebuilds the set when the
  *   earliest ejection ends (its `validUntil`), so no timer is needed for routing.
- *   A timer here only logs the return.
+ *   A timer here logs the return and tells the pool's health listeners (panic gauge).
  * - A success resets the failure count. While an instance is ejected its outcomes
  *   (panic-mode traffic) are ignored, so they do not stretch the ejection.
  *
@@ -199,7 +199,11 @@ export class OutlierDetector implements OutcomeListener {
       if (state.returnTimer === timer) state.returnTimer = undefined;
       const stats = this.#pool.peek(service, id);
       // Still registered and not re-ejected meanwhile: back in traffic from now (EndpointSets rebuilt at `until`).
-      if (stats !== undefined && stats.ejectedUntil === until) this.#log.info({ service, id }, 'instance returned from ejection');
+      if (stats !== undefined && stats.ejectedUntil === until) {
+        this.#log.info({ service, id }, 'instance returned from ejection');
+        // Health listeners (the panic gauge) hear of the return without waiting for a request.
+        this.#pool.ejectionEnded(service, id);
+      }
     }, until - this.#clock.now());
     state.returnTimer = timer;
     this.#timers.add(timer);

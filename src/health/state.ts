@@ -36,25 +36,29 @@ interface ServiceEntry {
 /** Told of every change of an endpoint's active-health verdict (the cluster primary relays them). */
 export type ActiveHealthListener = (service: string, id: string, healthy: boolean | undefined) => void;
 
+/** Told whenever a service's health epoch moves (ejection, its end, an active verdict). */
+export type HealthChangeListener = (service: string) => void;
+
 export class EndpointPool {
   readonly #clock: Clock;
   readonly #services = new Map<string, ServiceEntry>();
   readonly #activeListeners = new Set<ActiveHealthListener>();
+  readonly #healthListeners = new Set<HealthChangeListener>();
+  /** Entries holding removed-but-busy stats: all `sweep()` has to visit. */
+  readonly #withRemoved = new Set<string>();
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
   }
 
-  /** The stats of `service/id`, created on first use with `readyAt` (default now). */
+  /**
+   * The stats of a registered `service/id`, created on first use with `readyAt` (default
+   * now). A removed id asked for again is registered again: its stats are kept.
+   */
   stats(service: string, id: string, readyAt = this.#clock.now()): EndpointHealthStats {
     const entry = this.#entry(service);
-    let stats = entry.stats.get(id);
-    if (!stats) {
-      stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
-      entry.stats.set(id, stats);
-    }
     if (entry.removed.size !== 0) entry.removed.delete(id);
-    return stats;
+    return this.#statsIn(entry, id, readyAt);
   }
 
   /** The stats of `service/id` if known; never creates. */
@@ -73,7 +77,8 @@ export class EndpointPool {
 
   /** Passive health: keep the endpoint out of new traffic until `until`; it slow-starts from then. */
   eject(service: string, id: string, until: number): void {
-    const stats = this.stats(service, id);
+    // Not stats(): a late verdict on a removed instance must not keep its stats alive.
+    const stats = this.#statsIn(this.#entry(service), id);
     stats.ejectedUntil = until;
     stats.readyAt = until;
     this.#bump(service);
@@ -89,9 +94,19 @@ export class EndpointPool {
     this.#bump(service);
   }
 
+  /**
+   * A time-based ejection of `service/id` has run out. Nothing in the stats changes (the
+   * rule reads `ejectedUntil` against the clock), but listeners must hear of it, or a
+   * service put into panic by ejections would only leave panic on the next request.
+   */
+  ejectionEnded(service: string, id: string): void {
+    const stats = this.peek(service, id);
+    if (stats !== undefined) this.#bump(service);
+  }
+
   /** Active health verdict; a return to healthy restarts slow start. */
   setActiveHealthy(service: string, id: string, healthy: boolean | undefined): void {
-    const stats = this.stats(service, id);
+    const stats = this.#statsIn(this.#entry(service), id);
     if (stats.activeHealthy === healthy) return;
     if (healthy === true && stats.activeHealthy === false) stats.readyAt = this.#clock.now();
     stats.activeHealthy = healthy;
@@ -104,6 +119,11 @@ export class EndpointPool {
     return () => this.#activeListeners.delete(listener);
   }
 
+  onHealthChange(listener: HealthChangeListener): () => void {
+    this.#healthListeners.add(listener);
+    return () => this.#healthListeners.delete(listener);
+  }
+
   /** Every endpoint with an active-health verdict (a new cluster worker starts from these). */
   *activeVerdicts(): IterableIterator<{ service: string; id: string; healthy: boolean }> {
     for (const [service, entry] of this.#services) {
@@ -114,7 +134,8 @@ export class EndpointPool {
   /**
    * Keep only the stats of `ids` (the service's registered instances). Stats of
    * removed instances are dropped once nothing is in flight to them; those still
-   * busy are re-checked on the next call (or `sweep()`).
+   * busy are dropped by a later call or `sweep()`. A service left with no stats
+   * at all is forgotten entirely; if it returns it starts a fresh entry.
    */
   retain(service: string, ids: Iterable<string>): void {
     const entry = this.#services.get(service);
@@ -122,8 +143,7 @@ export class EndpointPool {
     const live = new Set(ids);
     for (const id of entry.stats.keys()) if (!live.has(id)) entry.removed.add(id);
     for (const id of live) entry.removed.delete(id);
-    // The entry itself stays: its ServiceHealth object is held by set caches.
-    this.#dropIdle(entry);
+    this.#dropIdle(service, entry);
   }
 
   /** Stats objects held for one service (registered and removed-but-busy). */
@@ -131,9 +151,21 @@ export class EndpointPool {
     return this.#services.get(service)?.stats.size ?? 0;
   }
 
-  /** Drop stats of removed instances whose in-flight work has ended. */
+  /** Services with an entry (for tests: a departed service must not keep one). */
+  get serviceCount(): number {
+    return this.#services.size;
+  }
+
+  /**
+   * Drop stats of removed instances whose in-flight work has ended. Visits only the
+   * services that hold such stats, so it can run periodically at any registry size.
+   */
   sweep(): void {
-    for (const entry of this.#services.values()) this.#dropIdle(entry);
+    for (const service of this.#withRemoved) {
+      const entry = this.#services.get(service);
+      if (entry === undefined) this.#withRemoved.delete(service);
+      else this.#dropIdle(service, entry);
+    }
   }
 
   /** Number of stats objects held (for tests and metrics). */
@@ -148,7 +180,7 @@ export class EndpointPool {
     for (const [service, entry] of this.#services) for (const id of entry.stats.keys()) yield instanceKey(service, id);
   }
 
-  #dropIdle(entry: ServiceEntry): void {
+  #dropIdle(service: string, entry: ServiceEntry): void {
     for (const id of entry.removed) {
       const stats = entry.stats.get(id);
       if (!stats || stats.inflight <= 0) {
@@ -156,10 +188,25 @@ export class EndpointPool {
         entry.removed.delete(id);
       }
     }
+    if (entry.removed.size === 0) this.#withRemoved.delete(service);
+    else this.#withRemoved.add(service);
+    // No stats left means no set cache can be current for this entry (a set built from the
+    // current state creates stats for each of its instances), so its ServiceHealth can go too.
+    if (entry.stats.size === 0) this.#services.delete(service);
   }
 
   #bump(service: string): void {
     this.#entry(service).health.epoch += 1;
+    for (const listener of this.#healthListeners) listener(service);
+  }
+
+  #statsIn(entry: ServiceEntry, id: string, readyAt = this.#clock.now()): EndpointHealthStats {
+    let stats = entry.stats.get(id);
+    if (!stats) {
+      stats = { inflight: 0, ejectedUntil: 0, activeHealthy: undefined, readyAt };
+      entry.stats.set(id, stats);
+    }
+    return stats;
   }
 
   #entry(service: string): ServiceEntry {

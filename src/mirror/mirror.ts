@@ -193,7 +193,8 @@ export class RegistryMirror {
 
   #applyEvents(events: readonly ChangeEvent[]): void {
     if (this.#closed || this.#resyncing) return;
-    const now = this.#clock.now();
+    // Both ends on the registry clock: `at` is registry time (Redis TIME), so shift local time by the store's offset estimate.
+    const now = this.#clock.now() + (this.#store.clockOffsetMs ?? 0);
     const changed = new Set<string>();
     for (const event of events) {
       // Replays after a resume() may repeat what a resync already loaded.

@@ -69,6 +69,12 @@ export interface ForwardEngine {
   /** Resolves when the exchange is over (response finished, failed or aborted); never rejects. */
   forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult>;
   stats(): EngineStats;
+  /**
+   * `address` (HOST:PORT) left the registry: stop pooling connections to it. Requests
+   * in flight finish on their sockets, which then close; idle ones close now. A later
+   * request to the same address opens a fresh pool.
+   */
+  forget(address: string): void;
   /** Drops every pooled upstream connection. */
   close(): Promise<void>;
 }
@@ -80,9 +86,25 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
+/**
+ * Status codes a response may carry (RFC 9110 §15: three digits, 1xx to 5xx).
+ * Parsers accept any three digits, and node:http would pass `999` on verbatim.
+ */
+export function isForwardableStatus(status: number): boolean {
+  return status >= 100 && status <= 599;
+}
+
+/** An upstream answer that cannot be passed on as it is (status outside 100–599): a protocol error, 502. */
+export class UpstreamProtocolError extends Error {
+  constructor(status: number) {
+    super(`upstream answered with status ${status}, outside 100-599`);
+  }
+}
+
 /** Maps a socket, parser or engine error onto a bounded reason label. */
 export function upstreamErrorReason(err: unknown): UpstreamErrorReason {
   if (err instanceof UpstreamTimeoutError) return err.reason;
+  if (err instanceof UpstreamProtocolError) return 'protocol';
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return 'other';
   switch (code) {

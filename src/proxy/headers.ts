@@ -29,7 +29,8 @@ function stripHopByHop(headers: IncomingHttpHeaders): void {
   if (connection !== undefined && !namesNoHeader(connection, headers)) {
     for (const token of connection.split(',')) {
       const name = token.trim().toLowerCase();
-      if (name) delete headers[name];
+      // Via carries this proxy's loop marker (loop-guard.ts): a client may not name it away.
+      if (name && name !== 'via') delete headers[name];
     }
   }
   for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];

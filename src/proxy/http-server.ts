@@ -15,6 +15,7 @@ import type { OutcomeListener } from '../endpoint.js';
 import type { EngineName, WaypostConfig } from '../config/schema.js';
 import { WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { generateProxyId } from '../net/via.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
@@ -26,7 +27,10 @@ import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
 import { createProtocolListener } from './protocol-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { writeRawProxyError } from './responses.js';
+import { RequestIds } from './headers.js';
+import { LoopGuard } from './loop-guard.js';
+import { normalizeRequestTarget } from './request-target.js';
+import { sendProxyError, writeRawProxyError } from './responses.js';
 import type { TlsCertificates } from './tls.js';
 import { WebSocketProxy } from './ws.js';
 
@@ -48,6 +52,8 @@ export interface HttpProxyServerOptions {
   connections?: ConnectionTracker;
   /** Certificates for listeners with `tls: true`; required when there is one. */
   tls?: TlsCertificates;
+  /** This proxy's id in Via (loop detection); every worker of one proxy shares it. @default a fresh random id */
+  proxyId?: string;
 }
 
 /** After the grace period, open WebSockets get this long for their closing handshake. */
@@ -73,11 +79,14 @@ export class HttpProxyServer {
   readonly #ws: WebSocketProxy;
   readonly #connections: ConnectionTracker;
   readonly #tls: TlsCertificates | undefined;
+  readonly #loopGuard: LoopGuard;
   readonly #listeners: BoundListener[] = [];
   /** Serves every listener's HTTP/2 connections; created with the first listener that allows HTTP/2. */
   #http2: Http2Server | undefined;
   readonly #http2Sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<Socket>();
+  /** Ids for the requests refused here, before the handler (which has its own) sees them. */
+  readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
 
   constructor(options: HttpProxyServerOptions) {
@@ -106,6 +115,12 @@ export class HttpProxyServer {
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
     });
     this.#tls = options.tls;
+    this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);
+  }
+
+  /** The id this proxy marks forwarded requests with (`Via: 1.1 <id>`). */
+  get proxyId(): string {
+    return this.#loopGuard.proxyId;
   }
 
   /** Upgraded WebSockets open right now. */
@@ -120,6 +135,11 @@ export class HttpProxyServer {
   /** Upstream pool state, for tests and diagnostics. */
   engineStats(): EngineStats {
     return this.#engine.stats();
+  }
+
+  /** An upstream address left the registry: its pooled connections close once idle. */
+  forgetUpstream(address: string): void {
+    this.#engine.forget(address);
   }
 
   /** Requests being handled right now. */
@@ -140,8 +160,8 @@ export class HttpProxyServer {
           // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
           connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
         };
-        const http1 = http.createServer(serverOptions, this.#handler.handle);
-        http1.on('upgrade', this.#ws.handleUpgrade);
+        const http1 = http.createServer(serverOptions, this.#onRequest);
+        http1.on('upgrade', this.#onUpgrade);
         // Client socket inactivity (the client side of the idle timeout).
         http1.timeout = timeouts.idle;
         http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
@@ -207,7 +227,7 @@ export class HttpProxyServer {
     this.#http2 ??= createHttp2Server({
       config: this.#config,
       logger: this.#log,
-      onRequest: this.#handler.handle as unknown as Parameters<typeof createHttp2Server>[0]['onRequest'],
+      onRequest: this.#onRequest as unknown as Parameters<typeof createHttp2Server>[0]['onRequest'],
       onSession: (session) => {
         this.#http2Sessions.add(session);
         session.once('close', () => this.#http2Sessions.delete(session));
@@ -260,6 +280,28 @@ export class HttpProxyServer {
     await Promise.all(closed);
     await this.#engine.close();
   }
+
+  /**
+   * Every request, before routing: the request line and Host are made well-formed, then a
+   * request that already passed through this proxy (Via) is refused, so a loop never reaches
+   * the handler.
+   */
+  readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const problem = normalizeRequestTarget(req);
+    if (problem !== undefined) {
+      res.setHeader('x-request-id', this.#ids.of(req));
+      // Close the connection: a client that sent an ambiguous request gets no second one on it.
+      sendProxyError(res, problem, true);
+      return;
+    }
+    if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
+  };
+
+  readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const problem = normalizeRequestTarget(req);
+    if (problem !== undefined) writeRawProxyError(socket, problem, this.#ids.of(req));
+    else if (!this.#loopGuard.refuseUpgrade(req, socket)) this.#ws.handleUpgrade(req, socket, head);
+  };
 
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // A response already under way cannot be replaced by an error response.

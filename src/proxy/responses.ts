@@ -17,6 +17,16 @@ export const PROXY_ERRORS = {
   headers_too_large: { status: 431, message: 'The request headers are larger than the proxy accepts.' },
   request_timeout: { status: 408, message: 'The request headers did not arrive in time.' },
   bad_request: { status: 400, message: 'The request could not be parsed.' },
+  bad_request_target: { status: 400, message: 'The request target must be a path starting with "/" or an absolute http(s) URI without user info.' },
+  bad_host: {
+    status: 400,
+    message: 'The request must carry exactly one Host header, naming the same authority as an absolute request target.',
+  },
+  loop_detected: {
+    status: 508,
+    message:
+      'This request already passed through this proxy, or through more proxies than allowed (Via): an instance is registered at a proxy address.',
+  },
   bad_upgrade: {
     status: 400,
     message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',

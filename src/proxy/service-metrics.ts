@@ -39,18 +39,33 @@ export class ServiceMetrics {
   }
 }
 
-/** One ServiceMetrics per service label, created on first use and kept (service labels are bounded). */
+/**
+ * ServiceMetrics by service name, for the request path. An entry lives as long as
+ * its service's series: when the series of departed services are removed
+ * (Metrics.removeServices) their entries go too, so the map follows the registry
+ * instead of growing with every name ever routed to; a service that returns gets
+ * fresh children on its next request.
+ */
 export class ServiceMetricsCache {
-  readonly #byService = new Map<string, ServiceMetrics>();
+  readonly #entries = new Map<string, ServiceMetrics>();
 
-  constructor(readonly metrics: Metrics) {}
+  constructor(readonly metrics: Metrics) {
+    metrics.onServicesRemoved((services) => {
+      for (const service of services) this.#entries.delete(service);
+    });
+  }
 
   of(service: string): ServiceMetrics {
-    let children = this.#byService.get(service);
-    if (children === undefined) {
-      children = new ServiceMetrics(this.metrics, service);
-      this.#byService.set(service, children);
+    let entry = this.#entries.get(service);
+    if (entry === undefined) {
+      entry = new ServiceMetrics(this.metrics, service);
+      this.#entries.set(service, entry);
     }
-    return children;
+    return entry;
+  }
+
+  /** Services with cached children (for tests). */
+  get size(): number {
+    return this.#entries.size;
   }
 }

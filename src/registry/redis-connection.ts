@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { formatHostPort } from '../net/address.js';
-import { configError } from '../errors.js';
+import { ErrorCodes, WaypostError, configError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WaypostConfig } from '../config/schema.js';
 
@@ -115,6 +115,42 @@ export function describeTopology(topology: RedisTopology): string {
   }
 }
 
+/** Redis's own default port, for a URL that names none. */
+const DEFAULT_REDIS_PORT = 6379;
+
+/**
+ * The Redis target in an operator's words, without credentials: `Redis at
+ * 10.0.0.5:6379`, `Redis master "main" via Sentinel 10.0.0.1:26379,…`, `Redis
+ * Cluster at 10.0.0.1:7000,…`. The subject of every registry_unavailable message.
+ */
+export function redisSubject(topology: RedisTopology): string {
+  switch (topology.kind) {
+    case 'standalone': {
+      const url = new URL(topology.url);
+      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      return `Redis at ${formatHostPort({ host, port: Number(url.port || DEFAULT_REDIS_PORT) })}`;
+    }
+    case 'sentinel':
+      return `Redis master "${topology.name}" via Sentinel ${topology.sentinels.map(formatHostPort).join(',')}`;
+    case 'cluster':
+      return `Redis Cluster at ${topology.nodes.map(formatHostPort).join(',')}`;
+  }
+}
+
+/**
+ * The registry_unavailable error for a failed Redis command. ioredis's own
+ * wording ("Stream isn't writeable and enableOfflineQueue options is false")
+ * describes its internals, not the outage: the message names the target
+ * instead. A reply from Redis itself (NOREPLICAS, READONLY, …) is Redis's own
+ * reason and is quoted. The ioredis error stays as `cause` for the logs.
+ */
+export function registryUnavailable(topology: RedisTopology, err: unknown): WaypostError {
+  const isReply = (err as { name?: string } | null)?.name === 'ReplyError';
+  const message = isReply
+    ? `${redisSubject(topology)} refused the command: ${describeError(err)}`
+    : `${redisSubject(topology)} is unreachable`;
+  return new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, message, { cause: err });
+}
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');

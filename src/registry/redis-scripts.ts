@@ -166,13 +166,29 @@ return 1
  * Service hashes are named from keyPrefix rather than KEYS because the due
  * services are only known inside the script; they share the hash tag, so they
  * live in the same Cluster slot.
+ *
+ * At most maxDue leases are handled per run (the earliest). When the batch is
+ * full it may hold only part of a service's due leases, and judging
+ * self-preservation on that part would let a mass expiry through in slices. So
+ * for a full batch each service's due count is taken from its whole hash (each
+ * record starts with its expiry): O(that service's instances), and only then.
  */
 export const SWEEP = script(
   'sweep',
   `
 local now = now_ms()
-local fraction, min_instances = tonumber(ARGV[2]), tonumber(ARGV[3])
-local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local fraction, min_instances, max_due = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, max_due)
+local batch_full = #due >= max_due
+-- Leases of the whole service that are due, read from the records themselves.
+local function due_in(svc_key)
+  local n = 0
+  for _, value in ipairs(redis.call('HVALS', svc_key)) do
+    local expires = string.match(value, '^(%d+)|')
+    if expires and tonumber(expires) <= now then n = n + 1 end
+  end
+  return n
+end
 local order, groups = {}, {}
 for _, member in ipairs(due) do
   local cut = string.find(member, '\\n', 1, true)
@@ -190,8 +206,13 @@ for _, service in ipairs(order) do
   table.sort(ids)
   local svc_key = ARGV[1] .. ':svc:' .. service
   local total = redis.call('HLEN', svc_key)
-  if fraction > 0 and total >= min_instances and #ids > fraction * total then
-    table.insert(held, {service, #ids, total})
+  local would_expire = #ids
+  local judged = fraction > 0 and total >= min_instances
+  if judged and batch_full and would_expire <= fraction * total then
+    would_expire = math.max(would_expire, due_in(svc_key))
+  end
+  if judged and would_expire > fraction * total then
+    table.insert(held, {service, would_expire, total})
   else
     for _, id in ipairs(ids) do
       redis.call('ZREM', KEYS[4], service .. '\\n' .. id)
@@ -256,6 +277,14 @@ end
 return services
 `,
 );
+
+/**
+ * The clock changes are stamped with, read on the node that stamps them (the key only
+ * routes the call to its Cluster slot).
+ * KEYS: rev
+ * → Redis TIME in ms
+ */
+export const CLOCK = script('clock', `return now_ms()`);
 
 /**
  * KEYS: services

@@ -3,7 +3,10 @@
  * (standalone, Sentinel or Cluster). Each write is one Lua script
  * (redis-scripts.ts) that changes the record, its lease, the revision and the
  * change feed atomically; leases are judged on the Redis server's clock.
+ * The offset from that clock to this process's is estimated (redis-clock.ts) so
+ * the mirror can measure propagation on one clock.
  */
+import type { Clock } from '../clock.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, ErrorCodes, WaypostError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -13,13 +16,16 @@ import {
   createRedisClient,
   describeTopology,
   parseRedisTopology,
+  registryUnavailable,
   type ConnectionTuning,
   type RedisClient,
   type RedisTopology,
 } from './redis-connection.js';
+import { RedisClockOffset } from './redis-clock.js';
 import { feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
 import { applyEvent, byId } from './snapshot.js';
 import {
+  CLOCK,
   DEREGISTER,
   GET_SERVICE,
   LIST_SERVICES,
@@ -59,6 +65,14 @@ export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
    * @default 100
    */
   statePageSize?: number;
+  /**
+   * Due leases one sweep handles (the earliest); the rest wait for the next sweep. Bounds how
+   * long a sweep script holds Redis. Self-preservation still judges whole services.
+   * @default 100000
+   */
+  maxDuePerSweep?: number;
+  /** This process's clock, against which the Redis clock offset is estimated. @default systemClock */
+  clock?: Clock;
 }
 
 /** Feed entries read per XRANGE while replaying changes made during a paged state load. */
@@ -77,8 +91,6 @@ const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVE
  * deregister may report false). Command timeouts are not retried.
  */
 const NOT_SENT = /enableOfflineQueue|Connection is closed|None of the sentinels|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes/i;
-/** Due leases handled per sweep; the rest wait for the next one. */
-const MAX_DUE_PER_SWEEP = 100_000;
 
 class RedisKeys {
   readonly tag: string;
@@ -115,9 +127,11 @@ export class RedisStore implements RegistryStore {
   readonly #writeRetryMs: number;
   readonly #startTimeoutMs: number;
   readonly #statePageSize: number;
+  readonly #maxDuePerSweep: number;
   readonly #onSweep: ((result: SweepResult) => void) | undefined;
   readonly #log: Logger;
   readonly #readers = new Set<RedisFeedReader>();
+  readonly #clockOffset: RedisClockOffset;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -133,7 +147,17 @@ export class RedisStore implements RegistryStore {
     this.#writeRetryMs = options.writeRetryMs ?? 3000;
     this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
     this.#statePageSize = Math.max(1, options.statePageSize ?? 100);
+    this.#maxDuePerSweep = Math.max(1, options.maxDuePerSweep ?? 100_000);
     this.#onSweep = options.onSweep;
+    this.#clockOffset = new RedisClockOffset({
+      readRegistryTime: async () => Number(await this.#run(CLOCK, [this.#keys.rev], [], 0)),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+  }
+
+  /** Estimated Redis clock minus this process's clock (ms); ChangeEvent.at is on the Redis clock. */
+  get clockOffsetMs(): number {
+    return this.#clockOffset.offsetMs;
   }
 
   get connected(): boolean {
@@ -149,12 +173,14 @@ export class RedisStore implements RegistryStore {
     if (this.#closed) throw new WaypostError(ErrorCodes.CLOSED, 'registry store is closed');
     if (this.#sweepTimer) return;
     await this.#connect();
+    await this.#clockOffset.start();
     this.#scheduleSweep();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clockOffset.stop();
     clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
     for (const reader of [...this.#readers]) reader.close();
@@ -289,7 +315,7 @@ export class RedisStore implements RegistryStore {
       try {
         entries = (await this.#client.xrange(this.#keys.feed, `${revision + 1}-0`, '+', 'COUNT', REPLAY_BATCH)) as StreamEntry[];
       } catch (err) {
-        throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${describeError(err)}`, { cause: err });
+        throw registryUnavailable(this.#topology, err);
       }
       for (const entry of entries) {
         const event = feedEntryToEvent(entry, decodeRecord);
@@ -323,7 +349,7 @@ export class RedisStore implements RegistryStore {
     const [expired, held] = (await this.#run(
       SWEEP,
       [keys.rev, keys.services, keys.svcrev, keys.leases, keys.feed],
-      [keys.tag, String(selfPreservation), String(selfPreservationMinInstances), this.#feedLength, String(MAX_DUE_PER_SWEEP)],
+      [keys.tag, String(selfPreservation), String(selfPreservationMinInstances), this.#feedLength, String(this.#maxDuePerSweep)],
       0,
     )) as [number, [string, number, number][]];
     return {
@@ -397,7 +423,7 @@ export class RedisStore implements RegistryStore {
         if (isReply && !TRANSIENT_REPLY.test(message)) throw err;
         const retryable = isReply || NOT_SENT.test(message);
         if (!retryable || Date.now() >= deadline) {
-          throw new WaypostError(ErrorCodes.REGISTRY_UNAVAILABLE, `registry backend unreachable: ${message}`, { cause: err });
+          throw registryUnavailable(this.#topology, err);
         }
         await new Promise((resolve) => setTimeout(resolve, 100).unref());
       }

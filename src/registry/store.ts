@@ -84,6 +84,11 @@ export interface RegistryStore {
   readonly kind: 'memory' | 'redis';
   /** true while the backend is reachable (always true for memory). */
   readonly connected: boolean;
+  /**
+   * Registry clock minus this process's clock (ms, estimated), to compare `ChangeEvent.at`
+   * with local time without the skew between hosts. Absent: the registry runs on this clock.
+   */
+  readonly clockOffsetMs?: number;
 
   /** Connects and starts the lease sweeper. Rejects when the backend is unreachable. */
   start(): Promise<void>;

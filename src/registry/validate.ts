@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { invalid } from '../errors.js';
+import { canonicalHost, canonicalIp } from '../net/address.js';
 import {
   INSTANCE_ID_PATTERN,
   INSTANCE_PROTOCOLS,
@@ -26,15 +27,43 @@ export const LIMITS = {
   /** Serialized metadata as a whole. */
   metadataBytes: 8 * 1024,
   zoneLength: 64,
+  /** Objects and arrays nested in any JSON a client sends (the body itself is level 1). */
+  jsonDepth: 32,
 } as const;
 
 export const DEFAULT_WEIGHT = 100;
 export const DEFAULT_TTL_SECONDS = 30;
 
+/**
+ * The bad value for an error message, cut to 80 characters. A value nested
+ * deeper than LIMITS.jsonDepth is described, not serialised: JSON.stringify
+ * recurses and would overflow the stack on a value thousands of levels deep.
+ */
 const quote = (value: unknown): string => {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  if (isNestedDeeperThan(value, LIMITS.jsonDepth)) {
+    return `${Array.isArray(value) ? 'an array' : 'an object'} nested deeper than ${LIMITS.jsonDepth} levels`;
+  }
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 };
+
+/**
+ * Whether objects and arrays nest more than `limit` levels in `value` (a bare
+ * object is one level). Iterative, with an explicit stack, so a value of any
+ * depth is measured without recursion; stops at the first level over the limit.
+ */
+export function isNestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
 
 export function checkServiceName(value: unknown, field = 'service'): string {
   if (typeof value !== 'string' || !SERVICE_NAME_PATTERN.test(value)) {
@@ -110,11 +139,11 @@ export function checkHost(value: unknown, field = 'host'): string {
     throw invalid(field, `${field} is required: an IP address or DNS name; got ${quote(value)}`);
   }
   const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
-  if (net.isIP(bare)) return bare;
-  if (!HOSTNAME_PATTERN.test(value)) {
+  if (net.isIP(bare) === 0 && canonicalIp(value) === undefined && !HOSTNAME_PATTERN.test(value)) {
     throw invalid(field, `${field} must be an IP address or DNS name; got ${quote(value)}`);
   }
-  return value.toLowerCase();
+  // Stored canonical: `2130706433`, `0x7f.1` and `::ffff:7f00:1` are all 127.0.0.1; a name stays a name.
+  return canonicalHost(value);
 }
 
 export function checkProtocol(value: unknown, field = 'protocol'): InstanceProtocol {

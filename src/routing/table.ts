@@ -188,6 +188,11 @@ export class RouteTable implements Router {
     return route?.createMatch(path);
   }
 
+  /** A departed service's convention route (and its balancer state) goes; a returning service gets a fresh one. */
+  forgetService(service: string): void {
+    this.#conventionRoutes.delete(service);
+  }
+
   #matchWildcard(host: string, path: string, header: (name: string) => string | undefined): CompiledRoute | undefined {
     if (this.#wildcard.size === 0) return undefined;
     // `.b.example.com` before `.example.com`: the longest suffix is the most specific.

@@ -4,7 +4,7 @@
  */
 import { parseHostPort } from '../net/address.js';
 import { parseDuration } from '../config/duration.js';
-import { configError, describeError } from '../errors.js';
+import { configError, describeError, type WaypostError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { createStore } from '../registry/create-store.js';
 import type { Logger } from '../log.js';
@@ -42,6 +42,9 @@ export function parseDurationFlag(text: string | undefined, flag: string, fallba
   return ms;
 }
 
+/** One line naming both flags: each selects the registry, so together they are ambiguous. */
+export const registryFlagConflict = (): WaypostError => configError('--redis', 'give either --registry URL or --redis URL, not both');
+
 export interface TargetFlags {
   registry?: string;
   redis?: string;
@@ -55,7 +58,7 @@ export interface TargetFlags {
  */
 export function targetFromFlags(flags: TargetFlags, logger: Logger): { target: RegistrationTarget; describe: string } {
   if (flags.registry !== undefined && flags.redis !== undefined) {
-    throw configError('--redis', 'give either --registry URL or --redis URL, not both');
+    throw registryFlagConflict();
   }
   if (flags.redis !== undefined) {
     if (flags.token !== undefined) throw configError('--token', 'only applies with --registry (the admin API)');
@@ -66,7 +69,7 @@ export function targetFromFlags(flags: TargetFlags, logger: Logger): { target: R
     } catch (err) {
       throw configError('--redis', describeError(err));
     }
-    return { target: new StoreTarget(store), describe: 'redis' };
+    return { target: new StoreTarget(store, config.admin.allowedCidrs), describe: 'redis' };
   }
   const url = flags.registry ?? DEFAULT_REGISTRY_URL;
   let parsed: URL;

@@ -23,6 +23,9 @@
  * worker detects outliers on its own traffic and sends its ejections here; the primary
  * applies them (so the admin API and waypost_endpoints show them) and passes them to the
  * other workers, as shared ejections between proxies do through Redis.
+ *
+ * Loops: every worker marks forwarded requests with the primary's proxy id (Via), so a
+ * request that loops back to any worker, or to the primary's admin API, is recognised.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { startProxy, type Address, type WaypostApp } from '../app.js';
@@ -113,7 +116,8 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
   });
 
   const fork = (restartDelayMs: number): WorkerSlot => {
-    const worker = cluster.fork();
+    // Every worker marks and detects loops with the primary's id (config.proxyId via its env variable).
+    const worker = cluster.fork({ WAYPOST_PROXY_ID: app.proxyId });
     const slot: WorkerSlot = {
       worker,
       startedAt: Date.now(),

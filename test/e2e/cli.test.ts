@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { CLI, ROOT, runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
 import { deadPort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -14,6 +15,30 @@ afterAll(async () => {
 
 const lines = (text: string) => text.trim().split('\n').filter(Boolean);
 
+/** The option entries of a command's --help (one string each, without -h/--help and -v/--version). */
+function optionEntries(help: string): string[] {
+  const section = help.split('\nOptions:')[1]?.split('\nGlobal Options:')[0] ?? '';
+  return section
+    .split(/\n(?=\s+-)/)
+    .map((entry) => entry.replace(/\s+/g, ' ').trim().replace(/^-\w, /, ''))
+    .filter((entry) => entry.startsWith('--') && !entry.startsWith('--help') && !entry.startsWith('--version'));
+}
+
+/** Runs the CLI with stdout and stderr into one file, so the output keeps the order it was written in. */
+async function runCombined(args: string[]): Promise<{ code: number | null; output: string }> {
+  const file = path.join(dir, `combined-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
+  const fd = openSync(file, 'w');
+  try {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', fd, fd] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    return { code, output: readFileSync(file, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 describe('waypost CLI exit codes', () => {
   it('prints help that lists every subcommand and exits 0', async () => {
     const result = await runCli(['--help']);
@@ -22,6 +47,31 @@ describe('waypost CLI exit codes', () => {
       expect(result.stdout).toContain(command);
     }
   });
+
+  it('proxy --help shows every default', async () => {
+    const entries = optionEntries((await runCli(['proxy', '--help'])).stdout);
+    for (const [flag, value] of [
+      ['--listen', '0.0.0.0:8080'],
+      ['--admin', '127.0.0.1:9901'],
+      ['--redis', 'embedded in-memory registry'],
+      ['--workers', '1'],
+      ['--log-level', 'info'],
+      ['--access-log', 'stdout'],
+      ['--engine', 'undici'],
+    ]) {
+      expect(entries.find((entry) => entry.startsWith(`${flag} `))).toContain(`(default: ${value})`);
+    }
+  });
+
+  it('every option of every command says its default (or that it is required)', async () => {
+    const commands = ['proxy', 'register', 'services', 'instances', 'deregister', 'registrar'];
+    const helps = await Promise.all(commands.map((command) => runCli([command, '--help'], { timeoutMs: 45_000 })));
+    for (const [index, command] of commands.entries()) {
+      const entries = optionEntries(helps[index]!.stdout);
+      expect(entries.length, `${command}: ${JSON.stringify(helps[index])}`).toBeGreaterThan(2);
+      for (const entry of entries) expect(entry, `${command} ${entry}`).toMatch(/\((default: |required\))/);
+    }
+  }, 60_000);
 
   it('exits 2 with one line for an unknown flag', async () => {
     const result = await runCli(['proxy', '--bogus']);
@@ -35,6 +85,12 @@ describe('waypost CLI exit codes', () => {
     expect(lines(result.stderr)).toEqual([
       'waypost: listen.0.address: expected HOST:PORT (e.g. 127.0.0.1:8080), got "nowhere" (from flag --listen)',
     ]);
+  });
+
+  it('exits 2 with one line in words, not zod wording, for --workers abc', async () => {
+    const result = await runCli(['proxy', '--workers', 'abc']);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual(['waypost: workers: expected a whole number ≥ 1, got "abc" (from flag --workers)']);
   });
 
   it('exits 2 naming the field and the file for a bad config field', async () => {
@@ -61,6 +117,27 @@ describe('waypost CLI exit codes', () => {
       const result = await runCli(['proxy', '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`waypost: cannot bind the admin listener: .*127\\.0\\.0\\.1:${port}`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('exits 1 when a port is in use, with the error as the last line printed', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      // The HTTP listener binds after the admin one: the process has logged a few lines by then.
+      for (const [flags, what] of [
+        [['--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0'], 'HTTP'],
+        [['--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`], 'admin'],
+      ] as const) {
+        const { code, output } = await runCombined(['proxy', ...flags]);
+        expect(code).toBe(1);
+        const printed = lines(output);
+        expect(printed.at(-1)).toMatch(new RegExp(`^waypost: cannot bind the ${what} listener: .*127\\.0\\.0\\.1:${port}$`));
+        expect(printed.filter((line) => line.startsWith('waypost: '))).toHaveLength(1);
+      }
     } finally {
       blocker.close();
     }

@@ -2,7 +2,7 @@
  * A whole Waypost (store → mirror → router → proxy + admin) in this test process,
  * on ephemeral loopback ports, with the real wiring of src/app.ts.
  */
-import { WaypostApp } from '../../src/app.js';
+import { WaypostApp, type AppDeps } from '../../src/app.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { RegistrationInput } from '../../src/types.js';
@@ -17,14 +17,17 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(overrides: Partial<ConfigInput> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
+export async function startApp(
+  overrides: Partial<ConfigInput> = {},
+  options: { logger?: Logger; deps?: Omit<AppDeps, 'logger'> } = {},
+): Promise<TestApp> {
   const config = configSchema.parse({
     listen: '127.0.0.1:0',
     admin: { listen: '127.0.0.1:0', ...(overrides.admin ?? {}) },
     accessLog: 'off',
     ...overrides,
   });
-  const app = new WaypostApp(Object.freeze(config), { logger: options.logger ?? silentLogger });
+  const app = new WaypostApp(Object.freeze(config), { ...options.deps, logger: options.logger ?? silentLogger });
   try {
     await app.start();
   } catch (err) {

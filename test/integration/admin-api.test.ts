@@ -264,7 +264,7 @@ describe('admin registry API on a real Redis', () => {
       await server.kill();
       const refused = await register(h, 'orders', { id: 'b', host: '10.0.0.2', port: 80 });
       expect(refused.status).toBe(503);
-      expect(refused.body.error).toBe('registry_unavailable');
+      expect(refused.body).toEqual({ error: 'registry_unavailable', message: `Redis at ${new URL(server.url).host} is unreachable` });
       const stale = await h.call('GET', '/v1/services/orders');
       expect(stale.status).toBe(200);
       expect(stale.body.instances.map((r: { id: string }) => r.id)).toEqual(['a']);

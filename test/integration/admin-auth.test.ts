@@ -70,14 +70,31 @@ describe('admin API allowed CIDRs', () => {
     expect((await h.call('GET', '/v1/services/billing')).status).toBe(404);
   });
 
-  it('refuses a DNS name because it cannot be checked against the ranges', async () => {
-    const reply = await h.call('POST', '/v1/services/billing/instances', { json: { host: 'evil.example.com', port: 80 } });
+  it('refuses a DNS name that does not resolve, since it cannot be checked against the ranges', async () => {
+    const reply = await h.call('POST', '/v1/services/billing/instances', { json: { host: 'evil.invalid', port: 80 } });
     expect(reply.status).toBe(403);
-    expect(reply.body).toEqual({
-      error: 'forbidden',
-      message: 'host "evil.example.com" is a DNS name; only IP addresses can be checked against admin.allowedCidrs',
-      field: 'host',
-    });
+    expect(reply.body).toMatchObject({ error: 'forbidden', field: 'host' });
+    expect(reply.body.message).toMatch(/^host "evil\.invalid" does not resolve \(.+\); a name is checked against admin\.allowedCidrs by its addresses$/);
     expect(await h.store.getService('billing')).toMatchObject({ instances: [] });
+  });
+
+  it('checks a DNS name by every address it resolves to', async () => {
+    const reply = await h.call('POST', '/v1/services/billing/instances', { json: { host: 'localhost', port: 80 } });
+    expect(reply.status).toBe(403);
+    expect(reply.body).toMatchObject({ error: 'forbidden', field: 'host' });
+    expect(reply.body.message).toMatch(/^host "localhost" resolves to .*127\.0\.0\.1.*, outside admin\.allowedCidrs$/);
+  });
+
+  it('checks every numeric spelling as the address it reaches', async () => {
+    // 10.0.0.1 in inet_aton forms is inside 10.0.0.0/8 (and stored canonical); 0xc0a80107 is the allowed 192.168.1.7.
+    for (const [host, stored] of [['0x0a.1', '10.0.0.1'], ['167772161', '10.0.0.1'], ['0xc0a80107', '192.168.1.7'], ['::ffff:a00:1', '10.0.0.1']]) {
+      const reply = await h.call('POST', '/v1/services/payments/instances', { json: { id: 'x', host, port: 80 } });
+      expect(reply.status, host).toBe(201);
+      expect(reply.body.host, host).toBe(stored);
+    }
+    // 127.1 is 127.0.0.1, outside every range.
+    const loopback = await h.call('POST', '/v1/services/payments/instances', { json: { host: '127.1', port: 80 } });
+    expect(loopback.status).toBe(403);
+    expect(loopback.body).toEqual({ error: 'forbidden', message: 'host "127.0.0.1" is outside admin.allowedCidrs', field: 'host' });
   });
 });

@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdmin, type AdminHarness, type Reply } from './admin-harness.js';
+import { startCompat, type CompatHarness } from './compat-harness.js';
 
 let h: AdminHarness;
 
@@ -118,4 +119,69 @@ describe('admin API under generated input', () => {
     );
     expect((await h.call('GET', '/healthz')).status).toBe(200);
   }, 60_000);
+});
+
+/** `depth` levels of objects (`{"a":{"a":…"x"…}}`) or arrays (`[[…"x"…]]`), built as text: JSON.stringify would overflow. */
+function nestedText(shape: 'object' | 'array', depth: number): string {
+  return shape === 'object' ? `${'{"a":'.repeat(depth)}"x"${'}'.repeat(depth)}` : `${'['.repeat(depth)}"x"${']'.repeat(depth)}`;
+}
+
+const EUREKA_INSTANCE = '"app":"FUZZ","hostName":"h","ipAddr":"10.0.0.7","port":{"$":80,"@enabled":"true"},"dataCenterInfo":{"name":"MyOwn"}';
+
+/**
+ * Where a deep value goes, per endpoint: `DEEP` is replaced by the nested text; a bare `DEEP` is the whole
+ * body. Each API answers errors in its own way: native JSON, Consul plain text, Eureka a bare status.
+ */
+const DEEP_BODIES: ReadonlyArray<readonly [method: string, path: string, errors: 'json' | 'text' | 'status', templates: readonly string[]]> = [
+  ['POST', '/v1/services/fuzz/instances', 'json', ['{"host":"10.0.0.7","port":80,"metadata":DEEP}', '{"host":"10.0.0.7","port":80,"tags":DEEP}', 'DEEP']],
+  ['PUT', '/v1/services/known/instances/k1/heartbeat', 'json', ['{"weight":DEEP}', 'DEEP']],
+  ['PUT', '/v1/services/known/instances/k1/status', 'json', ['{"status":DEEP}', 'DEEP']],
+  ['POST', '/eureka/apps/FUZZ', 'status', [`{"instance":{${EUREKA_INSTANCE},"metadata":DEEP}}`, `{"instance":{${EUREKA_INSTANCE},"metadata":{"k":DEEP}}}`, 'DEEP']],
+  ['PUT', '/v1/agent/service/register', 'text', ['{"Name":"fuzz","Port":80,"Meta":DEEP}', '{"Name":"fuzz","Port":80,"Tags":DEEP}', 'DEEP']],
+];
+
+describe('admin and compat APIs under deeply nested JSON', () => {
+  let compat: CompatHarness;
+  beforeAll(async () => {
+    // A body limit above the deepest body, so every depth reaches the JSON parser instead of stopping at 413.
+    compat = await startCompat({ config: { admin: { maxBodyBytes: 1024 * 1024 } } });
+    await compat.store.register({ service: 'known', id: 'k1', host: '10.0.0.1', port: 80, ttl: 3600 });
+  });
+  afterAll(() => compat.close());
+
+  it.each([10, 31, 32, 33, 100, 1_000, 5_000, 10_000, 100_000])(
+    'answers objects and arrays nested %i deep in metadata, tags and the whole body with 4xx, never 500, on native, Eureka and Consul endpoints',
+    async (depth) => {
+      for (const [method, path, errors, templates] of DEEP_BODIES) {
+        for (const template of templates) {
+          for (const shape of ['object', 'array'] as const) {
+            const body = template.replace('DEEP', nestedText(shape, depth));
+            const reply = await compat.call(method, path, { raw: body, headers: { 'content-type': 'application/json' } });
+            const what = `${method} ${path} ${template} ${shape} ${depth} deep → ${reply.text.slice(0, 200)}`;
+            expect(reply.status, what).toBeGreaterThanOrEqual(400);
+            expect(reply.status, what).toBeLessThan(500);
+            if (errors === 'json') expectWellFormed(reply, what);
+            // Anything deeper than the limit (32, the body itself counting as one) is refused by the parser, naming the limit.
+            const totalDepth = depth + (template === 'DEEP' ? 0 : template.split('DEEP')[0]!.split(/[{[]/).length - 1);
+            if (totalDepth > 32 && errors !== 'status') expect(reply.text, what).toContain('deeper than 32 levels');
+          }
+        }
+      }
+      expect((await compat.call('GET', '/healthz')).status).toBe(200);
+    },
+    60_000,
+  );
+
+  it('names the top-level field that holds the deep value', async () => {
+    const reply = await compat.call('POST', '/v1/services/fuzz/instances', {
+      raw: `{"host":"10.0.0.7","port":80,"metadata":${nestedText('object', 5_000)}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({
+      error: 'invalid',
+      field: 'metadata',
+      message: 'metadata nests deeper than 32 levels of objects and arrays; at most 32 are allowed',
+    });
+  });
 });

@@ -78,18 +78,19 @@ describe('allowed CIDRs', () => {
 describe('no self-loop', () => {
   it("refuses to register the proxy's own HTTP and admin listeners by any local name, with 403 on field port", async () => {
     const { app, admin, http } = await start();
-    for (const [host, port] of [
+    // The message names the host as stored: numeric hosts canonical (test/integration/loop-guard.test.ts has every spelling).
+    for (const [host, port, named = host] of [
       ['127.0.0.1', http],
       ['localhost', http],
       ['0.0.0.0', http],
       ['127.0.0.1', admin],
-      ['::ffff:127.0.0.1', http],
+      ['::ffff:127.0.0.1', http, '127.0.0.1'],
     ] as const) {
       const reply = await register(admin, 'loop', { host, port });
       expect(reply.status, `${host}:${port}`).toBe(403);
       expect(reply.body).toEqual({
         error: 'forbidden',
-        message: `${host}:${port} is this proxy's own listener; registering it would make the proxy forward to itself`,
+        message: `${named}:${port} is this proxy's own listener; registering it would make the proxy forward to itself`,
         field: 'port',
       });
     }

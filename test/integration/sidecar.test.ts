@@ -153,6 +153,52 @@ describe('waypost register (sidecar process)', () => {
     }
   }, 15_000);
 
+  it('drains and deregisters when the process that started it dies; with --detached it stays', async () => {
+    const admin = await startAdmin();
+    admins.push(admin);
+    const app = await startApp();
+    const args = (id: string, extra: string[] = []) =>
+      ['register', '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--id', id, '--drain-delay', '300ms', ...extra]
+        .map((a) => `'${a}'`)
+        .join(' ');
+    // A shell that starts the sidecar and dies without passing anything on (as npx's does on SIGTERM).
+    const viaShell = (id: string, extra?: string[]) => {
+      const shell = spawn('sh', ['-c', `'${process.execPath}' '${CLI}' ${args(id, extra)} & echo $!; wait`], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      children.push(shell);
+      return {
+        shell,
+        pid: new Promise<number>((resolve) => shell.stdout!.once('data', (c: Buffer) => resolve(Number(String(c).split('\n')[0])))),
+      };
+    };
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const watched = viaShell('watched');
+    const detached = viaShell('detached', ['--detached']);
+    const watchedPid = await watched.pid;
+    const detachedPid = await detached.pid;
+    await waitFor('both registered', async () => (await instancesOf(admin, 'app')).length === 2 || undefined, { timeoutMs: 10_000 });
+    watched.shell.kill('SIGKILL');
+    detached.shell.kill('SIGKILL');
+    try {
+      await waitFor('orphaned sidecar deregistered', async () => !(await instancesOf(admin, 'app')).some((i) => i.id === 'watched'), { timeoutMs: 10_000 });
+      await waitFor('orphaned sidecar exited', async () => !alive(watchedPid) || undefined, { timeoutMs: 5000 });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await instancesOf(admin, 'app')).map((i) => [i.id, i.status])).toEqual([['detached', 'UP']]);
+      expect(alive(detachedPid)).toBe(true);
+    } finally {
+      for (const pid of [watchedPid, detachedPid]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }, 30_000);
+
   it('rejects bad flags with exit code 2 and one line naming the flag', async () => {
     const cases: Array<[string[], string]> = [
       [['--address', '127.0.0.1:3000'], 'waypost: --service: is required (the service name)\n'],

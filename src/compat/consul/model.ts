@@ -4,6 +4,7 @@
  * definitions and statuses, as JSON in `consul.checks`. Every proxy's mirror can
  * so answer health queries; the ConsulAgent (checks.ts) keeps it current.
  */
+import { parseBoundedJson } from '../../admin/bounded-json.js';
 import type { InstanceRecord } from '../../types.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
@@ -101,7 +102,8 @@ export function definitionOf(stored: StoredCheck): CheckDefinition {
 export function parseStoredChecks(text: string | undefined): StoredCheck[] | undefined {
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as unknown;
+    // Client-supplied text (kept in metadata): bounded like every request body.
+    const parsed = parseBoundedJson(text);
     if (!Array.isArray(parsed)) return undefined;
     return parsed.filter(
       (c): c is StoredCheck =>

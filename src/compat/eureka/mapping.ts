@@ -18,8 +18,8 @@
  * Outbound, any record (Eureka-registered or native) renders as an instance;
  * a native one has app = upper-cased service name and vipAddress = service name.
  */
-import net from 'node:net';
 import { invalid } from '../../errors.js';
+import { canonicalIp } from '../../net/address.js';
 import { parseRegistration } from '../../registry/validate.js';
 import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../../types.js';
 import { toInstanceId, toServiceName } from '../names.js';
@@ -85,7 +85,8 @@ export function parseEurekaRegistration(body: unknown, appFromPath: string): Reg
   const service = serviceForApp(appFromPath);
   const hostName = optionalString(instance.hostName, 'instance.hostName');
   const ipAddr = optionalString(instance.ipAddr, 'instance.ipAddr');
-  const host = ipAddr !== undefined && net.isIP(ipAddr) ? ipAddr : hostName ?? ipAddr;
+  // Any numeric spelling (`127.1`) is an IP address here, as it is to a connect.
+  const host = ipAddr !== undefined && canonicalIp(ipAddr) !== undefined ? ipAddr : hostName ?? ipAddr;
   if (host === undefined) throw invalid('instance.hostName', 'instance.hostName or instance.ipAddr is required');
   const originalId = optionalString(instance.instanceId, 'instance.instanceId') ?? hostName ?? host;
 

@@ -35,6 +35,12 @@ export class ProtocolEngines implements ForwardEngine {
     return { sockets: one.sockets + two.sockets, pending: one.pending + two.pending };
   }
 
+  /** An address left the registry: whichever engine has connections to it closes them once idle. */
+  forget(address: string): void {
+    this.#http1.forget(address);
+    this.#http2.forget(address);
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.#http1.close(), this.#http2.close()]);
   }

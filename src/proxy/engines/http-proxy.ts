@@ -16,7 +16,9 @@ import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,
+  UpstreamProtocolError,
   UpstreamTimeoutError,
+  isForwardableStatus,
   upstreamErrorReason,
   type AttemptOptions,
   type AttemptResult,
@@ -35,6 +37,8 @@ interface AttemptServerOptions extends httpProxy.ServerOptions {
 export class HttpProxyEngine implements ForwardEngine {
   readonly name = 'http-proxy' as const;
   readonly #agents = new Map<string, http.Agent>();
+  /** Agents of forgotten addresses whose sockets are still busy (counted in stats until they close). */
+  readonly #retiring = new Set<http.Agent>();
   /** http-proxy is loaded only when this engine is chosen (undici is the default). */
   readonly #proxy = (createRequire(import.meta.url)('http-proxy') as typeof httpProxy).createProxyServer({
     xfwd: false,
@@ -71,20 +75,42 @@ export class HttpProxyEngine implements ForwardEngine {
   }
 
   stats(): EngineStats {
+    this.#pruneRetiring();
     let sockets = 0;
     let pending = 0;
-    for (const agent of this.#agents.values()) {
-      for (const list of Object.values(agent.sockets)) sockets += list?.length ?? 0;
-      for (const list of Object.values(agent.freeSockets)) sockets += list?.length ?? 0;
-      for (const list of Object.values(agent.requests)) pending += list?.length ?? 0;
+    for (const agent of [...this.#agents.values(), ...this.#retiring]) {
+      const use = agentUse(agent);
+      sockets += use.sockets;
+      pending += use.pending;
     }
     return { sockets, pending };
   }
 
+  forget(address: string): void {
+    this.#pruneRetiring();
+    const agent = this.#agents.get(address);
+    if (agent === undefined) return;
+    this.#agents.delete(address);
+    // A socket whose exchange ends is then destroyed instead of kept for reuse (no free slot left).
+    agent.maxFreeSockets = 0;
+    for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+    const use = agentUse(agent);
+    if (use.sockets + use.pending > 0) this.#retiring.add(agent);
+  }
+
   async close(): Promise<void> {
-    for (const agent of this.#agents.values()) agent.destroy();
+    for (const agent of [...this.#agents.values(), ...this.#retiring]) agent.destroy();
     this.#agents.clear();
+    this.#retiring.clear();
     this.#proxy.close();
+  }
+
+  /** Forgotten agents are dropped once their last socket has closed. */
+  #pruneRetiring(): void {
+    for (const agent of this.#retiring) {
+      const use = agentUse(agent);
+      if (use.sockets + use.pending === 0) this.#retiring.delete(agent);
+    }
   }
 
   #agent(address: string): http.Agent {
@@ -101,6 +127,16 @@ export class HttpProxyEngine implements ForwardEngine {
     }
     return agent;
   }
+}
+
+/** Open sockets (busy and idle) and queued requests of one agent. */
+function agentUse(agent: http.Agent): EngineStats {
+  let sockets = 0;
+  let pending = 0;
+  for (const list of Object.values(agent.sockets)) sockets += list?.length ?? 0;
+  for (const list of Object.values(agent.freeSockets)) sockets += list?.length ?? 0;
+  for (const list of Object.values(agent.requests)) pending += list?.length ?? 0;
+  return { sockets, pending };
 }
 
 /** One attempt's timers and outcome; resolves exactly once. */
@@ -149,8 +185,15 @@ class HttpProxyAttempt {
       return;
     }
     clearTimeout(this.#timer);
+    const status = proxyRes.statusCode ?? 0;
+    if (!isForwardableStatus(status)) {
+      // Nothing was sent yet: the attempt fails as a protocol error and the client gets a 502.
+      proxyRes.destroy();
+      this.onError(new UpstreamProtocolError(status));
+      return;
+    }
     this.#upstreamMs = performance.now() - this.#started;
-    this.#status = proxyRes.statusCode ?? 0;
+    this.#status = status;
     this.#attempt.writeHead(this.#status, proxyRes.rawHeaders);
     this.#sent = true;
     proxyRes.on('error', (err) => this.onError(err));

@@ -17,12 +17,15 @@ import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
   UPSTREAM_IDLE_TIMEOUT_MS,
+  UpstreamProtocolError,
+  isForwardableStatus,
   upstreamErrorReason,
   type AttemptOptions,
   type AttemptResult,
   type EngineStats,
   type ForwardEngine,
 } from '../forwarder.js';
+import { preciseConnector } from './precise-connect.js';
 
 type Abort = (err?: Error) => void;
 
@@ -69,6 +72,11 @@ class Attempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (!isForwardableStatus(statusCode)) {
+      // Nothing was sent yet: undici calls onError with this, and the client gets a 502.
+      this.#abort!(new UpstreamProtocolError(statusCode));
+      return false;
+    }
     // 1xx interim responses are answered by node:http itself where needed.
     if (statusCode < 200) return true;
     this.upstreamMs = performance.now() - this.#started;
@@ -126,6 +134,8 @@ export class UndiciEngine implements ForwardEngine {
    * routes to one address may set different ones. Two lookups, no key built per request.
    */
   readonly #pools = new Map<number, Map<string, Pool>>();
+  /** Pools of forgotten addresses, closing once their requests are done (still counted in stats). */
+  readonly #retiring = new Set<Pool>();
 
   async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
     const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
@@ -157,16 +167,31 @@ export class UndiciEngine implements ForwardEngine {
   stats(): EngineStats {
     let sockets = 0;
     let pending = 0;
-    for (const pool of this.#allPools()) {
+    for (const pool of [...this.#allPools(), ...this.#retiring]) {
       sockets += pool.stats.connected;
       pending += pool.stats.pending;
     }
     return { sockets, pending };
   }
 
+  forget(address: string): void {
+    for (const byAddress of this.#pools.values()) {
+      const pool = byAddress.get(address);
+      if (pool === undefined) continue;
+      byAddress.delete(address);
+      this.#retiring.add(pool);
+      // close() lets queued and running requests finish, then ends the connections.
+      pool
+        .close()
+        .catch(() => {})
+        .finally(() => this.#retiring.delete(pool));
+    }
+  }
+
   async close(): Promise<void> {
-    const pools = [...this.#allPools()];
+    const pools = [...this.#allPools(), ...this.#retiring];
     this.#pools.clear();
+    this.#retiring.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 
@@ -182,7 +207,7 @@ export class UndiciEngine implements ForwardEngine {
         connections: MAX_UPSTREAM_CONNECTIONS,
         keepAliveTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
         keepAliveMaxTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
-        connect: { timeout: connectTimeout },
+        connect: preciseConnector(connectTimeout),
       });
       // A pool-level error (e.g. a connection dying while idle) must never crash the process.
       pool.on('connectionError', () => {});

@@ -51,28 +51,42 @@ describe('TokenGuard', () => {
 
 describe('HostAllowList', () => {
   const list = new HostAllowList(['10.0.0.0/8', '192.168.1.7/32', 'fd00::/8']);
-  const cases: { name: string; host: string; expected: string }[] = [
-    { name: 'allows an IPv4 host inside a range', host: '10.20.30.40', expected: 'allowed' },
-    { name: 'allows the single host of a /32', host: '192.168.1.7', expected: 'allowed' },
-    { name: 'allows an IPv6 host inside a range', host: 'fd00::1', expected: 'allowed' },
-    { name: 'treats an IPv4-mapped IPv6 address as its IPv4 host', host: '::ffff:10.0.0.5', expected: 'allowed' },
-    { name: 'refuses an IPv4 host outside every range', host: '192.168.1.8', expected: 'forbidden (host): host "192.168.1.8" is outside admin.allowedCidrs' },
-    { name: 'refuses an IPv4-mapped address of a host outside the ranges', host: '::ffff:11.0.0.1', expected: 'forbidden (host): host "::ffff:11.0.0.1" is outside admin.allowedCidrs' },
-    { name: 'refuses an IPv6 host outside every range', host: '2001:db8::1', expected: 'forbidden (host): host "2001:db8::1" is outside admin.allowedCidrs' },
+  // `addresses` is what resolveHost answers: the canonical address(es) a host reaches.
+  const cases: { name: string; host: string; addresses: string[]; expected: string }[] = [
+    { name: 'allows an IPv4 host inside a range', host: '10.20.30.40', addresses: ['10.20.30.40'], expected: 'allowed' },
+    { name: 'allows the single host of a /32', host: '192.168.1.7', addresses: ['192.168.1.7'], expected: 'allowed' },
+    { name: 'allows an IPv6 host inside a range', host: 'fd00::1', addresses: ['fd00::1'], expected: 'allowed' },
+    { name: 'treats an IPv4-mapped IPv6 address as its IPv4 host', host: '::ffff:10.0.0.5', addresses: ['10.0.0.5'], expected: 'allowed' },
+    { name: 'refuses an IPv4 host outside every range', host: '192.168.1.8', addresses: ['192.168.1.8'], expected: 'forbidden (host): host "192.168.1.8" is outside admin.allowedCidrs' },
     {
-      name: 'refuses a DNS name, which cannot be checked against ranges',
+      name: 'refuses an IPv4-mapped address of a host outside the ranges, naming the address it reaches',
+      host: '::ffff:11.0.0.1',
+      addresses: ['11.0.0.1'],
+      expected: 'forbidden (host): host "::ffff:11.0.0.1" resolves to 11.0.0.1, outside admin.allowedCidrs',
+    },
+    { name: 'refuses an IPv6 host outside every range', host: '2001:db8::1', addresses: ['2001:db8::1'], expected: 'forbidden (host): host "2001:db8::1" is outside admin.allowedCidrs' },
+    { name: 'allows a DNS name whose every address is inside', host: 'app.internal', addresses: ['10.0.0.1', '10.0.0.2'], expected: 'allowed' },
+    {
+      name: 'refuses a DNS name with one address outside the ranges',
       host: 'app.internal',
-      expected: 'forbidden (host): host "app.internal" is a DNS name; only IP addresses can be checked against admin.allowedCidrs',
+      addresses: ['10.0.0.1', '8.8.8.8'],
+      expected: 'forbidden (host): host "app.internal" resolves to 8.8.8.8, outside admin.allowedCidrs',
+    },
+    {
+      name: 'refuses a DNS name that does not resolve',
+      host: 'app.internal',
+      addresses: [],
+      expected: 'forbidden (host): host "app.internal" does not resolve (no address); a name is checked against admin.allowedCidrs by its addresses',
     },
   ];
-  it.each(cases)('$name', ({ host, expected }) => {
-    expect(verdict(() => list.check(host))).toBe(expected);
+  it.each(cases)('$name', ({ host, addresses, expected }) => {
+    expect(verdict(() => list.check(host, addresses))).toBe(expected);
   });
 
   it('allows every host, DNS names too, when no range is configured', () => {
     const open = new HostAllowList([]);
     expect(open.enabled).toBe(false);
-    expect(verdict(() => open.check('anything.example'))).toBe('allowed');
+    expect(verdict(() => open.check('anything.example', []))).toBe('allowed');
     expect(list.enabled).toBe(true);
   });
 

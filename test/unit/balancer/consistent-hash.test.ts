@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createConsistentHash } from '../../../src/balancer/consistent-hash.js';
 import type { Endpoint } from '../../../src/endpoint.js';
-import { endpointSet, idOf, pickContext } from '../../helpers/endpoints.js';
+import { configSchema } from '../../../src/config/schema.js';
+import { endpointSet, idOf, pickContext, seededRandom } from '../../helpers/endpoints.js';
 
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
 
@@ -85,5 +86,37 @@ describe('consistent hash', () => {
     }
     expect(stayedOnHot).toBe(0);
     expect(movedElsewhere).toBeGreaterThan(100);
+  });
+
+  describe('hashKey.clientIp', () => {
+    const set = endpointSet(weightsOf(5));
+    const endpointsHit = (balancer: ReturnType<typeof createConsistentHash>, headers: Record<string, string> = {}): Set<string> => {
+      const hit = new Set<string>();
+      // Many clients behind one address (a NAT, a front load balancer).
+      for (let i = 0; i < 100; i++) hit.add(idOf(balancer.pick(set, pickContext({ clientIp: '203.0.113.5', headers })))!);
+      return hit;
+    };
+
+    it('falls back to the client IP when the header is absent (clientIp true, the default)', () => {
+      expect(endpointsHit(createConsistentHash({ hashKey: { header: 'x-user' } })).size).toBe(1);
+      expect(endpointsHit(createConsistentHash({ hashKey: { header: 'x-user', clientIp: true } })).size).toBe(1);
+    });
+
+    it('spreads requests without the header when clientIp is false, instead of pinning one address', () => {
+      const balancer = createConsistentHash({ hashKey: { header: 'x-user', clientIp: false }, random: seededRandom(7) });
+      expect(endpointsHit(balancer).size).toBe(5);
+      // A request that carries the key is still hashed.
+      expect(endpointsHit(balancer, { 'x-user': 'alice' }).size).toBe(1);
+    });
+
+    it('is a config error to turn clientIp off with no header or cookie to hash', () => {
+      const result = configSchema.safeParse({
+        routes: [{ service: 'orders', balancer: 'consistent-hash', hashKey: { clientIp: false } }],
+      });
+      expect(result.success).toBe(false);
+      const issue = result.error!.issues[0]!;
+      expect(issue.path.join('.')).toBe('routes.0.hashKey');
+      expect(issue.message).toMatch(/header or cookie/);
+    });
   });
 });

@@ -13,7 +13,7 @@ describe('sticky sessions by cookie', () => {
   });
 
   it('falls back to the inner policy once the pinned endpoint leaves the set', () => {
-    const sticky = createSticky(createRoundRobin());
+    const sticky = createSticky(createRoundRobin({ random: () => 0 }));
     const without = endpointSet({ a: 1, c: 1 });
     const cookies = { waypost_affinity: affinityToken('svc/b') };
     const picks = Array.from({ length: 4 }, () => idOf(sticky.pick(without, pickContext({ cookies }))));
@@ -21,7 +21,7 @@ describe('sticky sessions by cookie', () => {
   });
 
   it('ignores an unknown cookie value', () => {
-    const sticky = createSticky(createRoundRobin());
+    const sticky = createSticky(createRoundRobin({ random: () => 0 }));
     const set = endpointSet({ a: 1, b: 1 });
     expect(idOf(sticky.pick(set, pickContext({ cookies: { waypost_affinity: '10.0.0.1:8001' } })))).toBe('a');
   });

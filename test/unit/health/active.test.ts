@@ -219,4 +219,81 @@ describe('ActiveChecker', () => {
     expect(probes.length).toBeGreaterThanOrEqual(4);
     expect(backend.maxInflight).toBe(1);
   });
+
+  describe('instances that are not UP', () => {
+    it('probes only UP instances: DRAINING and OUT_OF_SERVICE ones take no traffic', async () => {
+      const up = await healthBackend();
+      const draining = await healthBackend();
+      const outOfService = await healthBackend();
+      cleanup.push(() => up.close(), () => draining.close(), () => outOfService.close());
+      const { checker, probe, probes } = setup([
+        record('orders', 'a', { host: '127.0.0.1', port: up.port }),
+        record('orders', 'b', { host: '127.0.0.1', port: draining.port, status: 'DRAINING' }),
+        record('orders', 'c', { host: '127.0.0.1', port: outOfService.port, status: 'OUT_OF_SERVICE' }),
+      ]);
+      checker.start();
+      expect(checker.probedCount('orders')).toBe(1);
+      await probe();
+      await probe();
+      await probe();
+      expect(new Set(probes.map((p) => p.id))).toEqual(new Set(['a']));
+      expect(up.requests).toBe(3);
+      expect(draining.requests + outOfService.requests).toBe(0);
+    });
+
+    it('stops probing an instance that starts draining, and does not trust it again until a probe passes', async () => {
+      const backend = await healthBackend();
+      cleanup.push(() => backend.close());
+      const clock = new ManualClock();
+      const a = record('orders', 'a', { host: '127.0.0.1', port: backend.port });
+      const { pool, checker, probe, replace, nextProbe } = setup([a], {}, clock);
+      const health = () => pool.peek('orders', 'a')?.activeHealthy;
+      checker.start();
+      await probe();
+      await probe();
+      expect(health()).toBe(true);
+
+      replace([record('orders', 'a', { host: '127.0.0.1', port: backend.port, status: 'DRAINING' })]);
+      expect(checker.probedCount('orders')).toBe(0);
+      const before = backend.requests;
+      clock.advance(INTERVAL * 5);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(backend.requests).toBe(before);
+
+      replace([a]);
+      // Back to UP: unhealthy until probed, and probed within the first tenth of an interval.
+      expect(health()).toBe(false);
+      const probed = nextProbe();
+      clock.advance(INTERVAL * 0.05);
+      await probed;
+      // One pass is enough for a returning instance (passes is 2 here).
+      expect(health()).toBe(true);
+    });
+
+    it('needs the usual passes when a returning instance fails its first probe', async () => {
+      const backend = await healthBackend();
+      cleanup.push(() => backend.close());
+      const clock = new ManualClock();
+      const a = record('orders', 'a', { host: '127.0.0.1', port: backend.port, status: 'OUT_OF_SERVICE' });
+      const { pool, checker, replace, nextProbe } = setup([a], {}, clock);
+      const health = () => pool.peek('orders', 'a')?.activeHealthy;
+      checker.start();
+      backend.status = 503;
+      replace([{ ...a, status: 'UP' }]);
+      expect(health()).toBe(false);
+      let probed = nextProbe();
+      clock.advance(INTERVAL * 0.05);
+      await probed;
+      expect(health()).toBe(false);
+      backend.status = 200;
+      probed = nextProbe();
+      clock.advance(INTERVAL);
+      await probed;
+      expect(health()).toBe(false);
+      probed = nextProbe();
+      clock.advance(INTERVAL);
+      await probed;
+      expect(health()).toBe(true);
+    });
+  });
 });

@@ -211,3 +211,23 @@ describe('EndpointSets', () => {
     });
   });
 });
+
+describe('EndpointSets panic without traffic', () => {
+  it('re-evaluates panic on request of a registry or health change, once per tick, without building a set', async () => {
+    const state = serviceState('orders', ids(4));
+    const { pool, sets, panics } = setup({ services: { service: (name) => (name === 'orders' ? state : undefined) } });
+    for (const id of ['i0', 'i1', 'i2']) {
+      pool.setActiveHealthy('orders', id, false);
+      sets.checkPanicSoon('orders');
+    }
+    await Promise.resolve();
+    expect(panics).toEqual([['orders', true]]);
+    for (const id of ['i0', 'i1', 'i2']) pool.setActiveHealthy('orders', id, true);
+    sets.checkPanicSoon('orders');
+    await Promise.resolve();
+    expect(panics).toEqual([
+      ['orders', true],
+      ['orders', false],
+    ]);
+  });
+});

@@ -178,3 +178,15 @@ describe('OutlierDetector', () => {
     expect(eligible()).toEqual(['i0', 'i1', 'i2']);
   });
 });
+
+describe('OutlierDetector and the pool’s health listeners', () => {
+  it('tells them when an ejection ends, so panic can be released without a request', () => {
+    const { clock, pool, fail } = setup();
+    const heard: string[] = [];
+    pool.onHealthChange((service) => heard.push(service));
+    fail('i1', 3);
+    expect(heard).toEqual(['orders']);
+    clock.advance(BASE);
+    expect(heard).toEqual(['orders', 'orders']);
+  });
+});

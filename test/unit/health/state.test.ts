@@ -64,3 +64,45 @@ describe('EndpointPool', () => {
     expect(pool.peek('orders', 'a')).toBe(stats);
   });
 });
+
+describe('EndpointPool entries follow the registry', () => {
+  it('forgets a service entirely once none of its stats are held', () => {
+    const pool = new EndpointPool(new ManualClock());
+    pool.stats('orders', 'a');
+    pool.stats('orders', 'b').inflight = 1;
+    pool.retain('orders', []);
+    expect(pool.serviceCount).toBe(1); // b is still busy
+    pool.peek('orders', 'b')!.inflight = 0;
+    pool.sweep();
+    expect(pool.serviceCount).toBe(0);
+    expect(pool.epoch('orders')).toBe(0);
+  });
+
+  it('tells health listeners of every epoch change, including the end of an ejection', () => {
+    const clock = new ManualClock();
+    const pool = new EndpointPool(clock);
+    const heard: string[] = [];
+    pool.onHealthChange((service) => heard.push(service));
+    pool.eject('orders', 'a', clock.now() + 1_000);
+    pool.setActiveHealthy('users', 'b', false);
+    clock.advance(1_000);
+    pool.ejectionEnded('orders', 'a');
+    pool.ejectionEnded('orders', 'unknown');
+    expect(heard).toEqual(['orders', 'users', 'orders']);
+  });
+});
+
+describe('EndpointPool and late verdicts', () => {
+  it('does not keep a removed instance alive when an ejection or active verdict arrives while it is busy', () => {
+    const clock = new ManualClock();
+    const pool = new EndpointPool(clock);
+    pool.stats('orders', 'a').inflight = 1;
+    pool.retain('orders', []);
+    pool.eject('orders', 'a', clock.now() + 1_000); // its last in-flight request failed
+    pool.setActiveHealthy('orders', 'a', false);
+    pool.peek('orders', 'a')!.inflight = 0;
+    pool.sweep();
+    expect(pool.peek('orders', 'a')).toBeUndefined();
+    expect(pool.serviceCount).toBe(0);
+  });
+});

@@ -110,7 +110,10 @@ describe('route match settings', () => {
     const orders = serviceState('orders', [record('orders', 'a', { port: 1 }), record('orders', 'b', { port: 2 })]);
     const router = table({ balancer: 'round-robin' }, [orders]);
     const match = router.match('orders.localhost', '/', noHeaders)!;
-    expect([1, 2, 3, 4].map(() => match.pick(pickContext())?.instance.id)).toEqual(['a', 'b', 'a', 'b']);
+    // Round-robin starts at a random point of its rotation (so proxies do not herd), then alternates.
+    const picks = [1, 2, 3, 4].map(() => match.pick(pickContext())?.instance.id);
+    expect(new Set(picks)).toEqual(new Set(['a', 'b']));
+    expect(picks.slice(2)).toEqual(picks.slice(0, 2));
   });
 
   it('picks nothing when the service has no eligible instance', () => {

@@ -1,0 +1,80 @@
+/**
+ * Loop detection on the data path, independent of how an instance's address is
+ * spelled (the registration checks in src/admin/targets.ts are the first layer;
+ * this one also catches what they cannot see: a name that resolves to the proxy
+ * later, a record written straight into Redis). Every request and WebSocket
+ * upgrade the listeners accept gets `Via: <version> <proxy-id>` appended before
+ * it is routed; one that arrives already naming this proxy's id came back to it
+ * and is answered 508 `loop_detected`, as is one that lists more than
+ * MAX_VIA_HOPS proxies (a loop through several proxies, or a hostile header).
+ * So a loop costs one extra request and one pooled connection, not a fan-out.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
+import { viaHops, viaNames } from '../net/via.js';
+import { RequestIds } from './headers.js';
+import { sendProxyError, writeRawProxyError } from './responses.js';
+
+/** More Via entries than this is treated as a loop (nginx and Envoy chains are a handful deep). */
+export const MAX_VIA_HOPS = 16;
+
+export class LoopGuard {
+  readonly #proxyId: string;
+  /** The entry nearly every request gets, built once. */
+  readonly #http11Entry: string;
+  readonly #log: Logger;
+  readonly #ids = new RequestIds();
+
+  constructor(proxyId: string, logger: Logger) {
+    this.#proxyId = proxyId;
+    this.#http11Entry = `1.1 ${proxyId}`;
+    this.#log = logger;
+  }
+
+  get proxyId(): string {
+    return this.#proxyId;
+  }
+
+  /** Answers 508 and returns true for a looping request; otherwise marks it and returns false. */
+  refuseRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!this.#loops(req)) return this.#mark(req);
+    res.setHeader('x-request-id', this.#ids.of(req));
+    // An unread body would be parsed as the next request on this connection.
+    sendProxyError(res, 'loop_detected', hasBody(req));
+    return true;
+  }
+
+  /** The same for a WebSocket upgrade (no ServerResponse: the answer is written raw). */
+  refuseUpgrade(req: IncomingMessage, socket: Duplex): boolean {
+    if (!this.#loops(req)) return this.#mark(req);
+    writeRawProxyError(socket, 'loop_detected', this.#ids.of(req));
+    return true;
+  }
+
+  #loops(req: IncomingMessage): boolean {
+    const via = req.headers.via;
+    if (via === undefined) return false;
+    const hops = viaHops(via);
+    const ownId = viaNames(via, this.#proxyId);
+    if (!ownId && hops <= MAX_VIA_HOPS) return false;
+    this.#log.warn(
+      { host: req.headers.host?.slice(0, 200), path: (req.url ?? '').split('?', 1)[0]!.slice(0, 200), hops, ownId },
+      'routing loop refused',
+    );
+    return true;
+  }
+
+  /** Appends this hop; setForwardedHeaders keeps it even when the client's Connection header names Via. */
+  #mark(req: IncomingMessage): false {
+    const entry = req.httpVersion === '1.1' ? this.#http11Entry : `${req.httpVersion} ${this.#proxyId}`;
+    const via = req.headers.via;
+    req.headers.via = via === undefined ? entry : `${via}, ${entry}`;
+    return false;
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
