@@ -67,7 +67,9 @@ export class LoopGuard {
 
   /** Appends this hop; setForwardedHeaders keeps it even when the client's Connection header names Via. */
   #mark(req: IncomingMessage): false {
-    const entry = req.httpVersion === '1.1' ? this.#http11Entry : `${req.httpVersion} ${this.#proxyId}`;
+    // RFC 9110 §7.6.3 names the received protocol's version: `2` for HTTP/2 (Node reports 2.0).
+    const version = req.httpVersionMajor === 2 ? '2' : req.httpVersion;
+    const entry = version === '1.1' ? this.#http11Entry : `${version} ${this.#proxyId}`;
     const via = req.headers.via;
     req.headers.via = via === undefined ? entry : `${via}, ${entry}`;
     return false;
