@@ -119,7 +119,7 @@ export class ConsulApi {
   async #register({ req, res }: CompatCall): Promise<void> {
     const body = await readLenientJson(req, this.#maxBodyBytes, true);
     const { input, checks, initial } = parseConsulRegistration(body, { remoteAddress: remoteAddress(req), leaseSeconds: this.#leaseSeconds });
-    this.#targets.check(input.host, input.port);
+    await this.#targets.check(input.host, input.port);
     // Consul keeps a service's maintenance mode across re-registrations.
     const maintenance = findInstance(this.#mirror.service(input.service), input.id!)?.metadata[CONSUL_META.maintenance] === 'true';
     const record = await this.#agent.register(input, checks, initial, maintenance);

@@ -112,7 +112,7 @@ export class EurekaApi {
   async #register({ req, res }: CompatCall, app: string): Promise<void> {
     const body = await readLenientJson(req, this.#maxBodyBytes, true);
     let input = parseEurekaRegistration(body, app);
-    this.#targets.check(input.host, input.port);
+    await this.#targets.check(input.host, input.port);
     // Eureka keeps a status override across re-registrations until it is removed.
     const existing = findInstance(this.#mirror.service(input.service), input.id!);
     const override = existing?.metadata[EUREKA_META.overriddenStatus];

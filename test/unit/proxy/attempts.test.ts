@@ -60,7 +60,8 @@ class RecordingOutcomes implements OutcomeListener {
 function setup(ids: string[], retries: number, answers: Record<string, Answer>, countsInflight = true) {
   const set = endpointSet(Object.fromEntries(ids.map((id) => [id, 100])));
   const state = serviceState('svc', ids.map((id) => record('svc', id)));
-  const route = new ServiceRoute('svc', createBalancer('round-robin'), retries, { connect: 1000, header: 1000, idle: 1000 }, { get: () => state }, { forService: () => set });
+  // random() = 0: the rotation starts at the first instance, so each case knows the order of attempts.
+  const route = new ServiceRoute('svc', createBalancer('round-robin', { random: () => 0 }), retries, { connect: 1000, header: 1000, idle: 1000 }, { get: () => state }, { forService: () => set });
   const metrics = new Metrics({ processMetrics: false });
   const outcomes = new RecordingOutcomes();
   const exchange = new ScriptedExchange(route, new ServiceMetrics(metrics, 'svc'), countsInflight, answers);
