@@ -13,7 +13,7 @@ import { logLevelOption } from './options.js';
 import { flushLog } from './log-flush.js';
 import { DEFAULT_REGISTRY_URL, parseAppAddress, parseDurationFlag, parseIntegerFlag, targetFromFlags } from '../sidecar/flags.js';
 import { watchParent } from '../sidecar/parent-watch.js';
-import type { RegistrationInput } from '../types.js';
+import type { InstanceProtocol, RegistrationInput } from '../types.js';
 
 interface RegisterFlags {
   service?: string;
@@ -31,6 +31,9 @@ interface RegisterFlags {
   id?: string;
   exec?: boolean;
   detached?: boolean;
+  protocol?: string;
+  /** `true` for a bare --check-grpc (the whole server), else the service name. */
+  checkGrpc?: string | boolean;
   logLevel?: string;
 }
 
@@ -48,7 +51,9 @@ export function registerCommand(program: Command): Command {
     .option('--zone <zone>', "the app's zone (default: none)")
     .addOption(new Option('--tag <tag>', 'a tag (repeatable)').argParser(collect).default([], 'none'))
     .option('--ttl <seconds>', 'lease length in seconds (default: 30)')
+    .option('--protocol <protocol>', 'what the app speaks: http1, h2c (HTTP/2 cleartext, e.g. gRPC) or h2 (HTTP/2 over TLS) (default: http1)')
     .option('--check-path <path>', 'HTTP path the app answers 2xx/3xx on when healthy (default: a TCP connect)')
+    .option('--check-grpc [service]', 'check the app with grpc.health.v1 Health/Check (optionally about one service) over h2c (default: off)')
     .option('--check-interval <duration>', 'time between app checks (default: 5s)')
     .option('--drain-delay <duration>', 'time between DRAINING and deregistering on shutdown (default: 5s)')
     .option('--token <token>', 'admin API bearer token (default: $WAYPOST_ADMIN_TOKEN)')
@@ -108,6 +113,10 @@ function buildSidecar(flags: RegisterFlags, command: string[]): { sidecar: Sidec
   if (flags.checkPath !== undefined && !flags.checkPath.startsWith('/')) {
     throw configError('--check-path', `must start with "/", got "${flags.checkPath}"`);
   }
+  if (flags.checkGrpc !== undefined && flags.checkPath !== undefined) {
+    throw configError('--check-grpc', 'give either --check-path (HTTP) or --check-grpc, not both');
+  }
+  const grpcService = flags.checkGrpc === undefined ? undefined : flags.checkGrpc === true ? '' : String(flags.checkGrpc);
   if (flags.exec && command.length === 0) throw configError('--exec', 'needs the app command after --, e.g. --exec -- node app.js');
   if (!flags.exec && command.length > 0) throw configError('--exec', `unexpected arguments "${command.join(' ')}"; to start the app, add --exec`);
 
@@ -122,6 +131,7 @@ function buildSidecar(flags: RegisterFlags, command: string[]): { sidecar: Sidec
     ...(ttl === undefined ? {} : { ttl }),
     ...(flags.zone === undefined ? {} : { zone: flags.zone }),
     ...(flags.tag.length === 0 ? {} : { tags: flags.tag }),
+    ...(flags.protocol === undefined ? {} : { protocol: flags.protocol as InstanceProtocol }),
   };
   // The registry would refuse bad values too, but as a runtime failure; here they are usage errors.
   asConfig('', () => parseRegistration({ ...registration, service: undefined }, service), flagOf);
@@ -129,7 +139,11 @@ function buildSidecar(flags: RegisterFlags, command: string[]): { sidecar: Sidec
   const sidecar = new Sidecar({
     target,
     registration,
-    check: { intervalMs, ...(flags.checkPath === undefined ? {} : { path: flags.checkPath }) },
+    check: {
+      intervalMs,
+      ...(flags.checkPath === undefined ? {} : { path: flags.checkPath }),
+      ...(grpcService === undefined ? {} : { grpcService }),
+    },
     drainDelayMs,
     logger,
     ...(flags.exec ? { exec: { command: command[0]!, args: command.slice(1) } } : {}),

@@ -1,17 +1,21 @@
 /**
  * The sidecar's check of the local app: an HTTP GET that must answer 2xx/3xx,
- * or a plain TCP connect when no path is configured. Thresholds turn single
+ * a gRPC health check (grpc.health.v1) that must answer SERVING, or a plain TCP
+ * connect when neither is configured. Thresholds turn single
  * results into a state that flips only after `passes` successes or `fails`
  * failures in a row, so one slow answer does not pull an instance out.
  */
 import http from 'node:http';
 import net from 'node:net';
+import { probeGrpcHealth } from '../health/grpc-probe.js';
 
 export interface AppCheckTarget {
   readonly host: string;
   readonly port: number;
-  /** HTTP path (e.g. `/healthz`); without it the check is a TCP connect. */
+  /** HTTP path (e.g. `/healthz`); without it (and without `grpcService`) the check is a TCP connect. */
   readonly path?: string;
+  /** Ask grpc.health.v1 Health/Check about this service ("" = the server as a whole) over h2c. */
+  readonly grpcService?: string;
   readonly timeoutMs: number;
 }
 
@@ -23,7 +27,13 @@ export interface CheckResult {
 
 /** One check; never rejects. */
 export function checkApp(target: AppCheckTarget): Promise<CheckResult> {
+  if (target.grpcService !== undefined) return checkGrpc(target, target.grpcService);
   return target.path === undefined ? checkTcp(target) : checkHttp(target, target.path);
+}
+
+async function checkGrpc(target: AppCheckTarget, service: string): Promise<CheckResult> {
+  const failure = await probeGrpcHealth({ host: target.host, port: target.port, service, timeoutMs: target.timeoutMs }).result;
+  return failure === undefined ? { ok: true, detail: 'SERVING' } : { ok: false, detail: failure };
 }
 
 function checkHttp(target: AppCheckTarget, path: string): Promise<CheckResult> {

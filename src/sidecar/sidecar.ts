@@ -20,8 +20,10 @@ import { AppProcess, type AppExit } from './app-process.js';
 import { CheckThresholds, checkApp, type AppCheckTarget } from './app-check.js';
 
 export interface SidecarCheckOptions {
-  /** HTTP path; without it the check is a TCP connect to the app's address. */
+  /** HTTP path; without it (and without `grpcService`) the check is a TCP connect to the app's address. */
   readonly path?: string;
+  /** gRPC health check (grpc.health.v1) of this service name; "" = the whole server. */
+  readonly grpcService?: string;
   /** @default 5000 */
   readonly intervalMs?: number;
   /** One check's time limit. @default min(interval, 2000) */
@@ -82,6 +84,7 @@ export class Sidecar {
       port: registration.port,
       timeoutMs: check.timeoutMs ?? Math.min(this.#intervalMs, 2000),
       ...(check.path === undefined ? {} : { path: check.path }),
+      ...(check.grpcService === undefined ? {} : { grpcService: check.grpcService }),
     };
     this.done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;

@@ -14,6 +14,7 @@ import { createStore } from '../../src/registry/create-store.js';
 import { CLI, ROOT, runCli } from '../helpers/cli.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
+import { startGrpcBackend } from '../helpers/grpc.js';
 import { waitFor } from '../helpers/wait.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
 
@@ -61,6 +62,35 @@ const statusOf = (admin: AdminHarness, service: string, status: string) => async
   (await instancesOf(admin, service)).find((i) => i.status === status);
 
 describe('waypost register (sidecar process)', () => {
+  it('registers a gRPC app as h2c and follows its grpc.health.v1 status (--protocol h2c --check-grpc)', async () => {
+    const admin = await startAdmin();
+    admins.push(admin);
+    const backend = await startGrpcBackend('grpc-app');
+    try {
+      const sidecar = startSidecar([
+        '--service', 'greeter', '--address', `127.0.0.1:${backend.port}`, '--registry', admin.base, '--protocol', 'h2c',
+        '--check-grpc', 'waypost.test.Echo', '--check-interval', '100ms', '--drain-delay', '100ms', '--id', 'g-1',
+      ]);
+      const up = await waitFor('registered UP', statusOf(admin, 'greeter', 'UP'), { timeoutMs: 10_000 });
+      expect(up).toMatchObject({ id: 'g-1', protocol: 'h2c' });
+      backend.health = 'NOT_SERVING';
+      await waitFor('OUT_OF_SERVICE once NOT_SERVING', statusOf(admin, 'greeter', 'OUT_OF_SERVICE'), { timeoutMs: 5000 });
+      backend.health = 'SERVING';
+      await waitFor('UP once SERVING again', statusOf(admin, 'greeter', 'UP'), { timeoutMs: 5000 });
+      expect(backend.calls.health).toBeGreaterThan(3);
+      sidecar.child.kill('SIGTERM');
+      expect(await sidecar.exited).toBe(0);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('refuses a protocol it does not know, naming --protocol, with exit code 2', async () => {
+    const result = await runCli(['register', '--service', 'app', '--address', '127.0.0.1:9', '--protocol', 'h3']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n').at(-1)).toBe('waypost: --protocol: protocol must be one of http1, h2c, h2; got "h3"');
+  });
+
   it('registers the app, keeps it through 3 TTLs, follows its health, drains and deregisters on SIGTERM', async () => {
     const admin = await startAdmin();
     admins.push(admin);
