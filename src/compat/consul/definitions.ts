@@ -12,7 +12,7 @@
  * Field names match without regard to case, as Go's JSON decoding (and so Consul) does.
  */
 import { invalid } from '../../errors.js';
-import { checkWeight, parseRegistration } from '../../registry/validate.js';
+import { checkProtocol, checkWeight, parseRegistration } from '../../registry/validate.js';
 import type { RegistrationInput } from '../../types.js';
 import { toInstanceId, toServiceName } from '../names.js';
 import { isRecord } from '../shared.js';
@@ -63,6 +63,8 @@ export function parseConsulRegistration(body: unknown, defaults: RegistrationDef
   }
   const address = field(body, 'Address');
   const tags = field(body, 'Tags');
+  // What the instance speaks (http1 | h2c | h2), as a Consul service declares it in its Meta.
+  const protocol = metadata.protocol === undefined ? undefined : checkProtocol(metadata.protocol, 'Meta.protocol');
   const input = parseRegistration(
     {
       id,
@@ -72,6 +74,7 @@ export function parseConsulRegistration(body: unknown, defaults: RegistrationDef
       ttl: defaults.leaseSeconds,
       ...(tags === undefined || tags === null ? {} : { tags }),
       ...(weight === undefined ? {} : { weight }),
+      ...(protocol === undefined ? {} : { protocol }),
     },
     service,
   );

@@ -20,7 +20,7 @@
  */
 import { invalid } from '../../errors.js';
 import { canonicalIp } from '../../net/address.js';
-import { parseRegistration } from '../../registry/validate.js';
+import { checkProtocol, parseRegistration } from '../../registry/validate.js';
 import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../../types.js';
 import { toInstanceId, toServiceName } from '../names.js';
 import { isRecord } from '../shared.js';
@@ -139,6 +139,8 @@ export function parseEurekaRegistration(body: unknown, appFromPath: string): Reg
     metadata,
   };
   if (typeof zone === 'string' && zone !== '') registration.zone = zone;
+  // What the instance speaks (http1 | h2c | h2), from its metadata map.
+  if (metadata.protocol !== undefined) registration.protocol = checkProtocol(metadata.protocol, 'instance.metadata.protocol');
   return parseRegistration(registration, service);
 }
 

@@ -15,8 +15,13 @@ describe('a Consul service definition becomes a registration', () => {
     ['without an Address the caller is registered', { Address: '' }, { host: '10.1.2.3' }],
     ['Weights.Passing is the weight', { Weights: { Passing: 7, Warning: 2 } }, { weight: 7 }],
     ['tags are kept', { Tags: ['v1', 'blue'] }, { tags: ['v1', 'blue'] }],
+    ['Meta.protocol says what the instance speaks (a gRPC service: h2c)', { Meta: { protocol: 'h2c' } }, { protocol: 'h2c' }],
   ])('%s', (_name, body, expected) => {
     expect(register(body).input).toMatchObject(expected);
+  });
+
+  it('refuses a Meta.protocol it does not know, naming the field', () => {
+    expect(refusalOf(() => register({ Meta: { protocol: 'spdy' } }))).toMatchObject({ field: 'Meta.protocol' });
   });
 
   it('matches field names without regard to case, as Go does', () => {

@@ -43,6 +43,7 @@ describe('a Eureka instance document becomes a registration', () => {
     ['STARTING takes no traffic', { status: 'STARTING' }, 'ORDERS', { status: 'OUT_OF_SERVICE' }],
     ['the lease duration is the ttl', { leaseInfo: { durationInSecs: 45 } }, 'ORDERS', { ttl: 45 }],
     ['the availability zone is the zone', { dataCenterInfo: { name: 'Amazon', metadata: { 'availability-zone': 'eu-1a' } } }, 'ORDERS', { zone: 'eu-1a' }],
+    ['metadata.protocol says what the instance speaks', { metadata: { protocol: 'h2c' } }, 'ORDERS', { protocol: 'h2c' }],
   ])('%s', (_name, fields, app, expected) => {
     expect(parseEurekaRegistration(instance(fields), app)).toMatchObject(expected);
   });
