@@ -145,7 +145,7 @@ const SCRIPT = `
           instances: view.instances.map(function (i) {
             var l = live[i.id] || null;
             return {
-              id: i.id, host: i.host, port: i.port, zone: i.zone, weight: i.weight, status: i.status,
+              id: i.id, host: i.host, port: i.port, protocol: i.protocol || 'http1', zone: i.zone, weight: i.weight, status: i.status,
               health: i.health, tags: i.tags || [], metadata: i.metadata || {},
               inflight: l ? l.inflight : null, errorRate: l ? l.recentErrorRate : null
             };
@@ -179,7 +179,7 @@ const SCRIPT = `
     var health = el('td');
     health.append(chip(i.health, HEALTH_TONE[i.health] || 'idle'));
     var cells = [
-      el('td', 'mono', i.id), el('td', 'mono', address(i.host, i.port)), el('td', '', i.zone || '\\u2014'),
+      el('td', 'mono', i.id), el('td', 'mono', address(i.host, i.port)), el('td', '', i.protocol), el('td', '', i.zone || '\\u2014'),
       el('td', 'num', i.weight), el('td', '', i.status), health,
       el('td', 'num', dash(i.inflight)), el('td', 'num', percent(i.errorRate)),
       el('td', '', i.tags.length ? i.tags.join(', ') : '\\u2014')
@@ -206,8 +206,8 @@ const SCRIPT = `
     if (s.errorRate !== null) head.append(chip('5xx ' + percent(s.errorRate), s.errorRate > 0 ? 'bad' : ''));
     var table = el('table');
     var headRow = el('tr');
-    ['Instance', 'Address', 'Zone', 'Weight', 'Status', 'Health', 'In flight', 'Error rate', 'Tags', 'Metadata'].forEach(function (title, n) {
-      headRow.append(el('th', n === 3 || n === 6 || n === 7 ? 'num' : '', title));
+    ['Instance', 'Address', 'Protocol', 'Zone', 'Weight', 'Status', 'Health', 'In flight', 'Error rate', 'Tags', 'Metadata'].forEach(function (title, n) {
+      headRow.append(el('th', n === 4 || n === 7 || n === 8 ? 'num' : '', title));
     });
     var thead = el('thead');
     thead.append(headRow);

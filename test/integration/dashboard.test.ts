@@ -116,7 +116,7 @@ describe('dashboard with /v1/stats', () => {
     await expect(page.locator('#registry').textContent()).resolves.toMatch(/registry connected.*store memory.*revision 0/);
 
     const registered = await admin.call('POST', '/v1/services/orders/instances', {
-      json: { id: 'orders-1', host: '127.0.0.1', port: 8081, weight: 150, zone: 'eu-1a', tags: ['v2'], metadata: { version: '2.3.1' } },
+      json: { id: 'orders-1', host: '127.0.0.1', port: 8081, weight: 150, zone: 'eu-1a', tags: ['v2'], metadata: { version: '2.3.1' }, protocol: 'h2c' },
     });
     expect(registered.status).toBe(201);
     pool.stats('orders', 'orders-1').inflight = 3;
@@ -125,6 +125,7 @@ describe('dashboard with /v1/stats', () => {
     expect(await cellTexts(page, 'orders', 'orders-1')).toEqual([
       'orders-1',
       '127.0.0.1:8081',
+      'h2c',
       'eu-1a',
       '150',
       'UP',
@@ -193,7 +194,7 @@ describe('dashboard with only the registry API', () => {
     const { page } = opened;
     try {
       await row(page, 'users', 'users-1').waitFor({ timeout: SHOWS_WITHIN_MS });
-      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', '—', '100', 'UP', 'healthy', '—', '—', '—', '']);
+      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', 'http1', '—', '100', 'UP', 'healthy', '—', '—', '—', '']);
       await expect(page.locator('#registry').textContent()).resolves.toBe('registry connected');
       // Only the first /v1/stats 404 is expected; the page stops asking after it.
       expect(opened.problems.filter((p) => !p.includes('404'))).toEqual([]);
