@@ -38,6 +38,8 @@ export interface BackendOptions {
   /** Answer 500 on these 1-based request numbers. */
   failOn?: number[];
   keepAliveTimeout?: number;
+  /** Called as each request's head arrives, before it is answered (lets a test act once a request reached the backend). */
+  onRequest?: (req: http.IncomingMessage) => void;
 }
 
 export async function startBackend(options: BackendOptions = {}): Promise<Backend> {
@@ -47,6 +49,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   const server = http.createServer((req, res) => {
     requests++;
     const n = requests;
+    options.onRequest?.(req);
     const mode = String(req.headers['x-test'] ?? '');
     if (mode === 'hang') return;
     if (mode === 'reset') {
