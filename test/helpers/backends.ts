@@ -129,13 +129,17 @@ export function pattern(size: number, offset = 0): Buffer {
   return buf;
 }
 
+/** The full 64 KiB chunk of the pattern: every chunk at a multiple of 64 KiB is the same (period 256). */
+const PATTERN_CHUNK = pattern(64 * 1024);
+
 function writePattern(res: http.ServerResponse, size: number): void {
-  const chunk = 64 * 1024;
+  const chunk = PATTERN_CHUNK.length;
   let sent = 0;
   const pump = (): void => {
     while (sent < size) {
       const n = Math.min(chunk, size - sent);
-      const ok = res.write(pattern(n, sent));
+      // Full chunks are shared (not built per write): a download-heavy test stays cheap on a loaded machine.
+      const ok = res.write(n === chunk ? PATTERN_CHUNK : pattern(n, sent));
       sent += n;
       if (!ok) {
         res.once('drain', pump);
