@@ -38,6 +38,8 @@ export interface BackendOptions {
   /** Answer 500 on these 1-based request numbers. */
   failOn?: number[];
   keepAliveTimeout?: number;
+  /** Called as each request's head arrives, before it is answered (lets a test act once a request reached the backend). */
+  onRequest?: (req: http.IncomingMessage) => void;
 }
 
 export async function startBackend(options: BackendOptions = {}): Promise<Backend> {
@@ -47,6 +49,7 @@ export async function startBackend(options: BackendOptions = {}): Promise<Backen
   const server = http.createServer((req, res) => {
     requests++;
     const n = requests;
+    options.onRequest?.(req);
     const mode = String(req.headers['x-test'] ?? '');
     if (mode === 'hang') return;
     if (mode === 'reset') {
@@ -126,13 +129,17 @@ export function pattern(size: number, offset = 0): Buffer {
   return buf;
 }
 
+/** The full 64 KiB chunk of the pattern: every chunk at a multiple of 64 KiB is the same (period 256). */
+const PATTERN_CHUNK = pattern(64 * 1024);
+
 function writePattern(res: http.ServerResponse, size: number): void {
-  const chunk = 64 * 1024;
+  const chunk = PATTERN_CHUNK.length;
   let sent = 0;
   const pump = (): void => {
     while (sent < size) {
       const n = Math.min(chunk, size - sent);
-      const ok = res.write(pattern(n, sent));
+      // Full chunks are shared (not built per write): a download-heavy test stays cheap on a loaded machine.
+      const ok = res.write(n === chunk ? PATTERN_CHUNK : pattern(n, sent));
       sent += n;
       if (!ok) {
         res.once('drain', pump);

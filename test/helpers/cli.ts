@@ -8,6 +8,13 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 
+/**
+ * How long a test lets one CLI process (proxy, sidecar) take to start: about 1 s on a quiet
+ * machine, 4-5 s seen on a loaded 2-core CI runner, three times that here. A safety bound
+ * for waits that include a start-up; no test's property is start-up speed.
+ */
+export const PROCESS_START_BUDGET_MS = 15_000;
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -29,7 +36,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
     child.stderr.on('data', (c: Buffer) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? PROCESS_START_BUDGET_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
@@ -58,7 +65,7 @@ export function startProxyProcess(args: string[], options: { env?: NodeJS.Proces
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`proxy did not start in time:\n${output}`));
-    }, options.timeoutMs ?? 15_000);
+    }, options.timeoutMs ?? PROCESS_START_BUDGET_MS);
     const onData = (chunk: Buffer) => {
       output += chunk;
       for (const line of output.split('\n')) {

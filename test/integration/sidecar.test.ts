@@ -11,7 +11,7 @@ import type { InstanceRecord } from '../../src/types.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { createStore } from '../../src/registry/create-store.js';
-import { CLI, ROOT, runCli } from '../helpers/cli.js';
+import { CLI, PROCESS_START_BUDGET_MS, ROOT, runCli } from '../helpers/cli.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 import { startGrpcBackend } from '../helpers/grpc.js';
@@ -19,6 +19,8 @@ import { waitFor } from '../helpers/wait.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
 
 const APP = path.join(ROOT, 'test', 'fixtures', 'flippable-app.mjs');
+/** Waits that include starting the sidecar (and its app) get the start-up budget; each test's timeout adds its own steps. */
+const STARTED = { timeoutMs: PROCESS_START_BUDGET_MS };
 const children: ChildProcess[] = [];
 const admins: AdminHarness[] = [];
 
@@ -99,7 +101,7 @@ describe('waypost register (sidecar process)', () => {
       '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
       '--check-path', '/healthz', '--check-interval', '100ms', '--drain-delay', '400ms', '--id', 'app-1', '--tag', 'v2',
     ]);
-    const up = await waitFor('registered UP', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
+    const up = await waitFor('registered UP', statusOf(admin, 'app', 'UP'), STARTED);
     expect(up).toMatchObject({ id: 'app-1', host: '127.0.0.1', port: app.port, ttl: 1, tags: ['v2'] });
 
     await new Promise((r) => setTimeout(r, 3200));
@@ -122,7 +124,7 @@ describe('waypost register (sidecar process)', () => {
     expect(await instancesOf(admin, 'app')).toEqual([]);
     expect(seen).toEqual(['UP', 'DRAINING', 'none']);
     expect(sidecar.output()).toContain('"msg":"draining"');
-  }, 20_000);
+  }, PROCESS_START_BUDGET_MS + 15_000);
 
   it('survives the registry being down for 5 s and registers again after', async () => {
     const port = await freePort();
@@ -132,7 +134,7 @@ describe('waypost register (sidecar process)', () => {
       '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--registry', admin.base, '--ttl', '1',
       '--check-interval', '200ms', '--drain-delay', '0s', '--id', 'app-1',
     ]);
-    await waitFor('registered', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
+    await waitFor('registered', statusOf(admin, 'app', 'UP'), STARTED);
     await admin.close();
     await new Promise((r) => setTimeout(r, 5000));
     expect(sidecar.child.exitCode).toBe(null);
@@ -144,7 +146,7 @@ describe('waypost register (sidecar process)', () => {
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(0);
     expect(await instancesOf(admin, 'app')).toEqual([]);
-  }, 25_000);
+  }, PROCESS_START_BUDGET_MS + 17_000);
 
   it('in exec mode starts the app, registers it once its check passes, and exits with its code', async () => {
     const admin = await startAdmin();
@@ -157,11 +159,12 @@ describe('waypost register (sidecar process)', () => {
       ],
       { PORT: String(appPort), EXIT_CODE_ON_TERM: '3' },
     );
-    await waitFor('exec app registered', statusOf(admin, 'app', 'UP'), { timeoutMs: 5000 });
+    // Two start-ups in a row: the sidecar, then the app it runs.
+    await waitFor('exec app registered', statusOf(admin, 'app', 'UP'), { timeoutMs: 2 * PROCESS_START_BUDGET_MS });
     sidecar.child.kill('SIGTERM');
     expect(await sidecar.exited).toBe(3);
     expect(await instancesOf(admin, 'app')).toEqual([]);
-  }, 15_000);
+  }, 2 * PROCESS_START_BUDGET_MS + 5_000);
 
   it('with --redis writes straight to the Redis registry and deregisters on SIGTERM', async () => {
     const redis = await RedisServer.start();
@@ -172,7 +175,7 @@ describe('waypost register (sidecar process)', () => {
       const sidecar = startSidecar([
         '--service', 'app', '--address', `127.0.0.1:${app.port}`, '--redis', redis.url, '--ttl', '2', '--check-interval', '200ms', '--drain-delay', '0s',
       ]);
-      const up = await waitFor('registered in Redis', async () => (await store.getService('app')).instances[0], { timeoutMs: 8000 });
+      const up = await waitFor('registered in Redis', async () => (await store.getService('app')).instances[0], STARTED);
       expect(up).toMatchObject({ host: '127.0.0.1', port: app.port, status: 'UP', ttl: 2 });
       sidecar.child.kill('SIGTERM');
       expect(await sidecar.exited).toBe(0);
@@ -181,7 +184,7 @@ describe('waypost register (sidecar process)', () => {
       await store.close();
       await redis.stop();
     }
-  }, 15_000);
+  }, PROCESS_START_BUDGET_MS + 10_000);
 
   it('drains and deregisters when the process that started it dies; with --detached it stays', async () => {
     const admin = await startAdmin();
@@ -215,7 +218,7 @@ describe('waypost register (sidecar process)', () => {
     const detached = viaShell('detached', ['--detached']);
     const watchedPid = await watched.pid;
     const detachedPid = await detached.pid;
-    await waitFor('both registered', async () => (await instancesOf(admin, 'app')).length === 2 || undefined, { timeoutMs: 10_000 });
+    await waitFor('both registered', async () => (await instancesOf(admin, 'app')).length === 2 || undefined, STARTED);
     watched.shell.kill('SIGKILL');
     detached.shell.kill('SIGKILL');
     try {
@@ -227,7 +230,7 @@ describe('waypost register (sidecar process)', () => {
     } finally {
       for (const pid of [watchedPid, detachedPid]) if (alive(pid)) process.kill(pid, 'SIGKILL');
     }
-  }, 30_000);
+  }, PROCESS_START_BUDGET_MS + 20_000);
 
   it('rejects bad flags with exit code 2 and one line naming the flag', async () => {
     const cases: Array<[string[], string]> = [
@@ -240,5 +243,5 @@ describe('waypost register (sidecar process)', () => {
     expect(results.map((r, i) => ({ args: cases[i]![0], code: r.code, stderr: r.stderr }))).toEqual(
       cases.map(([args, stderr]) => ({ args, code: 2, stderr })),
     );
-  }, 20_000);
+  }, PROCESS_START_BUDGET_MS + 5_000);
 });
