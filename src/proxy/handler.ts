@@ -241,6 +241,7 @@ export class ProxyHandler {
   #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {
     const durationMs = performance.now() - started;
     if (log.status !== 0) metrics.request(log.status).inc();
+    if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
     metrics.duration.observe(durationMs / 1000);
     if (this.#onAccessLog !== undefined) {
       log.durationMs = durationMs;

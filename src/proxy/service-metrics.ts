@@ -9,6 +9,7 @@ import type { Metrics, UpstreamErrorReason } from '../metrics.js';
 export class ServiceMetrics {
   readonly #codes = new Map<number, Counter.Internal>();
   readonly #errors = new Map<UpstreamErrorReason, Counter.Internal>();
+  readonly #grpcCodes = new Map<number, Counter.Internal>();
   readonly duration: Histogram.Internal<'service'>;
   readonly retries: Counter.Internal;
 
@@ -25,6 +26,15 @@ export class ServiceMetrics {
     if (child === undefined) {
       child = this.metrics.requests.labels(this.service, String(code));
       this.#codes.set(code, child);
+    }
+    return child;
+  }
+
+  grpcResponse(code: number): Counter.Internal {
+    let child = this.#grpcCodes.get(code);
+    if (child === undefined) {
+      child = this.metrics.grpcResponses.labels(this.service, String(code));
+      this.#grpcCodes.set(code, child);
     }
     return child;
   }
