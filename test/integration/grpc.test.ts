@@ -5,6 +5,8 @@
  * grpc-timeout deadline, and the access-log / metric view of gRPC calls.
  */
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
@@ -16,6 +18,7 @@ const accessLogFile = path.join(tempDir('grpc'), 'access.log');
 let proxy: TestApp;
 let backends: GrpcBackend[];
 let slow: GrpcBackend;
+let stubborn: http2.Http2Server;
 let client: ReturnType<typeof echoClient>;
 
 beforeAll(async () => {
@@ -31,13 +34,38 @@ beforeAll(async () => {
   await proxy.register({ service: 'dead', id: 'dead', host: '127.0.0.1', port: await deadPort(), protocol: 'h2c' });
   await proxy.register({ service: 'down', id: 'down', host: '127.0.0.1', port: slow.port, protocol: 'h2c' });
   await proxy.app.store.setStatus('down', 'down', 'OUT_OF_SERVICE');
+  stubborn = await startStubbornBackend();
+  await proxy.register({ service: 'stubborn', id: 'stubborn', host: '127.0.0.1', port: (stubborn.address() as AddressInfo).port, protocol: 'h2c' });
   client = echoClient(`127.0.0.1:${proxy.port}`, 'echo.localhost');
 });
+
+/** An h2c server that answers any call with 40 empty gRPC messages 50 ms apart, whatever its grpc-timeout. */
+async function startStubbornBackend(): Promise<http2.Http2Server> {
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => {});
+    stream.resume();
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (stream.closed) return clearInterval(timer);
+      stream.write(Buffer.alloc(5));
+      if (++sent === 40) {
+        clearInterval(timer);
+        stream.end();
+      }
+    }, 50);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
 
 afterAll(async () => {
   client?.close();
   await proxy?.stop();
   await Promise.all([...(backends ?? []), slow].filter(Boolean).map((b) => b.close()));
+  await new Promise((resolve) => (stubborn ? stubborn.close(resolve) : resolve(undefined)));
 });
 
 function collect<T>(stream: grpc.ClientReadableStream<T>): Promise<{ messages: T[]; metadata: grpc.Metadata | undefined; status: grpc.StatusObject }> {
@@ -145,6 +173,17 @@ describe('the proxy’s own answers to gRPC calls', () => {
     expect(raw.ms).toBeLessThan(1500);
     expect(slow.lastDeadlineMs).toBeLessThanOrEqual(200);
     expect(slow.lastDeadlineMs).toBeGreaterThan(0);
+  });
+
+  it('grpc-timeout also ends a call whose replies already flow, from a backend that ignores it', async () => {
+    // A reply every 50 ms for 2 s: each one would reset an idle timer, the deadline does not move.
+    const raw = await rawEchoCall(proxy.port, 'stubborn.localhost', 'serverStream', { text: 'x' }, { 'grpc-timeout': '300m' });
+    expect(raw.status).toBe(200);
+    expect(raw.trailersOnly).toBe(false);
+    expect(raw.body.length).toBeGreaterThan(0);
+    expect(raw.trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+    expect(raw.ms).toBeGreaterThanOrEqual(250);
+    expect(raw.ms).toBeLessThan(1500);
   });
 });
 
