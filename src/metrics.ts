@@ -4,8 +4,8 @@
  * run in one test process without sharing series.
  *
  * Labels never carry unbounded values: `service` is a registered service name or
- * the fixed `UNROUTED` label, `code` is a status code, `reason` comes from
- * UPSTREAM_ERROR_REASONS.
+ * the fixed `UNROUTED` label, `code` is a status code, `grpc_code` a gRPC status
+ * code (a number the proxy parsed, 0-16), `reason` comes from UPSTREAM_ERROR_REASONS.
  */
 import client from 'prom-client';
 
@@ -66,6 +66,13 @@ export class Metrics {
     name: 'waypost_upstream_errors_total',
     help: 'Failed attempts to reach an upstream instance, by service and reason.',
     labelNames: ['service', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly grpcResponses = new client.Counter({
+    name: 'waypost_grpc_responses_total',
+    help: 'gRPC calls answered, by service and grpc-status code (from the backend or made by the proxy).',
+    labelNames: ['service', 'grpc_code'] as const,
     registers: [this.registry],
   });
 

@@ -48,6 +48,7 @@ import type { Logger } from '../log.js';
 import type { ServiceState } from '../registry/store.js';
 import type { InstanceRecord } from '../types.js';
 import type { EndpointPool } from './state.js';
+import { probeGrpcHealth } from './grpc-probe.js';
 
 /** Bytes of a health response read before the connection is dropped. */
 const RESPONSE_READ_CAP = 4096;
@@ -209,10 +210,10 @@ export class ActiveChecker {
   async #probe(service: string, check: ActiveCheckConfig, prober: Prober): Promise<void> {
     if (prober.stopped || prober.probing) return;
     prober.probing = true;
-    const { id, host, port } = prober.record;
+    const { id } = prober.record;
     let outcome: ProbeOutcome;
     try {
-      outcome = await this.#run(check, host, port);
+      outcome = await this.#run(check, prober.record);
     } finally {
       prober.probing = false;
     }
@@ -249,8 +250,21 @@ export class ActiveChecker {
     return current;
   }
 
-  #run(check: ActiveCheckConfig, host: string, port: number): Promise<ProbeOutcome> {
-    return check.type === 'tcp' ? this.#tcp(check, host, port) : this.#http(check, host, port);
+  #run(check: ActiveCheckConfig, record: InstanceRecord): Promise<ProbeOutcome> {
+    const { host, port } = record;
+    if (check.type === 'tcp') return this.#tcp(check, host, port);
+    if (check.type === 'grpc') return this.#grpc(check, host, port, record.protocol === 'h2');
+    return this.#http(check, host, port);
+  }
+
+  /** grpc.health.v1 Check: SERVING passes, anything else (NOT_SERVING, an error status) fails. */
+  #grpc(check: ActiveCheckConfig, host: string, port: number, tls: boolean): Promise<ProbeOutcome> {
+    return this.#attempt(check, (finish) => {
+      // The probe's own timeout is a backstop: the check's timeout (in #attempt) ends it first.
+      const probe = probeGrpcHealth({ host, port, service: check.grpcService, timeoutMs: check.timeout + 1000, tls });
+      void probe.result.then((failure) => finish(failure === undefined, failure ?? 'serving'));
+      return { destroy: probe.cancel };
+    });
   }
 
   #http(check: ActiveCheckConfig, host: string, port: number): Promise<ProbeOutcome> {

@@ -41,6 +41,8 @@ export interface AttemptOptions {
   writeHead(status: number, upstreamHeaders: readonly string[]): void;
   /** gRPC: the grpc-status the upstream answered with (from trailers or a trailers-only answer). */
   noteGrpcStatus?(status: number): void;
+  /** gRPC: performance.now() by which the whole call must be over (grpc-timeout); undefined = none. */
+  readonly deadline?: number | undefined;
 }
 
 export interface AttemptResult {

@@ -85,7 +85,9 @@ export class ProxyHandler {
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const started = performance.now();
-      const socket = req.socket;
+      // HTTP/2: req.socket stops answering once the stream closed (bytesWritten reads
+      // undefined, logged as NaN), so count on the session's own socket.
+      const socket = (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? req.socket;
       const bytesBefore = socket.bytesWritten;
       const requestId = this.#ids.of(req);
 
@@ -241,6 +243,7 @@ export class ProxyHandler {
   #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {
     const durationMs = performance.now() - started;
     if (log.status !== 0) metrics.request(log.status).inc();
+    if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
     metrics.duration.observe(durationMs / 1000);
     if (this.#onAccessLog !== undefined) {
       log.durationMs = durationMs;

@@ -24,8 +24,8 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   timeouts: RouteTimeouts;
   /** gRPC calls: the status the upstream answered with (engines report it). */
   grpcStatus: number | undefined = undefined;
-  /** performance.now() by which a gRPC call must be answered; undefined = no deadline. */
-  #deadline: number | undefined;
+  /** performance.now() by which a gRPC call must be over; undefined = no deadline. */
+  deadline: number | undefined;
 
   constructor(
     /** The handler: while it stops, responses ask clients to close their connection. */
@@ -49,7 +49,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {
-    if (this.#deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
+    if (this.deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
     return this.engine.forward(this.req, this.res, endpoint, this);
   }
 
@@ -63,7 +63,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
 
   /** The call's deadline (gRPC `grpc-timeout`), as a performance.now() time. */
   setDeadline(at: number): void {
-    this.#deadline = at;
+    this.deadline = at;
   }
 
   noteGrpcStatus(status: number): void {
@@ -72,7 +72,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
 
   /** Before each attempt: the remaining time bounds the attempt and is what the upstream is told. */
   #applyDeadline(): boolean {
-    const left = this.#deadline! - performance.now();
+    const left = this.deadline! - performance.now();
     if (left <= 0) return false;
     const route = this.match.timeouts;
     this.timeouts = { connect: Math.min(route.connect, left), header: Math.min(route.header, left), idle: Math.min(route.idle, left) };

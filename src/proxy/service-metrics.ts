@@ -9,6 +9,7 @@ import type { Metrics, UpstreamErrorReason } from '../metrics.js';
 export class ServiceMetrics {
   readonly #codes = new Map<number, Counter.Internal>();
   readonly #errors = new Map<UpstreamErrorReason, Counter.Internal>();
+  readonly #grpcCodes = new Map<number, Counter.Internal>();
   readonly duration: Histogram.Internal<'service'>;
   readonly retries: Counter.Internal;
 
@@ -21,22 +22,29 @@ export class ServiceMetrics {
   }
 
   request(code: number): Counter.Internal {
-    let child = this.#codes.get(code);
-    if (child === undefined) {
-      child = this.metrics.requests.labels(this.service, String(code));
-      this.#codes.set(code, child);
-    }
-    return child;
+    return childOf(this.#codes, code, this.metrics.requests, this.service);
+  }
+
+  grpcResponse(code: number): Counter.Internal {
+    return childOf(this.#grpcCodes, code, this.metrics.grpcResponses, this.service);
   }
 
   upstreamError(reason: UpstreamErrorReason): Counter.Internal {
-    let child = this.#errors.get(reason);
-    if (child === undefined) {
-      child = this.metrics.upstreamErrors.labels(this.service, reason);
-      this.#errors.set(reason, child);
-    }
-    return child;
+    return childOf(this.#errors, reason, this.metrics.upstreamErrors, this.service);
   }
+}
+
+/**
+ * The cached child of `counter` for (service, key), made (labels hashed) only the first
+ * time; a hit allocates nothing (no closure, no label string).
+ */
+function childOf<K extends string | number>(cache: Map<K, Counter.Internal>, key: K, counter: Counter<string>, service: string): Counter.Internal {
+  let child = cache.get(key);
+  if (child === undefined) {
+    child = counter.labels(service, String(key));
+    cache.set(key, child);
+  }
+  return child;
 }
 
 /**

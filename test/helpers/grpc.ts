@@ -3,7 +3,9 @@
  * Node implementation): an Echo service with every call shape, and grpc.health.v1
  * with a settable serving status. Servers bind 127.0.0.1 on an ephemeral port.
  */
+import http2 from 'node:http2';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
@@ -35,6 +37,8 @@ export interface GrpcBackend {
   /** Calls received, by method. */
   readonly calls: Record<'unary' | 'serverStream' | 'clientStream' | 'bidi' | 'health', number>;
   health: ServingStatus;
+  /** The time left of the last call's deadline as it arrived (ms; Infinity = none). */
+  lastDeadlineMs: number;
   /** Sends GOAWAY on every open connection (graceful: in-flight calls finish). */
   goaway(): void;
   /** Stops at once: open calls are cut. */
@@ -51,12 +55,23 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
     port: 0,
     calls,
     health: 'SERVING' as ServingStatus,
+    lastDeadlineMs: Infinity,
     goaway: () => {
       // grpc-js has no public GOAWAY; a graceful shutdown sends one and lets calls finish.
       server.tryShutdown(() => {});
     },
     kill: () => server.forceShutdown(),
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+  const noteDeadline = (call: { getDeadline(): Date | number }): void => {
+    const deadline = call.getDeadline();
+    backend.lastDeadlineMs = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now(); // Infinity stays Infinity
+  };
+  const replyMetadata = (): grpc.Metadata => {
+    const metadata = new grpc.Metadata();
+    metadata.set('x-instance', name);
+    metadata.set('trace-bin', Buffer.from([0, 1, 2, 255]));
+    return metadata;
   };
   const delayed = (ms: number | undefined, fn: () => void): void => {
     if (ms && ms > 0) setTimeout(fn, ms);
@@ -65,15 +80,21 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
   server.addService(EchoClient.service, {
     unary: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
       calls.unary++;
+      noteDeadline(call);
       const text = call.request.text ?? '';
       if (text === 'fail') return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'asked to fail' });
-      const metadata = new grpc.Metadata();
-      metadata.set('x-instance', name);
-      metadata.set('trace-bin', Buffer.from([0, 1, 2, 255]));
-      delayed(call.request.delayMs, () => callback(null, { text, instance: name, index: 0 }, metadata));
+      // The third argument is trailing metadata: a -bin entry there checks trailers too.
+      const trailer = new grpc.Metadata();
+      trailer.set('trailer-bin', Buffer.from([9, 8, 7]));
+      // The head goes out with the reply: a slow call sends nothing until then.
+      delayed(call.request.delayMs, () => {
+        call.sendMetadata(replyMetadata());
+        callback(null, { text, instance: name, index: 0 }, trailer);
+      });
     },
     serverStream: (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => {
       calls.serverStream++;
+      call.sendMetadata(replyMetadata());
       const count = call.request.count ?? 1;
       let index = 0;
       const next = (): void => {
@@ -96,6 +117,7 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
     },
     bidi: (call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) => {
       calls.bidi++;
+      call.sendMetadata(replyMetadata());
       let index = 0;
       call.on('data', (request: EchoRequest) => call.write({ text: request.text ?? '', instance: name, index: index++ }));
       call.on('end', () => call.end());
@@ -123,15 +145,90 @@ export function echoClient(address: string, authority?: string): grpc.Client & R
 }
 
 /** A unary call as a promise; rejects with the grpc-js ServiceError (its `code` is the status). */
-export function unary(client: Record<string, any>, request: EchoRequest, options: { deadlineMs?: number; metadata?: grpc.Metadata } = {}): Promise<{ reply: EchoReply; metadata: grpc.Metadata | undefined }> {
+export function unary(client: Record<string, any>, request: EchoRequest, options: { deadlineMs?: number; metadata?: grpc.Metadata } = {}): Promise<{ reply: EchoReply; metadata: grpc.Metadata | undefined; trailers: grpc.Metadata | undefined }> {
   return new Promise((resolve, reject) => {
     let metadata: grpc.Metadata | undefined;
+    let outcome: { err: grpc.ServiceError | null; reply: EchoReply } | undefined;
     const callOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
-    const call = client.unary(request, options.metadata ?? new grpc.Metadata(), callOptions, (err: grpc.ServiceError | null, reply: EchoReply) =>
-      err ? reject(err) : resolve({ reply, metadata }),
-    );
+    const call = client.unary(request, options.metadata ?? new grpc.Metadata(), callOptions, (err: grpc.ServiceError | null, reply: EchoReply) => {
+      outcome = { err, reply };
+    });
     call.on('metadata', (m: grpc.Metadata) => (metadata = m));
+    // grpc-js calls back, then emits 'status' with the trailers.
+    call.on('status', (status: grpc.StatusObject) => {
+      if (outcome === undefined || outcome.err) reject(outcome?.err ?? Object.assign(new Error(status.details), status));
+      else resolve({ reply: outcome.reply, metadata, trailers: status.metadata });
+    });
   });
 }
 
 export { grpc };
+
+export interface RawGrpcAnswer {
+  /** The :status of the response head. */
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The head ended the stream: a trailers-only answer. */
+  trailersOnly: boolean;
+  trailers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** Milliseconds from request sent to stream closed. */
+  ms: number;
+}
+
+/**
+ * One Echo call with Node's own http2 client (no grpc-js: no client-side deadline, and
+ * the raw frames are visible: trailers-only or not, HTTP status, body bytes).
+ */
+export function rawEchoCall(
+  port: number,
+  authority: string,
+  method: 'unary' | 'serverStream',
+  request: EchoRequest,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<RawGrpcAnswer> {
+  const definition = EchoClient.service[method === 'unary' ? 'Unary' : 'ServerStream']!;
+  const message = definition.requestSerialize(request) as Buffer;
+  const framed = Buffer.alloc(5 + message.length);
+  framed.writeUInt32BE(message.length, 1);
+  message.copy(framed, 5);
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    session.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    const started = performance.now();
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': definition.path,
+      ':authority': authority,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
+    const answer: RawGrpcAnswer = { status: 0, headers: {}, trailersOnly: false, trailers: {}, body: Buffer.alloc(0), ms: 0 };
+    const chunks: Buffer[] = [];
+    stream.on('response', (head, flags) => {
+      answer.status = Number(head[':status']);
+      answer.headers = head;
+      answer.trailersOnly = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    });
+    stream.on('trailers', (trailers) => (answer.trailers = trailers));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', () => {}); // the close below reports the outcome
+    stream.on('close', () => {
+      clearTimeout(timer);
+      answer.ms = performance.now() - started;
+      answer.body = Buffer.concat(chunks);
+      session.close();
+      resolve(answer);
+    });
+    stream.end(framed);
+  });
+}

@@ -155,6 +155,11 @@ class Http2Attempt implements TrackedConnection {
     }
     this.attempt.writeHead(status, raw);
     this.#sent = true;
+    // Replies flowing reset the idle timer, not the call's deadline: a backend that ignores
+    // grpc-timeout is cut at it (DEADLINE_EXCEEDED in the trailers, see #fail).
+    if (this.attempt.deadline !== undefined && !trailersOnly) {
+      this.#timer = setTimeout(this.#timeout, Math.max(0, this.attempt.deadline - performance.now()), 'header_timeout');
+    }
     if (trailersOnly && Object.keys(moved).length > 0) {
       this.res.addTrailers(moved);
       this.#noteGrpcStatus(moved['grpc-status']);
