@@ -13,8 +13,8 @@ import { installMissingPeers } from './lib/install.js';
 import { OptionError, positive } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
-import { runInterleaved, startContenders } from './lib/rounds.js';
-import { addReferenceRatios, summarize, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { startContenders, type Contender } from './lib/rounds.js';
+import { addReferenceRatios, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
 import { selectScenarios, type Scenario } from './lib/systems/h2.js';
 
 const USAGE = `npx tsx bench/h2.ts [options]   (npm run bench:h2 -- [options])
@@ -108,11 +108,11 @@ async function main(): Promise<number> {
       const started = await startContenders(scenario.systems, { backends: backends[scenario.upstream], group, pinning }, scenarioSkipped);
       skipped.push(...scenarioSkipped.map((s) => ({ system: `${scenario.id}/${s.system}`, reason: s.reason })));
       try {
-        const measure = async (port: number, authority: string | undefined, seconds: number): Promise<RunFigures> => {
+        const measure = async ({ running }: Contender, seconds: number): Promise<RunFigures> => {
           const result = await runH2Load(
             {
-              port,
-              authority,
+              port: running.port,
+              authority: running.hostHeader,
               path: scenario.path,
               clients: options.clients,
               streams: options.streams,
@@ -124,20 +124,7 @@ async function main(): Promise<number> {
           );
           return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.meanMs, secondLatencyMs: result.maxMs, errors: result.errors, non2xx: result.non2xx };
         };
-        // Warm-up: JIT, connection pools, Go's scheduler; not recorded.
-        for (const c of started.contenders) await measure(c.running.port, c.running.hostHeader, 1).catch(() => undefined);
-        const samples = await runInterleaved(
-          started.contenders,
-          options.rounds,
-          (c) => measure(c.running.port, c.running.hostHeader, options.durationSeconds),
-          (id, _round, s) =>
-            `${scenario.id}/${id}: ${Math.round(s.result.requestsPerSecond)} req/s, mean ${s.result.latencyMs.toFixed(2)} ms, ` +
-            `CPU ${s.proxyCpuPercent?.toFixed(0) ?? '–'} %, errors ${s.result.errors}, non-2xx ${s.result.non2xx}, other CPU ${s.otherCpuPercent.toFixed(0)} %`,
-        );
-        for (const c of started.contenders) {
-          const runs = samples.get(c.definition.id) ?? [];
-          if (runs.length > 0) rows.push(summarize(scenario.id, c.definition.id, c.definition.label, runs));
-        }
+        rows.push(...(await measureGroup(scenario.id, started.contenders, options.rounds, options.durationSeconds, measure)));
       } finally {
         await started.stop();
       }

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { median, spreadPercent, SPREAD_LIMIT_PERCENT, type RoundSample } from './rounds.js';
+import { median, runInterleaved, spreadPercent, SPREAD_LIMIT_PERCENT, type Contender, type RoundSample } from './rounds.js';
 
 /** What every load tool gives per run, whatever it calls it. */
 export interface RunFigures {
@@ -30,6 +30,11 @@ export interface RoundsRow {
   latencyMs: number;
   secondLatencyMs: number;
   proxyCpuPercent: number | undefined;
+  /**
+   * Proxy CPU time per request, µs (median over rounds). Steadier than req/s when other work
+   * shares the machine: a proxy starved of its core serves less but spends about the same per request.
+   */
+  cpuMicrosPerRequest: number | undefined;
   errors: number;
   non2xx: number;
   otherCpuPercent: number;
@@ -40,6 +45,9 @@ export interface RoundsRow {
 export function summarize(group: string, system: string, label: string, samples: RoundSample<RunFigures>[]): RoundsRow {
   const rps = samples.map((s) => s.result.requestsPerSecond);
   const cpu = samples.flatMap((s) => (s.proxyCpuPercent === undefined ? [] : [s.proxyCpuPercent]));
+  const perRequest = samples.flatMap((s) =>
+    s.proxyCpuPercent === undefined || s.result.requestsPerSecond <= 0 ? [] : [(s.proxyCpuPercent / 100) * (1e6 / s.result.requestsPerSecond)],
+  );
   return {
     group,
     system,
@@ -51,11 +59,38 @@ export function summarize(group: string, system: string, label: string, samples:
     latencyMs: median(samples.map((s) => s.result.latencyMs)),
     secondLatencyMs: median(samples.map((s) => s.result.secondLatencyMs)),
     proxyCpuPercent: cpu.length > 0 ? median(cpu) : undefined,
+    cpuMicrosPerRequest: perRequest.length > 0 ? median(perRequest) : undefined,
     errors: samples.reduce((sum, s) => sum + s.result.errors, 0),
     non2xx: samples.reduce((sum, s) => sum + s.result.non2xx, 0),
     otherCpuPercent: samples.length > 0 ? Math.max(...samples.map((s) => s.otherCpuPercent)) : 0,
     ratios: {},
   };
+}
+
+/**
+ * One group: a 1 s unrecorded warm-up per contender (JIT, pools, Go's scheduler), then `rounds`
+ * interleaved runs of `seconds` each, one summary row per contender that measured at least once.
+ */
+export async function measureGroup(
+  group: string,
+  contenders: Contender[],
+  rounds: number,
+  seconds: number,
+  measure: (contender: Contender, seconds: number) => Promise<RunFigures>,
+): Promise<RoundsRow[]> {
+  for (const c of contenders) await measure(c, 1).catch(() => undefined);
+  const samples = await runInterleaved(
+    contenders,
+    rounds,
+    (c) => measure(c, seconds),
+    (id, s) =>
+      `${group}/${id}: ${Math.round(s.result.requestsPerSecond)} req/s, CPU ${s.proxyCpuPercent?.toFixed(0) ?? '–'} %, ` +
+      `errors ${s.result.errors}, non-2xx ${s.result.non2xx}, other CPU ${s.otherCpuPercent.toFixed(0)} %`,
+  );
+  return contenders.flatMap((c) => {
+    const runs = samples.get(c.definition.id) ?? [];
+    return runs.length > 0 ? [summarize(group, c.definition.id, c.definition.label, runs)] : [];
+  });
 }
 
 /** Fills `ratios` for every row against each reference system id present in its group. */
@@ -90,13 +125,13 @@ export function toMarkdown(report: RoundsReport): string {
     const rows = report.rows.filter((r) => r.group === group.id).sort((a, b) => b.requestsPerSecond - a.requestsPerSecond);
     out.push(`## ${group.title}`, '');
     out.push(
-      `| system | req/s (median) | spread % | ${report.latencyColumns[0]} | ${report.latencyColumns[1]} | proxy CPU % | ${report.references.map((r) => `× ${r.label}`).join(' | ')} | errors/non-2xx | other CPU % | per round |`,
-      `|---|---:|---:|---:|---:|---:|${report.references.map(() => '---:|').join('')}---:|---:|---|`,
+      `| system | req/s (median) | spread % | ${report.latencyColumns[0]} | ${report.latencyColumns[1]} | proxy CPU % | CPU µs/req | ${report.references.map((r) => `× ${r.label}`).join(' | ')} | errors/non-2xx | other CPU % | per round |`,
+      `|---|---:|---:|---:|---:|---:|---:|${report.references.map(() => '---:|').join('')}---:|---:|---|`,
     );
     for (const r of rows) {
       const noisy = r.spreadPercent > SPREAD_LIMIT_PERCENT ? ' ⚠' : '';
       out.push(
-        `| ${r.label} | ${integer(r.requestsPerSecond)} | ${r.spreadPercent.toFixed(0)}${noisy} | ${fixed(r.latencyMs, 2)} | ${fixed(r.secondLatencyMs, 2)} | ${fixed(r.proxyCpuPercent, 0)} | ` +
+        `| ${r.label} | ${integer(r.requestsPerSecond)} | ${r.spreadPercent.toFixed(0)}${noisy} | ${fixed(r.latencyMs, 2)} | ${fixed(r.secondLatencyMs, 2)} | ${fixed(r.proxyCpuPercent, 0)} | ${fixed(r.cpuMicrosPerRequest, 0)} | ` +
           `${report.references.map((ref) => fixed(r.ratios[ref.id], 2)).join(' | ')} | ${r.errors}/${r.non2xx} | ${r.otherCpuPercent.toFixed(0)} | ${r.perRound.map(integer).join(' ')} |`,
       );
     }
@@ -104,7 +139,8 @@ export function toMarkdown(report: RoundsReport): string {
   }
   out.push(
     `spread = (max − min) / median over the rounds; ⚠ = above ${SPREAD_LIMIT_PERCENT} %: treat that row as noise. ` +
-      'other CPU % = CPU of processes outside the bench during the row (highest round), % of one core.',
+      'CPU µs/req = proxy CPU time per request (lower is better; the steadier figure on a shared machine). ' +
+      'other CPU % = CPU of processes outside the bench during the row (highest round), % of one core: above ~10 the cores were shared.',
     '',
   );
   if (report.skipped.length > 0) out.push('Skipped:', ...report.skipped.map((s) => `- ${s.system}: ${s.reason}`), '');

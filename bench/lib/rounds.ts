@@ -87,7 +87,7 @@ export async function runInterleaved<T>(
   contenders: Contender[],
   rounds: number,
   measure: (contender: Contender) => Promise<T>,
-  describe: (id: string, round: number, sample: RoundSample<T>) => string,
+  describe: (id: string, sample: RoundSample<T>) => string,
 ): Promise<Map<string, RoundSample<T>[]>> {
   const samples = new Map<string, RoundSample<T>[]>(contenders.map((c) => [c.definition.id, []]));
   for (let round = 1; round <= rounds; round++) {
@@ -98,7 +98,7 @@ export async function runInterleaved<T>(
         const result = await measure(contender);
         const sample = { result, proxyCpuPercent: monitor?.stop().cpuPercent, otherCpuPercent: others.stop() };
         samples.get(contender.definition.id)!.push(sample);
-        console.log(`  round ${round} ${describe(contender.definition.id, round, sample)}`);
+        console.log(`  round ${round} ${describe(contender.definition.id, sample)}`);
       } catch (error) {
         monitor?.stop();
         others.stop();
