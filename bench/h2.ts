@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBackends, startH2Backends, type Backends } from './lib/backends.js';
+import { probeGrpc } from './lib/grpc-probe.js';
 import { GRPC_HEADERS, runH2Load, writeGrpcRequestBody } from './lib/h2load.js';
 import { installMissingPeers } from './lib/install.js';
 import { OptionError, positive } from './lib/options.js';
@@ -124,7 +125,8 @@ async function main(): Promise<number> {
           );
           return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.meanMs, secondLatencyMs: result.maxMs, errors: result.errors, non2xx: result.non2xx };
         };
-        rows.push(...(await measureGroup(scenario.id, started.contenders, options.rounds, options.durationSeconds, measure)));
+        const contenders = scenario.grpc ? await answeringGrpc(started.contenders, scenario, grpcBody, skipped) : started.contenders;
+        rows.push(...(await measureGroup(scenario.id, contenders, options.rounds, options.durationSeconds, measure)));
       } finally {
         await started.stop();
       }
@@ -156,6 +158,22 @@ async function main(): Promise<number> {
   console.log(`\n${readFileSync(file, 'utf8')}`);
   console.log(`written: ${path.relative(REPO_ROOT, file)} (+ .json, h2-latest.md)`);
   return rows.length > 0 ? 0 : 1;
+}
+
+/** The contenders whose gRPC call succeeds end to end; the others are skipped with the reason. */
+async function answeringGrpc(contenders: Contender[], scenario: Scenario, bodyFile: string, skipped: { system: string; reason: string }[]): Promise<Contender[]> {
+  const answering: Contender[] = [];
+  for (const contender of contenders) {
+    try {
+      await probeGrpc(contender.running.port, contender.running.hostHeader, scenario.path, bodyFile);
+      answering.push(contender);
+    } catch (error) {
+      const reason = `gRPC probe failed: ${(error as Error).message}`;
+      console.log(`skip ${scenario.id}/${contender.definition.id}: ${reason}`);
+      skipped.push({ system: `${scenario.id}/${contender.definition.id}`, reason });
+    }
+  }
+  return answering;
 }
 
 main().then(
