@@ -13,7 +13,7 @@ import { OptionError, positive } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
 import { startContenders, type Contender } from './lib/rounds.js';
-import { addReferenceRatios, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { addReferenceRatios, machineLine, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
 import type { SystemDefinition } from './lib/system.js';
 import { nginxKeepalive64 } from './lib/systems/nginx.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
@@ -93,12 +93,11 @@ async function main(): Promise<number> {
     await group.stopAll();
   }
   addReferenceRatios(rows, ['nginx-ka64', 'waypost-http-proxy-log-main', 'waypost-undici-log-main']);
-  const cpu = os.cpus();
   const file = writeRoundsReport(
     {
       title: 'Waypost HTTP/1.1, this branch vs main',
       startedAt,
-      machine: `${cpu.length} × ${cpu[0]?.model ?? 'unknown'} · Node ${process.version} · load average ${loadAtStart} at start, ${os.loadavg()[0]!.toFixed(2)} at end`,
+      machine: machineLine(loadAtStart),
       settings,
       latencyColumns: ['p99 ms', 'p50 ms'],
       references: [

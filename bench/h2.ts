@@ -15,7 +15,7 @@ import { OptionError, positive } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
 import { startContenders, type Contender } from './lib/rounds.js';
-import { addReferenceRatios, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { addReferenceRatios, machineLine, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
 import { selectScenarios, type Scenario } from './lib/systems/h2.js';
 
 const USAGE = `npx tsx bench/h2.ts [options]   (npm run bench:h2 -- [options])
@@ -136,12 +136,11 @@ async function main(): Promise<number> {
   }
 
   addReferenceRatios(rows, ['nginx', 'haproxy']);
-  const cpu = os.cpus();
   const file = writeRoundsReport(
     {
       title: 'Waypost HTTP/2 bench',
       startedAt,
-      machine: `${cpu.length} × ${cpu[0]?.model ?? 'unknown'} · Node ${process.version} · load average ${loadAtStart} at start, ${os.loadavg()[0]!.toFixed(2)} at end`,
+      machine: machineLine(loadAtStart),
       settings,
       latencyColumns: ['mean ms', 'max ms'],
       references: [

@@ -7,8 +7,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { runLoadTool } from './load.js';
 import type { Pinning } from './pin.js';
-import { sleep, type ProcessGroup } from './processes.js';
+import type { ProcessGroup } from './processes.js';
 
 export interface H2LoadRequest {
   /** Where to connect. */
@@ -54,16 +55,7 @@ export async function runH2Load(request: H2LoadRequest, group: ProcessGroup, pin
   if (request.bodyFile) args.push('-d', request.bodyFile);
   for (const header of request.headers ?? []) args.push('-H', header);
   args.push(`http://${authority}${request.path}`);
-  const started = group.start('h2load', 'h2load', args, { cpu: pinning.loadCpu });
-  let output = '';
-  started.child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const closed = new Promise<void>((resolve) => started.child.once('close', () => resolve()));
-  // h2load stops itself after -D; the guard only matters if a proxy stalls it.
-  const guard = setTimeout(() => void group.stop(started), (seconds + 15) * 1000);
-  await Promise.race([closed, started.done.then(() => sleep(1000))]);
-  clearTimeout(guard);
-  const code = started.child.exitCode;
-  if (code !== 0) throw new Error(`h2load exited with ${code ?? started.child.signalCode}: ${started.summary()}`);
+  const output = await runLoadTool(group, 'h2load', args, pinning, seconds);
   return parseH2LoadOutput(output);
 }
 

@@ -4,6 +4,7 @@
  * ratios against named references from the same group, as Markdown and JSON in bench/results/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { median, runInterleaved, spreadPercent, SPREAD_LIMIT_PERCENT, type Contender, type RoundSample } from './rounds.js';
 
@@ -101,6 +102,12 @@ export function addReferenceRatios(rows: RoundsRow[], references: string[]): voi
       row.ratios[reference] = base && base.requestsPerSecond > 0 ? row.requestsPerSecond / base.requestsPerSecond : undefined;
     }
   }
+}
+
+/** The header line: CPUs, Node and the load average (other work on the machine skews every figure). */
+export function machineLine(loadAtStart: string): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model ?? 'unknown'} · Node ${process.version} · load average ${loadAtStart} at start, ${os.loadavg()[0]!.toFixed(2)} at end`;
 }
 
 export interface RoundsReport {

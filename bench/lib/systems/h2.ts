@@ -34,6 +34,16 @@ function waypostH2(id: string, upstream: UpstreamKind): SystemDefinition {
   };
 }
 
+/** h2c on both sides: the h2c-h2c and gRPC scenarios compare the same configurations. */
+function h2cUpstreamSystems(): SystemDefinition[] {
+  return [
+    waypostH2('waypost', 'h2c'),
+    nginx(64, { http2: true, grpcUpstream: true }, 'nginx', 'nginx grpc_pass, keepalive 64'),
+    haproxySystem({ h2Clients: true, h2Servers: true }, 'haproxy', 'HAProxy proto h2 both sides'),
+    caddySystem({ h2cClients: true, h2cUpstreams: true }, 'caddy', 'Caddy h2c://'),
+  ];
+}
+
 const NGINX_NO_H2_UPSTREAM =
   'nginx 1.22 cannot proxy_pass over HTTP/2; its only HTTP/2 upstream is grpc_pass, used here for a plain GET (it forwards any request as HTTP/2), so that row is grpc_pass, not a general h2 proxy.';
 
@@ -58,12 +68,7 @@ export const SCENARIOS: readonly Scenario[] = [
     upstream: 'h2c',
     path: '/bytes/100',
     grpc: false,
-    systems: [
-      waypostH2('waypost', 'h2c'),
-      nginx(64, { http2: true, grpcUpstream: true }, 'nginx', 'nginx grpc_pass, keepalive 64'),
-      haproxySystem({ h2Clients: true, h2Servers: true }, 'haproxy', 'HAProxy proto h2 both sides'),
-      caddySystem({ h2cClients: true, h2cUpstreams: true }, 'caddy', 'Caddy h2c://'),
-    ],
+    systems: h2cUpstreamSystems(),
     notes: [NGINX_NO_H2_UPSTREAM],
   },
   {
@@ -72,12 +77,7 @@ export const SCENARIOS: readonly Scenario[] = [
     upstream: 'h2c',
     path: '/waypost.test.Echo/Unary',
     grpc: true,
-    systems: [
-      waypostH2('waypost', 'h2c'),
-      nginx(64, { http2: true, grpcUpstream: true }, 'nginx', 'nginx grpc_pass, keepalive 64'),
-      haproxySystem({ h2Clients: true, h2Servers: true }, 'haproxy', 'HAProxy proto h2 both sides'),
-      caddySystem({ h2cClients: true, h2cUpstreams: true }, 'caddy', 'Caddy h2c://'),
-    ],
+    systems: h2cUpstreamSystems(),
     notes: ['h2load checks the HTTP status only, not grpc-status: the backend always answers grpc-status 0.'],
   },
 ];
