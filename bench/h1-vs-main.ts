@@ -4,7 +4,7 @@
  * reference, wrk on the load CPU. Answers "does this branch slow HTTP/1.1 down?" in one run.
  * Run: `npx tsx bench/h1-vs-main.ts [--main-cli PATH] [--rounds N] [--duration S] [--no-pin]`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
@@ -13,7 +13,7 @@ import { OptionError, positive } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
 import { startContenders, type Contender } from './lib/rounds.js';
-import { addReferenceRatios, machineLine, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { measureGroup, publishRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
 import type { SystemDefinition } from './lib/system.js';
 import { nginxKeepalive64 } from './lib/systems/nginx.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
@@ -92,12 +92,10 @@ async function main(): Promise<number> {
   } finally {
     await group.stopAll();
   }
-  addReferenceRatios(rows, ['nginx-ka64', 'waypost-http-proxy-log-main', 'waypost-undici-log-main']);
-  const file = writeRoundsReport(
+  return publishRoundsReport(
     {
       title: 'Waypost HTTP/1.1, this branch vs main',
       startedAt,
-      machine: machineLine(loadAtStart),
       settings,
       latencyColumns: ['p99 ms', 'p50 ms'],
       references: [
@@ -109,11 +107,9 @@ async function main(): Promise<number> {
       rows,
       skipped,
     },
-    path.join(REPO_ROOT, 'bench', 'results'),
+    loadAtStart,
     'h1-vs-main',
   );
-  console.log(`\n${readFileSync(file, 'utf8')}`);
-  return rows.length > 0 ? 0 : 1;
 }
 
 main().then(

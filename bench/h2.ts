@@ -4,18 +4,16 @@
  * with the backends, each proxy on the other CPU, systems interleaved in rounds (A B C A B C …).
  * Run: `npx tsx bench/h2.ts [--quick] [--help]`. See bench/README.md.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { startBackends, startH2Backends, type Backends } from './lib/backends.js';
 import { probeGrpc } from './lib/grpc-probe.js';
 import { GRPC_HEADERS, runH2Load, writeGrpcRequestBody } from './lib/h2load.js';
 import { installMissingPeers } from './lib/install.js';
 import { OptionError, positive } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
-import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
+import { ProcessGroup } from './lib/processes.js';
 import { startContenders, type Contender } from './lib/rounds.js';
-import { addReferenceRatios, machineLine, measureGroup, writeRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { measureGroup, publishRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
 import { selectScenarios, type Scenario } from './lib/systems/h2.js';
 
 const USAGE = `npx tsx bench/h2.ts [options]   (npm run bench:h2 -- [options])
@@ -135,12 +133,10 @@ async function main(): Promise<number> {
     await group.stopAll();
   }
 
-  addReferenceRatios(rows, ['nginx', 'haproxy']);
-  const file = writeRoundsReport(
+  return publishRoundsReport(
     {
       title: 'Waypost HTTP/2 bench',
       startedAt,
-      machine: machineLine(loadAtStart),
       settings,
       latencyColumns: ['mean ms', 'max ms'],
       references: [
@@ -151,12 +147,9 @@ async function main(): Promise<number> {
       rows,
       skipped,
     },
-    path.join(REPO_ROOT, 'bench', 'results'),
+    loadAtStart,
     'h2',
   );
-  console.log(`\n${readFileSync(file, 'utf8')}`);
-  console.log(`written: ${path.relative(REPO_ROOT, file)} (+ .json, h2-latest.md)`);
-  return rows.length > 0 ? 0 : 1;
 }
 
 /** The contenders whose gRPC call succeeds end to end; the others are skipped with the reason. */

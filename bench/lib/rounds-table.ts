@@ -3,9 +3,10 @@
  * (scenario) and system the median req/s, its spread over the rounds, latency, proxy CPU and
  * ratios against named references from the same group, as Markdown and JSON in bench/results/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO_ROOT } from './processes.js';
 import { median, runInterleaved, spreadPercent, SPREAD_LIMIT_PERCENT, type Contender, type RoundSample } from './rounds.js';
 
 /** What every load tool gives per run, whatever it calls it. */
@@ -164,4 +165,16 @@ export function writeRoundsReport(report: RoundsReport, resultsDir: string, pref
   writeFileSync(path.join(resultsDir, `${prefix}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(path.join(resultsDir, `${prefix}-latest.md`), markdown);
   return markdownPath;
+}
+
+/**
+ * The end of a rounds bench: ratios against `references`, the machine line, the report written to
+ * bench/results/<prefix>-* and printed. Returns the exit code: 1 when no row was measured.
+ */
+export function publishRoundsReport(report: Omit<RoundsReport, 'machine'>, loadAtStart: string, prefix: string): number {
+  addReferenceRatios(report.rows, report.references.map((r) => r.id));
+  const file = writeRoundsReport({ ...report, machine: machineLine(loadAtStart) }, path.join(REPO_ROOT, 'bench', 'results'), prefix);
+  console.log(`\n${readFileSync(file, 'utf8')}`);
+  console.log(`written: ${path.relative(REPO_ROOT, file)} (+ .json, ${prefix}-latest.md)`);
+  return report.rows.length > 0 ? 0 : 1;
 }
