@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ForeignLoadMonitor, ResourceMonitor } from './resources.js';
-import type { RunningSystem, SystemContext, SystemDefinition } from './system.js';
+import { skippedAsUnavailable, type RunningSystem, type SystemContext, type SystemDefinition } from './system.js';
 
 export const SPREAD_LIMIT_PERCENT = 15;
 
@@ -54,12 +54,7 @@ export async function startContenders(
   const contenders: Contender[] = [];
   const tmpDirs: string[] = [];
   for (const definition of definitions) {
-    const reason = await definition.unavailable();
-    if (reason) {
-      console.log(`skip ${definition.id}: ${reason}`);
-      skipped.push({ system: definition.id, reason });
-      continue;
-    }
+    if (await skippedAsUnavailable(definition, skipped)) continue;
     const tmpDir = mkdtempSync(path.join(os.tmpdir(), `waypost-bench-${definition.id}-`));
     tmpDirs.push(tmpDir);
     try {
