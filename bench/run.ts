@@ -13,7 +13,7 @@ import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { choosePinning, type Pinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
 import { ForeignLoadMonitor, ResourceMonitor, rssBytes } from './lib/resources.js';
-import type { RunningSystem, SystemContext, SystemDefinition } from './lib/system.js';
+import { skippedAsUnavailable, type RunningSystem, type SystemContext, type SystemDefinition } from './lib/system.js';
 import { selectSystems } from './lib/systems/index.js';
 import { addRatios, writeReport, type BenchReport, type ResultRow, type SkippedSystem } from './lib/table.js';
 
@@ -143,12 +143,7 @@ async function main(): Promise<number> {
   try {
     const backends = await startBackends(group, pinning);
     for (const definition of systems) {
-      const reason = await definition.unavailable();
-      if (reason) {
-        console.log(`skip ${definition.id}: ${reason}`);
-        skipped.push({ system: definition.id, reason });
-        continue;
-      }
+      if (await skippedAsUnavailable(definition, skipped)) continue;
       const tmpDir = mkdtempSync(path.join(os.tmpdir(), `waypost-bench-${definition.id}-`));
       const context: SystemContext = { backends, group, pinning, tmpDir };
       let running: RunningSystem | undefined;

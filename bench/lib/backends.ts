@@ -1,4 +1,4 @@
-/** The backends: two Node HTTP servers in one child process, identical for every system. */
+/** The backends: two Node HTTP servers in one child process, identical for every system (HTTP/1.1 or h2c). */
 import type { Pinning } from './pin.js';
 import type { ProcessGroup, Started } from './processes.js';
 
@@ -12,8 +12,17 @@ export function bodyPath(bytes: number): string {
   return bytes === 16384 ? '/bytes/16384' : '/bytes/100';
 }
 
-export async function startBackends(group: ProcessGroup, pinning: Pinning): Promise<Backends> {
-  const started = group.startNodeScript('backends', 'backend-server.ts', { count: 2 }, { cpu: pinning.loadCpu });
+export function startBackends(group: ProcessGroup, pinning: Pinning): Promise<Backends> {
+  return startBackendChild('backends', 'backend-server.ts', group, pinning);
+}
+
+/** Two node:http2 (h2c) backends: 100 B for a GET, an Echo reply for a gRPC call (bench/h2.ts). */
+export function startH2Backends(group: ProcessGroup, pinning: Pinning): Promise<Backends> {
+  return startBackendChild('h2-backends', 'h2-backend-server.ts', group, pinning);
+}
+
+async function startBackendChild(name: string, childFile: string, group: ProcessGroup, pinning: Pinning): Promise<Backends> {
+  const started = group.startNodeScript(name, childFile, { count: 2 }, { cpu: pinning.loadCpu });
   const { ports } = await started.readyMessage<{ ports: number[] }>(10_000);
   return { ports, process: started };
 }

@@ -5,10 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { hasCommand } from './pin.js';
 
-const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy', wrk: 'wrk' };
+const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy', wrk: 'wrk', h2load: 'nghttp2-client' };
 
-export function installMissingPeers(allowed: boolean): void {
-  const missing = Object.keys(PACKAGES).filter((command) => !hasCommand(command));
+/** `commands`: the ones this script needs (bench/run.ts: the peers and wrk; bench/h2.ts: h2load too). */
+export function installMissingPeers(allowed: boolean, commands = ['nginx', 'haproxy', 'caddy', 'wrk']): void {
+  const missing = commands.filter((command) => !hasCommand(command));
   if (missing.length === 0) return;
   if (!allowed) return console.log(`not installing ${missing.join(', ')} (--no-install)`);
   if (process.getuid?.() !== 0) return console.log(`not installing ${missing.join(', ')}: not running as root`);

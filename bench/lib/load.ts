@@ -38,18 +38,7 @@ export async function runWrk(request: LoadRequest, group: ProcessGroup, pinning:
   const args = ['-t1', `-c${request.connections}`, `-d${seconds}s`, '--latency'];
   if (request.hostHeader) args.push('-H', `Host: ${request.hostHeader}`);
   args.push(request.url);
-  const started = group.start('wrk', 'wrk', args, { cpu: pinning.loadCpu });
-  let output = '';
-  started.child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  // 'close' (not 'exit'): the summary is the last thing wrk writes, read it all.
-  const closed = new Promise<void>((resolve) => started.child.once('close', () => resolve()));
-  // wrk stops itself after -d; this bound only matters if it hangs.
-  const guard = setTimeout(() => void group.stop(started), (seconds + 15) * 1000);
-  // A failed spawn may never 'close'; a second after the end is enough for wrk to flush.
-  await Promise.race([closed, started.done.then(() => sleep(1000))]);
-  clearTimeout(guard);
-  const code = started.child.exitCode;
-  if (code !== 0) throw new Error(`wrk exited with ${code ?? started.child.signalCode}: ${started.summary()}`);
+  const output = await runLoadTool(group, 'wrk', args, pinning, seconds);
   return parseWrkOutput(output);
 }
 
@@ -79,6 +68,26 @@ export function parseWrkOutput(output: string): LoadResult {
     errors,
     non2xx: non2xx ? Number(non2xx[1]) : 0,
   };
+}
+
+/**
+ * Runs a load generator that stops itself after `seconds` (wrk, h2load) pinned to the load CPU,
+ * and returns its stdout; throws with its last lines when it fails. Bounded: a tool stalled by a
+ * proxy is stopped 15 s after its end.
+ */
+export async function runLoadTool(group: ProcessGroup, command: string, args: string[], pinning: Pinning, seconds: number): Promise<string> {
+  const started = group.start(command, command, args, { cpu: pinning.loadCpu });
+  let output = '';
+  started.child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // 'close' (not 'exit'): the summary is the last thing the tool writes, read it all.
+  const closed = new Promise<void>((resolve) => started.child.once('close', () => resolve()));
+  const guard = setTimeout(() => void group.stop(started), (seconds + 15) * 1000);
+  // A failed spawn may never 'close'; a second after the end is enough to flush.
+  await Promise.race([closed, started.done.then(() => sleep(1000))]);
+  clearTimeout(guard);
+  const code = started.child.exitCode;
+  if (code !== 0) throw new Error(`${command} exited with ${code ?? started.child.signalCode}: ${started.summary()}`);
+  return output;
 }
 
 export function runLoad(tool: LoadTool, request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {

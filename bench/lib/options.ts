@@ -36,7 +36,7 @@ export const USAGE = `npx tsx bench/run.ts [options]
 
 export class OptionError extends Error {}
 
-function positive(name: string, text: string, integer: boolean): number {
+export function positive(name: string, text: string, integer: boolean): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
     throw new OptionError(`${name}: expected a positive ${integer ? 'integer' : 'number'}, got "${text}"`);

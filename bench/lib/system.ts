@@ -35,3 +35,12 @@ export interface SystemDefinition {
   unavailable(): Promise<string | undefined>;
   start(context: SystemContext): Promise<RunningSystem>;
 }
+
+/** true (and the reason printed and added to `skipped`) when `definition` cannot run here. */
+export async function skippedAsUnavailable(definition: SystemDefinition, skipped: { system: string; reason: string }[]): Promise<boolean> {
+  const reason = await definition.unavailable();
+  if (!reason) return false;
+  console.log(`skip ${definition.id}: ${reason}`);
+  skipped.push({ system: definition.id, reason });
+  return true;
+}

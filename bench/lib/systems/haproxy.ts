@@ -3,8 +3,15 @@ import { hasCommand } from '../pin.js';
 import type { SystemDefinition } from '../system.js';
 import { startExternal } from './external.js';
 
-function haproxyConfig(port: number, backends: number[]): string {
-  const servers = backends.map((b, i) => `  server b${i + 1} 127.0.0.1:${b}`).join('\n');
+/** What the HTTP/2 rows change: `proto h2` on the listener (h2c clients) and on the servers. */
+export interface HaproxyProtocols {
+  h2Clients: boolean;
+  h2Servers: boolean;
+}
+
+function haproxyConfig(port: number, backends: number[], protocols: HaproxyProtocols): string {
+  const serverProto = protocols.h2Servers ? ' proto h2' : '';
+  const servers = backends.map((b, i) => `  server b${i + 1} 127.0.0.1:${b}${serverProto}`).join('\n');
   return `global
   nbthread 1
   # Far above -c64; higher values ask for more file descriptors than containers often allow.
@@ -19,7 +26,7 @@ defaults
   timeout server 60s
 
 frontend bench
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${protocols.h2Clients ? ' proto h2' : ''}
   default_backend backends
 
 backend backends
@@ -28,16 +35,20 @@ ${servers}
 `;
 }
 
-export const haproxy: SystemDefinition = {
-  id: 'haproxy',
-  label: 'HAProxy',
-  unavailable: async () => (hasCommand('haproxy') ? undefined : 'haproxy not found on PATH'),
-  start: (context) =>
-    startExternal(context, {
-      name: 'haproxy',
-      command: 'haproxy',
-      configFile: 'haproxy.cfg',
-      config: (port) => haproxyConfig(port, context.backends.ports),
-      args: (file) => ['-db', '-f', file],
-    }),
-};
+export function haproxySystem(protocols: HaproxyProtocols, id: string, label: string): SystemDefinition {
+  return {
+    id,
+    label,
+    unavailable: async () => (hasCommand('haproxy') ? undefined : 'haproxy not found on PATH'),
+    start: (context) =>
+      startExternal(context, {
+        name: id,
+        command: 'haproxy',
+        configFile: 'haproxy.cfg',
+        config: (port) => haproxyConfig(port, context.backends.ports, protocols),
+        args: (file) => ['-db', '-f', file],
+      }),
+  };
+}
+
+export const haproxy = haproxySystem({ h2Clients: false, h2Servers: false }, 'haproxy', 'HAProxy');

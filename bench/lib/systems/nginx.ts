@@ -8,7 +8,25 @@ import { hasCommand } from '../pin.js';
 import type { SystemDefinition } from '../system.js';
 import { startExternal } from './external.js';
 
-function nginxConfig(tmp: string, port: number, backends: number[], keepalive: number): string {
+/** What the HTTP/2 rows change: clients speak h2c, and gRPC upstreams go through grpc_pass. */
+export interface NginxProtocols {
+  /** `listen … http2`: h2c with prior knowledge (nginx 1.22 then serves no HTTP/1.1 on the port). */
+  http2: boolean;
+  /** `grpc_pass grpc://backends`: HTTP/2 to the backends (nginx's only HTTP/2 upstream). */
+  grpcUpstream: boolean;
+}
+
+const HTTP1: NginxProtocols = { http2: false, grpcUpstream: false };
+
+function nginxConfig(tmp: string, port: number, backends: number[], keepalive: number, protocols: NginxProtocols): string {
+  const forward = protocols.grpcUpstream
+    ? '      grpc_pass grpc://backends;'
+    : `      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";`;
+  // An HTTP/2 connection is closed after keepalive_requests (default 1000) requests; h2load
+  // does not reconnect, so the default would end its clients early.
+  const clientLimit = protocols.http2 ? '\n  keepalive_requests 10000000;' : '';
   const servers = backends.map((b) => `    server 127.0.0.1:${b};`).join('\n');
   return `worker_processes 1;
 daemon off;
@@ -21,35 +39,34 @@ http {
   proxy_temp_path ${tmp}/proxy;
   fastcgi_temp_path ${tmp}/fastcgi;
   uwsgi_temp_path ${tmp}/uwsgi;
-  scgi_temp_path ${tmp}/scgi;
+  scgi_temp_path ${tmp}/scgi;${clientLimit}
   upstream backends {
 ${servers}
     keepalive ${keepalive};
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${protocols.http2 ? ' http2' : ''};
     location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
+${forward}
     }
   }
 }
 `;
 }
 
-function nginx(keepalive: number): SystemDefinition {
+/** nginx with an upstream keepalive pool of `keepalive`; `id`/`label` default to the HTTP/1.1 rows. */
+export function nginx(keepalive: number, protocols = HTTP1, id = `nginx-ka${keepalive}`, label = `nginx keepalive ${keepalive}`): SystemDefinition {
   return {
-    id: `nginx-ka${keepalive}`,
-    label: `nginx keepalive ${keepalive}`,
+    id,
+    label,
     unavailable: async () => (hasCommand('nginx') ? undefined : 'nginx not found on PATH'),
     start: (context) => {
       for (const dir of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(context.tmpDir, dir));
       return startExternal(context, {
-        name: `nginx-ka${keepalive}`,
+        name: id,
         command: 'nginx',
         configFile: 'nginx.conf',
-        config: (port) => nginxConfig(context.tmpDir, port, context.backends.ports, keepalive),
+        config: (port) => nginxConfig(context.tmpDir, port, context.backends.ports, keepalive, protocols),
         // -e: nginx opens its compiled-in error log before reading the config; keep it in the temp dir.
         args: (file) => ['-p', context.tmpDir, '-e', path.join(context.tmpDir, 'error.log'), '-c', file],
       });

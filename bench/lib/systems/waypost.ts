@@ -52,6 +52,10 @@ export interface WaypostOptions {
   accessLog: 'off' | 'stdout';
   /** Extra config fields (the leak script and experiments). */
   extra?: Record<string, unknown>;
+  /** Registered instance protocol (DESIGN §8); undefined = the default, http1. */
+  instanceProtocol?: 'h2c';
+  /** Another build's CLI (bench/h1-vs-main.ts); undefined = this worktree's dist/cli.js. */
+  cli?: string;
 }
 
 /** Start Waypost, register the backends and wait until a request through it answers 200. */
@@ -72,7 +76,7 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
   );
   // The access log goes to /dev/null: the proxy pays for each line, the disk does not.
   const devNull = options.accessLog === 'stdout' ? openSync('/dev/null', 'w') : undefined;
-  const started = context.group.start('waypost', process.execPath, [CLI, 'proxy', '--config', configPath], {
+  const started = context.group.start('waypost', process.execPath, [options.cli ?? CLI, 'proxy', '--config', configPath], {
     cpu: context.pinning.proxyCpu,
     stdout: devNull ?? 'pipe',
   });
@@ -87,7 +91,8 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
       throw error;
     }
     for (const [index, backend] of context.backends.ports.entries()) {
-      await register(adminPort, { id: `bench-${index + 1}`, host: '127.0.0.1', port: backend, ttl: 3600 });
+      const protocol = options.instanceProtocol === undefined ? {} : { protocol: options.instanceProtocol };
+      await register(adminPort, { id: `bench-${index + 1}`, host: '127.0.0.1', port: backend, ttl: 3600, ...protocol });
     }
     await waitUntilRouted(port, 10_000);
   } catch (error) {

@@ -1,0 +1,121 @@
+/**
+ * HTTP/1.1 through this build against another build (the main branch's), interleaved in rounds:
+ * the quick bench's Waypost rows (both engines, access log on) and nginx keepalive 64 as the
+ * reference, wrk on the load CPU. Answers "does this branch slow HTTP/1.1 down?" in one run.
+ * Run: `npx tsx bench/h1-vs-main.ts [--main-cli PATH] [--rounds N] [--duration S] [--no-pin]`.
+ */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bodyPath, startBackends } from './lib/backends.js';
+import { runWrk, wrkAvailable } from './lib/load.js';
+import { OptionError, positive } from './lib/options.js';
+import { choosePinning } from './lib/pin.js';
+import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
+import { startContenders, type Contender } from './lib/rounds.js';
+import { measureGroup, publishRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import type { SystemDefinition } from './lib/system.js';
+import { nginxKeepalive64 } from './lib/systems/nginx.js';
+import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
+
+const DEFAULT_MAIN_CLI = path.resolve(REPO_ROOT, '..', 'main', 'dist', 'cli.js');
+
+function waypostBuild(engine: WaypostEngine, build: 'this' | 'main', mainCli: string): SystemDefinition {
+  return {
+    id: `waypost-${engine}-log-${build}`,
+    label: `Waypost (${engine}) + access log, ${build === 'this' ? 'this branch' : 'main'}`,
+    unavailable: async () =>
+      build === 'this' ? ensureWaypostBuilt() : existsSync(mainCli) ? undefined : `${mainCli} missing (build main there first)`,
+    start: (context) => startWaypost(context, { engine, accessLog: 'stdout', ...(build === 'main' ? { cli: mainCli } : {}) }),
+  };
+}
+
+function parse(argv: string[]): { mainCli: string; rounds: number; durationSeconds: number; pin: boolean } {
+  const values = new Map<string, string>();
+  let pin = true;
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!;
+    if (name === '--no-pin') pin = false;
+    else if (['--main-cli', '--rounds', '--duration'].includes(name)) {
+      const value = argv[++i];
+      if (value === undefined) throw new OptionError(`${name}: missing value`);
+      values.set(name, value);
+    } else throw new OptionError(`unknown argument "${name}"`);
+  }
+  const rounds = values.get('--rounds');
+  const duration = values.get('--duration');
+  return {
+    mainCli: path.resolve(values.get('--main-cli') ?? DEFAULT_MAIN_CLI),
+    rounds: rounds ? positive('--rounds', rounds, true) : 5,
+    durationSeconds: duration ? positive('--duration', duration, true) : 2,
+    pin,
+  };
+}
+
+async function main(): Promise<number> {
+  let options: ReturnType<typeof parse>;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    return 2;
+  }
+  if (!wrkAvailable()) {
+    console.log('skip: wrk not found (apt-get install -y wrk)');
+    return 0;
+  }
+  const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg()[0]!.toFixed(2);
+  const pinning = choosePinning(options.pin);
+  const settings = `wrk -t1 -c64, 100 B · ${options.rounds} interleaved rounds × ${options.durationSeconds} s (+1 s warm-up each) · main = ${options.mainCli} · ${pinning.description}`;
+  console.log(`bench h1-vs-main · ${settings}`);
+  const systems = [
+    nginxKeepalive64,
+    ...(['http-proxy', 'undici'] as const).flatMap((engine) => [waypostBuild(engine, 'main', options.mainCli), waypostBuild(engine, 'this', options.mainCli)]),
+  ];
+  const group = new ProcessGroup();
+  const skipped: { system: string; reason: string }[] = [];
+  const rows: RoundsRow[] = [];
+  try {
+    const backends = await startBackends(group, pinning);
+    const started = await startContenders(systems, { backends, group, pinning }, skipped);
+    try {
+      const measure = async ({ running }: Contender, seconds: number): Promise<RunFigures> => {
+        const url = `http://127.0.0.1:${running.port}${bodyPath(100)}`;
+        const result = await runWrk({ url, hostHeader: running.hostHeader, connections: 64, durationSeconds: seconds }, group, pinning);
+        return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.p99Ms, secondLatencyMs: result.p50Ms, errors: result.errors, non2xx: result.non2xx };
+      };
+      rows.push(...(await measureGroup('h1', started.contenders, options.rounds, options.durationSeconds, measure)));
+    } finally {
+      await started.stop();
+    }
+  } finally {
+    await group.stopAll();
+  }
+  return publishRoundsReport(
+    {
+      title: 'Waypost HTTP/1.1, this branch vs main',
+      startedAt,
+      settings,
+      latencyColumns: ['p99 ms', 'p50 ms'],
+      references: [
+        { id: 'nginx-ka64', label: 'nginx(ka64)' },
+        { id: 'waypost-http-proxy-log-main', label: 'main (http-proxy)' },
+        { id: 'waypost-undici-log-main', label: 'main (undici)' },
+      ],
+      groups: [{ id: 'h1', title: 'HTTP/1.1, 100 B, wrk -c64', notes: [] }],
+      rows,
+      skipped,
+    },
+    loadAtStart,
+    'h1-vs-main',
+  );
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
