@@ -173,7 +173,7 @@ export class ProxyHandler {
     const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal);
     // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
-    if (grpcTimeout !== undefined) exchange.setDeadline(performance.now() + grpcTimeout);
+    if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
     const result = await this.#attempts.run(exchange, endpoint);
     log.grpcStatus ??= exchange.grpcStatus;
     log.instance = exchange.endpoint!.key;

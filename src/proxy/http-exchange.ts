@@ -61,11 +61,6 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     return !this.streamBody || !this.req.readableDidRead;
   }
 
-  /** The call's deadline (gRPC `grpc-timeout`), as a performance.now() time. */
-  setDeadline(at: number): void {
-    this.deadline = at;
-  }
-
   noteGrpcStatus(status: number): void {
     this.grpcStatus = status;
   }

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,38 @@ describe('HTTP/2 clients at the listeners', () => {
       expect(res).toEqual({ status: 200, version: '1.1', body: answer });
     });
   }
+
+  it('an HTTP/2 instance answering status 999 gives the client 502, as the HTTP/1.1 engines do', async () => {
+    // node:http2 refuses to send 999, so this instance writes its frames by hand: SETTINGS, the
+    // ACK of the proxy's, and one HEADERS frame (END_STREAM | END_HEADERS) on stream 1 whose
+    // HPACK block is ":status: 999" (literal, indexed name 8, not indexed).
+    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head[3] = type;
+      head[4] = flags;
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    const raw = net.createServer((socket) => {
+      socket.once('data', () => {
+        socket.write(frame(4, 0, 0, Buffer.alloc(0)));
+        socket.write(frame(4, 1, 0, Buffer.alloc(0)));
+        socket.write(frame(1, 0x5, 1, Buffer.from([0x08, 0x03, ...Buffer.from('999')])));
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    try {
+      await proxy.register({ service: 'odd', id: 'o1', host: '127.0.0.1', port: (raw.address() as AddressInfo).port, protocol: 'h2c' });
+      // An HTTP/1.1 client: node:http would write 999 through verbatim (it accepts 100-999).
+      const res = await curl(['--http1.1', '-H', 'host: odd.localhost', `http://127.0.0.1:${ports.all}/`]);
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body)).toMatchObject({ error: 'upstream_failed' });
+    } finally {
+      await new Promise((r) => raw.close(r));
+    }
+  });
 
   it('a listener with protocols [http1] refuses h2c and serves HTTP/1.1', async () => {
     expect(await curlExitCode(['--http2-prior-knowledge', '-H', 'host: web.localhost', `http://127.0.0.1:${ports.http1Only}/`])).not.toBe(0);

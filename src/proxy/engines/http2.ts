@@ -17,7 +17,16 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as Http2Headers
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../../endpoint.js';
-import { UpstreamTimeoutError, upstreamErrorReason, type AttemptOptions, type AttemptResult, type EngineStats, type ForwardEngine } from '../forwarder.js';
+import {
+  UpstreamProtocolError,
+  UpstreamTimeoutError,
+  isForwardableStatus,
+  upstreamErrorReason,
+  type AttemptOptions,
+  type AttemptResult,
+  type EngineStats,
+  type ForwardEngine,
+} from '../forwarder.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from '../connection-tracker.js';
 import { GrpcStatus, endGrpcCall, isGrpc } from '../grpc.js';
 import { Http2Sessions, type PooledSession } from './http2-sessions.js';
@@ -137,6 +146,11 @@ class Http2Attempt implements TrackedConnection {
     clearTimeout(this.#timer);
     this.#upstreamMs = performance.now() - this.#started;
     const status = Number(headers[HTTP2_HEADER_STATUS]);
+    // The same rule as the HTTP/1.1 engines: nothing outside 100-599 reaches a client (→ 502).
+    if (!isForwardableStatus(status)) {
+      this.#fail(new UpstreamProtocolError(status));
+      return;
+    }
     if (status < 200) return; // interim responses are not forwarded
     this.#status = status;
     const trailersOnly = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
