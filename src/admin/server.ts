@@ -18,7 +18,7 @@ import { sendJson } from './body.js';
 import { answerFailure, designErrorFormat } from './failure.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
-import { viaNames } from '../net/via.js';
+import { viaFromWaypost, viaNames } from '../net/via.js';
 import type { OwnListeners } from './self-loop.js';
 import { RegistrationTargets } from './targets.js';
 
@@ -198,13 +198,18 @@ export class AdminServer {
     }
   }
 
-  /** Reads as well as writes: the admin API is never reachable through a proxy port. */
+  /**
+   * Reads as well as writes: the admin API is never reachable through a proxy port (DESIGN §8),
+   * this proxy's or another Waypost's (every Waypost marks its Via entry). An operator's own
+   * reverse proxy in front of the admin port (nginx's Via) is still served.
+   */
   #refuseOwnDataPath(req: IncomingMessage): void {
     const via = req.headers.via;
-    if (this.#proxyId === undefined || via === undefined || !viaNames(via, this.#proxyId)) return;
+    if (via === undefined) return;
+    if (!viaFromWaypost(via) && (this.#proxyId === undefined || !viaNames(via, this.#proxyId))) return;
     throw new WaypostError(
       ErrorCodes.LOOP_DETECTED,
-      "the admin API is not served through this proxy's own listeners (the request's Via names this proxy): an instance is registered at the admin address",
+      'the admin API is not served through a Waypost proxy listener (the request\'s Via names one): an instance is registered at the admin address',
     );
   }
 

@@ -7,6 +7,22 @@
  */
 import { randomBytes } from 'node:crypto';
 
+/**
+ * The comment every Waypost proxy puts after its pseudonym (`1.1 <id> (waypost)`): whatever
+ * a proxy's id, a request one of them forwarded is recognisable as such.
+ */
+export const WAYPOST_VIA_COMMENT = '(waypost)';
+
+/** This proxy's Via entry for a request received over `version` (`1.1`, `2`). */
+export function viaEntry(version: string, proxyId: string): string {
+  return `${version} ${proxyId} ${WAYPOST_VIA_COMMENT}`;
+}
+
+/** Whether any Waypost proxy forwarded a request carrying this Via value. */
+export function viaFromWaypost(via: string): boolean {
+  return via.includes(WAYPOST_VIA_COMMENT);
+}
+
 /** A Via pseudonym (RFC 9110 `received-by` token), kept short and log-safe. */
 export const PROXY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
-import { viaHops, viaNames } from '../net/via.js';
+import { viaEntry, viaHops, viaNames } from '../net/via.js';
 import { RequestIds } from './headers.js';
 import { sendProxyError, writeRawProxyError } from './responses.js';
 
@@ -28,7 +28,7 @@ export class LoopGuard {
 
   constructor(proxyId: string, logger: Logger) {
     this.#proxyId = proxyId;
-    this.#http11Entry = `1.1 ${proxyId}`;
+    this.#http11Entry = viaEntry('1.1', proxyId);
     this.#log = logger;
   }
 
@@ -69,7 +69,7 @@ export class LoopGuard {
   #mark(req: IncomingMessage): false {
     // RFC 9110 §7.6.3 names the received protocol's version: `2` for HTTP/2 (Node reports 2.0).
     const version = req.httpVersionMajor === 2 ? '2' : req.httpVersion;
-    const entry = version === '1.1' ? this.#http11Entry : `${version} ${this.#proxyId}`;
+    const entry = version === '1.1' ? this.#http11Entry : viaEntry(version, this.#proxyId);
     const via = req.headers.via;
     req.headers.via = via === undefined ? entry : `${via}, ${entry}`;
     return false;

@@ -159,6 +159,9 @@ describe('a loop that skipped the registration checks', () => {
     // The admin port itself still answers, and so does an operator's reverse proxy in front of it (another Via).
     expect((await call(admin, 'GET', '/v1/services')).status).toBe(200);
     expect((await call(admin, 'GET', '/v1/services', { headers: { via: '1.1 nginx' } })).status).toBe(200);
+    // Another Waypost proxy's data path (a shared registry: any proxy may route to this admin port) is refused too.
+    const viaOther = await call(admin, 'GET', '/v1/services', { headers: { via: '1.1 nginx, 1.1 waypost-other (waypost)' } });
+    expect(viaOther.status).toBe(508);
   });
 
   it('refuses a WebSocket upgrade that loops with 508', async () => {
@@ -183,9 +186,9 @@ describe('the Via marker', () => {
     const { app, plant, http: proxyPort } = await start();
     await plant({ service: 'echo', id: 'echo-1', host: '127.0.0.1', port: backend.port });
     const plain = JSON.parse((await through(proxyPort, 'echo.localhost')).body) as EchoReply;
-    expect(plain.headers.via).toBe(`1.1 ${app.proxyId}`);
+    expect(plain.headers.via).toBe(`1.1 ${app.proxyId} (waypost)`);
     const chained = JSON.parse((await through(proxyPort, 'echo.localhost', { headers: { via: '1.0 edge, 1.1 nginx', connection: 'via' } })).body) as EchoReply;
-    expect(chained.headers.via).toBe(`1.0 edge, 1.1 nginx, 1.1 ${app.proxyId}`);
+    expect(chained.headers.via).toBe(`1.0 edge, 1.1 nginx, 1.1 ${app.proxyId} (waypost)`);
   });
 
   it('answers 508 to a request naming this proxy or listing more than 16 hops, before routing', async () => {
@@ -209,7 +212,7 @@ describe('the Via marker', () => {
     await outer.plant({ service: 'echo', id: 'inner', host: '127.0.0.1', port: inner.http });
     const answer = await through(outer.http, 'echo.localhost');
     expect(answer.status).toBe(200);
-    expect((JSON.parse(answer.body) as EchoReply).headers.via).toBe(`1.1 ${outer.app.proxyId}, 1.1 ${inner.app.proxyId}`);
+    expect((JSON.parse(answer.body) as EchoReply).headers.via).toBe(`1.1 ${outer.app.proxyId} (waypost), 1.1 ${inner.app.proxyId} (waypost)`);
   });
 
   it('takes a configured proxyId', async () => {

@@ -1,6 +1,6 @@
 /** The Via loop marker: hop counting and finding a proxy's own id among the entries. */
 import { describe, expect, it } from 'vitest';
-import { generateProxyId, PROXY_ID_PATTERN, viaHops, viaNames } from '../../../src/net/via.js';
+import { generateProxyId, PROXY_ID_PATTERN, viaEntry, viaFromWaypost, viaHops, viaNames } from '../../../src/net/via.js';
 
 describe('viaHops', () => {
   it.each([
@@ -27,6 +27,16 @@ describe('viaNames', () => {
     ['absent', '1.1 nginx', false],
   ])('%s: %s → %s', (_name, via, named) => {
     expect(viaNames(via, 'waypost-1')).toBe(named);
+  });
+});
+
+describe('the Waypost Via marker', () => {
+  it('marks every entry a Waypost proxy adds, whatever its id, and names the id', () => {
+    const entry = viaEntry('1.1', 'edge-eu-1');
+    expect(entry).toBe('1.1 edge-eu-1 (waypost)');
+    expect(viaNames(`1.1 nginx, ${entry}`, 'edge-eu-1')).toBe(true);
+    expect(viaFromWaypost(`1.1 nginx, ${entry}`)).toBe(true);
+    expect(viaFromWaypost('1.1 nginx, 1.0 edge (squid)')).toBe(false);
   });
 });
 
