@@ -129,6 +129,7 @@ export class WaypostApp {
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
+      policyDeps: { metrics: this.metrics },
     });
     this.#housekeeping = new Housekeeping({
       config,

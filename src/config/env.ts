@@ -64,7 +64,9 @@ const toSnake = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1_$
 function collect(node: ZodNode, path: string[], out: EnvField[]): void {
   const inner = unwrap(node);
   const def = inner._zod.def;
-  if (def.type === 'object' && def.shape) {
+  // An object of optional-only fields (`defaults`: policy keys) has no leaf defaults to set one by one: it is given as JSON.
+  const allOptional = def.shape !== undefined && Object.values(def.shape).every((child) => child._zod.def.type === 'optional');
+  if (def.type === 'object' && def.shape && !allOptional) {
     for (const [key, child] of Object.entries(def.shape)) collect(child, [...path, key], out);
     return;
   }

@@ -8,9 +8,11 @@
 import { z } from 'zod';
 import { HTTP_BALANCER_NAMES, TCP_BALANCER_NAMES } from '../balancer/policy.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
-import { parseCidr, parseHostPort, type HostPort } from '../net/address.js';
+import { parseHostPort, type HostPort } from '../net/address.js';
 import { PROXY_ID_PATTERN } from '../net/via.js';
 import { parseDuration } from './duration.js';
+import { cidr, duration, durationValue } from './fields.js';
+import { policyDefaultsSchema, routePolicyShape } from './policy-schema.js';
 
 /**
  * HTTP forwarding engines (config `engine`); src/proxy/http-server.ts maps each name to
@@ -18,18 +20,6 @@ import { parseDuration } from './duration.js';
  */
 export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
-
-const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 5s or 2m, got "${value}"` });
-    return z.NEVER;
-  }
-  return ms;
-}).describe('a duration like 500ms, 5s or 2m'); // what config errors say the field takes (config/issues.ts)
-
-/** A duration field, normalised to milliseconds. */
-const duration = (fallback: string) => durationValue.default(parseDuration(fallback)!);
 
 const hostPortValue = z.string().transform((value, ctx): HostPort => {
   const parsed = parseHostPort(value);
@@ -42,10 +32,6 @@ const hostPortValue = z.string().transform((value, ctx): HostPort => {
 
 /** A listen address field, normalised to {host, port}. */
 const hostPort = (fallback: string) => hostPortValue.default(parseHostPort(fallback) as HostPort);
-
-const cidr = z.string().refine((v) => parseCidr(v) !== undefined, {
-  message: 'expected a CIDR range like 10.0.0.0/8 or fd00::/8',
-});
 
 const serviceName = z
   .string()
@@ -103,7 +89,7 @@ const hashKeySchema = z
     message: 'clientIp: false needs a header or cookie to hash',
   });
 
-const routeSchema = z
+export const routeSchema = z
   .strictObject({
     /** Exact host (`api.example.com`) or a wildcard (`*.example.com`); omitted = any host. */
     host: z
@@ -121,6 +107,12 @@ const routeSchema = z
     retries: z.number().int().min(0).max(10).optional(),
     sticky: z.union([z.boolean(), stickySchema]).optional(),
     hashKey: hashKeySchema.optional(),
+    /** Traffic policy (config/policy-schema.ts); each key replaces the same key of `defaults`. */
+    ...routePolicyShape,
+  })
+  .refine((route) => route.retries === undefined || route.retry === undefined, {
+    message: 'give either retries (the short form) or retry, not both',
+    path: ['retries'],
   });
 // A route with no host, path "/" and no headers is a catch-all: every request no more specific route takes.
 
@@ -268,6 +260,8 @@ export const configSchema = z.strictObject({
   /** Proxies whose X-Forwarded-For is trusted and extended; others' is replaced. */
   trustedProxies: z.array(cidr).default([]),
   routes: z.array(routeSchema).default([]),
+  /** Policy every route gets unless it sets the same key itself (DESIGN §8 order). */
+  defaults: policyDefaultsSchema.prefault({}),
   health: z
     .strictObject({
       /** Active checks, per service name. */

@@ -4,6 +4,7 @@
  * the handler owns routing, retries, metrics and proxy-made responses.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { EngineName } from '../config/schema.js';
 import type { Endpoint } from '../endpoint.js';
 import type { UpstreamErrorReason } from '../metrics.js';
@@ -36,9 +37,13 @@ export interface AttemptOptions {
   readonly signal: AbortSignal | undefined;
   /**
    * Writes the client response head from the upstream status and raw header list
-   * (`[name, value, …]` as received); called once, before any body byte.
+   * (`[name, value, …]` as received); called once, before any body byte. Returns where the
+   * engine writes the body (the client response, or a transform in front of it such as
+   * compression), or undefined when the answer is refused: the engine then reads the
+   * upstream body to its end, drops it, and resolves with `sent: false` and no error
+   * (the attempt loop may retry it, e.g. on a status code).
    */
-  writeHead(status: number, upstreamHeaders: readonly string[]): void;
+  writeHead(status: number, upstreamHeaders: readonly string[]): Writable | undefined;
   /** gRPC: the grpc-status the upstream answered with (from trailers or a trailers-only answer). */
   noteGrpcStatus?(status: number): void;
   /** gRPC: performance.now() by which the whole call must be over (grpc-timeout); undefined = none. */

@@ -32,6 +32,7 @@ import {
 import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
 import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody } from './retry.js';
+import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -43,7 +44,7 @@ export interface ProxyHandlerOptions {
   onAccessLog?: (entry: AccessLogEntry) => void;
 }
 
-export class ProxyHandler {
+export class ProxyHandler implements PolicyAnswers {
   readonly #router: Router;
   readonly #engine: ForwardEngine;
   readonly #log: Logger;
@@ -140,13 +141,24 @@ export class ProxyHandler {
     requestId: string,
     log: AccessLogEntry,
   ): Promise<void> {
+    const peer = peerAddress(req);
+    const clientIp = clientAddress(req, peer, this.#trusted);
+    const encrypted = isEncrypted(req);
+    let policyRequest: ProxyPolicyRequest | undefined;
+    const policy = match.policy;
+    if (policy !== undefined) {
+      // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
+      policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
+      let admitted = policy.admit(policyRequest);
+      if (admitted !== true && admitted !== false) admitted = await admitted;
+      if (!admitted) return;
+    }
     const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
     if (plan.kind === 'too_large') {
       log.status = this.#proxyError(req, res, 'body_too_large', log);
       return;
     }
-    const peer = peerAddress(req);
-    const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
+    const ctx = createPickContext(req, clientIp);
     // Pick before reading the body: no instance means an immediate 503.
     let endpoint = match.pick(ctx);
     if (endpoint === undefined) {
@@ -169,8 +181,8 @@ export class ProxyHandler {
       if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
     }
 
-    setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', requestId);
-    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal);
+    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
+    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal, policyRequest);
     // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
     if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
@@ -222,8 +234,17 @@ export class ProxyHandler {
   #proxyError(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, log: AccessLogEntry): number {
     log.error = code;
     // An unread body would otherwise be parsed as the next request on this connection.
-    const unread = !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
-    return this.#sendError(res, code, unread, log);
+    return this.#sendError(res, code, this.unreadBody(req), log);
+  }
+
+  /** A policy step's refusal (PolicyAnswers): answered and logged like any proxy error. */
+  reject(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, log: AccessLogEntry): number {
+    return this.#proxyError(req, res, code, log);
+  }
+
+  /** The request has a body nobody read: answering now must close the connection. */
+  unreadBody(req: IncomingMessage): boolean {
+    return !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
   }
 
   /**

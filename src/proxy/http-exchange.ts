@@ -4,6 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Endpoint } from '../endpoint.js';
 import type { RouteMatch, RouteTimeouts } from '../routing/route.js';
 import type { RequestPickContext } from '../routing/pick-context.js';
@@ -12,6 +13,7 @@ import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.j
 import { formatGrpcTimeout } from './grpc.js';
 import { clientResponseHead } from './headers.js';
 import type { ServiceMetrics } from './service-metrics.js';
+import type { ProxyPolicyRequest } from './policy-request.js';
 
 /** The result of an attempt not sent because the call's deadline had already passed. */
 const DEADLINE_PASSED: AttemptResult = Object.freeze({ status: 0, sent: false, error: 'header_timeout', aborted: false, upstreamMs: 0 });
@@ -40,6 +42,8 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     readonly body: Buffer | undefined,
     readonly streamBody: boolean,
     readonly signal: AbortSignal | undefined,
+    /** Present when the route has a policy chain: its response steps see the same request. */
+    readonly policyRequest: ProxyPolicyRequest | undefined = undefined,
   ) {
     super(match, ctx, metrics, true);
     this.method = req.method ?? 'GET';
@@ -49,6 +53,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {
+    if (this.policyRequest !== undefined) this.policyRequest.instance = endpoint.address;
     if (this.deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
     return this.engine.forward(this.req, this.res, endpoint, this);
   }
@@ -75,11 +80,23 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     return true;
   }
 
-  writeHead(status: number, upstreamHeaders: readonly string[]): void {
+  /**
+   * Writes the client response head and returns where the body goes (the response, or a
+   * policy transform in front of it); undefined refuses the answer (the engine drops it and
+   * the attempt reports `sent: false`, e.g. for a status-code retry).
+   */
+  writeHead(status: number, upstreamHeaders: readonly string[]): Writable | undefined {
     const head = clientResponseHead(upstreamHeaders, this.requestId);
     if (this.match.onResponse) this.match.onResponse(this.endpoint!, (name, value) => head.push(name, value));
     // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
     if (this.handler.closing && this.req.httpVersionMajor !== 2) head.push('connection', 'close');
+    let sink: Writable = this.res;
+    const policy = this.match.policy;
+    if (policy !== undefined) {
+      const steps = policy.response;
+      for (let i = 0; i < steps.length; i++) sink = steps[i]!.onHead(this.policyRequest!, status, head, sink);
+    }
     this.res.writeHead(status, head);
+    return sink;
   }
 }

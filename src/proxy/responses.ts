@@ -27,6 +27,9 @@ export const PROXY_ERRORS = {
     message:
       'This request already passed through this proxy, or through more proxies than allowed (Via): an instance is registered at a proxy address.',
   },
+  rate_limited: { status: 429, message: 'Too many requests for this route; slow down and retry after the time Retry-After gives.' },
+  overloaded: { status: 503, message: 'The service is at its concurrency limit and the queue is full; try again shortly.' },
+  forbidden: { status: 403, message: 'This client address may not use this route.' },
   bad_upgrade: {
     status: 400,
     message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
@@ -58,7 +61,7 @@ export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, closeC
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', body.length);
   res.setHeader('x-waypost-error', code);
-  if (status === 503) res.setHeader('retry-after', '1');
+  if (status === 503 && !res.hasHeader('retry-after')) res.setHeader('retry-after', '1');
   // The rest of an unread request body would be parsed as the next request.
   if (closeConnection) res.setHeader('connection', 'close');
   res.end(body);

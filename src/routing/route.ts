@@ -4,6 +4,7 @@
  */
 import type { PickContext } from '../balancer/policy.js';
 import type { Endpoint } from '../endpoint.js';
+import type { RoutePolicy } from '../policy/chain.js';
 
 export interface RouteTimeouts {
   readonly connect: number;
@@ -15,8 +16,10 @@ export interface RouteMatch {
   /** Stable label for logs: the config route index (`route[2]`) or `convention`. */
   readonly routeId: string;
   readonly service: string;
-  /** Path (with query) to send upstream, after prefix stripping. */
-  readonly upstreamPath: string;
+  /** Path (with query) to send upstream, after prefix stripping (and the `rewrite` policy step). */
+  upstreamPath: string;
+  /** The route's policy chain (DESIGN §8); undefined when the route has none. */
+  readonly policy?: RoutePolicy | undefined;
   readonly retries: number;
   readonly timeouts: RouteTimeouts;
   /**

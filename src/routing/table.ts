@@ -23,10 +23,12 @@ import { SERVICE_NAME_PATTERN } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
 import { ServiceRoute, type EndpointSetSource, type ServiceSource } from './service-route.js';
+import { compilePolicy, effectivePolicy, type PolicyDeps, type RoutePolicy } from '../policy/chain.js';
+import { Metrics } from '../metrics.js';
 
 export type { EndpointSetSource, ServiceSource } from './service-route.js';
 
-export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balancer' | 'retries' | 'timeouts'>;
+export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balancer' | 'retries' | 'timeouts' | 'defaults'>;
 
 export interface RouteTableOptions {
   config: RouteTableConfig;
@@ -34,6 +36,8 @@ export interface RouteTableOptions {
   endpointSets: EndpointSetSource;
   /** Passed to every balancer (e.g. an injected random source). */
   balancerOptions?: Pick<BalancerOptions, 'random'>;
+  /** What route policies use (metrics, shared counters…); tests without policies may omit it. */
+  policyDeps?: PolicyDeps;
 }
 
 export const CONVENTION_ROUTE_ID = 'convention';
@@ -53,6 +57,8 @@ class CompiledRoute extends ServiceRoute {
     readonly order: number,
     services: ServiceSource,
     endpointSets: EndpointSetSource,
+    /** The route's policy chain; undefined when it has none (nothing to run per request). */
+    readonly policy: RoutePolicy | undefined,
   ) {
     super(service, balancer, retries, timeouts, services, endpointSets);
   }
@@ -71,8 +77,13 @@ class CompiledRoute extends ServiceRoute {
 class Match implements RouteMatch {
   constructor(
     protected readonly route: CompiledRoute,
-    readonly upstreamPath: string,
+    /** Written by the `rewrite` policy step. */
+    public upstreamPath: string,
   ) {}
+
+  get policy(): RoutePolicy | undefined {
+    return this.route.policy;
+  }
 
   get routeId(): string {
     return this.route.id;
@@ -135,12 +146,16 @@ export class RouteTable implements Router {
   readonly #defaults: { retries: number; timeouts: RouteTimeouts };
   readonly #services: ServiceSource;
   readonly #endpointSets: EndpointSetSource;
+  readonly #defaultPolicy: WaypostConfig['defaults'];
+  readonly #policyDeps: PolicyDeps;
 
   constructor(options: RouteTableOptions) {
     const { config, services, endpointSets } = options;
     const balancerOptions = options.balancerOptions ?? {};
     this.#services = services;
     this.#endpointSets = endpointSets;
+    this.#defaultPolicy = config.defaults;
+    this.#policyDeps = options.policyDeps ?? { metrics: new Metrics() };
     const g = config.timeouts;
     this.#defaults = {
       retries: config.retries,
@@ -149,9 +164,11 @@ export class RouteTable implements Router {
     this.#conventionBalancer = createBalancer(config.balancer, balancerOptions);
     this.#domainSuffixes = config.domains.map((d) => `.${normalizeHost(d)}`);
 
+    const policyDeps = this.#policyDeps;
     config.routes.forEach((route, index) => {
+      const id = `route[${index}]`;
       const compiled = new CompiledRoute(
-        `route[${index}]`,
+        id,
         route.service,
         route.path,
         route.stripPrefix,
@@ -166,6 +183,7 @@ export class RouteTable implements Router {
         index,
         services,
         endpointSets,
+        compilePolicy(effectivePolicy(route, config.defaults), { routeId: id, service: route.service }, policyDeps),
       );
       if (route.host === undefined && route.path === '/' && compiled.headers.length === 0) this.#catchAll.push(compiled);
       else if (route.host === undefined) this.#hostless.push(compiled);
@@ -231,9 +249,15 @@ export class RouteTable implements Router {
       Number.MAX_SAFE_INTEGER,
       this.#services,
       this.#endpointSets,
+      this.#conventionPolicy(service),
     );
     this.#conventionRoutes.set(service, route);
     return route;
+  }
+
+  /** Convention routes get the `defaults` policy (built per service, like the route itself). */
+  #conventionPolicy(service: string): RoutePolicy | undefined {
+    return compilePolicy(this.#defaultPolicy, { routeId: CONVENTION_ROUTE_ID, service }, this.#policyDeps);
   }
 
   #balancerFor(

@@ -86,6 +86,7 @@ async function startFront(engine: ForwardEngine, target: () => Endpoint): Promis
           if (!HOP_BY_HOP.test(upstreamHeaders[i]!)) head.push(upstreamHeaders[i]!, upstreamHeaders[i + 1]!);
         }
         res.writeHead(status, head);
+        return res;
       },
     };
     const result = await engine.forward(req, res, target(), attempt);

@@ -194,12 +194,18 @@ class HttpProxyAttempt {
     }
     this.#upstreamMs = performance.now() - this.#started;
     this.#status = status;
-    this.#attempt.writeHead(this.#status, proxyRes.rawHeaders);
-    this.#sent = true;
+    const sink = this.#attempt.writeHead(this.#status, proxyRes.rawHeaders);
     proxyRes.on('error', (err) => this.onError(err));
     proxyRes.on('aborted', () => this.onError(this.#failure ?? Object.assign(new Error('upstream aborted'), { code: 'ECONNRESET' })));
+    if (sink === undefined) {
+      // Refused: read the body to its end and drop it (the socket stays reusable).
+      proxyRes.once('end', this.#onFinish);
+      proxyRes.resume();
+      return;
+    }
+    this.#sent = true;
     this.#res.once('finish', this.#onFinish);
-    proxyRes.pipe(this.#res);
+    proxyRes.pipe(sink);
   }
 
   onError(err: unknown): void {

@@ -16,6 +16,7 @@
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as Http2Headers, type OutgoingHttpHeaders } from 'node:http2';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
 import type { Endpoint } from '../../endpoint.js';
 import {
   UpstreamProtocolError,
@@ -80,6 +81,8 @@ class Http2Attempt implements TrackedConnection {
   #upstreamMs = 0;
   #stream: ClientHttp2Stream | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Where the body goes (the client response or a policy transform); undefined = refused, dropped. */
+  #sink: Writable | undefined;
   #settle!: (result: AttemptResult) => void;
   #settled = false;
   readonly #started = performance.now();
@@ -167,7 +170,11 @@ class Http2Attempt implements TrackedConnection {
       if (Array.isArray(value)) for (const v of value) raw.push(name, v);
       else raw.push(name, String(value));
     }
-    this.attempt.writeHead(status, raw);
+    this.#sink = this.attempt.writeHead(status, raw);
+    if (this.#sink === undefined) {
+      // Refused: the stream is read to its end and dropped (#onData, #onEnd).
+      return;
+    }
     this.#sent = true;
     // Replies flowing reset the idle timer, not the call's deadline: a backend that ignores
     // grpc-timeout is cut at it (DEADLINE_EXCEEDED in the trailers, see #fail).
@@ -195,9 +202,10 @@ class Http2Attempt implements TrackedConnection {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (!this.res.write(chunk)) {
+    const sink = this.#sink;
+    if (sink !== undefined && !sink.write(chunk)) {
       this.#stream?.pause();
-      this.res.once('drain', this.#onDrain);
+      sink.once('drain', this.#onDrain);
     }
   };
 
@@ -206,8 +214,12 @@ class Http2Attempt implements TrackedConnection {
   };
 
   readonly #onEnd = (): void => {
-    if (!this.#sent) return; // ended without a final response: #onStreamClose reports it
-    this.res.end();
+    if (!this.#sent) {
+      // Refused answer read to its end; otherwise no final response came and #onStreamClose reports it.
+      if (this.#status !== 0) this.#resolve(undefined);
+      return;
+    }
+    this.#sink!.end();
     if (this.res.closed || this.res.writableFinished) this.#resolve(undefined);
     else this.res.once('finish', () => this.#resolve(undefined));
   };

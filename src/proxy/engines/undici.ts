@@ -11,6 +11,7 @@
  * The client going away aborts the upstream request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../endpoint.js';
@@ -41,6 +42,8 @@ class Attempt {
   /** undici's abort for this request; undefined until it is written to a connection. */
   #abort: Abort | undefined;
   #resume: (() => void) | undefined;
+  /** Where the body goes (the client response or a policy transform); undefined = the answer was refused and is dropped. */
+  #sink: Writable | undefined;
   /** undici finished (complete or failed) with the request. */
   #finished = false;
   readonly #started = performance.now();
@@ -84,21 +87,27 @@ class Attempt {
     this.#resume = resume;
     const headers = new Array<string>(rawHeaders.length);
     for (let i = 0; i < rawHeaders.length; i++) headers[i] = rawHeaders[i]!.toString('latin1');
-    this.attempt.writeHead(statusCode, headers);
-    this.sent = true;
+    this.#sink = this.attempt.writeHead(statusCode, headers);
+    // Refused (sink undefined): the body is read and dropped, so the connection stays reusable.
+    this.sent = this.#sink !== undefined;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.#onDrain);
+    const sink = this.#sink;
+    if (sink === undefined || sink.write(chunk)) return true;
+    sink.once('drain', this.#onDrain);
     return false;
   }
 
   onComplete(): void {
     this.#finished = true;
+    if (this.#sink === undefined) {
+      this.#resolve(undefined);
+      return;
+    }
     // The attempt ends when the client response closes (flushed, or the client left).
-    this.res.end();
+    this.#sink.end();
     if (this.res.closed) this.#resolve(undefined);
   }
 

@@ -1,0 +1,212 @@
+/**
+ * Route policy keys (DESIGN §8): the same keys under each route and under
+ * `defaults`. A route's key replaces the default's key as a whole (no deep
+ * merge), so what a route says is all that applies to it.
+ *
+ * Only shapes and bounds live here; what each step does is in src/policy/, one
+ * file per step, compiled into the route's chain when the route table is built.
+ */
+import { z } from 'zod';
+import { SERVICE_NAME_PATTERN } from '../types.js';
+import { cidr, duration } from './fields.js';
+
+/** An HTTP field name (RFC 9110 token), stored lower-case. */
+export const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a header name')
+  .transform((name) => name.toLowerCase());
+
+/** A header value template: no control characters (CR/LF would split the head). */
+const headerValueTemplate = z.string().max(4096).regex(/^[^\0-\x08\x0a-\x1f\x7f]*$/, 'expected a header value without control characters');
+
+/** `100/s`, `6000/m`, `50000/h`, or a number of requests per second; normalised to requests per second. */
+const rateValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const match = typeof value === 'number' ? [String(value), String(value), 's'] : /^(\d+(?:\.\d+)?)\s*\/\s*(s|m|h)$/.exec(value.trim());
+  const amount = match === null ? NaN : Number(match[1]);
+  if (!(amount > 0) || !Number.isFinite(amount)) {
+    ctx.addIssue({ code: 'custom', message: `expected a rate like 100/s, 600/m or 5000/h, got "${value}"` });
+    return z.NEVER;
+  }
+  const per = match![2] === 'h' ? 3600 : match![2] === 'm' ? 60 : 1;
+  return amount / per;
+}).describe('a rate like 100/s, 600/m or 5000/h');
+
+/** `20%` or a number 0-100; normalised to a fraction 0-1. */
+const percentValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const n = typeof value === 'number' ? value : /^\d+(\.\d+)?%$/.test(value.trim()) ? Number(value.trim().slice(0, -1)) : NaN;
+  if (!(n >= 0 && n <= 100)) {
+    ctx.addIssue({ code: 'custom', message: `expected a percentage like 20%, got "${value}"` });
+    return z.NEVER;
+  }
+  return n / 100;
+}).describe('a percentage like 20%');
+
+const rateLimitSchema = z.strictObject({
+  /** Sustained rate: `100/s`, `600/m`, `5000/h`. */
+  rate: rateValue,
+  /** Requests admitted at once above the sustained rate (token bucket size); default: one second's worth. */
+  burst: z.number().int().min(1).max(1_000_000).optional(),
+  /** What one bucket counts: the client address, a request header's value, or the whole route. */
+  key: z
+    .string()
+    .regex(/^(client-ip|route|header:[!#$%&'*+\-.^_`|~0-9A-Za-z]+)$/, 'expected client-ip, route or header:NAME')
+    .default('client-ip'),
+  /** Count across every proxy on the same Redis (reconciled asynchronously, never a Redis call per request). */
+  shared: z.boolean().default(false),
+  /** Distinct keys remembered at most (least recently used go first). */
+  maxKeys: z.number().int().min(1).max(10_000_000).default(100_000),
+});
+
+const concurrencySchema = z.strictObject({
+  /** In-flight requests from this proxy to one instance at most. */
+  maxPerInstance: z.number().int().min(1).max(100_000),
+  /** Requests waiting for a free instance at most (per route); beyond it: 503 overloaded. */
+  maxPending: z.number().int().min(0).max(1_000_000).default(100),
+  /** How long a request may wait for a free instance before 503 overloaded. */
+  queueTimeout: duration('1s'),
+});
+
+/** What a retry may follow: a connect failure, a reset, or an upstream status code. */
+const retryOn = z.union([
+  z.enum(['connect-failure', 'reset', 'timeout']),
+  z.number().int().min(500).max(599),
+]);
+
+const retrySchema = z.strictObject({
+  on: z.array(retryOn).min(1).default(['connect-failure', 'reset']),
+  /** Further attempts after the first (`retries: N` on a route is the short form). */
+  attempts: z.number().int().min(0).max(10).default(2),
+  /** Each attempt's own time limit for the response head; 0 = the route's header timeout. */
+  perTryTimeout: duration('0s'),
+  /** Base of the exponential backoff between attempts (with full jitter). */
+  backoff: duration('25ms'),
+  /** Retries in flight at most this share of the route's active requests (at least 3). */
+  budget: percentValue.default(0.2),
+  /** Retry status codes for non-idempotent methods too (POST, PATCH). */
+  unsafe: z.boolean().default(false),
+});
+
+const headerEditsSchema = z.strictObject({
+  /** Replace (or create) these headers. Values may use {client_ip} {request_id} {service} {instance} {host}. */
+  set: z.record(headerName, headerValueTemplate).default({}),
+  /** Append these headers (a list adds one field per value). */
+  add: z.record(headerName, z.union([headerValueTemplate, z.array(headerValueTemplate)])).default({}),
+  /** Drop these headers. */
+  remove: z.array(headerName).default([]),
+});
+
+const rewriteSchema = z.union([
+  z.strictObject({
+    prefix: z.strictObject({
+      from: z.string().startsWith('/', 'must start with "/"'),
+      to: z.string().startsWith('/', 'must start with "/"'),
+    }),
+  }),
+  z.strictObject({
+    /** Applied to the path (query kept); checked at load to run in linear time. */
+    regex: z.string().min(1).max(1000),
+    replacement: z.string().max(4096),
+  }),
+]);
+
+const redirectSchema = z.union([
+  z.literal('https'),
+  z.strictObject({
+    /** URL template: {scheme} {host} {path} {query} {uri} and the variables of header templates. */
+    to: z.string().min(1).max(4096),
+    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(302),
+  }),
+]);
+
+const compressSchema = z.strictObject({
+  /** Content types compressed (`text/*` matches every text type). */
+  types: z
+    .array(z.string().regex(/^[a-z0-9!#$&^_.+-]+\/(\*|[a-z0-9!#$&^_.+-]+)$/i, 'expected a media type like text/* or application/json'))
+    .min(1)
+    .default(['text/*', 'application/json', 'application/javascript', 'application/xml', 'image/svg+xml']),
+  /** Responses known to be smaller are sent as they are. */
+  minBytes: z.number().int().min(0).default(1024),
+});
+
+const corsSchema = z.strictObject({
+  /** Allowed origins: `*`, exact origins (`https://app.example.com`) or `https://*.example.com`. */
+  origins: z.array(z.string().min(1)).min(1),
+  methods: z.array(z.string().regex(/^[A-Z]+$/, 'expected an upper-case method')).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  /** Request headers a preflight may ask for. */
+  headers: z.array(headerName).default([]),
+  /** Response headers scripts may read. */
+  exposeHeaders: z.array(headerName).default([]),
+  credentials: z.boolean().default(false),
+  /** How long browsers may cache a preflight. */
+  maxAge: duration('10m'),
+});
+
+const clientCidrsSchema = z.strictObject({
+  allow: z.array(cidr).default([]),
+  deny: z.array(cidr).default([]),
+});
+
+const authSchema = z
+  .strictObject({
+    /** A registered service (balanced and health-checked like any route's). */
+    service: z.string().regex(SERVICE_NAME_PATTERN, 'expected a service name').optional(),
+    /** Or a fixed http(s) URL. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Path asked on the auth service (with `service`). */
+    path: z.string().startsWith('/', 'must start with "/"').default('/'),
+    /** Headers of the auth service's 2xx answer copied onto the upstream request. */
+    copyHeaders: z.array(headerName).default([]),
+    timeout: duration('5s'),
+  })
+  .refine((auth) => (auth.service === undefined) !== (auth.url === undefined), {
+    message: 'expected exactly one of service or url',
+  });
+
+const splitGroupSchema = z.strictObject({
+  /** Instances carrying every one of these tags; omitted = the instances no other group takes. */
+  tags: z.array(z.string().min(1)).optional(),
+  weight: z.number().min(0).max(100),
+});
+
+const splitSchema = z.union([
+  z.array(splitGroupSchema).min(1),
+  z.strictObject({
+    groups: z.array(splitGroupSchema).min(1),
+    /** Keep a client on the group it got: by this cookie (set by the proxy) or request header. */
+    sticky: z.strictObject({ cookie: z.string().min(1).optional(), header: headerName.optional() }).optional(),
+  }),
+]);
+
+/** The policy keys, spread into the route schema and used as `defaults`. */
+export const routePolicyShape = {
+  clientCidrs: clientCidrsSchema.optional(),
+  redirect: redirectSchema.optional(),
+  cors: corsSchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  auth: authSchema.optional(),
+  requestHeaders: headerEditsSchema.optional(),
+  rewrite: rewriteSchema.optional(),
+  split: splitSchema.optional(),
+  concurrency: concurrencySchema.optional(),
+  retry: retrySchema.optional(),
+  responseHeaders: headerEditsSchema.optional(),
+  compress: compressSchema.optional(),
+};
+
+export const policyDefaultsSchema = z.strictObject(routePolicyShape);
+
+export type PolicyConfig = z.output<typeof policyDefaultsSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;
+export type ConcurrencyConfig = z.output<typeof concurrencySchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type HeaderEditsConfig = z.output<typeof headerEditsSchema>;
+export type RewriteConfig = z.output<typeof rewriteSchema>;
+export type RedirectConfig = z.output<typeof redirectSchema>;
+export type CompressConfig = z.output<typeof compressSchema>;
+export type CorsConfig = z.output<typeof corsSchema>;
+export type ClientCidrsConfig = z.output<typeof clientCidrsSchema>;
+export type AuthConfig = z.output<typeof authSchema>;
+export type SplitConfig = z.output<typeof splitSchema>;
+
+/** The policy keys, in the order DESIGN §8 applies them. */
+export const POLICY_KEYS = Object.keys(routePolicyShape) as (keyof PolicyConfig)[];
