@@ -43,6 +43,8 @@ export interface AccessLogEntry {
   protocol: 'HTTP/1.1' | 'HTTP/2';
   /** gRPC calls: the grpc-status the client received (the upstream's, or the proxy's own); else undefined. */
   grpcStatus: number | undefined;
+  /** The OpenTelemetry trace id when the request was traced (sampled); else undefined. */
+  traceId: string | undefined;
 }
 
 /** A batch is handed to the destination once it holds this much. */
@@ -122,6 +124,7 @@ export class AccessLog {
     if (entry.error !== undefined) line += `,"error":${jsonString(entry.error)}`;
     line += entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"';
     if (entry.grpcStatus !== undefined) line += `,"grpcStatus":${entry.grpcStatus}`;
+    if (entry.traceId !== undefined) line += `,"traceId":"${entry.traceId}"`;
     line += ',"msg":"request"}\n';
     const worstCase = line.length * MAX_BYTES_PER_CHAR;
     if (this.#batchLength + worstCase > BATCH_CAPACITY) {

@@ -30,6 +30,7 @@ import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
+import { createTracing, type Tracing } from './tracing/tracing.js';
 import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
@@ -91,6 +92,7 @@ export class WaypostApp {
   #tls: TlsCertificates | undefined;
   #admin: AdminServer | undefined;
   #accessLog: AccessLog | undefined;
+  #tracing: Tracing | undefined;
   #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
@@ -235,6 +237,7 @@ export class WaypostApp {
     }
     const accessLog = createAccessLog(this.config.accessLog, log);
     this.#accessLog = accessLog;
+    this.#tracing = await createTracing(this.config.tracing, this.metrics, log);
     const http = new HttpProxyServer({
       config: this.config,
       router: this.router,
@@ -246,6 +249,7 @@ export class WaypostApp {
       logger: log,
       ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
       ...(accessLog ? { onAccessLog: (entry) => accessLog.write(entry) } : {}),
+      tracing: this.#tracing,
     });
     this.#http = http;
     try {
@@ -304,8 +308,8 @@ export class WaypostApp {
       const grace = this.config.timeouts.grace;
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
       this.#tls?.close();
-      // The access log buffers; the last lines must reach their target before the process exits.
-      await this.#accessLog?.close();
+      // The access log and the span queue buffer; what they hold must leave before the process exits.
+      await Promise.all([this.#accessLog?.close(), this.#tracing?.shutdown().catch(() => {})]);
       await this.#admin?.close();
       this.#compat?.close();
       this.activeChecks.close();

@@ -76,6 +76,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tracingSpans = new client.Counter({
+    name: 'waypost_tracing_spans_total',
+    help: 'Finished trace spans by what became of them: exported to the collector, or dropped (queue full, collector down or slow).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly retries = new client.Counter({
     name: 'waypost_retries_total',
     help: 'Requests retried on another instance after a failed attempt.',

@@ -277,6 +277,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   compat: z.strictObject({ eureka: z.boolean().default(false), consul: z.boolean().default(false) }).prefault({}),
+  /** OpenTelemetry tracing (OTLP/HTTP); off while otlpEndpoint is "". */
+  tracing: z
+    .strictObject({
+      /** OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces. */
+      otlpEndpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+      /** Share of requests without an incoming trace context that start a trace (parent-based otherwise). */
+      sampleRatio: z.number().min(0).max(1).default(0.01),
+      /** `service.name` of the spans this proxy exports. */
+      serviceName: z.string().min(1).max(200).default('waypost'),
+      /** Finished spans waiting for export at most; beyond it spans are dropped and counted. */
+      maxQueueSize: z.number().int().min(1).max(1_000_000).default(2048),
+    })
+    .prefault({}),
   /** `off`, `stdout`, or a file path. */
   accessLog: z.string().min(1).default('stdout'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -32,6 +32,7 @@ import {
 import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
 import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody } from './retry.js';
+import type { ServerTrace, Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 
 export interface ProxyHandlerOptions {
@@ -42,6 +43,8 @@ export interface ProxyHandlerOptions {
   logger: Logger;
   outcomes?: OutcomeListener;
   onAccessLog?: (entry: AccessLogEntry) => void;
+  /** OpenTelemetry tracing; undefined = off (nothing is done per request). */
+  tracing?: Tracing | undefined;
 }
 
 export class ProxyHandler implements PolicyAnswers {
@@ -55,6 +58,7 @@ export class ProxyHandler implements PolicyAnswers {
   readonly #services: ServiceMetricsCache;
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
+  readonly #tracing: Tracing | undefined;
   /** Requests being handled right now (graceful stop waits for 0). */
   inflight = 0;
   /** Set when the server stops: responses then ask clients to close their connection. */
@@ -70,6 +74,7 @@ export class ProxyHandler implements PolicyAnswers {
     this.#trusted = new TrustedProxies(options.config.trustedProxies);
     this.#retryBufferBytes = options.config.limits.retryBufferBytes;
     this.#maxBodyBytes = options.config.limits.maxBodyBytes;
+    this.#tracing = options.tracing;
   }
 
   /** The node:http request listener. Never throws; #serve never rejects. */
@@ -113,20 +118,23 @@ export class ProxyHandler implements PolicyAnswers {
         error: undefined,
         protocol: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
         grpcStatus: undefined,
+        traceId: undefined,
       };
+      const trace = this.#tracing?.startServer(log.method, path, host, req.headers);
+      if (trace !== undefined) log.traceId = trace.traceId;
 
       // The router gets the full target: it keeps the query in upstreamPath.
       const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
       if (match === undefined) {
         log.status = this.#proxyError(req, res, 'no_route', log);
-        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore);
+        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, trace);
         return;
       }
       log.service = match.service;
       log.routeId = match.routeId;
       const metrics = this.#services.of(match.service);
-      await this.#forward(req, res, match, metrics, requestId, log);
-      this.#record(metrics, log, started, socket, bytesBefore);
+      await this.#forward(req, res, match, metrics, requestId, log, trace);
+      this.#record(metrics, log, started, socket, bytesBefore, trace);
     } catch (err) {
       this.#log.error({ err }, 'proxy request failed unexpectedly');
       if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
@@ -140,6 +148,7 @@ export class ProxyHandler implements PolicyAnswers {
     metrics: ServiceMetrics,
     requestId: string,
     log: AccessLogEntry,
+    trace: ServerTrace | undefined,
   ): Promise<void> {
     const peer = peerAddress(req);
     const clientIp = clientAddress(req, peer, this.#trusted);
@@ -186,6 +195,7 @@ export class ProxyHandler implements PolicyAnswers {
     // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
     if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
+    exchange.trace = trace;
     const result = await this.#attempts.run(exchange, endpoint);
     log.grpcStatus ??= exchange.grpcStatus;
     log.instance = exchange.endpoint!.key;
@@ -261,8 +271,9 @@ export class ProxyHandler implements PolicyAnswers {
     return sendProxyError(res, code, closeConnection || this.closing);
   }
 
-  #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {
+  #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number, trace: ServerTrace | undefined): void {
     const durationMs = performance.now() - started;
+    trace?.end(log);
     if (log.status !== 0) metrics.request(log.status).inc();
     if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
     metrics.duration.observe(durationMs / 1000);

@@ -13,6 +13,7 @@ import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.j
 import { formatGrpcTimeout } from './grpc.js';
 import { clientResponseHead } from './headers.js';
 import type { ServiceMetrics } from './service-metrics.js';
+import type { ServerTrace } from '../tracing/tracing.js';
 import type { ProxyPolicyRequest } from './policy-request.js';
 
 /** The result of an attempt not sent because the call's deadline had already passed. */
@@ -28,6 +29,8 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   grpcStatus: number | undefined = undefined;
   /** performance.now() by which a gRPC call must be over; undefined = no deadline. */
   deadline: number | undefined;
+  /** The request's server span when it is traced: each attempt gets a client span. */
+  trace: ServerTrace | undefined = undefined;
 
   constructor(
     /** The handler: while it stops, responses ask clients to close their connection. */
@@ -55,7 +58,16 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   send(endpoint: Endpoint): Promise<AttemptResult> {
     if (this.policyRequest !== undefined) this.policyRequest.instance = endpoint.address;
     if (this.deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
+    if (this.trace !== undefined) return this.#tracedForward(this.trace, endpoint);
     return this.engine.forward(this.req, this.res, endpoint, this);
+  }
+
+  async #tracedForward(trace: ServerTrace, endpoint: Endpoint): Promise<AttemptResult> {
+    // The attempt's span is the upstream's parent: its traceparent replaces the incoming one.
+    const span = trace.startAttempt(`${this.method} ${this.match.service}`, endpoint.address, this.retries, this.headers);
+    const result = await this.engine.forward(this.req, this.res, endpoint, this);
+    span.end(result);
+    return result;
   }
 
   /**

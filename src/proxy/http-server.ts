@@ -21,6 +21,7 @@ import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
 import { UndiciEngine } from './engines/undici.js';
 import type { EngineStats, ForwardEngine } from './forwarder.js';
+import type { Tracing } from '../tracing/tracing.js';
 import type { AccessLogEntry } from '../access-log.js';
 import { ProtocolEngines } from './engines/by-protocol.js';
 import { ProxyHandler } from './handler.js';
@@ -54,6 +55,8 @@ export interface HttpProxyServerOptions {
   tls?: TlsCertificates;
   /** This proxy's id in Via (loop detection); every worker of one proxy shares it. @default a fresh random id */
   proxyId?: string;
+  /** OpenTelemetry tracing (requests, upgrades, gRPC calls); undefined = off. */
+  tracing?: Tracing | undefined;
 }
 
 /** After the grace period, open WebSockets get this long for their closing handshake. */
@@ -105,6 +108,7 @@ export class HttpProxyServer {
       logger: this.#log,
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
       ...(options.onAccessLog === undefined ? {} : { onAccessLog: options.onAccessLog }),
+      tracing: options.tracing,
     });
     this.#ws = new WebSocketProxy({
       config: options.config,
@@ -113,6 +117,7 @@ export class HttpProxyServer {
       logger: this.#log,
       connections: this.#connections,
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
+      tracing: options.tracing,
     });
     this.#tls = options.tls;
     this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);

@@ -14,6 +14,7 @@ import type { RouteMatch } from '../routing/route.js';
 import { Exchange, type AttemptReport } from './attempts.js';
 import { UpstreamTimeoutError, upstreamErrorReason } from './forwarder.js';
 import type { ServiceMetrics } from './service-metrics.js';
+import type { ServerTrace } from '../tracing/tracing.js';
 
 /** One upgrade attempt: failed (`error`), refused (`res` without `upstream`) or upgraded (both). */
 export interface UpgradeResult extends AttemptReport {
@@ -38,8 +39,19 @@ export class UpgradeExchange extends Exchange<UpgradeResult> {
     super(match, ctx, metrics, false);
   }
 
+  /** The upgrade's server span when it is traced: each attempt gets a client span. */
+  trace: ServerTrace | undefined = undefined;
+
   send(endpoint: Endpoint): Promise<UpgradeResult> {
+    if (this.trace !== undefined) return this.#traced(this.trace, endpoint);
     return attempt(endpoint, this.match, this.headers);
+  }
+
+  async #traced(trace: ServerTrace, endpoint: Endpoint): Promise<UpgradeResult> {
+    const span = trace.startAttempt(`GET ${this.match.service}`, endpoint.address, this.retries, this.headers);
+    const result = await attempt(endpoint, this.match, this.headers);
+    span.end({ status: result.res?.statusCode ?? 0, error: result.error });
+    return result;
   }
 
   canResend(): boolean {

@@ -29,6 +29,7 @@ import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, type ProxyErrorCode } 
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import { UpgradeExchange, type UpgradeResult } from './ws-upgrade.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
+import type { Tracing } from '../tracing/tracing.js';
 
 /** After our close frame, the closing handshake gets this long before both sockets are cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -42,6 +43,8 @@ export interface WebSocketProxyOptions {
   logger: Logger;
   connections: ConnectionTracker;
   outcomes?: OutcomeListener;
+  /** OpenTelemetry tracing; undefined = off. */
+  tracing?: Tracing | undefined;
 }
 
 export class WebSocketProxy {
@@ -54,6 +57,7 @@ export class WebSocketProxy {
   readonly #trusted: TrustedProxies;
   readonly #ids = new RequestIds();
   readonly #tunnels = new Set<WebSocketTunnel>();
+  readonly #tracing: Tracing | undefined;
   /** Set on graceful stop: new upgrades get 503. */
   closing = false;
 
@@ -65,6 +69,7 @@ export class WebSocketProxy {
     this.#connections = options.connections;
     this.#attempts = new AttemptLoop(options.outcomes);
     this.#trusted = new TrustedProxies(options.config.trustedProxies);
+    this.#tracing = options.tracing;
   }
 
   /** Upgraded WebSockets open right now (through this proxy). */
@@ -117,16 +122,23 @@ export class WebSocketProxy {
     // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
     const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
     const exchange = new UpgradeExchange(match, ctx, metrics, socket, headers);
+    // The upgrade's span covers the handshake (up to the 101 or the refusal), not the tunnel's life.
+    const trace = this.#tracing?.startServer('GET', url, host, req.headers);
+    exchange.trace = trace;
     const result = await this.#attempts.run(exchange, first);
+    let status: number;
     if (result.error !== undefined) {
-      this.#reject(socket, metrics, proxyErrorFor(result.error), requestId);
+      status = this.#reject(socket, metrics, proxyErrorFor(result.error), requestId);
     } else if (result.upstream === undefined) {
-      metrics.request(result.status).inc();
+      status = result.status;
+      metrics.request(status).inc();
       forwardRefusal(result.res!, socket, requestId);
     } else {
+      status = 101;
       metrics.request(101).inc();
       this.#tunnel(socket, head, result, exchange.endpoint!, match, metrics, requestId);
     }
+    trace?.end({ routeId: match.routeId, service: match.service, status, protocol: 'websocket', error: result.error, grpcStatus: undefined });
   }
 
   #tunnel(
@@ -173,9 +185,11 @@ export class WebSocketProxy {
     tunnel.start(result.head!, clientHead);
   }
 
-  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string): void {
-    metrics.request(PROXY_ERRORS[code].status).inc();
+  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string): number {
+    const { status } = PROXY_ERRORS[code];
+    metrics.request(status).inc();
     writeRawProxyError(socket, code, requestId);
+    return status;
   }
 }
 

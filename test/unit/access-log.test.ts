@@ -24,6 +24,7 @@ function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
     error: undefined,
     protocol: 'HTTP/1.1',
     grpcStatus: undefined,
+    traceId: undefined,
     ...overrides,
   };
 }
@@ -66,6 +67,17 @@ describe('AccessLog', () => {
       ['HTTP/2', 14],
       ['HTTP/2', 0],
     ]);
+  });
+
+  it('records the trace id of a traced request, and none for the others', async () => {
+    const file = path.join(testTempDir('access'), 'access.log');
+    const log = new AccessLog(file);
+    log.write(entry({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }));
+    log.write(entry());
+    await log.close();
+    const lines = readLines(file);
+    expect(lines[0]).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(lines[1]).not.toHaveProperty('traceId');
   });
 
   it('escapes what a client controls (quotes, backslashes, control characters, lone surrogates)', async () => {
