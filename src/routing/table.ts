@@ -155,7 +155,7 @@ export class RouteTable implements Router {
     this.#services = services;
     this.#endpointSets = endpointSets;
     this.#defaultPolicy = config.defaults;
-    this.#policyDeps = options.policyDeps ?? { metrics: new Metrics() };
+    this.#policyDeps = options.policyDeps ?? { metrics: new Metrics({ processMetrics: false }) };
     const g = config.timeouts;
     this.#defaults = {
       retries: config.retries,
