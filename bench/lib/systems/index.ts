@@ -6,6 +6,7 @@ import { caddy } from './caddy.js';
 import { direct } from './direct.js';
 import { haproxy } from './haproxy.js';
 import { nginxKeepalive512, nginxKeepalive64 } from './nginx.js';
+import { rawPrototype } from './raw-proto.js';
 import { redbird } from './redbird.js';
 import { waypostHttpProxy, waypostHttpProxyLog, waypostUndici, waypostUndiciLog } from './waypost.js';
 
@@ -18,6 +19,7 @@ export const ALL_SYSTEMS: readonly SystemDefinition[] = [
   redbird,
   bareHttpProxy,
   bareUndici,
+  rawPrototype,
   waypostHttpProxy,
   waypostUndici,
   waypostHttpProxyLog,
@@ -33,6 +35,7 @@ const QUICK_IDS = new Set([
   'redbird',
   'bare-http-proxy',
   'bare-undici',
+  'raw-proto',
   'waypost-http-proxy-log',
   'waypost-undici-log',
 ]);
