@@ -3,17 +3,18 @@
  * in one run, on the same two Node backends, proxy and load generator on separate cores.
  * Run: `npx tsx bench/run.ts [--quick] [--help]`. See bench/README.md.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { installMissingPeers } from './lib/install.js';
-import { runAutocannon, runLoad, wrkAvailable, type LoadResult, type LoadTool } from './lib/load.js';
+import { runAutocannon, runLoad, wrkAvailable, type LoadTool } from './lib/load.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { choosePinning, type Pinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
-import { ForeignLoadMonitor, ResourceMonitor, rssBytes } from './lib/resources.js';
-import { skippedAsUnavailable, type RunningSystem, type SystemContext, type SystemDefinition } from './lib/system.js';
+import { ResourceMonitor, rssBytes } from './lib/resources.js';
+import { median, runInterleaved, spreadPercent, startContenders, type Contender } from './lib/rounds.js';
+import type { RunningSystem, SystemDefinition } from './lib/system.js';
 import { selectSystems } from './lib/systems/index.js';
 import { addRatios, writeReport, type BenchReport, type ResultRow, type SkippedSystem } from './lib/table.js';
 
@@ -39,73 +40,77 @@ function loadAverage(): string {
   return os.loadavg()[0]!.toFixed(2);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 function firstLine(error: unknown): string {
   const text = (error instanceof Error ? error.message : String(error)).split('\n').slice(0, 3).join(' ⏎ ');
   return text.length > 400 ? `${text.slice(0, 400)}…` : text;
 }
 
-/** Every tool × body for one started system: warm up, measure `runs` times, keep the medians. */
-async function measureSystem(
-  definition: SystemDefinition,
-  running: RunningSystem,
+/**
+ * Every tool × body, interleaved (BENCH.md "Noise"): each round measures every started system
+ * once, in the same order, so a drift of the machine's speed hits all of them alike; a row
+ * reports the median over the rounds and their spread.
+ */
+async function measureInterleaved(
+  contenders: Contender[],
   options: BenchOptions,
   tools: LoadTool[],
   group: ProcessGroup,
   pinning: Pinning,
 ): Promise<ResultRow[]> {
-  await sleep(300); // let start-up allocations settle before the idle reading
-  const rssIdle = running.pid !== undefined ? rssBytes(running.pid) / MiB : undefined;
+  await sleep(300); // let start-up allocations settle before the idle readings
+  const idle = new Map(contenders.map((c) => [c.definition.id, c.running.pid !== undefined ? rssBytes(c.running.pid) / MiB : undefined]));
   const rows: ResultRow[] = [];
   for (const bodyBytes of options.bodies) {
-    const request = {
-      url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
-      hostHeader: running.hostHeader,
-      connections: options.connections,
-    };
     for (const tool of tools) {
-      if (options.warmupSeconds > 0) await runAutocannon({ ...request, durationSeconds: options.warmupSeconds });
-      const results: LoadResult[] = [];
-      const cpu: number[] = [];
-      const foreign: number[] = [];
-      let peakRss = 0;
-      for (let run = 0; run < options.runs; run++) {
-        const monitor = running.pid !== undefined ? new ResourceMonitor(running.pid) : undefined;
-        const others = new ForeignLoadMonitor();
-        results.push(await runLoad(tool, { ...request, durationSeconds: options.durationSeconds, rate: options.rate }, group, pinning));
-        foreign.push(others.stop());
-        const sample = monitor?.stop();
-        if (sample) {
-          cpu.push(sample.cpuPercent);
-          peakRss = Math.max(peakRss, sample.peakRssBytes);
-        }
+      const requestOf = (running: RunningSystem) => ({
+        url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
+        hostHeader: running.hostHeader,
+        connections: options.connections,
+      });
+      console.log(`${tool} ${bodyBytes} B: warm-up, then ${options.runs} interleaved round(s)`);
+      if (options.warmupSeconds > 0) {
+        for (const c of contenders) await runAutocannon({ ...requestOf(c.running), durationSeconds: options.warmupSeconds });
       }
-      const row: ResultRow = {
-        system: definition.id,
-        label: definition.label,
-        tool,
-        bodyBytes,
-        requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
-        p50Ms: median(results.map((r) => r.p50Ms)),
-        p99Ms: median(results.map((r) => r.p99Ms)),
-        proxyCpuPercent: cpu.length > 0 ? median(cpu) : undefined,
-        rssIdleMiB: rssIdle,
-        rssLoadedMiB: running.pid !== undefined ? peakRss / MiB : undefined,
-        errors: results.reduce((sum, r) => sum + r.errors, 0),
-        non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
-        otherCpuPercent: Math.max(...foreign),
-        runs: options.runs,
-      };
-      console.log(
-        `  ${definition.id} ${tool} ${bodyBytes} B: ${Math.round(row.requestsPerSecond)} req/s, p99 ${row.p99Ms.toFixed(2)} ms, ` +
-          `errors ${row.errors}, non-2xx ${row.non2xx}, other CPU ${row.otherCpuPercent.toFixed(0)} %`,
+      const peakRss = new Map<string, number>();
+      const samples = await runInterleaved(
+        contenders,
+        options.runs,
+        async (c) => {
+          const monitor = c.running.pid !== undefined ? new ResourceMonitor(c.running.pid) : undefined;
+          const result = await runLoad(tool, { ...requestOf(c.running), durationSeconds: options.durationSeconds, rate: options.rate }, group, pinning);
+          const peak = monitor?.stop().peakRssBytes ?? 0;
+          peakRss.set(c.definition.id, Math.max(peakRss.get(c.definition.id) ?? 0, peak));
+          return result;
+        },
+        (id, sample) => `${id}: ${Math.round(sample.result.requestsPerSecond)} req/s, p99 ${sample.result.p99Ms.toFixed(2)} ms, other CPU ${sample.otherCpuPercent.toFixed(0)} %`,
       );
-      rows.push(row);
+      for (const c of contenders) {
+        const runs = samples.get(c.definition.id) ?? [];
+        if (runs.length === 0) continue;
+        const results = runs.map((r) => r.result);
+        const rates = results.map((r) => r.requestsPerSecond);
+        const cpu = runs.map((r) => r.proxyCpuPercent).filter((v): v is number => v !== undefined);
+        const requestsPerSecond = median(rates);
+        const proxyCpuPercent = cpu.length > 0 ? median(cpu) : undefined;
+        rows.push({
+          system: c.definition.id,
+          label: c.definition.label,
+          tool,
+          bodyBytes,
+          requestsPerSecond,
+          spreadPercent: spreadPercent(rates),
+          p50Ms: median(results.map((r) => r.p50Ms)),
+          p99Ms: median(results.map((r) => r.p99Ms)),
+          proxyCpuPercent,
+          cpuMicrosPerRequest: proxyCpuPercent !== undefined && requestsPerSecond > 0 ? ((proxyCpuPercent / 100) * 1e6) / requestsPerSecond : undefined,
+          rssIdleMiB: idle.get(c.definition.id),
+          rssLoadedMiB: c.running.pid !== undefined ? (peakRss.get(c.definition.id) ?? 0) / MiB : undefined,
+          errors: results.reduce((sum, r) => sum + r.errors, 0),
+          non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+          otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
+          runs: runs.length,
+        });
+      }
     }
   }
   return rows;
@@ -142,25 +147,12 @@ async function main(): Promise<number> {
   const rows: ResultRow[] = [];
   try {
     const backends = await startBackends(group, pinning);
-    for (const definition of systems) {
-      if (await skippedAsUnavailable(definition, skipped)) continue;
-      const tmpDir = mkdtempSync(path.join(os.tmpdir(), `waypost-bench-${definition.id}-`));
-      const context: SystemContext = { backends, group, pinning, tmpDir };
-      let running: RunningSystem | undefined;
-      const systemBegan = Date.now();
-      try {
-        console.log(`${definition.id}: starting`);
-        running = await definition.start(context);
-        console.log(`  started in ${Date.now() - systemBegan} ms`);
-        rows.push(...(await measureSystem(definition, running, options, tools, group, pinning)));
-      } catch (error) {
-        console.log(`skip ${definition.id}: ${firstLine(error)}`);
-        skipped.push({ system: definition.id, reason: firstLine(error) });
-      } finally {
-        await running?.stop();
-        rmSync(tmpDir, { recursive: true, force: true });
-        console.log(`  ${definition.id} done in ${((Date.now() - systemBegan) / 1000).toFixed(1)} s`);
-      }
+    const started = await startContenders(systems, { backends, group, pinning }, skipped);
+    try {
+      console.log(`started: ${started.contenders.map((c) => c.definition.id).join(', ')}`);
+      rows.push(...(await measureInterleaved(started.contenders, options, tools, group, pinning)));
+    } finally {
+      await started.stop();
     }
   } finally {
     await group.stopAll();

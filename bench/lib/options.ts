@@ -21,14 +21,15 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npx tsx bench/run.ts [options]
-  --quick                 under 60 s: 100 B only, short runs, one tool, the key systems
-  --duration S            seconds per measured run (env BENCH_DURATION; default 8, quick 2)
-  --warmup S              autocannon warm-up before each measurement (env BENCH_WARMUP; default 2, quick 0.5)
+  --quick                 under 40 s: 100 B only, 1 s runs, one tool, the key systems
+  --duration S            seconds per measured run (env BENCH_DURATION; default 5, quick 1)
+  --warmup S              autocannon warm-up of each system before its rounds (env BENCH_WARMUP; default 2, quick 0.3)
   --connections N         concurrent connections (env BENCH_CONNECTIONS; default 64)
   --body 100|16384|both   response body size (env BENCH_BODY; default both, quick 100)
   --systems a,b,c         ids or prefixes, e.g. nginx,waypost (env BENCH_SYSTEMS; default all)
   --tool autocannon|wrk|both  (env BENCH_TOOL; default both when wrk exists, quick: wrk if present)
-  --runs N                runs per row, the median is reported (env BENCH_RUNS; default 1)
+  --runs N                interleaved rounds (A B C A B C …): each system is measured once per
+                          round; median and spread are reported (env BENCH_RUNS; default 3)
   --rate N                paced open-loop load of N requests/s in total (tool "paced"): p50/p99 at
                           equal load instead of at saturation (env BENCH_RATE)
   --no-install            never apt-get install missing peers (env BENCH_NO_INSTALL=1)
@@ -87,13 +88,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const systems = setting('systems', 'BENCH_SYSTEMS');
   return {
     quick,
-    durationSeconds: duration ? positive('--duration', duration, false) : quick ? 2 : 8,
-    warmupSeconds: warmup !== undefined ? (warmup === '0' ? 0 : positive('--warmup', warmup, false)) : quick ? 0.5 : 2,
+    durationSeconds: duration ? positive('--duration', duration, false) : quick ? 1 : 5,
+    warmupSeconds: warmup !== undefined ? (warmup === '0' ? 0 : positive('--warmup', warmup, false)) : quick ? 0.3 : 2,
     connections: connections ? positive('--connections', connections, true) : 64,
     bodies,
     systems: systems ? systems.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     tools,
-    runs: runs ? positive('--runs', runs, true) : 1,
+    runs: runs ? positive('--runs', runs, true) : 3,
     rate: rate === undefined ? undefined : positive('--rate', rate, true),
     install: !booleans.has('no-install') && env.BENCH_NO_INSTALL !== '1',
     pin: !booleans.has('no-pin') && env.BENCH_NO_PIN !== '1',

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadTool } from './load.js';
+import { SPREAD_LIMIT_PERCENT } from './rounds.js';
 
 export interface ResultRow {
   system: string;
@@ -13,10 +14,14 @@ export interface ResultRow {
   tool: LoadTool;
   bodyBytes: number;
   requestsPerSecond: number;
+  /** (max − min) / median of the interleaved rounds' req/s, in %. */
+  spreadPercent: number;
   p50Ms: number;
   p99Ms: number;
   /** undefined when the row has no proxy process (direct). */
   proxyCpuPercent: number | undefined;
+  /** Proxy CPU time per request, µs (CPU % ÷ req/s): the figure that survives a machine's drift. */
+  cpuMicrosPerRequest: number | undefined;
   rssIdleMiB: number | undefined;
   rssLoadedMiB: number | undefined;
   errors: number;
@@ -27,6 +32,7 @@ export interface ResultRow {
   /** Filled by addRatios. */
   vsDirect?: number | undefined;
   vsNginx?: number | undefined;
+  vsCaddy?: number | undefined;
 }
 
 export interface SkippedSystem {
@@ -45,6 +51,7 @@ export interface BenchReport {
 
 export const REFERENCE_DIRECT = 'direct';
 export const REFERENCE_NGINX = 'nginx-ka64';
+export const REFERENCE_CADDY = 'caddy';
 
 export function addRatios(rows: ResultRow[]): void {
   const find = (system: string, row: ResultRow): ResultRow | undefined =>
@@ -52,6 +59,8 @@ export function addRatios(rows: ResultRow[]): void {
   for (const row of rows) {
     const direct = find(REFERENCE_DIRECT, row);
     const nginx = find(REFERENCE_NGINX, row);
+    const caddy = find(REFERENCE_CADDY, row);
+    row.vsCaddy = caddy && caddy.requestsPerSecond > 0 ? row.requestsPerSecond / caddy.requestsPerSecond : undefined;
     row.vsDirect = direct && direct.requestsPerSecond > 0 ? row.requestsPerSecond / direct.requestsPerSecond : undefined;
     row.vsNginx = nginx && nginx.requestsPerSecond > 0 ? row.requestsPerSecond / nginx.requestsPerSecond : undefined;
   }
@@ -63,8 +72,8 @@ const body = (bytes: number): string => (bytes === 16384 ? '16 KiB' : `${bytes} 
 
 export function toMarkdown(report: BenchReport): string {
   const header =
-    '| system | tool | body | req/s | p50 ms | p99 ms | × direct | × nginx(ka64) | proxy CPU % | RSS idle → loaded MiB | errors/non-2xx | other CPU % |\n' +
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| system | tool | body | req/s | spread % | p50 ms | p99 ms | × direct | × nginx(ka64) | × Caddy | proxy CPU % | CPU µs/req | RSS idle → loaded MiB | errors/non-2xx | other CPU % |\n' +
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   // Grouped by tool and body so each block reads top to bottom, fastest first.
   const sorted = [...report.rows].sort(
     (a, b) => a.tool.localeCompare(b.tool) || a.bodyBytes - b.bodyBytes || b.requestsPerSecond - a.requestsPerSecond,
@@ -75,11 +84,15 @@ export function toMarkdown(report: BenchReport): string {
       r.tool,
       body(r.bodyBytes),
       integer(r.requestsPerSecond),
+      // Above SPREAD_LIMIT the rounds disagree too much for the median to mean much.
+      `${r.spreadPercent.toFixed(0)}${r.spreadPercent > SPREAD_LIMIT_PERCENT ? ' ⚠' : ''}`,
       fixed(r.p50Ms, 2),
       fixed(r.p99Ms, 2),
       fixed(r.vsDirect, 2),
       fixed(r.vsNginx, 2),
+      fixed(r.vsCaddy, 2),
       r.proxyCpuPercent === undefined ? '–' : r.proxyCpuPercent.toFixed(0),
+      fixed(r.cpuMicrosPerRequest, 1),
       r.rssIdleMiB === undefined ? '–' : `${r.rssIdleMiB.toFixed(0)} → ${fixed(r.rssLoadedMiB, 0)}`,
       `${r.errors}/${r.non2xx}`,
       r.otherCpuPercent.toFixed(0),
@@ -99,6 +112,7 @@ export function toMarkdown(report: BenchReport): string {
     header,
     ...lines.map((l) => `| ${l} |`),
     '',
+    'Systems are measured in interleaved rounds (A B C A B C …); req/s is the median, spread % = (max − min) / median over the rounds, ⚠ above 15 %.',
     'other CPU % = CPU used by processes outside the bench during the row (% of one core); above ~10 the row shared the cores and is noise.',
     '',
     ...(skipped.length > 0 ? ['Skipped:', ...skipped, ''] : []),
