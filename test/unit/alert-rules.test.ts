@@ -72,6 +72,12 @@ describe('alert rules', () => {
     }
   });
 
+  test('README lists every alert', () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Alerting'), readme.indexOf('\n## ', readme.indexOf('## Alerting') + 1));
+    for (const { alert, labels } of alerts) expect(section, alert).toContain(`| \`${alert}\` | ${labels?.severity} |`);
+  });
+
   test('the availability objective is one constant the burn-rate alerts read', () => {
     const objective = rules.find((r) => r.record === 'waypost:slo_objective:ratio');
     expect(objective?.expr).toMatch(/^vector\(0\.\d+\)$/);
