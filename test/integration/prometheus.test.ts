@@ -10,9 +10,11 @@
  *      catches a renamed metric, label or label value in a matcher;
  *   3. every label in its `by`/`on`/`without`/`ignoring`/`group_*` lists is on one of those
  *      series, which catches a renamed label that would silently merge or drop series;
- *   4. its value parts return data: a dashboard query as it stands (with a finite value),
+ *   4. its value parts return data: a dashboard query as it stands (with a finite value, and
+ *      every label its legend names on every series),
  *      an alert without its threshold comparisons (test/helpers/promql.ts valueParts), so an
- *      alert whose condition is false is still shown to compute something.
+ *      alert whose condition is false is still shown to compute something (with every label
+ *      its annotations print).
  * Then the alerts this traffic should raise are pending or firing in Prometheus itself.
  */
 import { readFileSync } from 'node:fs';
@@ -39,9 +41,10 @@ interface Rule {
   alert?: string;
   record?: string;
   expr: string;
+  annotations?: Record<string, string>;
 }
 const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-const dashboardExprs = collectExprs(JSON.parse(readFileSync(DASHBOARD, 'utf8')));
+const dashboardTargets = collectTargets(JSON.parse(readFileSync(DASHBOARD, 'utf8')));
 
 let proxy: TestApp;
 let prometheus: PrometheusServer;
@@ -116,14 +119,18 @@ describe('a real Prometheus scraping a real Waypost', () => {
     for (const rule of loaded) expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? '' }).toEqual({ rule: rule.name, health: 'ok', error: '' });
   });
 
-  it('answers every dashboard query with data, and the service variable lists the services', async () => {
-    expect(dashboardExprs.length).toBeGreaterThan(10);
-    for (const raw of dashboardExprs) {
-      const expr = substitute(raw);
+  it('answers every dashboard query with data its legend can name, and the service variable lists the services', async () => {
+    expect(dashboardTargets.length).toBeGreaterThan(10);
+    for (const target of dashboardTargets) {
+      const expr = substitute(target.expr);
       await settled(`dashboard query ${expr}`, async () => {
         await expectLiveSeries(expr);
         const samples = await prometheus.vector(expr);
         expect(samples.some((s) => Number.isFinite(Number(s.value![1]))), `${expr} has a finite value`).toBe(true);
+        // A legend naming a label the result lacks shows blanks: the label was renamed or aggregated away.
+        for (const [, label] of (target.legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
+          expect(samples.every((s) => s.metric[label!] !== undefined), `legend {{${label}}} of ${expr}`).toBe(true);
+        }
       });
     }
     const services = await prometheus.api<string[]>(`/api/v1/label/service/values?${new URLSearchParams({ 'match[]': 'waypost_endpoints' })}`);
@@ -132,7 +139,16 @@ describe('a real Prometheus scraping a real Waypost', () => {
 
   it('reads existing series in every expression of the alert and recording rules', async () => {
     for (const rule of rules) {
-      await settled(`rule ${rule.alert ?? rule.record}`, () => expectLiveSeries(rule.expr));
+      await settled(`rule ${rule.alert ?? rule.record}`, async () => {
+        await expectLiveSeries(rule.expr);
+        // Labels the annotations print must be on what the alert would carry.
+        const printed = [...JSON.stringify(rule.annotations ?? {}).matchAll(/\$labels\.(\w+)/g)].map((m) => m[1]!);
+        for (const part of valueParts(rule.expr)) {
+          for (const sample of await prometheus.vector(part)) {
+            for (const label of printed) expect(sample.metric, `$labels.${label} in ${rule.alert}'s annotations`).toHaveProperty(label);
+          }
+        }
+      });
     }
   });
 
@@ -192,14 +208,13 @@ function substitute(expr: string): string {
   });
 }
 
-/** Every panel target's `expr` in a dashboard. */
-function collectExprs(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) for (const item of node) collectExprs(item, out);
+/** Every panel target (its `expr` and legend) in a dashboard. */
+function collectTargets(node: unknown, out: { expr: string; legendFormat?: string }[] = []): { expr: string; legendFormat?: string }[] {
+  if (Array.isArray(node)) for (const item of node) collectTargets(item, out);
   else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'expr' && typeof value === 'string') out.push(value);
-      else collectExprs(value, out);
-    }
+    const target = node as { expr?: unknown; legendFormat?: unknown };
+    if (typeof target.expr === 'string') out.push({ expr: target.expr, legendFormat: typeof target.legendFormat === 'string' ? target.legendFormat : undefined });
+    else for (const value of Object.values(node)) collectTargets(value, out);
   }
   return out;
 }
