@@ -56,8 +56,9 @@ beforeAll(async () => {
   backends.push(good, bad);
   bad.mode = 'fail';
   proxy = await startApp({
-    // 100 %: payments' only instance (refusing connections) is ejected, which puts payments in panic mode.
+    // Held even if one sweep catches only the first of inventory's short leases (below).
     registry: { selfPreservation: 0.3 },
+    // 100 %: both payments instances (refusing connections) are ejected, which puts payments in panic mode.
     health: { passive: { consecutiveFailures: 3, baseEjection: '60s', maxEjectionPercent: 100 } },
   });
   downTarget = `127.0.0.1:${await deadPort()}`;
@@ -71,8 +72,7 @@ beforeAll(async () => {
   // Two instances refusing connections: each request is retried on the other, then answered 502.
   for (const id of ['payments-1', 'payments-2']) await proxy.register({ service: 'payments', id, host: '127.0.0.1', port: await deadPort(), ttl: LONG_LEASE });
   await proxy.register({ service: 'billing', id: 'billing-1', ...at(good), status: 'DRAINING' });
-  // Three short leases that are never renewed: expiring at once is what self-preservation holds
-  // (registry.selfPreservation 0.3 holds even if one sweep catches only the first of them).
+  // Three short leases that are never renewed: expiring at once is what self-preservation holds.
   await Promise.all(['inventory-1', 'inventory-2', 'inventory-3'].map((id) => proxy.register({ service: 'inventory', id, ...at(good), ttl: 1 })));
 
   // Prometheus sees a counter's increase only between two of its scrapes: a first request of each
