@@ -31,8 +31,10 @@ if (mode === 'test') {
     ['runc', 'runc'], // podman's runtime on hosts with hybrid cgroups
     ['busybox', 'busybox-static'], // the registrar tests' container image
     ['chromium', 'chromium'], // the dashboard test drives a real headless browser
+    ['promtool', 'prometheus'], // alert-rule unit tests (promtool test rules)
+    ['prometheus', 'prometheus'], // the dashboard and alert queries run against a real Prometheus
   ];
-  const missing = wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  const missing = [...new Set(wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
   if (missing.length > 0) {
     const root = typeof process.getuid === 'function' && process.getuid() === 0;
     if (!root || !has('apt-get')) {
