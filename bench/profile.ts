@@ -6,6 +6,13 @@
  *
  *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
  *                            [--workers N] [--no-profile] [--no-log] [--no-pin] [--cli path/to/cli.js]
+ *                            [--variant 'NAME=YAML' …] [--rounds 3]
+ *
+ * With `--variant` (repeatable) one proxy per variant starts, its config extended by the variant's
+ * YAML (`{}` for none; `{otlp}` in it stands for a local OTLP/HTTP sink this script runs), and the
+ * variants are measured in interleaved rounds (A B C A B C …: the machine's drift hits all alike);
+ * the table gives each variant's median req/s, its spread and the proxy's CPU µs per request.
+ *   npx tsx bench/profile.ts --variant 'off={}' --variant 'traced-1%=tracing: { otlpEndpoint: "{otlp}", sampleRatio: 0.01 }'
  *
  * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
  */
@@ -31,7 +38,13 @@ const bodySize = Number(flag('body', '100'));
 const workers = Number(flag('workers', '1'));
 /** Another build to compare with (e.g. an older commit's dist/cli.js). */
 const cli = path.resolve(flag('cli', path.join(ROOT, 'dist', 'cli.js')));
-const profile = !args.includes('--no-profile');
+const variants = args.flatMap((arg, i) => (arg === '--variant' ? [args[i + 1]!] : [])).map((spec) => {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new Error(`--variant: expected NAME=YAML, got "${spec}"`);
+  return { name: spec.slice(0, eq), yaml: spec.slice(eq + 1) };
+});
+const rounds = Number(flag('rounds', '3'));
+const profile = !args.includes('--no-profile') && variants.length === 0;
 const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
 const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 if (pin) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
@@ -71,8 +84,16 @@ function treeRssMiB(pid: number): number {
   return Math.round(([pid, ...children].reduce((sum, p) => sum + rssKiB(p), 0) / 1024) * 10) / 10;
 }
 
-async function main(): Promise<void> {
-  const backends = [await backend(), await backend()];
+interface StartedProxy {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+/** One proxy with the bench config plus `extra` YAML lines, with both backends registered. */
+async function startProxy(name: string, extra: string[], backends: http.Server[]): Promise<StartedProxy> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-profile-'));
   const port = await freePort();
   const adminPort = await freePort();
@@ -87,6 +108,7 @@ async function main(): Promise<void> {
       `workers: ${workers}`,
       ...(engine ? [`engine: ${engine}`] : []),
       'logLevel: warn',
+      ...extra,
     ].join('\n'),
   );
   const nodeArgs = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), cli, 'proxy', '--config', config];
@@ -95,6 +117,11 @@ async function main(): Promise<void> {
   const commandArgs = pin ? ['-c', '1', process.execPath, ...nodeArgs] : nodeArgs;
   const proxy: ChildProcess = spawn(command, commandArgs, { stdio: ['ignore', out, 'inherit'] });
   const exited = new Promise<number | null>((resolve) => proxy.once('exit', resolve));
+  const stop = async (): Promise<void> => {
+    proxy.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) console.log(`${name}: proxy exited with ${code}`);
+  };
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => undefined))?.ok === true);
     for (const [i, server] of backends.entries()) {
@@ -107,24 +134,100 @@ async function main(): Promise<void> {
     }
     const url = `http://127.0.0.1:${port}${bodySize === 16384 ? '/bytes/16384' : '/'}`;
     await waitFor(async () => (await getStatus(url)) === 200);
-    const idle = treeRssMiB(proxy.pid!);
-    await autocannon({ url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
-    const cpuBefore = treeCpuSeconds(proxy.pid!);
-    const result = await autocannon({ url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
-    const cpuUs = ((treeCpuSeconds(proxy.pid!) - cpuBefore) * 1e6) / result.requests.total;
-    const loaded = treeRssMiB(proxy.pid!);
-    console.log(
-      `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
-        `req/s=${Math.round(result.requests.average)} p50=${result.latency.p50} p99=${result.latency.p99} ` +
-        `errors=${result.errors + result.non2xx} cpu/req=${cpuUs.toFixed(1)}µs rss=${idle}→${loaded} MiB`,
-    );
+    return { name, url, pid: proxy.pid!, dir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+interface Measurement {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuUs: number;
+}
+
+async function measure(proxy: StartedProxy): Promise<Measurement> {
+  const cpuBefore = treeCpuSeconds(proxy.pid);
+  const result = await autocannon({ url: proxy.url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
+  const cpuUs = ((treeCpuSeconds(proxy.pid) - cpuBefore) * 1e6) / result.requests.total;
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx, cpuUs };
+}
+
+/** A local OTLP/HTTP sink for traced variants: accepts every export, keeps nothing. */
+async function otlpSink(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const middle = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function compareVariants(backends: http.Server[]): Promise<void> {
+  const sink = await otlpSink();
+  const otlp = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`;
+  const proxies: StartedProxy[] = [];
+  try {
+    for (const variant of variants) {
+      const extra = variant.yaml.trim() === '{}' ? [] : [variant.yaml.replaceAll('{otlp}', otlp)];
+      proxies.push(await startProxy(variant.name, extra, backends));
+    }
+    const idle = new Map(proxies.map((p) => [p.name, treeRssMiB(p.pid)]));
+    for (const proxy of proxies) await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+    const samples = new Map<string, Measurement[]>(proxies.map((p) => [p.name, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const proxy of proxies) {
+        const m = await measure(proxy);
+        samples.get(proxy.name)!.push(m);
+        console.log(`round ${round} ${proxy.name}: ${Math.round(m.rps)} req/s, cpu/req ${m.cpuUs.toFixed(1)} µs, p99 ${m.p99} ms`);
+      }
+    }
+    console.log(`\n| variant | req/s (median) | spread % | CPU µs/req (median) | p99 ms | errors | RSS idle → loaded MiB |`);
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const proxy of proxies) {
+      const runs = samples.get(proxy.name)!;
+      const rps = runs.map((r) => r.rps);
+      const mid = middle(rps);
+      const spread = mid > 0 ? ((Math.max(...rps) - Math.min(...rps)) / mid) * 100 : 0;
+      console.log(
+        `| ${proxy.name} | ${Math.round(mid)} | ${spread.toFixed(0)} | ${middle(runs.map((r) => r.cpuUs)).toFixed(1)} | ${middle(runs.map((r) => r.p99))} | ` +
+          `${runs.reduce((sum, r) => sum + r.errors, 0)} | ${idle.get(proxy.name)} → ${treeRssMiB(proxy.pid)} |`,
+      );
+    }
   } finally {
-    proxy.kill('SIGTERM');
-    const code = await exited;
-    if (code !== 0) console.log(`proxy exited with ${code}`);
+    await Promise.all(proxies.map((p) => p.stop()));
+    sink.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const backends = [await backend(), await backend()];
+  try {
+    if (variants.length > 0) {
+      await compareVariants(backends);
+      return;
+    }
+    const proxy = await startProxy('default', [], backends);
+    try {
+      const idle = treeRssMiB(proxy.pid);
+      await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+      const m = await measure(proxy);
+      console.log(
+        `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
+          `req/s=${Math.round(m.rps)} p50=${m.p50} p99=${m.p99} errors=${m.errors} cpu/req=${m.cpuUs.toFixed(1)}µs rss=${idle}→${treeRssMiB(proxy.pid)} MiB`,
+      );
+    } finally {
+      await proxy.stop();
+    }
+    if (profile) printProfile(proxy.dir);
+  } finally {
     for (const server of backends) server.close();
   }
-  if (profile) printProfile(dir);
 }
 
 function getStatus(url: string): Promise<number> {
