@@ -2,35 +2,36 @@
  * The metric children of one `service` label, resolved once and reused by every
  * request to that service, so the request path does no label hashing.
  */
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Metrics, UpstreamErrorReason } from '../metrics.js';
+import { counterHandle, histogramHandle, type CounterHandle, type HistogramHandle } from '../metric-children.js';
 
 /** Metric children for one service label, resolved once. */
 export class ServiceMetrics {
-  readonly #codes = new Map<number, Counter.Internal>();
-  readonly #errors = new Map<UpstreamErrorReason, Counter.Internal>();
-  readonly #grpcCodes = new Map<number, Counter.Internal>();
-  readonly duration: Histogram.Internal<'service'>;
-  readonly retries: Counter.Internal;
+  readonly #codes = new Map<number, CounterHandle>();
+  readonly #errors = new Map<UpstreamErrorReason, CounterHandle>();
+  readonly #grpcCodes = new Map<number, CounterHandle>();
+  readonly duration: HistogramHandle;
+  readonly retries: CounterHandle;
 
   constructor(
     readonly metrics: Metrics,
     readonly service: string,
   ) {
-    this.duration = metrics.requestDuration.labels(service);
-    this.retries = metrics.retries.labels(service);
+    this.duration = histogramHandle(metrics.requestDuration, { service });
+    this.retries = counterHandle(metrics.retries, { service });
   }
 
-  request(code: number): Counter.Internal {
-    return childOf(this.#codes, code, this.metrics.requests, this.service);
+  request(code: number): CounterHandle {
+    return childOf(this.#codes, code, this.metrics.requests, this.service, 'code');
   }
 
-  grpcResponse(code: number): Counter.Internal {
-    return childOf(this.#grpcCodes, code, this.metrics.grpcResponses, this.service);
+  grpcResponse(code: number): CounterHandle {
+    return childOf(this.#grpcCodes, code, this.metrics.grpcResponses, this.service, 'grpc_code');
   }
 
-  upstreamError(reason: UpstreamErrorReason): Counter.Internal {
-    return childOf(this.#errors, reason, this.metrics.upstreamErrors, this.service);
+  upstreamError(reason: UpstreamErrorReason): CounterHandle {
+    return childOf(this.#errors, reason, this.metrics.upstreamErrors, this.service, 'reason');
   }
 }
 
@@ -38,10 +39,10 @@ export class ServiceMetrics {
  * The cached child of `counter` for (service, key), made (labels hashed) only the first
  * time; a hit allocates nothing (no closure, no label string).
  */
-function childOf<K extends string | number>(cache: Map<K, Counter.Internal>, key: K, counter: Counter<string>, service: string): Counter.Internal {
+function childOf<K extends string | number>(cache: Map<K, CounterHandle>, key: K, counter: Counter<string>, service: string, label: string): CounterHandle {
   let child = cache.get(key);
   if (child === undefined) {
-    child = counter.labels(service, String(key));
+    child = counterHandle(counter, { service, [label]: String(key) });
     cache.set(key, child);
   }
   return child;
