@@ -4,6 +4,7 @@
  */
 import type { Counter, Histogram } from 'prom-client';
 import type { Metrics, UpstreamErrorReason } from '../metrics.js';
+import type { TrafficSeries } from '../traffic/series.js';
 
 /** Metric children for one service label, resolved once. */
 export class ServiceMetrics {
@@ -12,6 +13,8 @@ export class ServiceMetrics {
   readonly #grpcCodes = new Map<number, Counter.Internal>();
   readonly duration: Histogram.Internal<'service'>;
   readonly retries: Counter.Internal;
+  /** The dashboard's 15-minute series of this service. */
+  readonly traffic: TrafficSeries;
 
   constructor(
     readonly metrics: Metrics,
@@ -19,6 +22,15 @@ export class ServiceMetrics {
   ) {
     this.duration = metrics.requestDuration.labels(service);
     this.retries = metrics.retries.labels(service);
+    this.traffic = metrics.traffic.service(service);
+  }
+
+  /** One answered request into the dashboard's series: this service's and the whole proxy's. */
+  recordTraffic(durationMs: number, failed: boolean): void {
+    const recorder = this.metrics.traffic;
+    const now = recorder.now();
+    this.traffic.record(now, durationMs, failed);
+    recorder.total.record(now, durationMs, failed);
   }
 
   request(code: number): Counter.Internal {
