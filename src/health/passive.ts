@@ -52,6 +52,12 @@ export interface EjectionNotice {
   ejections: number;
 }
 
+/** An ejection applied here, decided locally or shared by another proxy or worker (the dashboard's health history). */
+export interface EjectionApplied extends EjectionNotice {
+  /** Why, in words: the failures that decided it, or where a shared one came from. */
+  readonly reason: string;
+}
+
 export interface OutlierDetectorOptions {
   pool: EndpointPool;
   services: ServiceLookup;
@@ -85,6 +91,7 @@ export class OutlierDetector implements OutcomeListener {
   readonly #clock: Clock;
   /** Told of every ejection this proxy decides: Redis sharing, the cluster relay. */
   readonly #ejectListeners = new Set<(notice: EjectionNotice) => void>();
+  readonly #appliedListeners = new Set<(ejection: EjectionApplied) => void>();
   /** Keyed by the pool's stats object: it lives exactly as long as the instance. */
   readonly #states = new WeakMap<EndpointStats, OutlierState>();
   readonly #timers = new Set<TimerHandle>();
@@ -112,6 +119,12 @@ export class OutlierDetector implements OutcomeListener {
   addEjectListener(listener: (notice: EjectionNotice) => void): () => void {
     this.#ejectListeners.add(listener);
     return () => this.#ejectListeners.delete(listener);
+  }
+
+  /** Told of every ejection applied here, local or shared, with its reason; returns the remover. */
+  onEjectionApplied(listener: (ejection: EjectionApplied) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
   }
 
   onSuccess(endpoint: Endpoint): void {
@@ -142,6 +155,7 @@ export class OutlierDetector implements OutcomeListener {
     this.#apply(service, id, now + durationMs, state);
     this.#metrics?.ejections.inc({ service });
     this.#log.warn({ service, id, reason, failures: this.#threshold, ejections: state.ejections, durationMs }, 'instance ejected');
+    this.#tellApplied({ service, id, durationMs, ejections: state.ejections, reason: `${this.#threshold} consecutive failures, last: ${reason}` });
     if (this.#ejectListeners.size > 0) {
       const notice = { service, id, durationMs, ejections: state.ejections };
       for (const listener of this.#ejectListeners) listener(notice);
@@ -177,6 +191,7 @@ export class OutlierDetector implements OutcomeListener {
     local.failures = 0;
     this.#apply(service, id, until, local);
     this.#log.warn({ service, id, origin, ejections: notice.ejections, durationMs: until - now }, 'shared ejection applied');
+    this.#tellApplied({ service, id, durationMs: until - now, ejections: notice.ejections, reason: `shared by ${origin}` });
     return true;
   }
 
@@ -207,6 +222,10 @@ export class OutlierDetector implements OutcomeListener {
     }, until - this.#clock.now());
     state.returnTimer = timer;
     this.#timers.add(timer);
+  }
+
+  #tellApplied(ejection: EjectionApplied): void {
+    for (const listener of this.#appliedListeners) listener(ejection);
   }
 
   /** The backoff level after one step of decay per quiet period since the last ejection. */
