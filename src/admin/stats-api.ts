@@ -132,7 +132,6 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
   }
 
   const traffic = metrics.traffic.view();
-  const now = traffic.start + (traffic.total.requests.length - 1) * traffic.bucketSeconds * 1000;
   const services: ServiceStatsView[] = [];
   for (const state of mirror.services()) {
     if (state.instances.length === 0) continue;
@@ -145,7 +144,7 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
       ejections: ejectionsBy.get(state.name) ?? 0,
       requests: counts?.requests ?? 0,
       errors: counts?.errors ?? 0,
-      traffic: metrics.traffic.peek(state.name)?.view(now) ?? null,
+      traffic: metrics.traffic.peek(state.name)?.view(traffic.at) ?? null,
       instances: state.instances.map((record) => {
         const live = source?.instance(state.name, record.id);
         return {

@@ -15,6 +15,8 @@ export interface TrafficDelta {
 }
 
 export interface TrafficView {
+  /** When this view was taken (epoch ms): the last bucket has run for `at − its start`. */
+  readonly at: number;
   readonly bucketSeconds: number;
   /** Start of the oldest bucket (epoch ms); bucket i starts at start + i × bucketSeconds. */
   readonly start: number;
@@ -56,6 +58,7 @@ export class TrafficRecorder {
   view(): TrafficView {
     const now = this.now();
     return {
+      at: now,
       bucketSeconds: BUCKET_MS / 1000,
       start: (Math.floor(now / BUCKET_MS) - BUCKET_COUNT + 1) * BUCKET_MS,
       total: this.total.view(now),

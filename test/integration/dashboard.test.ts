@@ -134,6 +134,7 @@ describe('dashboard with /v1/stats', () => {
       '—',
       'v2',
       'version=2.3.1',
+      '—',
     ]);
     await expect(page.locator('section[data-service="orders"] .head').textContent()).resolves.toMatch(/1\/1 healthy.*ejections 0/);
     await page.screenshot({ path: path.join(RESULTS_DIR, 'dashboard.png'), fullPage: true });
@@ -194,7 +195,7 @@ describe('dashboard with only the registry API', () => {
     const { page } = opened;
     try {
       await row(page, 'users', 'users-1').waitFor({ timeout: SHOWS_WITHIN_MS });
-      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', 'http1', '—', '100', 'UP', 'healthy', '—', '—', '—', '']);
+      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', 'http1', '—', '100', 'UP', 'healthy', '—', '—', '—', '', '—']);
       await expect(page.locator('#registry').textContent()).resolves.toBe('registry connected');
       // Only the first /v1/stats 404 is expected; the page stops asking after it.
       expect(opened.problems.filter((p) => !p.includes('404'))).toEqual([]);
