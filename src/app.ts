@@ -51,6 +51,8 @@ export interface AppDeps {
    * upstream pools) is kept before it is dropped. @default DEPARTURE_GRACE_MS (60 s)
    */
   departureGraceMs?: number;
+  /** Requests in flight to an instance that this process's pool does not see (the cluster primary: its workers'). */
+  inflightElsewhere?: (service: string, id: string) => number;
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
@@ -101,6 +103,7 @@ export class WaypostApp {
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
   readonly #housekeeping: Housekeeping;
+  readonly #inflightElsewhere: ((service: string, id: string) => number) | undefined;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
@@ -108,6 +111,7 @@ export class WaypostApp {
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
+    this.#inflightElsewhere = deps.inflightElsewhere;
     this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
     this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
     this.#clock = deps.clock ?? systemClock;
@@ -230,7 +234,7 @@ export class WaypostApp {
           mirror: this.mirror,
           metrics: this.metrics,
           storeKind: this.store.kind,
-          source: poolStatsSource(this.pool, this.healthHistory),
+          source: poolStatsSource(this.pool, this.healthHistory, this.#inflightElsewhere),
           routes: [() => configRouteViews(this.config)],
         }),
       ],

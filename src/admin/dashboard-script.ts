@@ -233,7 +233,8 @@ export const DASHBOARD_SCRIPT = `
     if (!routes) { box.hidden = true; return; }
     var head = el('div', 'head');
     head.append(el('h2', '', 'Routes'), el('span', 'muted', plural(routes.length, 'route')));
-    box.replaceChildren(head, table(['Source', 'Host', 'Path', 'Headers', 'Service', 'Strip prefix'], [], routes.map(routeRow)));
+    box.replaceChildren(head, routes.length === 0 ? el('p', 'note muted', 'No routes.')
+      : table(['Source', 'Host', 'Path', 'Headers', 'Service', 'Strip prefix'], [], routes.map(routeRow)));
     box.hidden = false;
   }
 

@@ -5,6 +5,7 @@ export const DASHBOARD_STYLE = `
 @media (prefers-color-scheme: dark) { :root { --bg: #0d1117; --card: #161b22; --fg: #e6edf3; --muted: #8d96a0;
   --line: #30363d; --ok: #3fb950; --bad: #f85149; --warn: #db6d28; --idle: #8d96a0; --rate: #4493f8; --p50: #3fb950; --p99: #ab7df8; } }
 * { box-sizing: border-box; }
+#svg-ns, [hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--fg); }
 header { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: center; padding: 12px 16px; border-bottom: 1px solid var(--line); background: var(--card); }
 header h1 { font-size: 18px; margin: 0 12px 0 0; }

@@ -42,15 +42,18 @@ export interface StatsSource {
 
 /**
  * The proxy's health pool as a StatsSource (in-flight counts; no error rate is kept there
- * yet), with each instance's health history when given one.
+ * yet), with each instance's health history when given one, and in-flight requests counted
+ * by other processes (a cluster primary's workers) added in.
  */
-export function poolStatsSource(pool: EndpointPool, history?: HealthHistory): StatsSource {
+export function poolStatsSource(pool: EndpointPool, history?: HealthHistory, inflightElsewhere?: (service: string, id: string) => number): StatsSource {
   return {
     instance(service, id) {
       const stats = pool.peek(service, id);
-      const events = history?.of(service, id);
-      if (events === undefined || events.length === 0) return stats ? { inflight: stats.inflight } : undefined;
-      return { inflight: stats?.inflight ?? 0, history: events };
+      const events = history?.of(service, id) ?? [];
+      const elsewhere = inflightElsewhere?.(service, id) ?? 0;
+      if (stats === undefined && events.length === 0 && inflightElsewhere === undefined) return undefined;
+      const inflight = (stats?.inflight ?? 0) + elsewhere;
+      return events.length === 0 ? { inflight } : { inflight, history: events };
     },
   };
 }

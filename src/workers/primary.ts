@@ -35,6 +35,7 @@ import type { Logger } from '../log.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { ClusterMetrics } from './ipc-metrics.js';
 import { RegistryRelay } from './registry-relay.js';
+import { WorkerInflight } from './traffic-relay.js';
 
 /** Workers must all listen within this at start-up. */
 const START_TIMEOUT_MS = 30_000;
@@ -66,7 +67,8 @@ export interface RunningPrimary {
 export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
   const log = logger.child({ component: 'primary' });
   const metrics = new ClusterMetrics();
-  const app = await startProxy(config, { logger, metrics, role: 'registry' });
+  const inflight = new WorkerInflight();
+  const app = await startProxy(config, { logger, metrics, role: 'registry', inflightElsewhere: (service, id) => inflight.of(service, id) });
   const slots = new Set<WorkerSlot>();
   let stopping = false;
   let onAllListening: (() => void) | undefined;
@@ -101,6 +103,10 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         app.outliers.applyShared(m.notice, `worker ${slot.worker.process.pid}`);
         for (const other of slots) if (other !== slot && other.listening) send(other, { wp: 'ejection', notice: m.notice });
         return;
+      case 'traffic':
+        if (m.delta !== undefined) metrics.traffic.merge(m.delta);
+        inflight.update(slot.worker.id, m.inflight);
+        return;
       case 'listening':
         slot.listening = { http: m.http, tcp: m.tcp };
         // A new worker starts from every verdict so far; later ones reach it as they change.
@@ -130,6 +136,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
     worker.on('message', (message: unknown) => onMessage(slot, message));
     worker.on('exit', (code, signal) => {
       slots.delete(slot);
+      inflight.remove(worker.id);
       slot.registry.close();
       slot.pending.failAll('worker exited');
       if (stopping) return;
