@@ -159,7 +159,7 @@ export const DASHBOARD_SCRIPT = `
     var historyCell = el('td', 'history');
     historyCell.append(i.history.length ? historyList(i.history) : document.createTextNode('\\u2014'));
     row.append(
-      el('td', 'mono', i.id), el('td', 'mono', address(i.host, i.port)), el('td', '', i.protocol), el('td', '', i.zone || '\\u2014'),
+      el('td', 'mono', i.id), el('td', 'mono', address(i.host, i.port)), el('td', '', i.protocol), el('td', 'nowrap', i.zone || '\\u2014'),
       el('td', 'num', i.weight), el('td', '', i.status), health,
       el('td', 'num', dash(i.inflight)), el('td', 'num', percent(i.errorRate)),
       el('td', '', i.tags.length ? i.tags.join(', ') : '\\u2014'), metaCell, historyCell

@@ -40,7 +40,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:last-child td { border-bottom: 0; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 ul.meta { list-style: none; margin: 0; padding: 0; }
-ul.meta li { overflow-wrap: anywhere; }
-ul.history li { white-space: nowrap; font-size: 12px; }
+ul.meta li { overflow-wrap: break-word; }
+td.history { min-width: 260px; }
+ul.history li { font-size: 12px; }
+td.nowrap { white-space: nowrap; }
 p.empty { padding: 24px; text-align: center; }
 `;

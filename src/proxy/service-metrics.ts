@@ -4,7 +4,8 @@
  */
 import type { Counter, Histogram } from 'prom-client';
 import type { Metrics, UpstreamErrorReason } from '../metrics.js';
-import type { TrafficSeries } from '../traffic/series.js';
+import { latencyBucket } from '../traffic/latency-histogram.js';
+import { periodOf, type TrafficSeries } from '../traffic/series.js';
 
 /** Metric children for one service label, resolved once. */
 export class ServiceMetrics {
@@ -28,9 +29,10 @@ export class ServiceMetrics {
   /** One answered request into the dashboard's series: this service's and the whole proxy's. */
   recordTraffic(durationMs: number, failed: boolean): void {
     const recorder = this.metrics.traffic;
-    const now = recorder.now();
-    this.traffic.record(now, durationMs, failed);
-    recorder.total.record(now, durationMs, failed);
+    const period = periodOf(recorder.now());
+    const bucket = latencyBucket(durationMs);
+    this.traffic.recordIn(period, bucket, failed);
+    recorder.total.recordIn(period, bucket, failed);
   }
 
   request(code: number): Counter.Internal {

@@ -6,7 +6,7 @@
  * Bounded: a series exists per service that got traffic, and is dropped with the rest
  * of a departed service's state (Metrics.removeServices).
  */
-import { BUCKET_COUNT, BUCKET_MS, TrafficSeries, type SeriesView, type SlotDelta } from './series.js';
+import { BUCKET_COUNT, BUCKET_MS, TrafficSeries, periodOf, type SeriesView, type SlotDelta } from './series.js';
 
 /** What a cluster worker sends the primary: every bucket recorded since its last drain. */
 export interface TrafficDelta {
@@ -60,7 +60,7 @@ export class TrafficRecorder {
     return {
       at: now,
       bucketSeconds: BUCKET_MS / 1000,
-      start: (Math.floor(now / BUCKET_MS) - BUCKET_COUNT + 1) * BUCKET_MS,
+      start: (periodOf(now) - BUCKET_COUNT + 1) * BUCKET_MS,
       total: this.total.view(now),
     };
   }

@@ -38,11 +38,16 @@ export class TrafficSeries {
 
   /** One answered request at `now` (epoch ms). `failed`: 5xx or upstream error. */
   record(now: number, durationMs: number, failed: boolean): void {
-    const slot = this.#slotFor(Math.floor(now / BUCKET_MS));
+    this.recordIn(periodOf(now), latencyBucket(durationMs), failed);
+  }
+
+  /** record() with the period and latency bucket worked out once for several series (service and total). */
+  recordIn(period: number, bucket: number, failed: boolean): void {
+    const slot = this.#slotFor(period);
     if (slot < 0) return;
     this.#requests[slot]! += 1;
     if (failed) this.#errors[slot]! += 1;
-    this.#latency![slot * LATENCY_BUCKETS + latencyBucket(durationMs)]! += 1;
+    this.#latency![slot * LATENCY_BUCKETS + bucket]! += 1;
   }
 
   /** Adds a bucket from another process (the cluster primary merging a worker's delta). */
@@ -84,7 +89,7 @@ export class TrafficSeries {
 
   /** The 90 buckets ending with the one `now` falls in, oldest first. */
   view(now: number): SeriesView {
-    const last = Math.floor(now / BUCKET_MS);
+    const last = periodOf(now);
     const view: SeriesView = { requests: [], errors: [], p50: [], p99: [] };
     for (let period = last - BUCKET_COUNT + 1; period <= last; period++) {
       const slot = period % BUCKET_COUNT;
@@ -121,6 +126,11 @@ export class TrafficSeries {
     this.#errors[slot] = 0;
     this.#latency?.fill(0, slot * LATENCY_BUCKETS, (slot + 1) * LATENCY_BUCKETS);
   }
+}
+
+/** The 10 s period an epoch-ms time falls in. */
+export function periodOf(now: number): number {
+  return Math.floor(now / BUCKET_MS);
 }
 
 function isCount(value: unknown): value is number {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { LATENCY_BUCKETS, bucketValueMs, latencyBucket } from '../../../src/traffic/latency-histogram.js';
+import { Metrics } from '../../../src/metrics.js';
 import { TrafficRecorder } from '../../../src/traffic/recorder.js';
 import { BUCKET_COUNT, BUCKET_MS, TrafficSeries } from '../../../src/traffic/series.js';
 
@@ -142,5 +143,17 @@ describe('cluster relay', () => {
     }
     expect(primary.peek('b')!.view(T0).requests.at(-1)).toBe(1);
     expect(primary.view().total.requests.every((n) => n === 0)).toBe(true);
+  });
+});
+
+describe('with Metrics', () => {
+  test('a departed service’s series goes with its metric series; a series alone still names its service for the stray sweep', async () => {
+    const metrics = new Metrics({ processMetrics: false, now: () => T0 });
+    metrics.traffic.service('orders').record(T0, 1, false);
+    metrics.traffic.service('users').record(T0, 1, false);
+    expect(await metrics.serviceLabels()).toEqual(new Set(['orders', 'users']));
+    await metrics.removeServices(new Set(['orders']));
+    expect(metrics.traffic.peek('orders')).toBeUndefined();
+    expect(metrics.traffic.peek('users')).toBeDefined();
   });
 });
