@@ -242,12 +242,11 @@ export class ProxyHandler {
 
   #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number): void {
     const durationMs = performance.now() - started;
-    if (log.status !== 0) {
-      metrics.request(log.status).inc();
-      metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
-    }
+    if (log.status !== 0) metrics.request(log.status).inc();
     if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
     metrics.duration.observe(durationMs / 1000);
+    // The dashboard's 15-minute series: 5xx answers and upstream failures count as errors.
+    if (log.status !== 0) metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
     if (this.#onAccessLog !== undefined) {
       log.durationMs = durationMs;
       log.bytesOut = socket.bytesWritten - bytesBefore;
