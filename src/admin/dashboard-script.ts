@@ -20,7 +20,7 @@ export const DASHBOARD_SCRIPT = `
   var POLL_MS = ${DASHBOARD_POLL_MS};
   var statsAvailable = true;
   /** What each part shows now (JSON), so an unchanged part is left alone. */
-  var shown = { overview: '', routes: '', services: {} };
+  var shown = { registry: '', overview: '', routes: '', services: {} };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -112,6 +112,9 @@ export const DASHBOARD_SCRIPT = `
   var HEALTH_TONE = { healthy: 'ok', unhealthy: 'bad', ejected: 'warn', draining: 'idle' };
 
   function renderRegistry(registry) {
+    var json = JSON.stringify(registry);
+    if (json === shown.registry) return;
+    shown.registry = json;
     var box = document.getElementById('registry');
     if (!registry) { box.replaceChildren(chip('registry state unknown', 'idle')); return; }
     var parts = [chip(registry.connected ? 'registry connected' : 'registry disconnected', registry.connected ? 'ok' : 'bad')];
@@ -191,22 +194,28 @@ export const DASHBOARD_SCRIPT = `
   function serviceSection(s, timing, old) {
     var parts = {
       head: JSON.stringify([s.name, s.revision, s.panic, s.selfPreservation, s.ejections, s.perSecond, s.errorRate, s.instances.map(function (i) { return i.health; })]),
-      charts: JSON.stringify([s.traffic, timing && s.traffic ? timing.at : null]),
+      // Redrawn when the counts change or the buckets move on, not at every poll of an idle service.
+      charts: JSON.stringify([s.traffic, timing && s.traffic ? timing.start : null]),
       table: JSON.stringify(s.instances)
     };
     var entry = old || { section: el('section', 'card service'), head: null, charts: null, table: null, json: {} };
     entry.section.dataset.service = s.name;
-    if (entry.json.head !== parts.head) entry.head = serviceHead(s);
-    if (entry.json.charts !== parts.charts) entry.charts = chartsOrNote(s.traffic, timing, statsAvailable ? 'No requests yet.' : 'No traffic data (this server has no /v1/stats).');
-    if (entry.json.table !== parts.table) entry.table = table(INSTANCE_TITLES, [4, 7, 8], s.instances.map(instanceRow));
+    var changed = false;
+    if (entry.json.head !== parts.head) { entry.head = serviceHead(s); changed = true; }
+    if (entry.json.charts !== parts.charts) {
+      entry.charts = chartsOrNote(s.traffic, timing, statsAvailable ? 'No requests yet.' : 'No traffic data (this server has no /v1/stats).');
+      changed = true;
+    }
+    if (entry.json.table !== parts.table) { entry.table = table(INSTANCE_TITLES, [4, 7, 8], s.instances.map(instanceRow)); changed = true; }
     entry.json = parts;
-    entry.section.replaceChildren(entry.head, entry.charts, entry.table);
+    // Untouched DOM costs no layout: an idle poll changes nothing on the page.
+    if (changed) entry.section.replaceChildren(entry.head, entry.charts, entry.table);
     return entry;
   }
 
   function renderOverview(m) {
     var box = document.getElementById('overview');
-    var json = JSON.stringify([m.total, m.timing]);
+    var json = JSON.stringify([m.total, m.timing ? m.timing.start : null]);
     if (json === shown.overview) return;
     shown.overview = json;
     if (!m.total) { box.hidden = true; return; }
@@ -254,7 +263,9 @@ export const DASHBOARD_SCRIPT = `
     var next = {};
     m.services.forEach(function (s) { next[s.name] = serviceSection(s, m.timing, shown.services[s.name]); });
     shown.services = next;
-    list.replaceChildren.apply(list, m.services.map(function (s) { return next[s.name].section; }));
+    var sections = m.services.map(function (s) { return next[s.name].section; });
+    var same = list.children.length === sections.length && sections.every(function (section, i) { return list.children[i] === section; });
+    if (!same) list.replaceChildren.apply(list, sections);
   }
 
   function tick() {
