@@ -138,13 +138,17 @@ describe('dashboard charts', () => {
     checkCharts(await drawn(page, '#overview'), routedToOrders() + 1, failed, 150);
     await expect(page.locator('section[data-service="orders"] .head').textContent()).resolves.toMatch(/req\/s.*errors \d+\.\d %/);
 
-    // Live: more traffic shows without a reload.
+    // Live: more traffic shows without a reload, and what did not change is not redrawn (the
+    // route table's rows stay the same nodes, so a selection in them survives).
+    const marked = `document.querySelector('#routes tr[data-route]')`;
+    await page.evaluate(`${marked}.dataset.mark = 'kept'`);
     await send(15);
     await waitFor(
       'the new requests in the charts',
       async () => sum((await drawn(page, 'section[data-service="orders"]')).get('rate')?.counts ?? []) === routedToOrders(),
       { timeoutMs: SHOWS_WITHIN_MS },
     );
+    expect(await page.evaluate(`${marked}.dataset.mark`)).toBe('kept');
     expect(opened.navigations()).toBe(0);
     expect(opened.problems).toEqual([]);
   });
