@@ -50,6 +50,8 @@ export interface EjectionNotice {
   durationMs: number;
   /** How many times the deciding proxy has ejected this instance (backoff level). */
   ejections: number;
+  /** Why, in words (the cluster relay carries it to the primary's dashboard; Redis sharing does not). */
+  reason?: string;
 }
 
 /** An ejection applied here, decided locally or shared by another proxy or worker (the dashboard's health history). */
@@ -155,11 +157,9 @@ export class OutlierDetector implements OutcomeListener {
     this.#apply(service, id, now + durationMs, state);
     this.#metrics?.ejections.inc({ service });
     this.#log.warn({ service, id, reason, failures: this.#threshold, ejections: state.ejections, durationMs }, 'instance ejected');
-    this.#tellApplied({ service, id, durationMs, ejections: state.ejections, reason: `${this.#threshold} consecutive failures, last: ${reason}` });
-    if (this.#ejectListeners.size > 0) {
-      const notice = { service, id, durationMs, ejections: state.ejections };
-      for (const listener of this.#ejectListeners) listener(notice);
-    }
+    const notice = { service, id, durationMs, ejections: state.ejections, reason: `${this.#threshold} consecutive failures, last: ${reason}` };
+    this.#tellApplied(notice);
+    for (const listener of this.#ejectListeners) listener(notice);
   }
 
   /**
@@ -191,7 +191,8 @@ export class OutlierDetector implements OutcomeListener {
     local.failures = 0;
     this.#apply(service, id, until, local);
     this.#log.warn({ service, id, origin, ejections: notice.ejections, durationMs: until - now }, 'shared ejection applied');
-    this.#tellApplied({ service, id, durationMs: until - now, ejections: notice.ejections, reason: `shared by ${origin}` });
+    const why = typeof notice.reason === 'string' ? `${notice.reason} (${origin})` : `shared by ${origin}`;
+    this.#tellApplied({ service, id, durationMs: until - now, ejections: notice.ejections, reason: why });
     return true;
   }
 

@@ -101,6 +101,8 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         return;
       case 'ejection':
         app.outliers.applyShared(m.notice, `worker ${slot.worker.process.pid}`);
+        // /v1/stats reads this process's counter; /metrics leaves the primary's request-path series out (it sums the workers').
+        metrics.ejections.inc({ service: m.notice.service });
         for (const other of slots) if (other !== slot && other.listening) send(other, { wp: 'ejection', notice: m.notice });
         return;
       case 'traffic':
