@@ -50,7 +50,7 @@ export interface EjectionNotice {
   durationMs: number;
   /** How many times the deciding proxy has ejected this instance (backoff level). */
   ejections: number;
-  /** Why, in words (the cluster relay carries it to the primary's dashboard; Redis sharing does not). */
+  /** Why, in words, from the deciding process (for the dashboard's health history; absent from older peers). */
   reason?: string;
 }
 
