@@ -32,8 +32,7 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
     if (m.wp === 'stop') {
       traffic.flush();
       options.onStopRequest();
-    }
-    else if (m.wp === 'health') {
+    } else if (m.wp === 'health') {
       for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
     } else if (m.wp === 'ejection') app.outliers.applyShared(m.notice, 'cluster');
     else if (m.wp === 'request' && m.op === 'metrics') {
