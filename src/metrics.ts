@@ -159,6 +159,14 @@ export class Metrics {
     this.registryConnected.set(0);
   }
 
+  /**
+   * The values of waypost_requests_total (service, code) answered by this process's requests;
+   * the cluster primary's (ipc-metrics.ts) are its workers'. For /v1/stats.
+   */
+  async requestCounts(): Promise<readonly { labels: Partial<Record<string, string | number>>; value: number }[]> {
+    return (await this.requests.get()).values;
+  }
+
   /** Where `waypost_endpoints` reads its values at scrape time. */
   setEndpointCounts(source: EndpointCountSource): void {
     this.#endpointCounts = source;

@@ -120,13 +120,13 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
     metrics.panicMode.get(),
     metrics.selfPreservation.get(),
     metrics.ejections.get(),
-    metrics.requests.get(),
+    metrics.requestCounts(),
   ]);
   const panicBy = byService(panic.values);
   const heldBy = byService(held.values);
   const ejectionsBy = byService(ejections.values);
   const requestsBy = new Map<string, { requests: number; errors: number }>();
-  for (const { labels, value } of requests.values) {
+  for (const { labels, value } of requests) {
     const service = String(labels.service ?? '');
     const entry = requestsBy.get(service) ?? { requests: 0, errors: 0 };
     entry.requests += value;

@@ -24,7 +24,8 @@ export type WorkerMessage =
 
 /** Primary → worker. */
 export type PrimaryMessage =
-  | { wp: 'request'; id: number; op: 'metrics' }
+  /** `metrics`: the worker's share of /metrics; `request-counts`: its waypost_requests_total values (/v1/stats). */
+  | { wp: 'request'; id: number; op: 'metrics' | 'request-counts' }
   | { wp: 'reply'; id: number; ok: true; value: unknown }
   | { wp: 'reply'; id: number; ok: false; error: string }
   | { wp: 'events'; sub: number; events: readonly ChangeEvent[] }

@@ -73,19 +73,24 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
   let stopping = false;
   let onAllListening: (() => void) | undefined;
 
-  metrics.setWorkerSource(async () => {
+  /** Asks every worker; one that does not answer in time is left out of this answer. */
+  const askWorkers = async (op: 'metrics' | 'request-counts'): Promise<never[]> => {
     const answers = await Promise.all(
       [...slots].map((slot) =>
         slot.pending
-          .request((id) => send(slot, { wp: 'request', id, op: 'metrics' }), METRICS_TIMEOUT_MS, 'worker metrics')
+          .request((id) => send(slot, { wp: 'request', id, op }), METRICS_TIMEOUT_MS, `worker ${op}`)
           .catch((err: unknown) => {
-            log.warn({ worker: slot.worker.process.pid, err: describeError(err) }, 'worker metrics missing from scrape');
+            log.warn({ worker: slot.worker.process.pid, op, err: describeError(err) }, 'worker metrics missing from scrape');
             return undefined;
           }),
       ),
     );
     return answers.filter((a): a is never => a !== undefined);
-  });
+  };
+  metrics.setWorkerSource(
+    () => askWorkers('metrics'),
+    () => askWorkers('request-counts'),
+  );
 
   const send = (slot: WorkerSlot, message: PrimaryMessage): void => {
     if (slot.worker.isConnected()) slot.worker.send(message);

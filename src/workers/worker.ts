@@ -35,8 +35,8 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
     } else if (m.wp === 'health') {
       for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
     } else if (m.wp === 'ejection') app.outliers.applyShared(m.notice, 'cluster');
-    else if (m.wp === 'request' && m.op === 'metrics') {
-      workerMetricsJson(app.metrics).then(
+    else if (m.wp === 'request') {
+      (m.op === 'metrics' ? workerMetricsJson(app.metrics) : app.metrics.requestCounts()).then(
         (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
         (err: unknown) => channel.send({ wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
       );

@@ -26,7 +26,7 @@ interface SeriesView {
 }
 interface Stats {
   traffic: { total: SeriesView };
-  services: { name: string; traffic: SeriesView | null; instances: { id: string; inflight: number | null }[] }[];
+  services: { name: string; requests: number; errors: number; traffic: SeriesView | null; instances: { id: string; inflight: number | null }[] }[];
 }
 
 beforeAll(async () => {
@@ -81,6 +81,8 @@ describe('dashboard JSON with --workers 2', () => {
       (s) => sum(s.services.find((x) => x.name === 'orders')?.traffic?.requests ?? []) === sent,
       { intervalMs: 200, timeoutMs: 15_000 },
     );
+    // The counters since start are the workers' too.
+    expect(merged.services.find((s) => s.name === 'orders')).toMatchObject({ requests: sent, errors: failed });
     const orders = merged.services.find((s) => s.name === 'orders')!.traffic!;
     expect(sum(orders.errors)).toBe(failed);
     // The 250 ms requests are each bucket's slowest: its p99 (histogram bound: within 2^¼).
