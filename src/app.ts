@@ -6,6 +6,7 @@
 import { dashboardRoute } from './admin/dashboard.js';
 import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
+import { configRouteViews } from './admin/route-list.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
@@ -13,6 +14,7 @@ import type { WaypostConfig } from './config/schema.js';
 import { RegistryDepartures } from './departures.js';
 import { describeError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
+import { HealthHistory } from './health/history.js';
 import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
@@ -50,6 +52,8 @@ export interface AppDeps {
    * upstream pools) is kept before it is dropped. @default DEPARTURE_GRACE_MS (60 s)
    */
   departureGraceMs?: number;
+  /** Requests in flight to an instance that this process's pool does not see (the cluster primary: its workers'). */
+  inflightElsewhere?: (service: string, id: string) => number;
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
@@ -77,6 +81,8 @@ export class WaypostApp {
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
+  /** Recent health changes per instance, for the dashboard. */
+  readonly healthHistory: HealthHistory;
   readonly activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
@@ -99,6 +105,7 @@ export class WaypostApp {
   #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
   readonly #housekeeping: Housekeeping;
+  readonly #inflightElsewhere: ((service: string, id: string) => number) | undefined;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
     this.config = config;
@@ -106,6 +113,7 @@ export class WaypostApp {
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
+    this.#inflightElsewhere = deps.inflightElsewhere;
     this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
     this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
     this.#clock = deps.clock ?? systemClock;
@@ -166,6 +174,8 @@ export class WaypostApp {
       config.health.passive.share && this.outliers.enabled && usesRedis(config)
         ? new SharedEjections({ redis: config.redis, detector: this.outliers, logger: deps.logger })
         : undefined;
+    this.healthHistory = new HealthHistory(this.#clock);
+    this.#recordHealthHistory();
     this.activeChecks = new ActiveChecker({
       pool: this.pool,
       source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) },
@@ -173,6 +183,16 @@ export class WaypostApp {
       logger: deps.logger,
       clock: this.#clock,
     });
+  }
+
+  /** Active verdicts and ejections (local or shared) go into the dashboard's per-instance history. */
+  #recordHealthHistory(): void {
+    const history = this.healthHistory;
+    this.pool.onActiveHealth((service, id, healthy) => {
+      if (healthy !== undefined) history.note(service, id, healthy ? 'healthy' : 'unhealthy', healthy ? 'active check passed' : 'active check failed');
+    });
+    this.outliers.onEjectionApplied((e) => history.note(e.service, e.id, 'ejected', e.reason, e.durationMs));
+    this.mirror.onChange((service, state) => history.retain(service, state ? state.instances.map((i) => i.id) : []));
   }
 
   get addresses(): AppAddresses {
@@ -213,7 +233,13 @@ export class WaypostApp {
       proxyId: this.proxyId,
       extraRoutes: [
         dashboardRoute(),
-        statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
+        statsRoute({
+          mirror: this.mirror,
+          metrics: this.metrics,
+          storeKind: this.store.kind,
+          source: poolStatsSource(this.pool, this.healthHistory, this.#inflightElsewhere),
+          routes: [() => configRouteViews(this.config)],
+        }),
       ],
       // Eureka and Consul APIs, when compat.eureka / compat.consul are on.
       extraHandlers: this.#compat.handlers,

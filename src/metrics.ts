@@ -8,6 +8,7 @@
  * code (a number the proxy parsed, 0-16), `reason` comes from UPSTREAM_ERROR_REASONS.
  */
 import client from 'prom-client';
+import { TrafficRecorder } from './traffic/recorder.js';
 
 /** Label for requests that matched no route (unknown hosts, stray paths). */
 export const UNROUTED = '_unrouted';
@@ -42,6 +43,8 @@ interface LabelledMetric {
 export interface MetricsOptions {
   /** Collect prom-client's default process metrics (off in unit tests for speed). @default true */
   processMetrics?: boolean;
+  /** Epoch ms for the dashboard's traffic series. @default Date.now */
+  now?: () => number;
 }
 
 export class Metrics {
@@ -154,9 +157,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The last 15 minutes of traffic in 10 s buckets, for the dashboard (not exposed to Prometheus). */
+  readonly traffic: TrafficRecorder;
+
   constructor(options: MetricsOptions = {}) {
+    this.traffic = new TrafficRecorder(options.now);
     if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
     this.registryConnected.set(0);
+  }
+
+  /**
+   * The values of waypost_requests_total (service, code) answered by this process's requests;
+   * the cluster primary's (ipc-metrics.ts) are its workers'. For /v1/stats.
+   */
+  async requestCounts(): Promise<readonly { labels: Partial<Record<string, string | number>>; value: number }[]> {
+    return (await this.requests.get()).values;
   }
 
   /** Where `waypost_endpoints` reads its values at scrape time. */
@@ -179,6 +194,7 @@ export class Metrics {
       const { le: _bucket, ...series } = labels;
       metric.remove(series as Record<string, string | number>);
     });
+    this.traffic.remove(services);
     for (const listener of this.#removedListeners) listener(services);
   }
 
@@ -186,6 +202,7 @@ export class Metrics {
   async serviceLabels(): Promise<Set<string>> {
     const services = new Set<string>();
     await this.#eachServiceSeries((_metric, service) => services.add(service));
+    for (const service of this.traffic.services()) services.add(service);
     return services;
   }
 

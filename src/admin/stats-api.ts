@@ -5,14 +5,22 @@
  * per-instance live counters (in-flight, recent error rate) from an injected
  * StatsSource, because only the proxy's health pool knows them.
  *
+ * The last 15 minutes of traffic (10 s buckets: requests, errors, p50/p99 latency)
+ * come from the metrics' TrafficRecorder, for the whole proxy and per service; the
+ * route table from injected lists, each route naming its source.
+ *
  * Read at human pace (the dashboard polls every 1.5 s): it walks the mirror and
  * the bounded metric label sets, never the request path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HealthEvent, HealthHistory } from '../health/history.js';
 import type { EndpointPool } from '../health/state.js';
 import type { Metrics } from '../metrics.js';
 import type { RegistryMirror } from '../mirror/mirror.js';
+import type { TrafficView } from '../traffic/recorder.js';
+import type { SeriesView } from '../traffic/series.js';
 import { sendJson } from './body.js';
+import type { RouteView } from './route-list.js';
 import type { AdminRoute } from './server.js';
 
 export const STATS_PATH = '/v1/stats';
@@ -22,6 +30,8 @@ export interface InstanceLiveStats {
   readonly inflight: number;
   /** Share of failed attempts (0–1) over a recent window; omitted when not measured. */
   readonly recentErrorRate?: number;
+  /** Recent health changes with their reason, newest last. */
+  readonly history?: readonly HealthEvent[];
 }
 
 /** The proxy's live per-instance counters. Must be O(1) per call and never create state. */
@@ -30,12 +40,20 @@ export interface StatsSource {
   instance(service: string, id: string): InstanceLiveStats | undefined;
 }
 
-/** The proxy's health pool as a StatsSource (in-flight counts; no error rate is kept there yet). */
-export function poolStatsSource(pool: EndpointPool): StatsSource {
+/**
+ * The proxy's health pool as a StatsSource (in-flight counts; no error rate is kept there
+ * yet), with each instance's health history when given one, and in-flight requests counted
+ * by other processes (a cluster primary's workers) added in.
+ */
+export function poolStatsSource(pool: EndpointPool, history?: HealthHistory, inflightElsewhere?: (service: string, id: string) => number): StatsSource {
   return {
     instance(service, id) {
       const stats = pool.peek(service, id);
-      return stats ? { inflight: stats.inflight } : undefined;
+      const events = history?.of(service, id) ?? [];
+      const elsewhere = inflightElsewhere?.(service, id) ?? 0;
+      if (stats === undefined && events.length === 0 && inflightElsewhere === undefined) return undefined;
+      const inflight = (stats?.inflight ?? 0) + elsewhere;
+      return events.length === 0 ? { inflight } : { inflight, history: events };
     },
   };
 }
@@ -46,12 +64,15 @@ export interface StatsRouteOptions {
   /** `memory` or `redis`, shown as is. */
   storeKind?: string;
   source?: StatsSource;
+  /** Lists of routes to show, one per source (config routes: route-list.ts configRouteViews). */
+  routes?: readonly (() => readonly RouteView[])[];
 }
 
 export interface InstanceStatsView {
   readonly id: string;
   readonly inflight: number | null;
   readonly recentErrorRate: number | null;
+  readonly history: readonly HealthEvent[];
 }
 
 export interface ServiceStatsView {
@@ -65,6 +86,8 @@ export interface ServiceStatsView {
   readonly requests: number;
   /** Of those, answered with a 5xx status. */
   readonly errors: number;
+  /** The last 15 minutes in the buckets of StatsView.traffic; null before its first request. */
+  readonly traffic: SeriesView | null;
   readonly instances: readonly InstanceStatsView[];
 }
 
@@ -76,6 +99,9 @@ export interface StatsView {
     readonly revision: number;
   };
   readonly services: readonly ServiceStatsView[];
+  /** The bucket timing and the whole proxy's series (every answered HTTP request, routed or not). */
+  readonly traffic: TrafficView;
+  readonly routes: readonly RouteView[];
 }
 
 export function statsRoute(options: StatsRouteOptions): AdminRoute {
@@ -94,13 +120,13 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
     metrics.panicMode.get(),
     metrics.selfPreservation.get(),
     metrics.ejections.get(),
-    metrics.requests.get(),
+    metrics.requestCounts(),
   ]);
   const panicBy = byService(panic.values);
   const heldBy = byService(held.values);
   const ejectionsBy = byService(ejections.values);
   const requestsBy = new Map<string, { requests: number; errors: number }>();
-  for (const { labels, value } of requests.values) {
+  for (const { labels, value } of requests) {
     const service = String(labels.service ?? '');
     const entry = requestsBy.get(service) ?? { requests: 0, errors: 0 };
     entry.requests += value;
@@ -108,6 +134,7 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
     requestsBy.set(service, entry);
   }
 
+  const traffic = metrics.traffic.view();
   const services: ServiceStatsView[] = [];
   for (const state of mirror.services()) {
     if (state.instances.length === 0) continue;
@@ -120,12 +147,14 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
       ejections: ejectionsBy.get(state.name) ?? 0,
       requests: counts?.requests ?? 0,
       errors: counts?.errors ?? 0,
+      traffic: metrics.traffic.peek(state.name)?.view(traffic.at) ?? null,
       instances: state.instances.map((record) => {
         const live = source?.instance(state.name, record.id);
         return {
           id: record.id,
           inflight: live ? live.inflight : null,
           recentErrorRate: live?.recentErrorRate ?? null,
+          history: live?.history ?? [],
         };
       }),
     });
@@ -134,6 +163,8 @@ export async function collectStats(options: StatsRouteOptions): Promise<StatsVie
   return {
     registry: { store: options.storeKind ?? null, connected: mirror.connected, synced: mirror.synced, revision: mirror.revision },
     services,
+    traffic,
+    routes: (options.routes ?? []).flatMap((list) => list()),
   };
 }
 

@@ -50,6 +50,14 @@ export interface EjectionNotice {
   durationMs: number;
   /** How many times the deciding proxy has ejected this instance (backoff level). */
   ejections: number;
+  /** Why, in words, from the deciding process (for the dashboard's health history; absent from older peers). */
+  reason?: string;
+}
+
+/** An ejection applied here, decided locally or shared by another proxy or worker (the dashboard's health history). */
+export interface EjectionApplied extends EjectionNotice {
+  /** Why, in words: the failures that decided it, or where a shared one came from. */
+  readonly reason: string;
 }
 
 export interface OutlierDetectorOptions {
@@ -85,6 +93,7 @@ export class OutlierDetector implements OutcomeListener {
   readonly #clock: Clock;
   /** Told of every ejection this proxy decides: Redis sharing, the cluster relay. */
   readonly #ejectListeners = new Set<(notice: EjectionNotice) => void>();
+  readonly #appliedListeners = new Set<(ejection: EjectionApplied) => void>();
   /** Keyed by the pool's stats object: it lives exactly as long as the instance. */
   readonly #states = new WeakMap<EndpointStats, OutlierState>();
   readonly #timers = new Set<TimerHandle>();
@@ -112,6 +121,12 @@ export class OutlierDetector implements OutcomeListener {
   addEjectListener(listener: (notice: EjectionNotice) => void): () => void {
     this.#ejectListeners.add(listener);
     return () => this.#ejectListeners.delete(listener);
+  }
+
+  /** Told of every ejection applied here, local or shared, with its reason; returns the remover. */
+  onEjectionApplied(listener: (ejection: EjectionApplied) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
   }
 
   onSuccess(endpoint: Endpoint): void {
@@ -142,10 +157,9 @@ export class OutlierDetector implements OutcomeListener {
     this.#apply(service, id, now + durationMs, state);
     this.#metrics?.ejections.inc({ service });
     this.#log.warn({ service, id, reason, failures: this.#threshold, ejections: state.ejections, durationMs }, 'instance ejected');
-    if (this.#ejectListeners.size > 0) {
-      const notice = { service, id, durationMs, ejections: state.ejections };
-      for (const listener of this.#ejectListeners) listener(notice);
-    }
+    const notice = { service, id, durationMs, ejections: state.ejections, reason: `${this.#threshold} consecutive failures, last: ${reason}` };
+    this.#tellApplied(notice);
+    for (const listener of this.#ejectListeners) listener(notice);
   }
 
   /**
@@ -177,6 +191,8 @@ export class OutlierDetector implements OutcomeListener {
     local.failures = 0;
     this.#apply(service, id, until, local);
     this.#log.warn({ service, id, origin, ejections: notice.ejections, durationMs: until - now }, 'shared ejection applied');
+    const why = typeof notice.reason === 'string' ? `${notice.reason} (${origin})` : `shared by ${origin}`;
+    this.#tellApplied({ service, id, durationMs: until - now, ejections: notice.ejections, reason: why });
     return true;
   }
 
@@ -207,6 +223,10 @@ export class OutlierDetector implements OutcomeListener {
     }, until - this.#clock.now());
     state.returnTimer = timer;
     this.#timers.add(timer);
+  }
+
+  #tellApplied(ejection: EjectionApplied): void {
+    for (const listener of this.#appliedListeners) listener(ejection);
   }
 
   /** The backoff level after one step of decay per quiet period since the last ejection. */

@@ -23,6 +23,9 @@ import type { Logger } from '../log.js';
 import { createRedisClient, parseRedisTopology, type RedisClient } from '../registry/redis-connection.js';
 import type { EjectionNotice, OutlierDetector } from './passive.js';
 
+/** A peer's ejection reason longer than this is left out. */
+const MAX_REASON_LENGTH = 200;
+
 /** KEYS[1] active set · ARGV: durationMs, member, channel, message prefix. Returns the expiry (server ms). */
 const PUBLISH_EJECTION = `
 local t = redis.call('TIME')
@@ -133,6 +136,8 @@ export class SharedEjections {
       id: message.id,
       durationMs: remainingMs ?? message.durationMs,
       ejections: message.ejections,
+      // Shown in the dashboard's health history only; bounded, since it came from the network.
+      ...(typeof message.reason === 'string' && message.reason.length <= MAX_REASON_LENGTH ? { reason: message.reason } : {}),
     };
     if (this.#detector.applyShared(notice, message.origin)) this.applied += 1;
   }

@@ -175,6 +175,11 @@ export class EndpointPool {
     return n;
   }
 
+  /** Endpoints with requests or connections in flight (the cluster relay reports them; once a second). */
+  *busy(): IterableIterator<[service: string, id: string, inflight: number]> {
+    for (const [service, entry] of this.#services) for (const [id, stats] of entry.stats) if (stats.inflight > 0) yield [service, id, stats.inflight];
+  }
+
   /** `service/id` keys currently held. */
   *keys(): IterableIterator<string> {
     for (const [service, entry] of this.#services) for (const id of entry.stats.keys()) yield instanceKey(service, id);

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { UNROUTED, type Metrics } from '../metrics.js';
+import { UNROUTED, UPSTREAM_ERROR_REASONS, type Metrics } from '../metrics.js';
 import type { AccessLogEntry } from '../access-log.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
@@ -277,6 +277,8 @@ export class ProxyHandler implements PolicyAnswers {
     if (log.status !== 0) metrics.request(log.status).inc();
     if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
     metrics.duration.observe(durationMs / 1000);
+    // The dashboard's 15-minute series: 5xx answers and upstream failures count as errors.
+    if (log.status !== 0) metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
     if (this.#onAccessLog !== undefined) {
       log.durationMs = durationMs;
       log.bytesOut = socket.bytesWritten - bytesBefore;
@@ -284,6 +286,9 @@ export class ProxyHandler implements PolicyAnswers {
     }
   }
 }
+
+/** A response that started fine but whose upstream failed later (a reset mid-body) still counts as an error. */
+const UPSTREAM_ERRORS: ReadonlySet<string> = new Set(UPSTREAM_ERROR_REASONS);
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;

@@ -5,6 +5,8 @@
 import type { Counter } from 'prom-client';
 import type { Metrics, UpstreamErrorReason } from '../metrics.js';
 import { counterHandle, histogramHandle, type CounterHandle, type HistogramHandle } from '../metric-children.js';
+import { latencyBucket } from '../traffic/latency-histogram.js';
+import { periodOf, type TrafficSeries } from '../traffic/series.js';
 
 /** Metric children for one service label, resolved once. */
 export class ServiceMetrics {
@@ -13,6 +15,8 @@ export class ServiceMetrics {
   readonly #grpcCodes = new Map<number, CounterHandle>();
   readonly duration: HistogramHandle;
   readonly retries: CounterHandle;
+  /** The dashboard's 15-minute series of this service. */
+  readonly traffic: TrafficSeries;
 
   constructor(
     readonly metrics: Metrics,
@@ -20,6 +24,16 @@ export class ServiceMetrics {
   ) {
     this.duration = histogramHandle(metrics.requestDuration, { service });
     this.retries = counterHandle(metrics.retries, { service });
+    this.traffic = metrics.traffic.service(service);
+  }
+
+  /** One answered request into the dashboard's series: this service's and the whole proxy's. */
+  recordTraffic(durationMs: number, failed: boolean): void {
+    const recorder = this.metrics.traffic;
+    const period = periodOf(recorder.now());
+    const bucket = latencyBucket(durationMs);
+    this.traffic.recordIn(period, bucket, failed);
+    recorder.total.recordIn(period, bucket, failed);
   }
 
   request(code: number): CounterHandle {

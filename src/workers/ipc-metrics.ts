@@ -32,16 +32,28 @@ export async function workerMetricsJson(metrics: Metrics): Promise<MetricJson[]>
 
 export type WorkerMetricsSource = () => Promise<MetricJson[][]>;
 
+type RequestCount = Awaited<ReturnType<Metrics['requestCounts']>>[number];
+
+/** Every worker's waypost_requests_total values (one list per worker that answered). */
+export type WorkerRequestCountSource = () => Promise<(readonly RequestCount[])[]>;
+
 /** The primary's Metrics: `text()` is the merged exposition of primary and workers. */
 export class ClusterMetrics extends Metrics {
   #workers: WorkerMetricsSource = async () => [];
+  #requestCounts: WorkerRequestCountSource = async () => [];
 
   constructor(options: MetricsOptions = {}) {
     super(options);
   }
 
-  setWorkerSource(source: WorkerMetricsSource): void {
+  setWorkerSource(source: WorkerMetricsSource, requestCounts?: WorkerRequestCountSource): void {
     this.#workers = source;
+    if (requestCounts) this.#requestCounts = requestCounts;
+  }
+
+  /** The workers' counts: the primary answers no requests itself. */
+  override async requestCounts(): Promise<readonly RequestCount[]> {
+    return (await this.#requestCounts()).flat();
   }
 
   override async text(): Promise<string> {

@@ -6,6 +6,7 @@
 import type { Address } from '../app.js';
 import type { EjectionNotice } from '../health/passive.js';
 import type { ChangeEvent } from '../registry/store.js';
+import type { TrafficDelta } from '../traffic/recorder.js';
 
 /** Worker → primary. */
 export type WorkerMessage =
@@ -17,11 +18,14 @@ export type WorkerMessage =
   | { wp: 'unsubscribe'; sub: number }
   | { wp: 'listening'; http: Address[]; tcp: Address[] }
   /** An ejection this worker decided (the primary applies it and passes it to the others). */
-  | { wp: 'ejection'; notice: EjectionNotice };
+  | { wp: 'ejection'; notice: EjectionNotice }
+  /** Once a second: the dashboard's traffic buckets since the last one, and in-flight counts (traffic-relay.ts). */
+  | { wp: 'traffic'; delta?: TrafficDelta; inflight: [service: string, id: string, inflight: number][] };
 
 /** Primary → worker. */
 export type PrimaryMessage =
-  | { wp: 'request'; id: number; op: 'metrics' }
+  /** `metrics`: the worker's share of /metrics; `request-counts`: its waypost_requests_total values (/v1/stats). */
+  | { wp: 'request'; id: number; op: 'metrics' | 'request-counts' }
   | { wp: 'reply'; id: number; ok: true; value: unknown }
   | { wp: 'reply'; id: number; ok: false; error: string }
   | { wp: 'events'; sub: number; events: readonly ChangeEvent[] }

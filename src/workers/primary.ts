@@ -35,6 +35,7 @@ import type { Logger } from '../log.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { ClusterMetrics } from './ipc-metrics.js';
 import { RegistryRelay } from './registry-relay.js';
+import { WorkerInflight } from './traffic-relay.js';
 
 /** Workers must all listen within this at start-up. */
 const START_TIMEOUT_MS = 30_000;
@@ -66,24 +67,30 @@ export interface RunningPrimary {
 export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
   const log = logger.child({ component: 'primary' });
   const metrics = new ClusterMetrics();
-  const app = await startProxy(config, { logger, metrics, role: 'registry' });
+  const inflight = new WorkerInflight();
+  const app = await startProxy(config, { logger, metrics, role: 'registry', inflightElsewhere: (service, id) => inflight.of(service, id) });
   const slots = new Set<WorkerSlot>();
   let stopping = false;
   let onAllListening: (() => void) | undefined;
 
-  metrics.setWorkerSource(async () => {
+  /** Asks every worker; one that does not answer in time is left out of this answer. */
+  const askWorkers = async (op: 'metrics' | 'request-counts'): Promise<never[]> => {
     const answers = await Promise.all(
       [...slots].map((slot) =>
         slot.pending
-          .request((id) => send(slot, { wp: 'request', id, op: 'metrics' }), METRICS_TIMEOUT_MS, 'worker metrics')
+          .request((id) => send(slot, { wp: 'request', id, op }), METRICS_TIMEOUT_MS, `worker ${op}`)
           .catch((err: unknown) => {
-            log.warn({ worker: slot.worker.process.pid, err: describeError(err) }, 'worker metrics missing from scrape');
+            log.warn({ worker: slot.worker.process.pid, op, err: describeError(err) }, 'worker metrics missing from scrape');
             return undefined;
           }),
       ),
     );
     return answers.filter((a): a is never => a !== undefined);
-  });
+  };
+  metrics.setWorkerSource(
+    () => askWorkers('metrics'),
+    () => askWorkers('request-counts'),
+  );
 
   const send = (slot: WorkerSlot, message: PrimaryMessage): void => {
     if (slot.worker.isConnected()) slot.worker.send(message);
@@ -99,7 +106,13 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         return;
       case 'ejection':
         app.outliers.applyShared(m.notice, `worker ${slot.worker.process.pid}`);
+        // /v1/stats reads this process's counter; /metrics leaves the primary's request-path series out (it sums the workers').
+        metrics.ejections.inc({ service: m.notice.service });
         for (const other of slots) if (other !== slot && other.listening) send(other, { wp: 'ejection', notice: m.notice });
+        return;
+      case 'traffic':
+        if (m.delta !== undefined) metrics.traffic.merge(m.delta);
+        inflight.update(slot.worker.id, m.inflight);
         return;
       case 'listening':
         slot.listening = { http: m.http, tcp: m.tcp };
@@ -130,6 +143,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
     worker.on('message', (message: unknown) => onMessage(slot, message));
     worker.on('exit', (code, signal) => {
       slots.delete(slot);
+      inflight.remove(worker.id);
       slot.registry.close();
       slot.pending.failAll('worker exited');
       if (stopping) return;

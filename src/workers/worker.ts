@@ -12,6 +12,7 @@ import { usesRedis } from '../registry/create-store.js';
 import { isWaypostMessage, type PrimaryMessage } from './ipc.js';
 import { workerMetricsJson } from './ipc-metrics.js';
 import { IpcRegistryStore, processChannel, type PrimaryChannel } from './ipc-store.js';
+import { startTrafficRelay } from './traffic-relay.js';
 
 export interface WorkerOptions {
   /** Called when the primary asks this worker to stop (the same path as SIGTERM). */
@@ -23,15 +24,19 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
   const channel = options.channel ?? processChannel;
   const store = new IpcRegistryStore(usesRedis(config) ? 'redis' : 'memory', channel);
   const app = await startProxy(config, { logger, store, role: 'listeners' });
+  // The dashboard is the primary's: this worker's traffic and in-flight counts go there.
+  const traffic = startTrafficRelay(app.metrics.traffic, app.pool, (message) => channel.send(message));
   channel.onMessage((message) => {
     if (!isWaypostMessage(message)) return;
     const m = message as PrimaryMessage;
-    if (m.wp === 'stop') options.onStopRequest();
-    else if (m.wp === 'health') {
+    if (m.wp === 'stop') {
+      traffic.flush();
+      options.onStopRequest();
+    } else if (m.wp === 'health') {
       for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
     } else if (m.wp === 'ejection') app.outliers.applyShared(m.notice, 'cluster');
-    else if (m.wp === 'request' && m.op === 'metrics') {
-      workerMetricsJson(app.metrics).then(
+    else if (m.wp === 'request') {
+      (m.op === 'metrics' ? workerMetricsJson(app.metrics) : app.metrics.requestCounts()).then(
         (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
         (err: unknown) => channel.send({ wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
       );
@@ -40,7 +45,12 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
   // This worker's ejections reach the primary (admin health, waypost_endpoints) and the other workers.
   app.outliers.addEjectListener((notice) => channel.send({ wp: 'ejection', notice }));
   // The primary is gone (crashed or killed): nothing feeds the mirror any more.
-  if (channel === processChannel) process.once('disconnect', options.onStopRequest);
+  if (channel === processChannel) {
+    process.once('disconnect', () => {
+      traffic.close();
+      options.onStopRequest();
+    });
+  }
   channel.send({ wp: 'listening', http: app.addresses.http, tcp: app.addresses.tcp });
   return app;
 }

@@ -55,5 +55,15 @@ describe('outlier ejection with --workers 2', () => {
     expect((await view()).find((i) => i.id === 'good')?.health).toBe('healthy');
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     expect(metrics).toMatch(/^waypost_endpoints\{service="orders",state="ejected"\} 1$/m);
+    // The dashboard's JSON: the ejection counted, and why, in the instance's health history.
+    const stats = (await (await fetch(`${admin}/v1/stats`)).json()) as {
+      services: { name: string; ejections: number; instances: { id: string; history: { health: string; reason: string }[] }[] }[];
+    };
+    const orders = stats.services.find((s) => s.name === 'orders')!;
+    // Both workers may have seen the failures and decided an ejection each before hearing of the other's.
+    expect(orders.ejections).toBeGreaterThanOrEqual(1);
+    expect(orders.instances.find((i) => i.id === 'bad')!.history[0]).toEqual(
+      expect.objectContaining({ health: 'ejected', reason: expect.stringMatching(/^2 consecutive failures, last: \w+ \(worker \d+\)$/) }),
+    );
   }, 40_000);
 });

@@ -84,12 +84,15 @@ describe('GET /v1/stats', () => {
           ejections: 1,
           requests: 10,
           errors: 2,
+          traffic: null,
           instances: [
-            { id: 'orders-1', inflight: 2, recentErrorRate: null },
-            { id: 'orders-2', inflight: null, recentErrorRate: null },
+            { id: 'orders-1', inflight: 2, recentErrorRate: null, history: [] },
+            { id: 'orders-2', inflight: null, recentErrorRate: null, history: [] },
           ],
         },
       ],
+      traffic: { at: expect.any(Number), start: expect.any(Number), bucketSeconds: 10, total: expect.objectContaining({ requests: Array(90).fill(0) }) },
+      routes: [],
     });
   });
 });

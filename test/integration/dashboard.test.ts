@@ -1,84 +1,31 @@
 /**
- * The dashboard page in a real headless Chromium (Debian package `chromium`,
- * driven by playwright-core) against a real admin server, memory store and
- * mirror in this process. No browser = a loud failure naming the install line.
+ * The dashboard page in a real headless Chromium (chromium-harness.ts) against a
+ * real admin server, memory store and mirror in this process.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { dashboardRoute } from '../../src/admin/dashboard.js';
 import type { AdminRoute } from '../../src/admin/server.js';
 import { poolStatsSource, statsRoute } from '../../src/admin/stats-api.js';
 import { EndpointPool } from '../../src/health/state.js';
 import { startAdmin, type AdminHarness } from './admin-harness.js';
+import { SHOWS_WITHIN_MS, launchChromium, openDashboard, type Browser } from './chromium-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-/** The page polls every 1.5 s; a change must show well within this. */
-const SHOWS_WITHIN_MS = 6_000;
 const RESULTS_DIR = path.resolve('test-results');
 
-let userDataDir: string;
-let context: BrowserContext;
+let browser: Browser;
+const open = (base: string) => openDashboard(browser.context, base);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}; install it with: apt-get install -y chromium (the dashboard test needs a real browser)`);
-  }
-  userDataDir = await mkdtemp(path.join(tmpdir(), 'waypost-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 720 },
-  });
+  browser = await launchChromium();
   await mkdir(RESULTS_DIR, { recursive: true });
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+  await browser?.close();
 });
-
-interface Opened {
-  readonly page: Page;
-  readonly dialogs: string[];
-  readonly problems: string[];
-  /** Main-frame navigations after the first load (a reload would count). */
-  readonly navigations: () => number;
-}
-
-async function open(base: string): Promise<Opened> {
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  const problems: string[] = [];
-  let loads = 0;
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
-  });
-  page.on('framenavigated', (frame) => {
-    if (frame === page.mainFrame()) loads += 1;
-  });
-  await page.goto(`${base}/`);
-  await page.locator('body[data-state="live"]').waitFor({ timeout: SHOWS_WITHIN_MS });
-  return { page, dialogs, problems, navigations: () => loads - 1 };
-}
 
 const row = (page: Page, service: string, id: string) => page.locator(`section[data-service="${service}"] tr[data-instance="${id}"]`);
 
@@ -134,6 +81,7 @@ describe('dashboard with /v1/stats', () => {
       '—',
       'v2',
       'version=2.3.1',
+      '—',
     ]);
     await expect(page.locator('section[data-service="orders"] .head').textContent()).resolves.toMatch(/1\/1 healthy.*ejections 0/);
     await page.screenshot({ path: path.join(RESULTS_DIR, 'dashboard.png'), fullPage: true });
@@ -194,7 +142,7 @@ describe('dashboard with only the registry API', () => {
     const { page } = opened;
     try {
       await row(page, 'users', 'users-1').waitFor({ timeout: SHOWS_WITHIN_MS });
-      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', 'http1', '—', '100', 'UP', 'healthy', '—', '—', '—', '']);
+      expect(await cellTexts(page, 'users', 'users-1')).toEqual(['users-1', '[::1]:7000', 'http1', '—', '100', 'UP', 'healthy', '—', '—', '—', '', '—']);
       await expect(page.locator('#registry').textContent()).resolves.toBe('registry connected');
       // Only the first /v1/stats 404 is expected; the page stops asking after it.
       expect(opened.problems.filter((p) => !p.includes('404'))).toEqual([]);

@@ -77,6 +77,11 @@ describe('shared ejections over Redis', () => {
     expect(proxyA.app.sharedEjections?.applied).toBe(0);
     expect(proxyB.app.sharedEjections?.applied).toBe(1);
     expect(await (await fetch(`${proxyB.adminUrl}/metrics`)).text()).not.toContain('waypost_ejections_total{service="orders"} 1');
+    // B's dashboard history says why A ejected it, and that A decided it.
+    expect(proxyB.app.healthHistory.of('orders', 'orders-2').at(-1)).toMatchObject({
+      health: 'ejected',
+      reason: expect.stringMatching(/^\d+ consecutive failures, last: \w+ \(.+\)$/),
+    });
 
     // Expiry travels as a duration: B's copy ends about when A's does.
     const untilA = proxyA.app.pool.peek('orders', 'orders-2')!.ejectedUntil;

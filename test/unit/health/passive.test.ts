@@ -137,8 +137,8 @@ describe('OutlierDetector', () => {
     fail('i1', 3);
     expect(await metrics.text()).toContain('waypost_ejections_total{service="orders"} 2');
     expect(shared).toEqual([
-      { service: 'orders', id: 'i0', durationMs: 1000, ejections: 1 },
-      { service: 'orders', id: 'i1', durationMs: 1000, ejections: 1 },
+      { service: 'orders', id: 'i0', durationMs: 1000, ejections: 1, reason: '3 consecutive failures, last: status_5xx' },
+      { service: 'orders', id: 'i1', durationMs: 1000, ejections: 1, reason: '3 consecutive failures, last: status_5xx' },
     ]);
   });
 

@@ -27,6 +27,21 @@ describe('ClusterMetrics', () => {
     expect(text.match(/^# TYPE waypost_requests_total counter$/gm)).toHaveLength(1);
   });
 
+  it("answers /v1/stats's request counts with the workers' (the primary serves none)", async () => {
+    const primary = new ClusterMetrics();
+    const workers = [new Metrics(), new Metrics()];
+    primary.setWorkerSource(
+      () => Promise.all(workers.map((worker) => workerMetricsJson(worker))),
+      () => Promise.all(workers.map((worker) => worker.requestCounts())),
+    );
+    workers[0]!.requests.inc({ service: 'orders', code: '200' }, 3);
+    workers[1]!.requests.inc({ service: 'orders', code: '503' }, 2);
+    expect(await primary.requestCounts()).toEqual([
+      { labels: { service: 'orders', code: '200' }, value: 3 },
+      { labels: { service: 'orders', code: '503' }, value: 2 },
+    ]);
+  });
+
   it('counts registry series once, from the primary, not once per worker', async () => {
     const { primary, workers } = await cluster();
     primary.registryEvents.inc({ type: 'register' });
