@@ -91,7 +91,8 @@ class RateLimiter implements RequestStep, ResponseStep {
     request.reject('rate_limited', {
       'retry-after': String(Math.max(1, Math.ceil(buckets.msUntilToken(tokens) / 1000))),
       'ratelimit-policy': this.#policy,
-      'ratelimit': this.#value(tokens),
+      // A shared limit's estimate may still see a token elsewhere; this answer has none.
+      'ratelimit': this.#value(tokens, 0),
     });
     return false;
   }
@@ -105,9 +106,8 @@ class RateLimiter implements RequestStep, ResponseStep {
     return sink;
   }
 
-  #value(tokens: number): string {
+  #value(tokens: number, remaining = this.buckets.remaining(tokens)): string {
     const buckets = this.buckets;
-    const remaining = buckets.remaining(tokens);
     return rateLimitValue(remaining, secondsFor(buckets.burst - Math.max(0, tokens / buckets.share), buckets.ratePerMs));
   }
 }
