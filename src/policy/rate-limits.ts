@@ -60,6 +60,11 @@ export class RateLimits {
     return buckets;
   }
 
+  /** Keys remembered for a route's limit (diagnostics, tests); undefined when it has none. */
+  keys(route: { routeId: string; service: string }): number | undefined {
+    return this.#entries.get(`${route.routeId}/${route.service}`)?.ref.deref()?.size;
+  }
+
   close(): void {
     this.sync?.close();
   }

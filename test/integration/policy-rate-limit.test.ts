@@ -5,6 +5,8 @@
  * keeps limiting at its share.
  */
 import http from 'node:http';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { startBackend, type Backend } from '../helpers/backends.js';
@@ -54,6 +56,50 @@ describe.each(ENGINES)('rateLimit (%s engine)', (engine) => {
     const metrics = await app.app.metrics.registry.metrics();
     expect(metrics).toContain('waypost_rate_limited_total{service="api"} 1');
   });
+});
+
+describe('rateLimit key cardinality', () => {
+  it('100k distinct keys through the proxy: buckets stay at maxKeys and memory stays bounded', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const heap = (): number => (gc(), gc(), process.memoryUsage().heapUsed);
+    // No instance: each admitted request gets a quick 503 after the limit decided, so 100k requests stay cheap.
+    const app = await startApp({ routes: [{ host: HOST, service: 'ghost', rateLimit: { rate: '1/s', key: 'header:x-client', maxKeys: 20_000 } }] });
+    cleanup.push(() => app.stop());
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    cleanup.push(async () => agent.destroy());
+    const send = (i: number) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: app.port, path: '/', agent, headers: { host: HOST, 'x-client': `client-${i}` } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', reject);
+      });
+    const run = async (from: number, count: number): Promise<Record<number, number>> => {
+      const codes: Record<number, number> = {};
+      let next = from;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < from + count) {
+            const code = await send(next++);
+            codes[code] = (codes[code] ?? 0) + 1;
+          }
+        }),
+      );
+      return codes;
+    };
+    await run(0, 20_000); // fills maxKeys (and warms sockets, JIT)
+    const before = heap();
+    const codes = await run(20_000, 80_000);
+    const after = heap();
+    const keys = app.app.rateLimits.keys({ routeId: 'route[0]', service: 'ghost' });
+    console.log(`100k distinct keys via the proxy (maxKeys 20k): ${keys} buckets kept, heap ${((after - before) / 2 ** 20).toFixed(1)} MiB over the last 80k; answers ${JSON.stringify(codes)}`);
+    expect(keys).toBe(20_000);
+    expect(codes[429]).toBeUndefined(); // every key was new: a full bucket each
+    expect(after - before).toBeLessThan(16 * 2 ** 20);
+  }, 240_000);
 });
 
 describe('shared rateLimit over Redis', () => {
