@@ -30,7 +30,7 @@ import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import { createRedisClient, parseRedisTopology } from './registry/redis-connection.js';
 import { RateLimits } from './policy/rate-limits.js';
-import { SharedRateLimitSync, type SyncRedis } from './policy/shared-rate-limit.js';
+import { SharedRateLimitSync } from './policy/shared-rate-limit.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 import { generateProxyId } from './net/via.js';
@@ -136,7 +136,7 @@ export class WaypostApp {
             sync: (limiters) =>
               new SharedRateLimitSync({
                 // Created on the first shared limit only; createRedisClient attaches the 'error' listener.
-                connect: () => createRedisClient(parseRedisTopology(config.redis), deps.logger, 'rate-limit') as unknown as SyncRedis,
+                connect: () => createRedisClient(parseRedisTopology(config.redis), deps.logger, 'rate-limit'),
                 prefix: config.redis.prefix,
                 limiters,
                 now: () => performance.now(),

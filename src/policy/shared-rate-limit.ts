@@ -140,9 +140,13 @@ export class SharedRateLimitSync {
     this.#busy = true;
     try {
       const reports: Report[] = [];
+      let limiters = 0;
       for (const limiter of this.#options.limiters()) {
+        limiters += 1;
         limiter.buckets.drainTouched((slot, key, spent) => reports.push({ limiter, slot, key, spent }));
       }
+      // No shared limit left in any table: nothing to report, and this proxy stops counting as live.
+      if (limiters === 0) return;
       // Without Redis the counts are dropped: each proxy limits at its share meanwhile.
       if (this.#client?.status !== 'ready') return;
       let first = true;

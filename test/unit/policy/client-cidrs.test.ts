@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { policyDefaultsSchema } from '../../../src/config/policy-schema.js';
+import { Metrics } from '../../../src/metrics.js';
+import { compilePolicy } from '../../../src/policy/chain.js';
 import { CidrRanges, parseClientAddress } from '../../../src/policy/cidr-ranges.js';
+import { RateLimits } from '../../../src/policy/rate-limits.js';
 import { buildClientCidrs, ClientCidrsStep } from '../../../src/policy/client-cidrs.js';
 import type { PolicyErrorCode, PolicyRequest } from '../../../src/policy/step.js';
 
@@ -103,5 +106,22 @@ describe('clientCidrs step', () => {
     const result = policyDefaultsSchema.safeParse({ clientCidrs: { allow: ['10.0.0.0/33'] } });
     expect(result.success).toBe(false);
     expect(result.error!.issues[0]!.path).toEqual(['clientCidrs', 'allow', 0]);
+  });
+});
+
+describe('clientCidrs in the chain', () => {
+  it('runs before rateLimit: a refused client spends no token and creates no bucket', () => {
+    const rateLimits = new RateLimits();
+    const config = policyDefaultsSchema.parse({ clientCidrs: { deny: ['192.0.2.0/24'] }, rateLimit: { rate: '1/s' } });
+    const route = { routeId: 'r', service: 'api' };
+    const policy = compilePolicy(config, route, { metrics: new Metrics({ processMetrics: false }), rateLimits })!;
+    const codes: PolicyErrorCode[] = [];
+    const from = (clientIp: string) => ({ clientIp, reject: (code: PolicyErrorCode) => codes.push(code) }) as unknown as PolicyRequest;
+    expect(policy.admit(from('192.0.2.1'))).toBe(false);
+    expect(rateLimits.keys(route)).toBe(0);
+    expect(policy.admit(from('198.51.100.1'))).toBe(true);
+    expect(policy.admit(from('198.51.100.1'))).toBe(false);
+    expect(codes).toEqual(['forbidden', 'rate_limited']);
+    expect(policy.response).toHaveLength(1);
   });
 });
