@@ -112,7 +112,8 @@ describe('shared rateLimit over Redis', () => {
   });
 
   async function twoProxies(prefix: string): Promise<[TestApp, TestApp]> {
-    const limit = { rate: '200/s', key: 'route', shared: true };
+    // A small burst: the measured window sees the sustained rate, not a burst spent late on a slow machine.
+    const limit = { rate: '200/s', burst: 50, key: 'route', shared: true };
     const a = await proxy(limit, { redis: { url: redis.url, prefix } });
     const b = await proxy(limit, { redis: { url: redis.url, prefix } });
     await a.register({ service: 'api', id: 'a', host: '127.0.0.1', port: backend.port });
@@ -129,7 +130,7 @@ describe('shared rateLimit over Redis', () => {
   it('two proxies sharing 200/s under ~600/s admit 200/s together, each answer with correct headers', async () => {
     const [a, b] = await twoProxies('rl-shared');
     const loads = [pacedLoad(a.port, 300), pacedLoad(b.port, 300)];
-    // Steady state: after the first burst (200 tokens) is spent.
+    // Steady state: after the first burst is spent.
     await sleep(2_000);
     const from = await admittedSoFar([a, b]);
     await sleep(5_000);
@@ -144,7 +145,8 @@ describe('shared rateLimit over Redis', () => {
         `(ratio ${(rate / 200).toFixed(3)}; A ${perProxy[0]}/s, B ${perProxy[1]}/s; over ${seconds.toFixed(1)} s)`,
     );
     for (const r of results) expect(r.badHeaders, r.badHeaders.join('\n')).toEqual([]);
-    expect(offered).toBeGreaterThan(400);
+    // ~600/s offered; a starved machine sends less, but still well over the limit.
+    expect(offered).toBeGreaterThan(250);
     // ±10 % is what the reconciler does on a quiet machine; ±20 % leaves room for a loaded one.
     expect(rate).toBeGreaterThan(200 * 0.8);
     expect(rate).toBeLessThan(200 * 1.2);
@@ -208,7 +210,7 @@ function pacedLoad(port: number, perSecond: number): { stop(): Promise<LoadResul
         res.on('end', resolve);
         const h = res.headers;
         const ok = res.statusCode === 200 || res.statusCode === 429;
-        const policyOk = h['ratelimit-policy'] === '"default";q=200;w=1';
+        const policyOk = h['ratelimit-policy'] === '"default";q=50;w=1';
         const valueOk = /^"default";r=\d+;t=\d+$/.test(String(h['ratelimit']));
         const retryOk = res.statusCode !== 429 || (/^\d+$/.test(String(h['retry-after'])) && /;r=0;/.test(String(h['ratelimit'])));
         if (!(ok && policyOk && valueOk && retryOk) && badHeaders.length < 5) {
