@@ -7,7 +7,8 @@
  * refill at exactly the limit. Every 100 ms ONE reconciler per app sends, per
  * batch of keys used since the last report, one Lua script that:
  * - marks this proxy alive in `{prefix}:ratelimit:proxies` (sorted set, score =
- *   the server's clock; members silent for STALE_MS are dropped) and counts n;
+ *   the server's clock; members silent for STALE_MS are dropped) and counts n,
+ *   the proxies that served a shared limit lately;
  * - per key, refills the global bucket `{prefix}:ratelimit:ROUTE/SERVICE:KEY` by the
  *   time passed on the server's clock, takes off what this proxy admitted, and
  *   returns the tokens left (negative = admitted over the limit, a debt the
@@ -140,20 +141,15 @@ export class SharedRateLimitSync {
     this.#busy = true;
     try {
       const reports: Report[] = [];
-      let limiters = 0;
       for (const limiter of this.#options.limiters()) {
-        limiters += 1;
         limiter.buckets.drainTouched((slot, key, spent) => reports.push({ limiter, slot, key, spent }));
       }
-      // No shared limit left in any table: nothing to report, and this proxy stops counting as live.
-      if (limiters === 0) return;
+      // Nothing served under a shared limit: no report, and after STALE_MS this proxy no longer
+      // counts in n (so a cluster primary or an idle proxy does not take a share it never uses).
+      if (reports.length === 0) return;
       // Without Redis the counts are dropped: each proxy limits at its share meanwhile.
       if (this.#client?.status !== 'ready') return;
-      let first = true;
-      for (let start = 0; first || start < reports.length; start += BATCH) {
-        first = false;
-        await this.#send(reports.slice(start, start + BATCH));
-      }
+      for (let start = 0; start < reports.length; start += BATCH) await this.#send(reports.slice(start, start + BATCH));
       this.reports += 1;
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'shared rate limits not reconciled');

@@ -118,12 +118,11 @@ describe('shared rateLimit over Redis', () => {
     const b = await proxy(limit, { redis: { url: redis.url, prefix } });
     await a.register({ service: 'api', id: 'a', host: '127.0.0.1', port: backend.port });
     await waitFor('proxy B sees the instance', () => (b.app.mirror.service('api')?.instances.length === 1 ? true : undefined));
-    // Both proxies have reported once: each knows it is one of two.
-    await request(a.port, { host: HOST });
-    await request(b.port, { host: HOST });
-    await waitFor('both proxies count two live proxies', () =>
-      a.app.rateLimits.sync!.proxies === 2 && b.app.rateLimits.sync!.proxies === 2 ? true : undefined,
-    );
+    // A proxy reports (and learns n) only when it served the limit: a request to each until both know they are two.
+    await waitFor('both proxies count two live proxies', async () => {
+      await Promise.all([request(a.port, { host: HOST }), request(b.port, { host: HOST })]);
+      return a.app.rateLimits.sync!.proxies === 2 && b.app.rateLimits.sync!.proxies === 2 ? true : undefined;
+    });
     return [a, b];
   }
 
