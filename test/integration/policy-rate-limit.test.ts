@@ -151,6 +151,21 @@ describe('shared rateLimit over Redis', () => {
     expect(rate).toBeLessThan(200 * 1.2);
   }, 60_000);
 
+  it('a proxy that gets all the traffic gets the whole limit (the idle one takes no share)', async () => {
+    const [a, b] = await twoProxies('rl-skew');
+    const load = pacedLoad(a.port, 400);
+    await sleep(2_500);
+    const from = await admittedSoFar([a, b]);
+    await sleep(4_000);
+    const to = await admittedSoFar([a, b]);
+    const result = await load.stop();
+    const rate = (to.each[0]! - from.each[0]!) / ((to.at - from.at) / 1000);
+    console.log(`all traffic on proxy A: admitted ${rate.toFixed(1)}/s of 200/s (live proxies seen by A: ${a.app.rateLimits.sync!.proxies})`);
+    expect(result.badHeaders, result.badHeaders.join('\n')).toEqual([]);
+    expect(rate).toBeGreaterThan(200 * 0.8);
+    expect(rate).toBeLessThan(200 * 1.2);
+  }, 60_000);
+
   it('with Redis killed mid-run each proxy keeps limiting at its share (100/s of 200/s)', async () => {
     const [a, b] = await twoProxies('rl-fallback');
     const loads = [pacedLoad(a.port, 300), pacedLoad(b.port, 300)];
