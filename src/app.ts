@@ -31,6 +31,7 @@ import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 import { generateProxyId } from './net/via.js';
+import { InstanceSlots } from './policy/instance-slots.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -129,7 +130,7 @@ export class WaypostApp {
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
-      policyDeps: { metrics: this.metrics },
+      policyDeps: { metrics: this.metrics, instanceSlots: new InstanceSlots() },
     });
     this.#housekeeping = new Housekeeping({
       config,

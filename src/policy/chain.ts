@@ -12,11 +12,16 @@
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { POLICY_KEYS } from '../config/policy-schema.js';
 import type { Metrics } from '../metrics.js';
+import { buildConcurrency, type ConcurrencyLimit } from './concurrency.js';
+import type { InstanceSlots } from './instance-slots.js';
+import { buildRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
 export interface PolicyDeps {
   readonly metrics: Metrics;
+  /** In-flight requests per instance for `concurrency`, shared by every table the app builds (absent: each route counts alone). */
+  readonly instanceSlots?: InstanceSlots;
 }
 
 /** The route a chain is built for. */
@@ -31,6 +36,10 @@ export class RoutePolicy {
     readonly request: readonly RequestStep[],
     /** Steps run on the response head, in chain order. */
     readonly response: readonly ResponseStep[],
+    /** `concurrency`: per-instance cap and queue, applied where an HTTP request takes an instance. */
+    readonly concurrency: ConcurrencyLimit | undefined = undefined,
+    /** `retry`: the attempt loop's rule; undefined = the `retries` short form. */
+    readonly retry: RetryPolicy | undefined = undefined,
   ) {}
 
   /**
@@ -67,8 +76,6 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   if (POLICY_KEYS.every((key) => config[key] === undefined)) return undefined;
   const request: RequestStep[] = [];
   const response: ResponseStep[] = [];
-  void route;
-  void deps;
 
   // clientCidrs (client-cidrs.ts)
 
@@ -84,11 +91,17 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
 
   // rewrite (rewrite.ts)
 
+  // concurrency (concurrency.ts)
+  const concurrency = config.concurrency === undefined ? undefined : buildConcurrency(config.concurrency, route, deps);
+
+  // retry (retry-policy.ts)
+  const retry = config.retry === undefined ? undefined : buildRetryPolicy(config.retry, route, deps);
+
   // responseHeaders (header-edits.ts)
 
   // cors response headers (cors.ts)
 
   // compress (compress.ts)
 
-  return new RoutePolicy(request, response);
+  return new RoutePolicy(request, response, concurrency, retry);
 }
