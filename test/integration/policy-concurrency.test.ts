@@ -1,0 +1,98 @@
+/**
+ * `concurrency` end to end through the real app (config routes, memory registry,
+ * real backends that count the requests they hold at once): never more than
+ * maxPerInstance in flight per instance, full instances passed over, a bounded
+ * queue that proceeds as slots free, 503 overloaded with Retry-After when the queue
+ * is full or queueTimeout passes, and a client leaving the queue.
+ */
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { answerWith, startScripted, type ScriptedBackend } from '../helpers/scripted-backend.js';
+import { waitFor } from '../helpers/wait.js';
+import { ENGINES, request, type Reply } from './proxy-harness.js';
+
+const HOST = 'api.test';
+let app: TestApp | undefined;
+const backends: ScriptedBackend[] = [];
+
+afterEach(async () => {
+  await app?.stop();
+  app = undefined;
+  await Promise.all(backends.splice(0).map((b) => b.close()));
+});
+
+async function setup(concurrency: Record<string, unknown>, delaysMs: number[], engine: (typeof ENGINES)[number] = 'undici'): Promise<TestApp> {
+  for (const [i, delay] of delaysMs.entries()) backends.push(await startScripted(answerWith(`b${i}`, 200, delay)));
+  app = await startApp({ engine, routes: [{ host: HOST, service: 'api', concurrency }] } as Partial<ConfigInput>);
+  for (const [i, b] of backends.entries()) await app.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: b.port });
+  return app;
+}
+
+async function metric(t: TestApp, name: string): Promise<number> {
+  const found = (await t.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  return ((found?.values ?? []) as { value: number }[]).reduce((sum, v) => sum + v.value, 0);
+}
+
+function statuses(replies: Reply[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const r of replies) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  return counts;
+}
+
+for (const engine of ENGINES) {
+  describe(`concurrency (${engine})`, () => {
+    it('never holds more than maxPerInstance at a slow instance; the queue proceeds as slots free, beyond it 503 overloaded', async () => {
+      const t = await setup({ maxPerInstance: 2, maxPending: 3, queueTimeout: '10s' }, [300], engine);
+      const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => request(t.port, { host: HOST, path: `/c${i}` })));
+      expect(backends[0]!.maxInflight).toBe(2);
+      expect(statuses(replies)).toEqual({ 200: 5, 503: 3 });
+      const refused = replies.find((r) => r.status === 503)!;
+      expect(refused.headers['x-waypost-error']).toBe('overloaded');
+      expect(refused.headers['retry-after']).toBeDefined();
+      expect(await metric(t, 'waypost_overload_rejections_total')).toBe(3);
+      expect(await metric(t, 'waypost_pending_requests')).toBe(0);
+    }, 30_000);
+  });
+}
+
+describe('concurrency queue', () => {
+  it('a full instance is passed over for a free one before anything queues', async () => {
+    const t = await setup({ maxPerInstance: 1, maxPending: 0 }, [300, 300]);
+    const replies = await Promise.all([0, 1].map((i) => request(t.port, { host: HOST, path: `/f${i}` })));
+    expect(statuses(replies)).toEqual({ 200: 2 });
+    expect(backends.map((b) => b.requests)).toEqual([1, 1]);
+  });
+
+  it('answers 503 overloaded once queueTimeout passes', async () => {
+    const t = await setup({ maxPerInstance: 2, maxPending: 10, queueTimeout: '200ms' }, [3_000]);
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => request(t.port, { host: HOST, path: `/q${i}` }).then((r) => ({ r, ms: Date.now() - started }))));
+    const refused = replies.filter(({ r }) => r.status === 503);
+    expect(refused).toHaveLength(2);
+    // Refused at the queue timeout, long before the instance answered the other two.
+    for (const { r, ms } of refused) {
+      expect(r.headers['x-waypost-error']).toBe('overloaded');
+      expect(ms).toBeLessThan(2_500);
+    }
+    expect(backends[0]!.requests).toBe(2);
+  }, 30_000);
+
+  it('a client that leaves while queued leaves the queue and never reaches the instance', async () => {
+    const t = await setup({ maxPerInstance: 1, maxPending: 5, queueTimeout: '10s' }, [800]);
+    const first = request(t.port, { host: HOST, path: '/held' });
+    await waitFor('first request at the instance', () => backends[0]!.inflight === 1);
+    const leaving = http.request({ host: '127.0.0.1', port: t.port, path: '/leaving', headers: { host: HOST }, agent: false });
+    leaving.on('error', () => {});
+    leaving.end();
+    await waitFor('one request queued', async () => (await metric(t, 'waypost_pending_requests')) === 1);
+    leaving.destroy();
+    await waitFor('queue empty after the client left', async () => (await metric(t, 'waypost_pending_requests')) === 0);
+    expect((await first).status).toBe(200);
+    // A later request finds the slot free at once: the departed one took nothing.
+    expect((await request(t.port, { host: HOST, path: '/after' })).status).toBe(200);
+    expect(backends[0]!.requests).toBe(2);
+    expect(await metric(t, 'waypost_overload_rejections_total')).toBe(0);
+  }, 30_000);
+});
