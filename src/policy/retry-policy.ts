@@ -55,7 +55,12 @@ export class RetryPolicy {
   #timeoutsFor: AttemptTimeouts | undefined;
   #timeouts: AttemptTimeouts | undefined;
 
-  constructor(config: RetryConfig, budget: RetryBudget) {
+  constructor(
+    config: RetryConfig,
+    budget: RetryBudget,
+    /** Uniform numbers in [0, 1) for the jitter; injected so tests are deterministic. */
+    readonly random: () => number = Math.random,
+  ) {
     this.attempts = config.attempts;
     this.unsafe = config.unsafe;
     this.perTryTimeout = config.perTryTimeout;
@@ -89,7 +94,7 @@ export class RetryPolicy {
    * The wait before retry number `retry` (0 for the first): full jitter over
    * base × 2^retry, capped at BACKOFF_CAP_FACTOR × base.
    */
-  backoffDelay(retry: number, random: () => number = Math.random): number {
+  backoffDelay(retry: number, random: () => number = this.random): number {
     if (this.backoff === 0) return 0;
     const ceiling = Math.min(this.backoff * BACKOFF_CAP_FACTOR, this.backoff * 2 ** Math.min(retry, 30));
     return random() * ceiling;

@@ -82,8 +82,9 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     return this.res;
   }
 
+  /** HTTP/2 client responses have no `destroyed`: their stream does. */
   override clientGone(): boolean {
-    return this.res.destroyed;
+    return this.res.destroyed || ((this.res as { stream?: { destroyed: boolean } }).stream?.destroyed ?? false);
   }
 
   noteGrpcStatus(status: number): void {
@@ -133,7 +134,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
       retry.retriesStatus(status) &&
       this.replaySafe &&
       this.canResend() &&
-      !this.res.destroyed &&
+      !this.clientGone() &&
       this.planRetry()
     );
   }
