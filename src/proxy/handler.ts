@@ -147,7 +147,8 @@ export class ProxyHandler implements PolicyAnswers {
     const encrypted = isEncrypted(req);
     let policyRequest: ProxyPolicyRequest | undefined;
     const policy = match.policy;
-    if (policy !== undefined) {
+    // A route whose policy is only attempt-level (retry, concurrency) has no steps to give a request object.
+    if (policy !== undefined && policy.request.length + policy.response.length > 0) {
       // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
       policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
       let admitted = policy.admit(policyRequest);

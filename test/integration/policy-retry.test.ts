@@ -6,6 +6,8 @@
  * Every HTTP/1.1 engine runs the cases whose path differs by engine.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startApp, type TestApp } from '../helpers/app.js';
@@ -141,4 +143,54 @@ describe('retry budget and timing', () => {
     for (let i = 0; i < 8; i++) expect((await request(t.port, { host: HOST, path: `/p${i}` })).status).toBe(200);
     expect(await counter(t, 'waypost_ejections_total')).toBe(1);
   });
+});
+
+describe('retry on status codes to HTTP/2 instances', () => {
+  it('refuses an h2c instance’s 503 (trailers and all) and answers from another instance', async () => {
+    const servers: http2.Http2Server[] = [];
+    const hits = [0, 0];
+    for (const [i, status] of [503, 200].entries()) {
+      const server = http2.createServer((req, res) => {
+        hits[i]!++;
+        req.resume();
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.addTrailers({ [`x-from-${i}`]: 'yes' });
+        res.end(`status ${status}`);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+    }
+    try {
+      app = await startApp({ health: { passive: { consecutiveFailures: 0 } }, routes: [{ host: HOST, service: 'api', retry: { on: [503], attempts: 1, backoff: '1ms' } }] } as Partial<ConfigInput>);
+      for (const [i, s] of servers.entries()) {
+        await app.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: (s.address() as AddressInfo).port, protocol: 'h2c' });
+      }
+      // An HTTP/2 client: trailers reach it, so a refused answer's trailers would show.
+      const session = http2.connect(`http://127.0.0.1:${app.port}`);
+      try {
+        for (let i = 0; i < 4; i++) {
+          const reply = await new Promise<{ status: number; body: string; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
+            const stream = session.request({ ':path': `/h2/${i}`, ':authority': HOST });
+            let status = 0;
+            let body = '';
+            let trailers: http2.IncomingHttpHeaders = {};
+            stream.on('response', (headers) => (status = Number(headers[':status'])));
+            stream.on('trailers', (t) => (trailers = t));
+            stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            stream.on('end', () => resolve({ status, body, trailers }));
+            stream.on('error', reject);
+          });
+          expect(reply.status).toBe(200);
+          expect(reply.body).toBe('status 200');
+          expect(reply.trailers['x-from-1']).toBe('yes');
+          expect(reply.trailers['x-from-0']).toBeUndefined();
+        }
+      } finally {
+        session.close();
+      }
+      expect(hits[0]).toBeGreaterThan(0);
+    } finally {
+      for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  }, 30_000);
 });
