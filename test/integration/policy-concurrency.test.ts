@@ -6,33 +6,21 @@
  * is full or queueTimeout passes, and a client leaving the queue.
  */
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { answerWith, startScripted, type ScriptedBackend } from '../helpers/scripted-backend.js';
+import { describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
+import { POLICY_HOST, metricSum, policySuite, startPolicyApp } from '../helpers/policy-app.js';
+import { answerWith, startScripted } from '../helpers/scripted-backend.js';
 import { waitFor } from '../helpers/wait.js';
 import { ENGINES, request, type Reply } from './proxy-harness.js';
 
-const HOST = 'api.test';
-let app: TestApp | undefined;
-const backends: ScriptedBackend[] = [];
-
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  await Promise.all(backends.splice(0).map((b) => b.close()));
-});
+const HOST = POLICY_HOST;
+const suite = policySuite();
+const backends = suite.backends;
+const metric = metricSum;
 
 async function setup(concurrency: Record<string, unknown>, delaysMs: number[], engine: (typeof ENGINES)[number] = 'undici'): Promise<TestApp> {
   for (const [i, delay] of delaysMs.entries()) backends.push(await startScripted(answerWith(`b${i}`, 200, delay)));
-  app = await startApp({ engine, routes: [{ host: HOST, service: 'api', concurrency }] } as Partial<ConfigInput>);
-  for (const [i, b] of backends.entries()) await app.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: b.port });
-  return app;
-}
-
-async function metric(t: TestApp, name: string): Promise<number> {
-  const found = (await t.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
-  return ((found?.values ?? []) as { value: number }[]).reduce((sum, v) => sum + v.value, 0);
+  return startPolicyApp(suite, { concurrency }, backends, { engine });
 }
 
 function statuses(replies: Reply[]): Record<number, number> {

@@ -8,37 +8,21 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { answerWith, startScripted, type ScriptedBackend } from '../helpers/scripted-backend.js';
+import { describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
+import { POLICY_HOST, metricSum, policySuite, startPolicyApp } from '../helpers/policy-app.js';
+import { answerWith, startScripted } from '../helpers/scripted-backend.js';
 import { ENGINES, request } from './proxy-harness.js';
 
-const HOST = 'api.test';
-let app: TestApp | undefined;
-const backends: ScriptedBackend[] = [];
+const HOST = POLICY_HOST;
+const suite = policySuite();
+const backends = suite.backends;
+const counter = metricSum;
 
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  await Promise.all(backends.splice(0).map((b) => b.close()));
-});
-
-async function setup(retry: Record<string, unknown>, answers: ((req: http.IncomingMessage, res: http.ServerResponse) => void)[], overrides: Partial<ConfigInput> = {}): Promise<TestApp> {
+async function setup(retry: Record<string, unknown>, answers: ((req: http.IncomingMessage, res: http.ServerResponse) => void)[], overrides: Record<string, unknown> = {}): Promise<TestApp> {
   for (const answer of answers) backends.push(await startScripted(answer));
-  app = await startApp({
-    // Passive health off: every case must see every instance.
-    health: { passive: { consecutiveFailures: 0 } },
-    routes: [{ host: HOST, service: 'api', retry }],
-    ...overrides,
-  } as Partial<ConfigInput>);
-  for (const [i, b] of backends.entries()) await app.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: b.port });
-  return app;
-}
-
-async function counter(t: TestApp, name: string): Promise<number> {
-  const metric = (await t.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
-  return ((metric?.values ?? []) as { value: number }[]).reduce((sum, v) => sum + v.value, 0);
+  // Passive health off: every case must see every instance.
+  return startPolicyApp(suite, { retry }, backends, { health: { passive: { consecutiveFailures: 0 } }, ...overrides });
 }
 
 for (const engine of ENGINES) {
@@ -60,15 +44,11 @@ for (const engine of ENGINES) {
       expect(reply.status).toBe(503);
       expect(backends[0]!.requests + backends[1]!.requests).toBe(1);
       await t.stop();
-      app = undefined;
-
-      const u = await startApp({
+      suite.app = undefined;
+      const u = await startPolicyApp(suite, { retry: { on: [503], attempts: 1, backoff: '1ms', unsafe: true } }, backends, {
         engine,
         health: { passive: { consecutiveFailures: 0 } },
-        routes: [{ host: HOST, service: 'api', retry: { on: [503], attempts: 1, backoff: '1ms', unsafe: true } }],
-      } as Partial<ConfigInput>);
-      app = u;
-      for (const [i, b] of backends.entries()) await u.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: b.port });
+      });
       const before = backends[0]!.requests + backends[1]!.requests;
       const unsafe = await request(u.port, { host: HOST, method: 'POST', path: '/orders', body: 'x'.repeat(100) });
       expect(unsafe.status).toBe(503);
@@ -139,7 +119,7 @@ describe('retry budget and timing', () => {
   it('passive health still hears each refused 5xx', async () => {
     const t = await setup({ on: [503], attempts: 1, backoff: '1ms' }, [answerWith('bad', 503), answerWith('good', 200)], {
       health: { passive: { consecutiveFailures: 2, maxEjectionPercent: 50 } },
-    } as Partial<ConfigInput>);
+    });
     for (let i = 0; i < 8; i++) expect((await request(t.port, { host: HOST, path: `/p${i}` })).status).toBe(200);
     expect(await counter(t, 'waypost_ejections_total')).toBe(1);
   });
@@ -161,10 +141,12 @@ describe('retry on status codes to HTTP/2 instances', () => {
       servers.push(server);
     }
     try {
-      app = await startApp({ health: { passive: { consecutiveFailures: 0 } }, routes: [{ host: HOST, service: 'api', retry: { on: [503], attempts: 1, backoff: '1ms' } }] } as Partial<ConfigInput>);
-      for (const [i, s] of servers.entries()) {
-        await app.register({ service: 'api', id: `api-${i}`, host: '127.0.0.1', port: (s.address() as AddressInfo).port, protocol: 'h2c' });
-      }
+      const app = await startPolicyApp(
+        suite,
+        { retry: { on: [503], attempts: 1, backoff: '1ms' } },
+        servers.map((s) => ({ port: (s.address() as AddressInfo).port, protocol: 'h2c' as const })),
+        { health: { passive: { consecutiveFailures: 0 } } },
+      );
       // An HTTP/2 client: trailers reach it, so a refused answer's trailers would show.
       const session = http2.connect(`http://127.0.0.1:${app.port}`);
       try {
