@@ -5,7 +5,7 @@
  * 127.0.0.1 port 0.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 export interface ScriptedBackend {
   readonly port: number;
@@ -19,7 +19,6 @@ export interface ScriptedBackend {
 
 /** `answer` may answer at once or later; the request counts in flight until its response finished or closed. */
 export async function startScripted(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<ScriptedBackend> {
-  const sockets = new Set<Socket>();
   const state = { requests: 0, inflight: 0, maxInflight: 0, arrivals: [] as number[] };
   const server = http.createServer((req, res) => {
     state.requests++;
@@ -28,10 +27,6 @@ export async function startScripted(answer: (req: http.IncomingMessage, res: htt
     state.maxInflight = Math.max(state.maxInflight, state.inflight);
     res.once('close', () => state.inflight--);
     answer(req, res);
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -48,7 +43,7 @@ export async function startScripted(answer: (req: http.IncomingMessage, res: htt
     arrivals: state.arrivals,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+        server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
