@@ -3,15 +3,18 @@
  * real backends that count the requests they hold at once): never more than
  * maxPerInstance in flight per instance, full instances passed over, a bounded
  * queue that proceeds as slots free, 503 overloaded with Retry-After when the queue
- * is full or queueTimeout passes, and a client leaving the queue.
+ * is full or queueTimeout passes, a client leaving the queue, WebSocket upgrades
+ * neither limited nor taking request slots.
  */
 import http from 'node:http';
+import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { POLICY_HOST, metricSum, policySuite, startPolicyApp } from '../helpers/policy-app.js';
 import { answerWith, startScripted } from '../helpers/scripted-backend.js';
 import { waitFor } from '../helpers/wait.js';
 import { ENGINES, request, type Reply } from './proxy-harness.js';
+import { startWsBackend } from './stream-harness.js';
 
 const HOST = POLICY_HOST;
 const suite = policySuite();
@@ -83,4 +86,29 @@ describe('concurrency queue', () => {
     expect(backends[0]!.requests).toBe(2);
     expect(await metric(t, 'waypost_overload_rejections_total')).toBe(0);
   }, 30_000);
+});
+
+describe('concurrency and WebSocket upgrades', () => {
+  it('upgrades are not limited, and open tunnels take no request slot', async () => {
+    const ws = await startWsBackend('ws');
+    const sockets: WebSocket[] = [];
+    try {
+      const t = await startPolicyApp(suite, { concurrency: { maxPerInstance: 1, maxPending: 0 } }, [{ port: ws.port }]);
+      for (let i = 0; i < 3; i++) {
+        const socket = new WebSocket(`ws://127.0.0.1:${t.port}/`, { headers: { host: HOST } });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('open', () => resolve());
+          socket.once('error', reject);
+        });
+        sockets.push(socket);
+      }
+      // With three tunnels open, a plain request still reaches the instance (a WebSocket server answers it 426).
+      const reply = await request(t.port, { host: HOST, path: '/plain' });
+      expect(reply.headers['x-waypost-error']).toBeUndefined();
+      expect(reply.status).toBe(426);
+    } finally {
+      for (const socket of sockets) socket.terminate();
+      await ws.close();
+    }
+  });
 });
