@@ -35,7 +35,8 @@ function statuses(replies: Reply[]): Record<number, number> {
 for (const engine of ENGINES) {
   describe(`concurrency (${engine})`, () => {
     it('never holds more than maxPerInstance at a slow instance; the queue proceeds as slots free, beyond it 503 overloaded', async () => {
-      const t = await setup({ maxPerInstance: 2, maxPending: 3, queueTimeout: '10s' }, [300], engine);
+      // 1.5 s per answer: all eight are in before the first one ends, even on a busy machine.
+      const t = await setup({ maxPerInstance: 2, maxPending: 3, queueTimeout: '20s' }, [1_500], engine);
       const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => request(t.port, { host: HOST, path: `/c${i}` })));
       expect(backends[0]!.maxInflight).toBe(2);
       expect(statuses(replies)).toEqual({ 200: 5, 503: 3 });
@@ -71,7 +72,7 @@ describe('concurrency queue', () => {
   }, 30_000);
 
   it('a client that leaves while queued leaves the queue and never reaches the instance', async () => {
-    const t = await setup({ maxPerInstance: 1, maxPending: 5, queueTimeout: '10s' }, [800]);
+    const t = await setup({ maxPerInstance: 1, maxPending: 5, queueTimeout: '20s' }, [3_000]);
     const first = request(t.port, { host: HOST, path: '/held' });
     await waitFor('first request at the instance', () => backends[0]!.inflight === 1);
     const leaving = http.request({ host: '127.0.0.1', port: t.port, path: '/leaving', headers: { host: HOST }, agent: false });

@@ -76,13 +76,14 @@ describe('retry budget and timing', () => {
   it('stops a retry storm when every instance answers 503', async () => {
     const requests = 50;
     const budget = 0.2;
-    const t = await setup({ on: [503], attempts: 2, backoff: '1ms', budget: '20%' }, [0, 1, 2].map((i) => answerWith(`down${i}`, 503, 100)));
+    const t = await setup({ on: [503], attempts: 2, backoff: '1ms', budget: '20%' }, [0, 1, 2].map((i) => answerWith(`down${i}`, 503, 300)));
     const replies = await Promise.all(Array.from({ length: requests }, (_, i) => request(t.port, { host: HOST, path: `/storm/${i}` })));
     expect(replies.every((r) => r.status === 503)).toBe(true);
     const attempts = backends.reduce((sum, b) => sum + b.requests, 0);
     const bound = requests * (1 + budget) + 3;
     const exhausted = await counter(t, 'waypost_retry_budget_exhausted_total');
     console.log(`retry storm: ${requests} requests → ${attempts} upstream attempts (bound ${bound}, without a budget up to ${requests * 3}); budget refused ${exhausted} retries`);
+    // Each answer takes 300 ms, so every first attempt is in flight when the first retries are decided.
     // Slack for requests that arrive late (the active count is lower then): still far below 3×.
     expect(attempts).toBeLessThanOrEqual(bound * 1.25);
     expect(exhausted).toBeGreaterThan(0);
@@ -107,7 +108,7 @@ describe('retry budget and timing', () => {
   }, 30_000);
 
   it('perTryTimeout moves an attempt stuck on a slow instance onto a fast one', async () => {
-    const t = await setup({ on: ['timeout'], attempts: 1, perTryTimeout: '200ms', backoff: '1ms' }, [answerWith('slow', 200, 5_000), answerWith('fast', 200)]);
+    const t = await setup({ on: ['timeout'], attempts: 1, perTryTimeout: '500ms', backoff: '1ms' }, [answerWith('slow', 200, 10_000), answerWith('fast', 200)]);
     for (let i = 0; i < 4; i++) {
       const reply = await request(t.port, { host: HOST, path: `/t${i}` });
       expect(reply.status).toBe(200);
@@ -172,6 +173,9 @@ describe('retry on status codes to HTTP/2 instances', () => {
       }
       expect(hits[0]).toBeGreaterThan(0);
     } finally {
+      // The proxy first: an h2c server's close waits for the proxy's pooled session to end.
+      await suite.app?.stop();
+      suite.app = undefined;
       for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
     }
   }, 30_000);
