@@ -38,6 +38,15 @@ for (const engine of ENGINES) {
       expect(await counter(t, 'waypost_retries_total')).toBe(backends[0]!.requests);
     });
 
+    it('when no untried instance is left, the last 503 is passed on as the instance sent it', async () => {
+      const t = await setup({ on: [503], attempts: 5, backoff: '1ms' }, [answerWith('bad0', 503), answerWith('bad1', 503)], { engine });
+      const reply = await request(t.port, { host: HOST, path: '/all-bad' });
+      expect(reply.status).toBe(503);
+      expect(reply.headers['x-waypost-error']).toBeUndefined();
+      expect(JSON.parse(reply.body.toString())).toMatchObject({ status: 503 });
+      expect(backends.map((b) => b.requests)).toEqual([1, 1]);
+    });
+
     it('a POST answered 503 is passed on (not idempotent) unless unsafe: true', async () => {
       const t = await setup({ on: [503], attempts: 2, backoff: '1ms' }, [answerWith('bad', 503), answerWith('bad2', 503)], { engine });
       const reply = await request(t.port, { host: HOST, method: 'POST', path: '/orders', body: 'x'.repeat(100) });
