@@ -13,6 +13,11 @@ import type { PolicyConfig } from '../config/policy-schema.js';
 import { POLICY_KEYS } from '../config/policy-schema.js';
 import type { Metrics } from '../metrics.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
+import { buildCompress } from './compress.js';
+import { buildCors } from './cors.js';
+import { buildRequestHeaderEdits, buildResponseHeaderEdits } from './header-edits.js';
+import { buildRedirect } from './redirect.js';
+import { buildRewrite } from './rewrite.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
 export interface PolicyDeps {
@@ -31,6 +36,11 @@ export class RoutePolicy {
     readonly request: readonly RequestStep[],
     /** Steps run on the response head, in chain order. */
     readonly response: readonly ResponseStep[],
+    /**
+     * Steps run before each attempt, once its instance is known (request headers using
+     * {instance}); HttpExchange.send runs them. Empty for nearly every route.
+     */
+    readonly attempt: readonly RequestStep[] = [],
   ) {}
 
   /**
@@ -67,28 +77,41 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   if (POLICY_KEYS.every((key) => config[key] === undefined)) return undefined;
   const request: RequestStep[] = [];
   const response: ResponseStep[] = [];
+  const attempt: RequestStep[] = [];
+  const cors = config.cors === undefined ? undefined : buildCors(config.cors);
   void route;
   void deps;
 
   // clientCidrs (client-cidrs.ts)
 
   // redirect (redirect.ts)
+  if (config.redirect !== undefined) request.push(buildRedirect(config.redirect));
 
   // cors preflight (cors.ts)
+  if (cors !== undefined) request.push(cors.preflight);
 
   // rateLimit (rate-limit.ts)
 
   // auth (forward-auth.ts)
 
   // requestHeaders (header-edits.ts)
+  if (config.requestHeaders !== undefined) {
+    const edits = buildRequestHeaderEdits(config.requestHeaders);
+    request.push(edits.beforePick);
+    if (edits.perAttempt !== undefined) attempt.push(edits.perAttempt);
+  }
 
   // rewrite (rewrite.ts)
+  if (config.rewrite !== undefined) request.push(buildRewrite(config.rewrite));
 
   // responseHeaders (header-edits.ts)
+  if (config.responseHeaders !== undefined) response.push(buildResponseHeaderEdits(config.responseHeaders));
 
   // cors response headers (cors.ts)
+  if (cors !== undefined) response.push(cors.response);
 
   // compress (compress.ts)
+  if (config.compress !== undefined) response.push(buildCompress(config.compress));
 
-  return new RoutePolicy(request, response);
+  return new RoutePolicy(request, response, attempt);
 }

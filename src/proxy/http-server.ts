@@ -27,7 +27,9 @@ import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
 import { createProtocolListener } from './protocol-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { RequestIds } from './headers.js';
+import { RequestIds, requestAuthority } from './headers.js';
+import { normalizeHost } from '../routing/match.js';
+import { httpsRedirectStatus, isPlainHost, redirectBody } from '../policy/redirect.js';
 import { LoopGuard } from './loop-guard.js';
 import { normalizeRequestTarget } from './request-target.js';
 import { sendProxyError, writeRawProxyError } from './responses.js';
@@ -85,6 +87,9 @@ export class HttpProxyServer {
   #http2: Http2Server | undefined;
   readonly #http2Sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<Socket>();
+  /** Connections accepted on a listener with `redirect: https` (checked only when there is one). */
+  readonly #redirecting = new WeakSet<Socket>();
+  #anyRedirecting = false;
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
@@ -183,8 +188,11 @@ export class HttpProxyServer {
         }
         const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+        const redirecting = listener.redirect === 'https';
+        if (redirecting) this.#anyRedirecting = true;
         server.on('connection', (socket: Socket) => {
           this.#sockets.add(socket);
+          if (redirecting) this.#redirecting.add(socket);
           active.inc();
           socket.once('close', () => {
             this.#sockets.delete(socket);
@@ -294,8 +302,34 @@ export class HttpProxyServer {
       sendProxyError(res, problem, true);
       return;
     }
+    if (this.#anyRedirecting && this.#redirecting.has(connectionOf(req))) {
+      this.#redirectToHttps(req, res);
+      return;
+    }
     if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
   };
+
+  /** `listen[].redirect: https`: answered here, before routing (policy/redirect.ts says how). */
+  #redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.setHeader('x-request-id', this.#ids.of(req));
+    const host = normalizeHost(requestAuthority(req));
+    // The rest of an unread body would be parsed as the next request.
+    const close = req.httpVersionMajor !== 2 && !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+    if (!isPlainHost(host)) {
+      sendProxyError(res, 'bad_host', close);
+      return;
+    }
+    const location = `https://${host}${req.url ?? '/'}`;
+    const body = Buffer.from(redirectBody(location));
+    res.writeHead(httpsRedirectStatus(req.method), {
+      location,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': body.length,
+      // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
+      ...(close || (this.#closing !== undefined && req.httpVersionMajor !== 2) ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const problem = normalizeRequestTarget(req);
@@ -323,4 +357,9 @@ export class HttpProxyServer {
         writeRawProxyError(socket, 'bad_request');
     }
   }
+}
+
+/** The connection a request came on (HTTP/2: the session's socket, not the stream's proxy object). */
+function connectionOf(req: http.IncomingMessage): Socket {
+  return (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? (req.socket as Socket);
 }
