@@ -121,31 +121,37 @@ const headerEditsShape = z.strictObject({
 /** Header edits with their names and template variables checked; the issue's path names the field. */
 function headerEditsSchema(owned: ReadonlyMap<string, string>, side: 'request' | 'response') {
   return headerEditsShape.superRefine((edits, ctx) => {
-    const refuse = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
-    const checkName = (kind: string, name: string, path: (string | number)[]): void => {
+    const refuse = (path: (string | number)[], message: string, input: unknown): void => ctx.addIssue({ code: 'custom', path, message, input });
+    const checkName = (name: string, path: (string | number)[]): void => {
       const why = owned.get(name);
-      if (why !== undefined) refuse(path, `${kind} of "${name}" is not allowed: ${why}`);
+      if (why !== undefined) refuse(path, `expected a header the proxy does not own, got "${name}" (${why})`, name);
     };
     const checkValue = (template: string, path: (string | number)[]): void => {
       const unknown = unknownTemplateVariable(template, HEADER_TEMPLATE_VARIABLES);
-      if (unknown !== undefined) refuse(path, `unknown variable {${unknown}}; expected one of ${HEADER_TEMPLATE_VARIABLES.map((v) => `{${v}}`).join(' ')}`);
+      if (unknown !== undefined) refuse(path, `expected variables among ${variableList(HEADER_TEMPLATE_VARIABLES)}, got {${unknown}}`, template);
     };
     for (const [name, template] of Object.entries(edits.set)) {
-      checkName('set', name, ['set', name]);
+      checkName(name, ['set', name]);
       checkValue(template, ['set', name]);
     }
     for (const [name, value] of Object.entries(edits.add)) {
-      checkName('add', name, ['add', name]);
+      checkName(name, ['add', name]);
       const values = typeof value === 'string' ? [value] : value;
       values.forEach((template, i) => {
         const path = typeof value === 'string' ? ['add', name] : ['add', name, i];
         checkValue(template, path);
         // The instance changes between attempts: an added field would pile up one per attempt.
-        if (side === 'request' && usesTemplateVariable(template, 'instance')) refuse(path, '{instance} may only be used in set (it changes between attempts)');
+        if (side === 'request' && usesTemplateVariable(template, 'instance')) {
+          refuse(path, `must not use {instance} (it changes between attempts: use set), got "${template}"`, template);
+        }
       });
     }
-    edits.remove.forEach((name, i) => checkName('remove', name, ['remove', i]));
+    edits.remove.forEach((name, i) => checkName(name, ['remove', i]));
   });
+}
+
+function variableList(names: readonly string[]): string {
+  return names.map((name) => `{${name}}`).join(' ');
 }
 
 /** Rewritten paths longer than this are refused (414) instead of run through a regex. */
@@ -167,7 +173,7 @@ const rewriteSchema = z.union([
     })
     .superRefine(({ regex, replacement }, ctx) => {
       const issue = regexIssue(regex, replacement);
-      if (issue !== undefined) ctx.addIssue({ code: 'custom', path: [issue.field], message: issue.message });
+      if (issue !== undefined) ctx.addIssue({ code: 'custom', path: [issue.field], message: issue.message, input: issue.field === 'regex' ? regex : replacement });
     }),
 ]);
 
@@ -177,13 +183,13 @@ function regexIssue(regex: string, replacement: string): { field: 'regex' | 'rep
   try {
     compiled = new RegExp(regex);
   } catch (err) {
-    return { field: 'regex', message: `not a valid regular expression: ${(err as Error).message}` };
+    return { field: 'regex', message: `expected a valid regular expression (${(err as Error).message})` };
   }
   // Star height > 1 (nested quantifiers) can backtrack exponentially on a crafted path.
-  if (!safeRegex(compiled)) return { field: 'regex', message: 'may backtrack catastrophically (nested quantifiers); simplify it' };
+  if (!safeRegex(compiled)) return { field: 'regex', message: 'expected a regular expression without nested quantifiers (it could backtrack catastrophically)' };
   const groups = new RegExp(`${regex}|`).exec('')!.length - 1;
   for (const ref of replacement.matchAll(/\$(\d{1,2})/g)) {
-    if (Number(ref[1]) > groups) return { field: 'replacement', message: `$${ref[1]} names a group the regex does not have (it has ${groups})` };
+    if (Number(ref[1]) > groups) return { field: 'replacement', message: `expected references to the regex's ${groups} group(s), got $${ref[1]}` };
   }
   return undefined;
 }
@@ -198,10 +204,10 @@ const redirectSchema = z.union([
       .max(4096)
       .superRefine((to, ctx) => {
         const unknown = unknownTemplateVariable(to, URL_TEMPLATE_VARIABLES);
-        if (unknown !== undefined) ctx.addIssue({ code: 'custom', message: `unknown variable {${unknown}}; expected one of ${URL_TEMPLATE_VARIABLES.map((v) => `{${v}}`).join(' ')}` });
+        if (unknown !== undefined) ctx.addIssue({ code: 'custom', input: to, message: `expected variables among ${variableList(URL_TEMPLATE_VARIABLES)}, got {${unknown}}` });
         // A target starting with a variable (or "//") could become another site's URL (open redirect).
         else if (!/^(https?:\/\/|\{scheme\}:\/\/|\/(?![/\\]))/i.test(to)) {
-          ctx.addIssue({ code: 'custom', message: 'expected an absolute http(s):// or {scheme}:// URL, or a path starting with a single "/"' });
+          ctx.addIssue({ code: 'custom', input: to, message: 'expected an absolute http(s):// or {scheme}:// URL, or a path starting with a single "/"' });
         }
       }),
     status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(302),
@@ -242,10 +248,11 @@ const corsSchema = z
     /** How long browsers may cache a preflight. */
     maxAge: duration('10m'),
   })
-  // Any site could then read answers made with the user's cookies.
-  .refine((cors) => !(cors.credentials && cors.origins.includes('*')), {
-    message: 'credentials: true needs explicit origins, not *',
-    path: ['origins'],
+  .superRefine((cors, ctx) => {
+    // Any site could then read answers made with the user's cookies.
+    if (cors.credentials && cors.origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['origins'], input: '*', message: 'expected explicit origins with credentials: true, got "*"' });
+    }
   });
 
 const clientCidrsSchema = z.strictObject({

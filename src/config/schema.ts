@@ -56,9 +56,10 @@ const listenerSchema = z
     redirect: z.literal('https').optional(),
   })
   // A TLS listener redirecting to https would redirect to itself forever.
-  .refine((listener) => !(listener.redirect !== undefined && listener.tls), {
-    message: 'redirect: https is for plain listeners; this one has tls: true',
-    path: ['redirect'],
+  .superRefine((listener, ctx) => {
+    if (listener.redirect !== undefined && listener.tls) {
+      ctx.addIssue({ code: 'custom', path: ['redirect'], input: listener.redirect, message: 'must be omitted on a listener with tls: true, got "https"' });
+    }
   });
 
 const timeoutsSchema = z.strictObject({
