@@ -58,6 +58,13 @@ export interface HttpProxyServerOptions {
   proxyId?: string;
 }
 
+/**
+ * Marks connections accepted on a `redirect: https` listener. A mark on the socket reaches
+ * HTTP/2 requests too: their `req.socket` is a proxy that reads the session socket's properties.
+ */
+const REDIRECTS_TO_HTTPS = Symbol('waypost.redirectsToHttps');
+type MarkedSocket = Socket & { [REDIRECTS_TO_HTTPS]?: true };
+
 /** After the grace period, open WebSockets get this long for their closing handshake. */
 const WEBSOCKET_CLOSE_MS = 2_500;
 
@@ -87,8 +94,7 @@ export class HttpProxyServer {
   #http2: Http2Server | undefined;
   readonly #http2Sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<Socket>();
-  /** Connections accepted on a listener with `redirect: https` (checked only when there is one). */
-  readonly #redirecting = new WeakSet<Socket>();
+  /** A listener has `redirect: https` (otherwise no request looks for the mark). */
   #anyRedirecting = false;
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   readonly #ids = new RequestIds();
@@ -192,7 +198,7 @@ export class HttpProxyServer {
         if (redirecting) this.#anyRedirecting = true;
         server.on('connection', (socket: Socket) => {
           this.#sockets.add(socket);
-          if (redirecting) this.#redirecting.add(socket);
+          if (redirecting) (socket as MarkedSocket)[REDIRECTS_TO_HTTPS] = true;
           active.inc();
           socket.once('close', () => {
             this.#sockets.delete(socket);
@@ -302,7 +308,7 @@ export class HttpProxyServer {
       sendProxyError(res, problem, true);
       return;
     }
-    if (this.#anyRedirecting && this.#redirecting.has(connectionOf(req))) {
+    if (this.#anyRedirecting && (req.socket as MarkedSocket)[REDIRECTS_TO_HTTPS] === true) {
       this.#redirectToHttps(req, res);
       return;
     }
@@ -359,7 +365,3 @@ export class HttpProxyServer {
   }
 }
 
-/** The connection a request came on (HTTP/2: the session's socket, not the stream's proxy object). */
-function connectionOf(req: http.IncomingMessage): Socket {
-  return (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? (req.socket as Socket);
-}

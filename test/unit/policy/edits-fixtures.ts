@@ -18,6 +18,8 @@ export interface Answer {
 }
 
 export interface TestRequest extends PolicyRequest {
+  /** Writable here: the exchange sets it before each attempt. */
+  instance: string;
   /** What respond() / reject() answered, if anything. */
   answer: Answer | undefined;
 }
