@@ -6,6 +6,10 @@
  *
  *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
  *                            [--workers N] [--no-profile] [--no-log] [--no-pin] [--cli path/to/cli.js]
+ *                            [--defaults '{"compress":{}}'] [--accept-encoding 'gzip, br']
+ *
+ * `--defaults` is the config's `defaults` (route policy, JSON) for the convention route the load
+ * goes through; `--accept-encoding` is sent with every request (to measure `compress`).
  *
  * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
  */
@@ -32,6 +36,9 @@ const workers = Number(flag('workers', '1'));
 /** Another build to compare with (e.g. an older commit's dist/cli.js). */
 const cli = path.resolve(flag('cli', path.join(ROOT, 'dist', 'cli.js')));
 const profile = !args.includes('--no-profile');
+const policyDefaults = flag('defaults', '');
+const acceptEncoding = flag('accept-encoding', '');
+const loadHeaders: Record<string, string> = { host: 'bench.localhost', ...(acceptEncoding ? { 'accept-encoding': acceptEncoding } : {}) };
 const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
 const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 if (pin) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
@@ -86,6 +93,7 @@ async function main(): Promise<void> {
       'domains: [localhost]',
       `workers: ${workers}`,
       ...(engine ? [`engine: ${engine}`] : []),
+      ...(policyDefaults ? [`defaults: ${policyDefaults}`] : []),
       'logLevel: warn',
     ].join('\n'),
   );
@@ -108,13 +116,13 @@ async function main(): Promise<void> {
     const url = `http://127.0.0.1:${port}${bodySize === 16384 ? '/bytes/16384' : '/'}`;
     await waitFor(async () => (await getStatus(url)) === 200);
     const idle = treeRssMiB(proxy.pid!);
-    await autocannon({ url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+    await autocannon({ url, connections: 64, duration: 2, headers: loadHeaders });
     const cpuBefore = treeCpuSeconds(proxy.pid!);
-    const result = await autocannon({ url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
+    const result = await autocannon({ url, connections: 64, duration: durationS, headers: loadHeaders });
     const cpuUs = ((treeCpuSeconds(proxy.pid!) - cpuBefore) * 1e6) / result.requests.total;
     const loaded = treeRssMiB(proxy.pid!);
     console.log(
-      `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
+      `engine=${engine || 'default'} policy=${policyDefaults || 'none'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
         `req/s=${Math.round(result.requests.average)} p50=${result.latency.p50} p99=${result.latency.p99} ` +
         `errors=${result.errors + result.non2xx} cpu/req=${cpuUs.toFixed(1)}µs rss=${idle}→${loaded} MiB`,
     );
