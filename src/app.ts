@@ -30,6 +30,9 @@ import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
+import { ServicePicker } from './routing/service-picker.js';
+import { AuthClient } from './policy/auth-client.js';
+import type { PolicyDeps } from './policy/chain.js';
 import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
@@ -83,6 +86,10 @@ export class WaypostApp {
   readonly proxyId: string;
   /** Services and upstream addresses that left the registry, cleaned up after a grace. */
   readonly departures: RegistryDepartures;
+  /** What route policies use (every route table built for this app shares it). */
+  readonly policyDeps: PolicyDeps;
+  /** forward-auth's connections to auth services: outlive route tables, closed on stop. */
+  readonly #authClient = new AuthClient();
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -125,11 +132,23 @@ export class WaypostApp {
       clock: this.#clock,
       onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
+    this.policyDeps = {
+      metrics: this.metrics,
+      authClient: this.#authClient,
+      authTargets: new ServicePicker({
+        services: { get: (name) => this.mirror.service(name) },
+        endpointSets: this.endpointSets,
+        balancer: config.balancer,
+        timeouts: config.timeouts,
+      }),
+      // Built below; auth checks report to it as forwarded requests do (a no-op while detection is off).
+      outcomes: { onSuccess: (endpoint) => this.outliers.onSuccess(endpoint), onFailure: (endpoint, reason) => this.outliers.onFailure(endpoint, reason) },
+    };
     this.router = new RouteTable({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
-      policyDeps: { metrics: this.metrics },
+      policyDeps: this.policyDeps,
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -303,6 +322,7 @@ export class WaypostApp {
       // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
       const grace = this.config.timeouts.grace;
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
+      await this.#authClient.close();
       this.#tls?.close();
       // The access log buffers; the last lines must reach their target before the process exits.
       await this.#accessLog?.close();

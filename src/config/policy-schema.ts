@@ -163,17 +163,30 @@ const authSchema = z
   });
 
 const splitGroupSchema = z.strictObject({
-  /** Instances carrying every one of these tags; omitted = the instances no other group takes. */
-  tags: z.array(z.string().min(1)).optional(),
+  /** Instances carrying every one of these tags (the first such group takes them); omitted = the instances no group takes. */
+  tags: z.array(z.string().min(1).max(256)).max(16).optional(),
+  /** Share of the traffic, relative to the other groups' weights (5 and 95 → 5 %). */
   weight: z.number().min(0).max(100),
 });
 
+const splitGroups = z
+  .array(splitGroupSchema)
+  .min(1)
+  .max(16)
+  .refine((groups) => groups.some((group) => group.weight > 0), { message: 'expected at least one group with a weight above 0' });
+
 const splitSchema = z.union([
-  z.array(splitGroupSchema).min(1),
+  splitGroups,
   z.strictObject({
-    groups: z.array(splitGroupSchema).min(1),
-    /** Keep a client on the group it got: by this cookie (set by the proxy) or request header. */
-    sticky: z.strictObject({ cookie: z.string().min(1).optional(), header: headerName.optional() }).optional(),
+    groups: splitGroups,
+    /** Keep a client on one group: by a cookie the proxy sets naming its group, or by a hash of a request header. */
+    sticky: z
+      .strictObject({
+        cookie: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a cookie name').optional(),
+        header: headerName.optional(),
+      })
+      .refine((sticky) => sticky.cookie !== undefined || sticky.header !== undefined, { message: 'expected cookie or header' })
+      .optional(),
   }),
 ]);
 

@@ -11,12 +11,25 @@
  */
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { POLICY_KEYS } from '../config/policy-schema.js';
+import type { RandomSource } from '../balancer/tried.js';
+import type { OutcomeListener } from '../endpoint.js';
 import type { Metrics } from '../metrics.js';
+import type { AuthRequester } from './auth-client.js';
+import { buildForwardAuth, type AuthTargets } from './forward-auth.js';
+import { buildSplit, type SplitPicker } from './split.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
 export interface PolicyDeps {
   readonly metrics: Metrics;
+  /** forward-auth: the app's HTTP client (owns the connections to auth services). */
+  readonly authClient?: AuthRequester | undefined;
+  /** forward-auth with `service:`: picks an instance of a registered auth service. */
+  readonly authTargets?: AuthTargets | undefined;
+  /** forward-auth: passive health hears auth checks' outcomes. */
+  readonly outcomes?: OutcomeListener | undefined;
+  /** split: the uniform source a group is drawn with (tests inject a seeded one). @default Math.random */
+  readonly random?: RandomSource | undefined;
 }
 
 /** The route a chain is built for. */
@@ -31,6 +44,8 @@ export class RoutePolicy {
     readonly request: readonly RequestStep[],
     /** Steps run on the response head, in chain order. */
     readonly response: readonly ResponseStep[],
+    /** `split`: the route picks through the tag groups (routing/table.ts); undefined = the balancer alone. */
+    readonly split: SplitPicker | undefined = undefined,
   ) {}
 
   /**
@@ -67,8 +82,7 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   if (POLICY_KEYS.every((key) => config[key] === undefined)) return undefined;
   const request: RequestStep[] = [];
   const response: ResponseStep[] = [];
-  void route;
-  void deps;
+  let split: SplitPicker | undefined;
 
   // clientCidrs (client-cidrs.ts)
 
@@ -79,10 +93,14 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   // rateLimit (rate-limit.ts)
 
   // auth (forward-auth.ts)
+  if (config.auth !== undefined) request.push(buildForwardAuth(config.auth, route.service, deps));
 
   // requestHeaders (header-edits.ts)
 
   // rewrite (rewrite.ts)
+
+  // split (split.ts)
+  if (config.split !== undefined) split = buildSplit(config.split, deps.random);
 
   // responseHeaders (header-edits.ts)
 
@@ -90,5 +108,5 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
 
   // compress (compress.ts)
 
-  return new RoutePolicy(request, response);
+  return new RoutePolicy(request, response, split);
 }

@@ -30,6 +30,7 @@ export const PROXY_ERRORS = {
   rate_limited: { status: 429, message: 'Too many requests for this route; slow down and retry after the time Retry-After gives.' },
   overloaded: { status: 503, message: 'The service is at its concurrency limit and the queue is full; try again shortly.' },
   forbidden: { status: 403, message: 'This client address may not use this route.' },
+  auth_unavailable: { status: 503, message: 'The authentication service could not be reached or did not answer in time; try again shortly.' },
   bad_upgrade: {
     status: 400,
     message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
