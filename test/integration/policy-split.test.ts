@@ -5,9 +5,12 @@
  */
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { startBackend, type Backend } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait.js';
+
+type SplitInput = NonNullable<ConfigInput['routes']>[number]['split'];
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
@@ -59,7 +62,7 @@ describe('canary split by tag through the proxy', () => {
     await Promise.all(Object.values(backends).map((b) => b.close()));
   });
 
-  async function start(split: unknown, instances: Record<string, string[]> = { v2: ['v2'], v1a: ['v1'], v1b: [] }): Promise<TestApp> {
+  async function start(split: SplitInput, instances: Record<string, string[]> = { v2: ['v2'], v1a: ['v1'], v1b: [] }): Promise<TestApp> {
     app = await startApp({ routes: [{ host: 'shop.test', service: 'shop', split }] });
     for (const [name, tags] of Object.entries(instances)) {
       await app.register({ service: 'shop', id: name, host: '127.0.0.1', port: backends[name]!.port, tags });

@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { createBalancer } from '../../../src/balancer/index.js';
 import { configSchema } from '../../../src/config/schema.js';
 import type { Endpoint, EndpointSet } from '../../../src/endpoint.js';
+import { affinityToken } from '../../../src/balancer/sticky.js';
+import { ManualClock } from '../../../src/clock.js';
+import { EndpointSets } from '../../../src/health/endpoint-sets.js';
+import { EndpointPool } from '../../../src/health/state.js';
 import { SplitPicker } from '../../../src/policy/split.js';
-import { idOf, pickContext, record, seededRandom, shares } from '../../helpers/endpoints.js';
+import { RouteTable } from '../../../src/routing/table.js';
+import { idOf, pickContext, record, seededRandom, serviceState, shares } from '../../helpers/endpoints.js';
 
 /** Endpoints named by id, each with its tags. */
 function taggedSet(tags: Record<string, string[]>): EndpointSet {
@@ -150,5 +155,36 @@ describe('split config', () => {
     expect(issues({ groups: [{ weight: 1 }], sticky: { cookie: 'a b' } }).join()).toMatch(/cookie/);
     expect(issues([{ tags: ['v2'], weight: 101 }]).join()).toMatch(/weight/);
     expect(issues({ groups: [{ tags: ['v2'], weight: 5 }, { weight: 95 }], sticky: { cookie: 'canary', header: 'X-User' } })).toEqual([]);
+  });
+});
+
+describe('split in the route table', () => {
+  function table(split: unknown, sticky?: boolean) {
+    const config = configSchema.parse({ routes: [{ host: 'shop.test', service: 'shop', split, ...(sticky ? { sticky } : {}) }] });
+    const state = serviceState('shop', [record('shop', 'canary', { tags: ['v2'], port: 1 }), record('shop', 'stable', { port: 2 })]);
+    const clock = new ManualClock();
+    const endpointSets = new EndpointSets({ pool: new EndpointPool(clock), clock, panicThreshold: 0 });
+    return new RouteTable({ config, services: new Map([['shop', state]]), endpointSets, balancerOptions: { random: seededRandom(9) } });
+  }
+
+  it('picks through the tag groups and needs no request step', () => {
+    const router = table([{ tags: ['v2'], weight: 10 }, { weight: 90 }]);
+    const match = router.match('shop.test', '/', () => undefined)!;
+    expect(match.policy?.request).toEqual([]);
+    expect(match.policy?.split).toBeInstanceOf(SplitPicker);
+    expect(match.onResponse).toBeUndefined();
+    const got = shares(() => match.pick(pickContext()), 5000);
+    expect(got.canary!).toBeGreaterThan(0.07);
+    expect(got.canary!).toBeLessThan(0.13);
+  });
+
+  it('sets the group cookie on responses, beside the instance affinity cookie of a sticky route', () => {
+    const router = table({ groups: [{ tags: ['v2'], weight: 10 }, { weight: 90 }], sticky: { cookie: 'canary' } }, true);
+    const match = router.match('shop.test', '/', () => undefined)!;
+    const endpoint = match.pick(pickContext({ cookies: { canary: 'v2' } }))!;
+    expect(idOf(endpoint)).toBe('canary');
+    const cookies: string[] = [];
+    match.onResponse!(endpoint, (_name, value) => cookies.push(value.split(';')[0]!));
+    expect(cookies).toEqual([`waypost_affinity=${affinityToken(endpoint.key)}`, 'canary=v2']);
   });
 });
