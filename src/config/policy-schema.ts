@@ -8,7 +8,11 @@
  */
 import { z } from 'zod';
 import { SERVICE_NAME_PATTERN } from '../types.js';
-import { cidr, duration } from './fields.js';
+import { HOP_BY_HOP } from '../net/hop-by-hop.js';
+import { cidr, duration, durationValue } from './fields.js';
+
+/** Fields forward-auth must not copy from an auth answer: they frame or route this hop, not the request. */
+const NOT_COPYABLE = new Set([...HOP_BY_HOP, 'host', 'content-length']);
 
 /** An HTTP field name (RFC 9110 token), stored lower-case. */
 export const headerName = z
@@ -154,9 +158,13 @@ const authSchema = z
     url: z.url({ protocol: /^https?$/ }).optional(),
     /** Path asked on the auth service (with `service`). */
     path: z.string().startsWith('/', 'must start with "/"').default('/'),
-    /** Headers of the auth service's 2xx answer copied onto the upstream request. */
-    copyHeaders: z.array(headerName).default([]),
-    timeout: duration('5s'),
+    /** Headers of the auth service's 2xx answer copied onto the upstream request (the client's values always dropped). */
+    copyHeaders: z
+      .array(headerName.refine((name) => !NOT_COPYABLE.has(name), 'expected an end-to-end header (not hop-by-hop, Host or Content-Length)'))
+      .max(64)
+      .default([]),
+    /** Bounds connecting, the answer's head and its body (each); 0 would mean no bound, so it is refused. */
+    timeout: durationValue.refine((ms) => ms >= 1 && ms <= 600_000, 'expected a duration between 1ms and 10m').default(5_000),
   })
   .refine((auth) => (auth.service === undefined) !== (auth.url === undefined), {
     message: 'expected exactly one of service or url',

@@ -186,9 +186,11 @@ function copyOnto(request: PolicyRequest, copy: readonly string[], answer: reado
 /** A denial's header fields as the client gets them (repeated fields, Set-Cookie included, kept). */
 function relayedHeaders(answer: readonly string[]): OutgoingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
+  let connection = '';
+  for (let i = 0; i < answer.length; i += 2) if (answer[i] === 'connection') connection += `,${answer[i + 1]!.toLowerCase()}`;
   for (let i = 0; i < answer.length; i += 2) {
     const name = answer[i]!;
-    if (NOT_RELAYED.has(name)) continue;
+    if (NOT_RELAYED.has(name) || (connection !== '' && namedBy(connection, name))) continue;
     const before = headers[name];
     const value = answer[i + 1]!;
     headers[name] = before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];

@@ -135,7 +135,7 @@ describe('ForwardAuth', () => {
 
   it('returns a denial to the client as it is: status, headers (minus hop-by-hop) and body', async () => {
     const auth = await authServer((_req, res) =>
-      res.writeHead(401, { 'www-authenticate': 'Bearer realm="shop"', 'set-cookie': ['a=1', 'b=2'], connection: 'close', 'content-type': 'text/plain' }).end('who are you?'),
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="shop"', 'set-cookie': ['a=1', 'b=2'], connection: 'close, x-secret', 'x-secret': 'hop', 'content-type': 'text/plain' }).end('who are you?'),
     );
     const step = new ForwardAuth(authConfig({ url: auth.url }), 'shop', { metrics, authClient: client });
     const request = new RecordingRequest({ host: 'shop.test' });
@@ -146,6 +146,7 @@ describe('ForwardAuth', () => {
       body: 'who are you?',
     });
     expect(request.answered!.headers.connection).toBeUndefined();
+    expect(request.answered!.headers['x-secret']).toBeUndefined();
     expect(request.answered!.headers['content-length']).toBeUndefined();
     expect(await counted('denied')).toBe(1);
   });
@@ -196,5 +197,13 @@ describe('ForwardAuth', () => {
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.path.join('.')).join()).toContain('routes.0.auth');
     expect(configSchema.safeParse({ routes: [{ service: 'shop', auth: { url: 'ftp://x' } }] }).success).toBe(false);
+    const issues = (auth: Record<string, unknown>) => {
+      const parsed = configSchema.safeParse({ routes: [{ service: 'shop', auth: { url: 'http://auth.test', ...auth } }] });
+      return parsed.success ? '' : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join();
+    };
+    expect(issues({ timeout: 0 })).toMatch(/routes\.0\.auth\.timeout/);
+    expect(issues({ copyHeaders: ['x-user', 'Host'] })).toMatch(/routes\.0\.auth\.copyHeaders\.1/);
+    expect(issues({ copyHeaders: ['connection'] })).toMatch(/copyHeaders/);
+    expect(issues({ copyHeaders: ['x-user'], timeout: '250ms' })).toBe('');
   });
 });
