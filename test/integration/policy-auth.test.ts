@@ -4,6 +4,7 @@
  * service — on each HTTP engine.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -152,5 +153,45 @@ describe.each(ENGINES)('forward-auth through the proxy (%s engine)', (engine) =>
     const reply = await request(port, { host: 'shop.test', headers: { authorization: 'Bearer alice' } });
     expect(reply.status).toBe(503);
     expect(reply.headers['x-waypost-error']).toBe('auth_unavailable');
+  });
+});
+
+describe('forward-auth for an HTTP/2 client (h2c listener)', () => {
+  it('asks without pseudo-headers, with :authority as X-Forwarded-Host, and copies the answer’s headers', async () => {
+    const backend = await startBackend({ name: 'shop' });
+    const auth = await startAuthServer();
+    const app = await startApp({
+      listen: [{ address: '127.0.0.1:0', protocols: ['h2c'] }] as never,
+      routes: [{ host: 'shop.test', service: 'shop', auth: { url: `http://127.0.0.1:${auth.port}/verify`, copyHeaders: ['x-user-id'] } }],
+    });
+    const session = http2.connect(`http://127.0.0.1:${app.port}`);
+    try {
+      await app.register({ service: 'shop', host: '127.0.0.1', port: backend.port });
+      const ask = (authorization: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':path': '/cart?a=1', ':authority': 'shop.test', authorization, 'x-user-id': 'mallory' });
+          let status = 0;
+          let body = '';
+          stream.on('response', (headers) => (status = Number(headers[':status'])));
+          stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          stream.on('end', () => resolve({ status, body }));
+          stream.on('error', reject);
+          stream.end();
+        });
+      const allowed = await ask('Bearer alice');
+      expect(allowed.status).toBe(200);
+      expect((JSON.parse(allowed.body) as EchoReply).headers['x-user-id']).toBe('alice');
+      const asked = auth.asked.at(-1)!;
+      expect(Object.keys(asked).filter((name) => name.startsWith(':'))).toEqual([]);
+      expect(asked).toMatchObject({ 'x-forwarded-host': 'shop.test', 'x-forwarded-uri': '/cart?a=1', 'x-forwarded-method': 'GET' });
+      const denied = await ask('Bearer nobody');
+      expect(denied.status).toBe(401);
+      expect(denied.body).toBe('{"error":"who are you?"}');
+    } finally {
+      session.close();
+      await app.stop();
+      await backend.close();
+      await auth.close();
+    }
   });
 });
