@@ -291,6 +291,12 @@ export const configSchema = z.strictObject({
   drainTimeout: duration('30s'),
 });
 
+/**
+ * One route as in `routes:`; the admin API's `PUT /v1/routes/{id}` validates with this same
+ * object, so an API route takes exactly what a config route takes.
+ */
+export { routeSchema };
+
 /** The validated, frozen configuration every component receives. */
 export type WaypostConfig = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
