@@ -29,7 +29,8 @@ import { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
-import { RouteTable } from './routing/table.js';
+import { LiveRouter } from './routing/live-router.js';
+import { followRegistryRoutes } from './live-routes.js';
 import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
@@ -72,7 +73,8 @@ export class WaypostApp {
   readonly mirror: RegistryMirror;
   readonly pool: EndpointPool;
   readonly endpointSets: EndpointSets;
-  readonly router: RouteTable;
+  /** Config-file routes plus the registry's API and declared routes, swapped whole on change. */
+  readonly router: LiveRouter;
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
@@ -125,10 +127,11 @@ export class WaypostApp {
       clock: this.#clock,
       onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
-    this.router = new RouteTable({
+    this.router = new LiveRouter({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
+      logger: deps.logger,
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -185,6 +188,7 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    followRegistryRoutes(this.router, this.mirror);
     // The first snapshot arrives without change events: the departure book starts from it.
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
     this.#housekeeping.start();
@@ -208,6 +212,7 @@ export class WaypostApp {
       isReady: () => this.#listening,
       forbiddenTargets: ownListeners,
       proxyId: this.proxyId,
+      routes: this.router,
       extraRoutes: [
         dashboardRoute(),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
