@@ -60,6 +60,8 @@ export class LiveRouter implements Router {
   readonly #options: LiveRouterOptions;
   readonly #log: Logger;
   #apiRoutes: readonly StoredRoute[] = [];
+  /** Parsed once per stored route object (the mirror keeps unchanged routes' objects across events). */
+  readonly #parsed = new WeakMap<StoredRoute, RouteConfig | null>();
   /** Service → its declared routes, sorted by host+path (only services declaring any). */
   readonly #declared = new Map<string, readonly DeclaredRoute[]>();
   #listing: RouteListing = { revision: 0, routes: [] };
@@ -161,7 +163,8 @@ export class LiveRouter implements Router {
   #extraRoutes(): LabelledRoute[] {
     const routes: LabelledRoute[] = [];
     for (const stored of this.#apiRoutes) {
-      const route = routeConfigOf(stored.route);
+      let route = this.#parsed.get(stored);
+      if (route === undefined) this.#parsed.set(stored, (route = routeConfigOf(stored.route) ?? null));
       if (route) routes.push({ id: stored.id, route });
       else this.#log.warn({ routeId: stored.id }, 'API route does not validate on this proxy; skipped');
     }
