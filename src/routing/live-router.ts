@@ -15,7 +15,7 @@
  */
 import type { RouteConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { StoredRoute } from '../registry/store.js';
+import type { RegistryState, StoredRoute } from '../registry/store.js';
 import { declaredRouteKey, routeConfigOf, type RouteBody } from '../registry/routes.js';
 import type { DeclaredRoute } from '../types.js';
 import type { RouteMatch, Router } from './route.js';
@@ -184,6 +184,21 @@ export class LiveRouter implements Router {
     }
     return { revision: this.#revision, routes };
   }
+}
+
+/**
+ * The API and declared routes of a registry dump, listed as a proxy lists them (without
+ * config routes, which live in each proxy's file): `waypost routes --redis`.
+ */
+export function registryRouteListing(state: RegistryState): RouteListing {
+  const routes: ListedRoute[] = state.routes.map((stored) => ({ id: stored.id, source: 'api', route: stored.route }));
+  for (const service of [...state.services].sort((a, b) => compare(a.name, b.name))) {
+    const declared = uniqueByKey(service.instances.flatMap((instance) => instance.routes ?? []));
+    for (const route of declared) {
+      routes.push({ id: declaredRouteId(service.name, route), source: 'declared', declaredBy: service.name, route: { ...route, service: service.name } });
+    }
+  }
+  return { revision: state.revision, routes };
 }
 
 /** A declared route as a config route of its own service (defaults from the config schema). */
