@@ -9,6 +9,8 @@
  * markup; the CSP also demands Trusted Types, so an HTML sink would throw.
  */
 
+import { ROUTES_SCRIPT, ROUTES_SECTION } from './dashboard-routes.js';
+
 export const NONCE = '__WAYPOST_NONCE__';
 
 /** Poll period of the page; a change shows within this time plus one round trip. */
@@ -274,7 +276,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 </header>
 <div id="error" role="alert"></div>
 <main id="services"><noscript>This page needs JavaScript; the same data is at /v1/services.</noscript></main>
+<div id="routes-area">${ROUTES_SECTION}</div>
 <script nonce="${NONCE}">${SCRIPT}</script>
+<script nonce="${NONCE}">${ROUTES_SCRIPT}</script>
 </body>
 </html>
 `;

@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { RegistryMirror } from '../mirror/mirror.js';
 import { checkRouteId, parseRouteBody } from '../registry/routes.js';
 import type { RegistryStore } from '../registry/store.js';
-import type { RouteListing } from '../routing/live-router.js';
+import { registryRouteListing, type RouteListing } from '../routing/live-router.js';
 import type { TokenGuard } from './auth.js';
 import { parseBlockingQuery, type BlockingQueries } from './blocking-query.js';
 import { readJsonBody, sendJson, sendNoContent } from './body.js';
@@ -24,6 +24,19 @@ import { MethodNotAllowed, READ_YOUR_WRITES_MS } from './registry-api.js';
 export interface RouteCatalog {
   list(): RouteListing;
   waitForChange(afterRevision: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * The registry's routes (API and declared) straight from a mirror, for an admin server with
+ * no router of its own (tests, tools): config routes are not known there.
+ */
+export function mirrorRouteCatalog(mirror: RegistryMirror): RouteCatalog {
+  return {
+    list: () => registryRouteListing({ revision: mirror.revision, services: [...mirror.services()], routes: [...mirror.routes().values()] }),
+    waitForChange: async (afterRevision, timeoutMs, signal) => {
+      await mirror.waitForRevision(afterRevision + 1, timeoutMs, signal);
+    },
+  };
 }
 
 export interface RoutesApiOptions {

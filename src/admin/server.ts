@@ -18,7 +18,7 @@ import { sendJson } from './body.js';
 import { answerFailure, designErrorFormat } from './failure.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
-import { RoutesApi, type RouteCatalog } from './routes-api.js';
+import { mirrorRouteCatalog, RoutesApi, type RouteCatalog } from './routes-api.js';
 import { viaFromWaypost, viaNames } from '../net/via.js';
 import type { OwnListeners } from './self-loop.js';
 import { RegistrationTargets } from './targets.js';
@@ -61,7 +61,7 @@ export interface AdminServerOptions {
   extraHandlers?: readonly AdminHandler[];
   /** Longest wait for the mirror to show a write before answering it. @default 1000 */
   readYourWritesMs?: number;
-  /** This proxy's routes, for `/v1/routes` (absent: that path is a 404). */
+  /** This proxy's routes, for `/v1/routes` (absent: the registry's API and declared routes from the mirror). */
   routes?: RouteCatalog;
   /** The proxy's own listeners: registering one of them is refused with 403 (no self-loop). */
   forbiddenTargets?: OwnListeners;
@@ -89,7 +89,7 @@ export class AdminServer {
   readonly #isReady: () => boolean;
   readonly #blocking: BlockingQueries;
   readonly #api: RegistryApi;
-  readonly #routes: RoutesApi | undefined;
+  readonly #routes: RoutesApi;
   readonly #extra = new Map<string, AdminRoute[]>();
   readonly #handlers: readonly AdminHandler[];
   readonly #proxyId: string | undefined;
@@ -115,18 +115,16 @@ export class AdminServer {
       logger: this.#log,
       ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
     });
-    this.#routes = options.routes
-      ? new RoutesApi({
-          store: options.store,
-          mirror: options.mirror,
-          catalog: options.routes,
-          token: new TokenGuard(config.admin.token),
-          blocking: this.#blocking,
-          maxBodyBytes: config.admin.maxBodyBytes,
-          logger: this.#log,
-          ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
-        })
-      : undefined;
+    this.#routes = new RoutesApi({
+      store: options.store,
+      mirror: options.mirror,
+      catalog: options.routes ?? mirrorRouteCatalog(options.mirror),
+      token: new TokenGuard(config.admin.token),
+      blocking: this.#blocking,
+      maxBodyBytes: config.admin.maxBodyBytes,
+      logger: this.#log,
+      ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
+    });
     for (const route of options.extraRoutes ?? []) {
       const routes = this.#extra.get(route.path) ?? [];
       routes.push(route);
@@ -205,7 +203,7 @@ export class AdminServer {
         if (await handler(req, res, { path: rawPath, query, clientGone: clientGone.signal })) return;
       }
       const segments = decodeSegments(rawPath);
-      if (segments[0] === 'v1' && segments[1] === 'routes' && this.#routes) {
+      if (segments[0] === 'v1' && segments[1] === 'routes') {
         return await this.#routes.handle({ req, res, segments: segments.slice(2), query, clientGone: clientGone.signal });
       }
       if (segments[0] !== 'v1' || segments[1] !== 'services') {

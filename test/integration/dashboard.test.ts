@@ -203,3 +203,29 @@ describe('dashboard with only the registry API', () => {
     }
   });
 });
+
+describe('dashboard routes section', () => {
+  test('lists API and declared routes with their source, following changes without a reload', async () => {
+    const admin = await startAdmin({}, { extraRoutes: [dashboardRoute()] });
+    const opened = await open(admin.base);
+    const { page } = opened;
+    try {
+      expect((await admin.call('PUT', '/v1/routes/orders-api', { json: { host: 'shop.test', path: '/orders', service: 'orders', stripPrefix: true } })).status).toBe(201);
+      const declared = await admin.call('POST', '/v1/services/users/instances', {
+        json: { id: 'users-1', host: '127.0.0.1', port: 7001, routes: [{ path: '/users', host: '<b>x</b>.test' }] },
+      });
+      expect(declared.status).toBe(400);
+      await admin.call('POST', '/v1/services/users/instances', { json: { id: 'users-1', host: '127.0.0.1', port: 7001, routes: [{ path: '/users' }] } });
+      const routeRow = (id: string) => page.locator(`#routes tr[data-route="${id}"]`);
+      await routeRow('service:users:/users').waitFor({ timeout: SHOWS_WITHIN_MS });
+      expect(await routeRow('orders-api').locator('td').allTextContents()).toEqual(['orders-api', 'api', 'shop.test', '/orders', 'orders', 'yes']);
+      expect(await routeRow('service:users:/users').locator('td').allTextContents()).toEqual(['service:users:/users', 'declared by users', '*', '/users', 'users', 'no']);
+      await admin.call('DELETE', '/v1/routes/orders-api');
+      await routeRow('orders-api').waitFor({ state: 'detached', timeout: SHOWS_WITHIN_MS });
+      expect(opened.problems.filter((p) => !p.includes('404'))).toEqual([]);
+    } finally {
+      await page.close();
+      await admin.close();
+    }
+  });
+});
