@@ -2,10 +2,13 @@
  * `waypost routes`, `routes set` and `routes delete` as real processes against a real proxy
  * process (embedded registry, token-protected admin API, one config-file route).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { CLI, ROOT, runCli, startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const TOKEN = 'cli-routes-token';
@@ -82,5 +85,37 @@ describe('waypost routes', () => {
     const noToken = await runCli(['routes', 'set', 'x', '--service', 'orders', '--registry', flags[1]!], { env: { WAYPOST_ADMIN_TOKEN: '' } });
     expect(noToken.code).toBe(1);
     expect(noToken.stderr).toMatch(/Authorization: Bearer/);
+  });
+
+  it('registers an app with the routes of the sidecar\'s --route flags, and refuses a bad one with exit 2', async () => {
+    const bad = await runCli(['register', '--service', 'web', '--address', '127.0.0.1:1', '--route', '/a b', ...flags]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^waypost: --route: route\[0\]\.path must not contain spaces/);
+
+    const app = http.createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const port = (app.address() as { port: number }).port;
+    const sidecar = spawn(
+      process.execPath,
+      [CLI, 'register', '--service', 'web', '--id', 'web-1', '--address', `127.0.0.1:${port}`, '--check-interval', '200ms',
+        '--route', '/web,stripPrefix', '--route', 'host=web.test', '--drain-delay', '0s', ...flags],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
+    try {
+      const declared = await waitFor('the sidecar\'s routes', async () => {
+        const listing = JSON.parse((await runCli(['routes', '--json', ...flags])).stdout) as { routes: { id: string; route: unknown }[] };
+        const web = listing.routes.filter((r) => r.id.startsWith('service:web:'));
+        return web.length === 2 ? web : undefined;
+      }, { timeoutMs: 15_000 });
+      expect(declared).toEqual([
+        { id: 'service:web:/web', source: 'declared', declaredBy: 'web', route: { path: '/web', stripPrefix: true, service: 'web' } },
+        { id: 'service:web:web.test/', source: 'declared', declaredBy: 'web', route: { host: 'web.test', path: '/', stripPrefix: false, service: 'web' } },
+      ]);
+    } finally {
+      const exited = new Promise((resolve) => sidecar.once('close', resolve));
+      sidecar.kill('SIGTERM');
+      await exited;
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 });
