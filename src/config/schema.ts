@@ -103,7 +103,7 @@ const hashKeySchema = z
     message: 'clientIp: false needs a header or cookie to hash',
   });
 
-const routeSchema = z
+export const routeSchema = z
   .strictObject({
     /** Exact host (`api.example.com`) or a wildcard (`*.example.com`); omitted = any host. */
     host: z
@@ -290,12 +290,6 @@ export const configSchema = z.strictObject({
   /** WebSockets of a deregistered or draining instance stay open this long. */
   drainTimeout: duration('30s'),
 });
-
-/**
- * One route as in `routes:`; the admin API's `PUT /v1/routes/{id}` validates with this same
- * object, so an API route takes exactly what a config route takes.
- */
-export { routeSchema };
 
 /** The validated, frozen configuration every component receives. */
 export type WaypostConfig = z.output<typeof configSchema>;
