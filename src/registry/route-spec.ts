@@ -11,6 +11,8 @@
  *   host=orders.example.com,path=/x,stripPrefix=true   the same keys spelled out
  */
 import { invalid } from '../errors.js';
+import type { DeclaredRoute } from '../types.js';
+import { checkDeclaredRoutes, declaredRouteKey } from './routes.js';
 
 export interface RouteSpec {
   host?: string;
@@ -70,6 +72,25 @@ export function parseUrlprefixTag(tag: string): RouteSpec | undefined {
     }
   }
   return spec;
+}
+
+/**
+ * The routes a Consul service's tags declare: each urlprefix- tag Waypost can express and that
+ * validates, without repeats. Like fabio, a tag it cannot use is skipped, not an error.
+ */
+export function routesFromConsulTags(tags: readonly unknown[]): DeclaredRoute[] {
+  const routes = new Map<string, DeclaredRoute>();
+  for (const tag of tags) {
+    const spec = typeof tag === 'string' ? parseUrlprefixTag(tag) : undefined;
+    if (spec === undefined) continue;
+    try {
+      const [route] = checkDeclaredRoutes([spec]);
+      if (!routes.has(declaredRouteKey(route!))) routes.set(declaredRouteKey(route!), route!);
+    } catch {
+      // not a route Waypost can serve (bad host, path with spaces): ignored as fabio ignores it
+    }
+  }
+  return [...routes.values()];
 }
 
 function hostAndPath(text: string): RouteSpec {

@@ -14,7 +14,7 @@
 import { invalid } from '../../errors.js';
 import { checkProtocol, checkWeight, parseRegistration } from '../../registry/validate.js';
 import type { RegistrationInput } from '../../types.js';
-import { parseUrlprefixTag } from '../../registry/route-spec.js';
+import { routesFromConsulTags } from '../../registry/route-spec.js';
 import { toInstanceId, toServiceName } from '../names.js';
 import { isRecord } from '../shared.js';
 import { CHECK_STATUSES, CONSUL_META, type CheckDefinition, type CheckStatus } from './model.js';
@@ -67,7 +67,7 @@ export function parseConsulRegistration(body: unknown, defaults: RegistrationDef
   // What the instance speaks (http1 | h2c | h2), as a Consul service declares it in its Meta.
   const protocol = metadata.protocol === undefined ? undefined : checkProtocol(metadata.protocol, 'Meta.protocol');
   // fabio's convention: `urlprefix-[host]/path [strip=/path]` tags are routes the service declares.
-  const routes = Array.isArray(tags) ? tags.flatMap((tag) => (typeof tag === 'string' ? (parseUrlprefixTag(tag) ?? []) : [])) : [];
+  const routes = Array.isArray(tags) ? routesFromConsulTags(tags) : [];
   const input = parseRegistration(
     {
       id,

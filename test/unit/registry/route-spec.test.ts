@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isWaypostError } from '../../../src/errors.js';
-import { parseRouteSpec, parseRouteSpecs, parseUrlprefixTag } from '../../../src/registry/route-spec.js';
+import { parseRouteSpec, parseRouteSpecs, parseUrlprefixTag, routesFromConsulTags } from '../../../src/registry/route-spec.js';
 import { checkDeclaredRoutes, checkRouteId, parseRouteBody } from '../../../src/registry/routes.js';
 import { registrationFor } from '../../../src/sidecar/container-registration.js';
 import type { ContainerInspect } from '../../../src/sidecar/docker-api.js';
@@ -61,6 +61,13 @@ describe('Consul urlprefix- tags', () => {
     ['v2', undefined],
   ])('reads %s', (tag, expected) => {
     expect(parseUrlprefixTag(tag)).toEqual(expected);
+  });
+
+  it('keeps the tags that make valid routes, once each, and skips the rest', () => {
+    expect(routesFromConsulTags(['urlprefix-/a', 'urlprefix-/a', 'urlprefix-bad host/x', 'urlprefix-/b strip=/b', 42, 'v1'])).toEqual([
+      { path: '/a', stripPrefix: false },
+      { path: '/b', stripPrefix: true },
+    ]);
   });
 });
 
