@@ -64,6 +64,8 @@ export class LiveRouter implements Router {
   readonly #parsed = new WeakMap<StoredRoute, RouteConfig | null>();
   /** Service → its declared routes, sorted by host+path (only services declaring any). */
   readonly #declared = new Map<string, readonly DeclaredRoute[]>();
+  /** The same, as table input: built when a service's routes change, not on every rebuild. */
+  readonly #declaredLabelled = new Map<string, readonly LabelledRoute[]>();
   #listing: RouteListing = { revision: 0, routes: [] };
   #revision = 0;
   #stale = false;
@@ -106,8 +108,13 @@ export class LiveRouter implements Router {
     const next = uniqueByKey(routes);
     const current = this.#declared.get(service) ?? [];
     if (sameRoutes(current, next)) return;
-    if (next.length === 0) this.#declared.delete(service);
-    else this.#declared.set(service, next);
+    if (next.length === 0) {
+      this.#declared.delete(service);
+      this.#declaredLabelled.delete(service);
+    } else {
+      this.#declared.set(service, next);
+      this.#declaredLabelled.set(service, next.map((route) => ({ id: declaredRouteId(service, route), route: declaredRouteConfig(service, route) })));
+    }
     this.#changed(revision);
   }
 
@@ -168,9 +175,7 @@ export class LiveRouter implements Router {
       if (route) routes.push({ id: stored.id, route });
       else this.#log.warn({ routeId: stored.id }, 'API route does not validate on this proxy; skipped');
     }
-    for (const [service, declared] of [...this.#declared].sort(([a], [b]) => compare(a, b))) {
-      for (const route of declared) routes.push({ id: declaredRouteId(service, route), route: declaredRouteConfig(service, route) });
-    }
+    for (const [, labelled] of [...this.#declaredLabelled].sort(([a], [b]) => compare(a, b))) routes.push(...labelled);
     return routes;
   }
 
