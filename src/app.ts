@@ -11,26 +11,27 @@ import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { RegistryDepartures } from './departures.js';
-import { describeError, WaypostError } from './errors.js';
+import { startupError, WaypostError } from './errors.js';
 import { ActiveChecker } from './health/active.js';
 import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
-import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
 import { Housekeeping } from './housekeeping.js';
 import { Metrics } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
-import { HttpProxyServer } from './proxy/http-server.js';
-import { TcpProxyServer } from './proxy/tcp.js';
-import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
-import type { RegistryStore, SweepResult } from './registry/store.js';
+import type { RegistryStore } from './registry/store.js';
+import { SelfPreservationReport } from './self-preservation-report.js';
 import { RouteTable } from './routing/table.js';
+import { SwappableRouter } from './routing/swappable-router.js';
 import { generateProxyId } from './net/via.js';
+import { DataPath } from './data-path.js';
+import { ConfigReloader, type ConfigSource } from './app-reload.js';
+import { reloadRoute } from './admin/reload-api.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -49,6 +50,11 @@ export interface AppDeps {
    * upstream pools) is kept before it is dropped. @default DEPARTURE_GRACE_MS (60 s)
    */
   departureGraceMs?: number;
+  /**
+   * Reads the configuration again (the file, env and flags the process started with) for
+   * SIGHUP and `POST /v1/admin/reload`; without it the app cannot reload.
+   */
+  configSource?: ConfigSource;
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
@@ -66,17 +72,18 @@ export interface AppAddresses {
 }
 
 export class WaypostApp {
-  readonly config: WaypostConfig;
+  #config: WaypostConfig;
   readonly metrics: Metrics;
   readonly store: RegistryStore;
   readonly mirror: RegistryMirror;
   readonly pool: EndpointPool;
   readonly endpointSets: EndpointSets;
-  readonly router: RouteTable;
+  /** The current RouteTable; a reload swaps it. */
+  readonly router: SwappableRouter;
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
-  readonly activeChecks: ActiveChecker;
+  #activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
   /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
@@ -86,25 +93,23 @@ export class WaypostApp {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
-  #http: HttpProxyServer | undefined;
-  #tcp: TcpProxyServer[] = [];
-  #tls: TlsCertificates | undefined;
+  readonly #dataPath: DataPath;
+  /** Present when the app was given a configSource. */
+  readonly reloader: ConfigReloader | undefined;
   #admin: AdminServer | undefined;
-  #accessLog: AccessLog | undefined;
   #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
-  #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
   readonly #housekeeping: Housekeeping;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
-    this.config = config;
+    this.#config = config;
     this.proxyId = config.proxyId || generateProxyId();
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
-    this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
+    this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: new SelfPreservationReport(this.metrics, deps.logger).onSweep });
     this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
     this.#clock = deps.clock ?? systemClock;
     this.pool = new EndpointPool(this.#clock);
@@ -125,11 +130,7 @@ export class WaypostApp {
       clock: this.#clock,
       onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
-    this.router = new RouteTable({
-      config,
-      services: { get: (name) => this.mirror.service(name) },
-      endpointSets: this.endpointSets,
-    });
+    this.router = new SwappableRouter(this.#routeTable(config));
     this.#housekeeping = new Housekeeping({
       config,
       clock: this.#clock,
@@ -139,7 +140,7 @@ export class WaypostApp {
       endpointSets: this.endpointSets,
       router: this.router,
       departures: this.departures,
-      forgetUpstream: (address) => this.#http?.forgetUpstream(address),
+      forgetUpstream: (address) => this.#dataPath.forgetUpstream(address),
     });
     // Per-instance counters live as long as the instance does (and while requests to it finish).
     this.mirror.onChange((service, state) => {
@@ -163,13 +164,29 @@ export class WaypostApp {
       config.health.passive.share && this.outliers.enabled && usesRedis(config)
         ? new SharedEjections({ redis: config.redis, detector: this.outliers, logger: deps.logger })
         : undefined;
-    this.activeChecks = new ActiveChecker({
-      pool: this.pool,
-      source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) },
-      checks: config.health.active,
+    this.#activeChecks = this.#activeChecker(config);
+    this.#dataPath = new DataPath({
+      router: this.router,
+      connections: this.connections,
+      proxyId: this.proxyId,
+      metrics: this.metrics,
       logger: deps.logger,
-      clock: this.#clock,
+      outcomes: this.outliers.enabled ? this.outliers : undefined,
+      services: { get: (name) => this.mirror.service(name) },
+      endpointSets: this.endpointSets,
     });
+    this.reloader =
+      deps.configSource &&
+      new ConfigReloader({ source: deps.configSource, current: () => this.#config, apply: (next) => this.applyConfig(next), metrics: this.metrics, logger: deps.logger });
+  }
+
+  /** The configuration in force (the one loaded at start, or the last one reloaded). */
+  get config(): WaypostConfig {
+    return this.#config;
+  }
+
+  get activeChecks(): ActiveChecker {
+    return this.#activeChecks;
   }
 
   get addresses(): AppAddresses {
@@ -189,7 +206,7 @@ export class WaypostApp {
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
     this.#housekeeping.start();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
-    if (this.#role !== 'listeners') this.activeChecks.start();
+    if (this.#role !== 'listeners') this.#activeChecks.start();
     await this.sharedEjections?.start();
 
     // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
@@ -210,6 +227,7 @@ export class WaypostApp {
       proxyId: this.proxyId,
       extraRoutes: [
         dashboardRoute(),
+        ...(this.reloader ? [reloadRoute({ token: this.config.admin.token, reloader: this.reloader })] : []),
         statsRoute({ mirror: this.mirror, metrics: this.metrics, storeKind: this.store.kind, source: poolStatsSource(this.pool) }),
       ],
       // Eureka and Consul APIs, when compat.eureka / compat.consul are on.
@@ -225,58 +243,11 @@ export class WaypostApp {
     }
     if (this.#role === 'registry') return this.#registryOnly(adminAddress);
 
-    if (this.config.listen.some((listener) => listener.tls)) {
-      try {
-        this.#tls = new TlsCertificates({ tls: this.config.tls, logger: log });
-      } catch (err) {
-        throw startupError('cannot load the TLS certificates', err);
-      }
-    }
-    const accessLog = createAccessLog(this.config.accessLog, log);
-    this.#accessLog = accessLog;
-    const http = new HttpProxyServer({
-      config: this.config,
-      router: this.router,
-      engine: this.config.engine,
-      connections: this.connections,
-      proxyId: this.proxyId,
-      ...(this.#tls ? { tls: this.#tls } : {}),
-      metrics: this.metrics,
-      logger: log,
-      ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
-      ...(accessLog ? { onAccessLog: (entry) => accessLog.write(entry) } : {}),
-    });
-    this.#http = http;
-    try {
-      await http.listen();
-    } catch (err) {
-      throw startupError('cannot bind the HTTP listener', err);
-    }
-    const tcpAddresses: Address[] = [];
-    for (const [index, listener] of this.config.tcp.entries()) {
-      const tcp = new TcpProxyServer({
-        listener,
-        services: { get: (name) => this.mirror.service(name) },
-        endpointSets: this.endpointSets,
-        metrics: this.metrics,
-        logger: log,
-        connections: this.connections,
-        // Failed connects count toward ejection like HTTP gateway errors.
-        ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
-      });
-      this.#tcp.push(tcp);
-      try {
-        const { address, port } = await tcp.listen();
-        tcpAddresses.push({ host: address, port });
-      } catch (err) {
-        throw startupError(`cannot bind tcp[${index}] listener`, err);
-      }
-    }
+    const { http: httpAddresses, tcp: tcpAddresses } = await this.#dataPath.start(this.config);
     this.#listening = true;
-    const httpAddresses = http.addresses().map(({ address, port }) => ({ host: address, port }));
     this.#addresses = { admin: adminAddress, http: httpAddresses, tcp: tcpAddresses };
     log.info(
-      { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: http.engineName, revision: this.mirror.revision },
+      { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: this.#dataPath.engineName, revision: this.mirror.revision },
       this.#role === 'all' ? 'waypost started' : 'worker listening',
     );
     return this.#addresses;
@@ -290,9 +261,52 @@ export class WaypostApp {
     return this.#addresses;
   }
 
-  /** SIGHUP: reopen the access-log file after it was rotated away. */
+  /** Reopen the access-log file after it was rotated away (a reload does it too). */
   reopenLogs(): void {
-    this.#accessLog?.reopen();
+    this.#dataPath.reopenLogs();
+  }
+
+  /**
+   * Applies a validated configuration whose restart-only fields are unchanged
+   * (src/config/reload.ts): listeners, certificates, access log, routes, health settings.
+   * Throws, changing nothing, when a certificate or a new address fails.
+   */
+  async applyConfig(next: WaypostConfig): Promise<void> {
+    const current = this.#config;
+    const table = this.#routeTable(next);
+    if (this.#role !== 'registry') {
+      await this.#dataPath.reconfigure(current, next);
+      if (this.#addresses) this.#addresses = { ...this.#addresses, ...this.#dataPath.addresses() };
+    }
+    this.#config = next;
+    this.router.swap(table);
+    this.#housekeeping.reconfigure(next);
+    this.outliers.reconfigure(next.health.passive);
+    // Cluster workers take active-health verdicts from the primary.
+    if (this.#role !== 'listeners' && JSON.stringify(current.health.active) !== JSON.stringify(next.health.active)) {
+      this.#activeChecks.close();
+      for (const service of Object.keys(current.health.active)) {
+        if (next.health.active[service] !== undefined) continue;
+        // A check that is gone must not leave its last verdict behind.
+        for (const { id } of this.mirror.service(service)?.instances ?? []) this.pool.setActiveHealthy(service, id, undefined);
+      }
+      this.#activeChecks = this.#activeChecker(next);
+      this.#activeChecks.start();
+    }
+  }
+
+  #routeTable(config: WaypostConfig): RouteTable {
+    return new RouteTable({ config, services: { get: (name) => this.mirror.service(name) }, endpointSets: this.endpointSets });
+  }
+
+  #activeChecker(config: WaypostConfig): ActiveChecker {
+    return new ActiveChecker({
+      pool: this.pool,
+      source: { service: (name) => this.mirror.service(name), onChange: (listener) => this.mirror.onChange(listener) },
+      checks: config.health.active,
+      logger: this.#log,
+      clock: this.#clock,
+    });
   }
 
   /** Graceful: stop accepting, let in-flight work finish (bounded by timeouts.grace), close the registry. */
@@ -301,13 +315,10 @@ export class WaypostApp {
       this.#listening = false;
       // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
       const grace = this.config.timeouts.grace;
-      await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
-      this.#tls?.close();
-      // The access log buffers; the last lines must reach their target before the process exits.
-      await this.#accessLog?.close();
+      await this.#dataPath.close(grace);
       await this.#admin?.close();
       this.#compat?.close();
-      this.activeChecks.close();
+      this.#activeChecks.close();
       this.sharedEjections?.close();
       this.outliers.close();
       this.departures.close();
@@ -320,30 +331,8 @@ export class WaypostApp {
 
   /** Open upstream sockets and queued requests of the HTTP engine (undefined before start). */
   upstreamStats(): EngineStats | undefined {
-    return this.#http?.engineStats();
+    return this.#dataPath.upstreamStats();
   }
-
-  #onSweep(result: SweepResult): void {
-    const held = new Set(result.held.map((h) => h.service));
-    for (const h of result.held) {
-      if (!this.#heldServices.has(h.service)) {
-        this.#log.warn({ service: h.service, wouldExpire: h.wouldExpire, instances: h.instances }, 'self-preservation engaged: expiry held');
-      }
-      this.metrics.selfPreservation.set({ service: h.service }, 1);
-    }
-    for (const service of this.#heldServices) {
-      if (!held.has(service)) {
-        this.metrics.selfPreservation.set({ service }, 0);
-        this.#log.info({ service }, 'self-preservation released');
-      }
-    }
-    this.#heldServices = held;
-  }
-}
-
-function startupError(what: string, err: unknown): WaypostError {
-  if (err instanceof WaypostError && err.code === 'startup') return err;
-  return new WaypostError('startup', `${what}: ${describeError(err)}`, { cause: err });
 }
 
 /** Start an app or fail with a WaypostError('startup'); cleans up what started. */

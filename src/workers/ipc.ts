@@ -4,6 +4,7 @@
  * of other libraries on the same channel are ignored.
  */
 import type { Address } from '../app.js';
+import type { WaypostConfig } from '../config/schema.js';
 import type { EjectionNotice } from '../health/passive.js';
 import type { ChangeEvent } from '../registry/store.js';
 
@@ -31,6 +32,8 @@ export type PrimaryMessage =
   | { wp: 'health'; verdicts: readonly ActiveVerdict[] }
   /** Another worker's ejection: every process of the cluster shares what one of them saw. */
   | { wp: 'ejection'; notice: EjectionNotice }
+  /** A configuration the primary loaded and validated: the worker applies it and replies (WaypostApp.applyConfig). */
+  | { wp: 'reload'; id: number; config: WaypostConfig }
   | { wp: 'stop' };
 
 export interface ActiveVerdict {

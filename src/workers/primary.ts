@@ -30,6 +30,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { startProxy, type Address, type WaypostApp } from '../app.js';
 import type { WaypostConfig } from '../config/schema.js';
+import type { ConfigSource } from '../app-reload.js';
 import { describeError, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -46,6 +47,8 @@ const RESTART_MAX_DELAY_MS = 30_000;
 const STABLE_AFTER_MS = 30_000;
 /** After the grace period, workers get this much more to exit before SIGKILL. */
 const EXIT_MARGIN_MS = 5_000;
+/** A reload waits this long for each worker to apply the new configuration (bind, load certificates). */
+const RELOAD_TIMEOUT_MS = 30_000;
 
 interface WorkerSlot {
   worker: Worker;
@@ -63,10 +66,10 @@ export interface RunningPrimary {
   stop(): Promise<void>;
 }
 
-export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
+export async function startPrimary(config: WaypostConfig, logger: Logger, configSource?: ConfigSource): Promise<RunningPrimary> {
   const log = logger.child({ component: 'primary' });
   const metrics = new ClusterMetrics();
-  const app = await startProxy(config, { logger, metrics, role: 'registry' });
+  const app = await startProxy(config, { logger, metrics, role: 'registry', ...(configSource ? { configSource } : {}) });
   const slots = new Set<WorkerSlot>();
   let stopping = false;
   let onAllListening: (() => void) | undefined;
@@ -105,10 +108,35 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         slot.listening = { http: m.http, tcp: m.tcp };
         // A new worker starts from every verdict so far; later ones reach it as they change.
         send(slot, { wp: 'health', verdicts: [...app.pool.activeVerdicts()] });
+        // A worker forked after a reload read the file itself: it takes the configuration in force.
+        if (app.config !== config) void reloadWorker(slot, app.config).catch(() => undefined);
         if ([...slots].every((s) => s.listening)) onAllListening?.();
         return;
     }
   };
+
+  /** Hands a validated configuration to one worker; resolves when it applied it. */
+  const reloadWorker = async (slot: WorkerSlot, next: WaypostConfig): Promise<void> => {
+    const pid = slot.worker.process.pid;
+    try {
+      const value = await slot.pending.request((id) => send(slot, { wp: 'reload', id, config: next }), RELOAD_TIMEOUT_MS, `worker ${pid} reload`);
+      slot.listening = value as { http: Address[]; tcp: Address[] };
+    } catch (err) {
+      log.error({ worker: pid, err: describeError(err) }, 'worker could not apply the reloaded configuration');
+      throw new Error(`worker ${pid}: ${describeError(err)}`, { cause: err });
+    }
+  };
+
+  // The primary validated the configuration once; every listening worker applies it before the reload answers.
+  app.reloader?.addStep(async (next) => {
+    const listening = [...slots].filter((slot) => slot.listening);
+    const results = await Promise.allSettled(listening.map((slot) => reloadWorker(slot, next)));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [describeError(r.reason)] : []));
+    if (failed.length > 0) {
+      throw new WaypostError('startup', `reload applied by the primary and ${listening.length - failed.length} of ${listening.length} workers; ${failed.join('; ')}`);
+    }
+    return { workers: listening.length };
+  });
 
   // Active checks run here only, once per instance: every listening worker gets each verdict.
   app.pool.onActiveHealth((service, id, healthy) => {

@@ -1,10 +1,11 @@
 /**
  * A node:cluster worker (see primary.ts for the design): the data-path listeners with a
  * mirror fed by the primary over IPC and active-health verdicts from the primary's checks. It
- * tells the primary where it listens, answers its metrics requests and stops gracefully when
- * asked (or on its own SIGTERM).
+ * tells the primary where it listens, answers its metrics requests, applies the configurations
+ * the primary reloads and stops gracefully when asked (or on its own SIGTERM).
  */
 import { startProxy, type WaypostApp } from '../app.js';
+import { deepFreeze } from '../config/load.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -30,7 +31,13 @@ export async function startWorker(config: WaypostConfig, logger: Logger, options
     else if (m.wp === 'health') {
       for (const { service, id, healthy } of m.verdicts) app.pool.setActiveHealthy(service, id, healthy);
     } else if (m.wp === 'ejection') app.outliers.applyShared(m.notice, 'cluster');
-    else if (m.wp === 'request' && m.op === 'metrics') {
+    else if (m.wp === 'reload') {
+      // Validated by the primary; frozen here as loadConfig freezes what it returns.
+      app.applyConfig(deepFreeze(m.config)).then(
+        () => channel.send({ wp: 'reply', id: m.id, ok: true, value: { http: app.addresses.http, tcp: app.addresses.tcp } }),
+        (err: unknown) => channel.send({ wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
+      );
+    } else if (m.wp === 'request' && m.op === 'metrics') {
       workerMetricsJson(app.metrics).then(
         (value) => channel.send({ wp: 'reply', id: m.id, ok: true, value }),
         (err: unknown) => channel.send({ wp: 'reply', id: m.id, ok: false, error: describeError(err) }),
