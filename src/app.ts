@@ -272,6 +272,7 @@ export class WaypostApp {
    * Throws, changing nothing, when a certificate or a new address fails.
    */
   async applyConfig(next: WaypostConfig): Promise<void> {
+    if (this.#stopping) throw new WaypostError('closed', 'the proxy is stopping; the reload was not applied');
     const current = this.#config;
     const table = this.#routeTable(next);
     if (this.#role !== 'registry') {

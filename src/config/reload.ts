@@ -100,10 +100,17 @@ function firstDifference(a: unknown, b: unknown, path: string): string | undefin
   if (Object.is(a, b)) return undefined;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return path;
   if (Array.isArray(a) && a.length !== (b as unknown[]).length) return path;
+  // A listen address is one field in the file (`HOST:PORT`), normalised to {host, port}.
+  if (isHostPort(a) || isHostPort(b)) return JSON.stringify(a) === JSON.stringify(b) ? undefined : path;
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const key of keys) {
     const found = firstDifference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], `${path}.${key}`);
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+function isHostPort(value: object): boolean {
+  const keys = Object.keys(value);
+  return keys.length === 2 && keys.includes('host') && keys.includes('port');
 }
