@@ -4,7 +4,8 @@
  * client-side limits: header size → 431, slow headers → 408) or to the shared
  * node:http2 server (h2c by prior knowledge, h2 by ALPN; http2-server.ts), both
  * feeding the same request handler; and a graceful stop that lets in-flight requests
- * finish within a grace period (HTTP/2 clients get GOAWAY at once).
+ * finish within a grace period (HTTP/2 clients get GOAWAY at once). A reload opens and
+ * closes listeners one at a time (http-listener.ts) and leaves the others alone.
  */
 import type http from 'node:http';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';

@@ -9,7 +9,9 @@
  * a new SecureContext that only new handshakes use; open connections keep the
  * one they negotiated, so a reload never drops anything. A half-written pair
  * (new certificate, old key) fails to load and the previous context stays until
- * the other file changes too.
+ * the other file changes too. A configuration reload replaces the whole set (prepare(),
+ * then its commit): every file is read before anything changes, and again only new
+ * handshakes see the result.
  */
 import fs from 'node:fs';
 import tls from 'node:tls';

@@ -24,6 +24,10 @@
  * applies them (so the admin API and waypost_endpoints show them) and passes them to the
  * other workers, as shared ejections between proxies do through Redis.
  *
+ * Reload (SIGHUP to the primary, or POST /v1/admin/reload): the primary reads and validates the
+ * configuration once, applies its own part (health checks) and sends it to every listening
+ * worker, which applies it (WaypostApp.applyConfig); the reload answers once all replied.
+ *
  * Loops: every worker marks forwarded requests with the primary's proxy id (Via), so a
  * request that loops back to any worker, or to the primary's admin API, is recognised.
  */
