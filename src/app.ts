@@ -12,7 +12,8 @@ import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { RegistryDepartures } from './departures.js';
 import { startupError, WaypostError } from './errors.js';
-import { ActiveChecker } from './health/active.js';
+import type { ActiveChecker } from './health/active.js';
+import { ReloadableActiveChecker } from './health/active-reload.js';
 import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
@@ -83,7 +84,7 @@ export class WaypostApp {
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
-  #activeChecks: ActiveChecker;
+  readonly #activeChecks: ReloadableActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
   /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
@@ -164,7 +165,10 @@ export class WaypostApp {
       config.health.passive.share && this.outliers.enabled && usesRedis(config)
         ? new SharedEjections({ redis: config.redis, detector: this.outliers, logger: deps.logger })
         : undefined;
-    this.#activeChecks = this.#activeChecker(config);
+    this.#activeChecks = new ReloadableActiveChecker(
+      { pool: this.pool, source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) }, logger: deps.logger, clock: this.#clock },
+      config.health.active,
+    );
     this.#dataPath = new DataPath({
       router: this.router,
       connections: this.connections,
@@ -186,7 +190,7 @@ export class WaypostApp {
   }
 
   get activeChecks(): ActiveChecker {
-    return this.#activeChecks;
+    return this.#activeChecks.current;
   }
 
   get addresses(): AppAddresses {
@@ -275,39 +279,23 @@ export class WaypostApp {
     if (this.#stopping) throw new WaypostError('closed', 'the proxy is stopping; the reload was not applied');
     const current = this.#config;
     const table = this.#routeTable(next);
-    if (this.#role !== 'registry') {
-      await this.#dataPath.reconfigure(current, next);
+    const commit = (): void => {
+      this.#config = next;
+      this.router.swap(table);
+      this.#housekeeping.reconfigure(next);
+      this.outliers.reconfigure(next.health.passive);
+      // Cluster workers take active-health verdicts from the primary.
+      if (this.#role !== 'listeners') this.#activeChecks.reconfigure(next.health.active);
+    };
+    if (this.#role === 'registry') commit();
+    else {
+      await this.#dataPath.reconfigure(current, next, commit);
       if (this.#addresses) this.#addresses = { ...this.#addresses, ...this.#dataPath.addresses() };
-    }
-    this.#config = next;
-    this.router.swap(table);
-    this.#housekeeping.reconfigure(next);
-    this.outliers.reconfigure(next.health.passive);
-    // Cluster workers take active-health verdicts from the primary.
-    if (this.#role !== 'listeners' && JSON.stringify(current.health.active) !== JSON.stringify(next.health.active)) {
-      this.#activeChecks.close();
-      for (const service of Object.keys(current.health.active)) {
-        if (next.health.active[service] !== undefined) continue;
-        // A check that is gone must not leave its last verdict behind.
-        for (const { id } of this.mirror.service(service)?.instances ?? []) this.pool.setActiveHealthy(service, id, undefined);
-      }
-      this.#activeChecks = this.#activeChecker(next);
-      this.#activeChecks.start();
     }
   }
 
   #routeTable(config: WaypostConfig): RouteTable {
     return new RouteTable({ config, services: { get: (name) => this.mirror.service(name) }, endpointSets: this.endpointSets });
-  }
-
-  #activeChecker(config: WaypostConfig): ActiveChecker {
-    return new ActiveChecker({
-      pool: this.pool,
-      source: { service: (name) => this.mirror.service(name), onChange: (listener) => this.mirror.onChange(listener) },
-      checks: config.health.active,
-      logger: this.#log,
-      clock: this.#clock,
-    });
   }
 
   /** Graceful: stop accepting, let in-flight work finish (bounded by timeouts.grace), close the registry. */

@@ -106,18 +106,20 @@ export class DataPath {
   /**
    * Moves the data path from `current` to `next` (both validated; restart-only fields
    * equal). Throws WaypostError('startup') and leaves everything as it was when a
-   * certificate cannot be loaded or a new address cannot be bound.
+   * certificate cannot be loaded or a new address cannot be bound. `commit` runs at the
+   * moment of the swap, so the caller's parts (the route table) change together with these.
    */
-  async reconfigure(current: WaypostConfig, next: WaypostConfig): Promise<void> {
+  async reconfigure(current: WaypostConfig, next: WaypostConfig, commit: () => void): Promise<void> {
     const http = this.#http;
-    if (http === undefined) return;
+    if (http === undefined) return commit();
     const log = this.#o.logger;
     // 1. What can fail, while nothing has changed yet.
     const wantsTls = next.listen.some((listener) => listener.tls);
     let tls = this.#tls;
     let commitTls = (): void => {};
     try {
-      if (tls !== undefined) commitTls = tls.prepare(next.tls);
+      // Without a TLS listener the certificates are not needed (nor read): the old set stays, unused.
+      if (wantsTls && tls !== undefined) commitTls = tls.prepare(next.tls);
       else if (wantsTls) tls = new TlsCertificates({ tls: next.tls, logger: log });
     } catch (err) {
       throw startupError('cannot load the TLS certificates', err);
@@ -134,7 +136,8 @@ export class DataPath {
       if (tls !== this.#tls) tls?.close();
       throw err;
     }
-    // 2. The swap: new handshakes, connections and log lines use `next` from here on.
+    // 2. The swap: new handshakes, connections, requests and log lines use `next` from here on.
+    commit();
     commitTls();
     this.#tls = tls;
     http.reconfigure(next);
