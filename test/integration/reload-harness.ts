@@ -10,6 +10,9 @@ import { WaypostApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { afterEach } from 'vitest';
+import { startBackend, type Backend } from '../helpers/backends.js';
+import { testTempDir } from '../helpers/temp-dir.js';
 
 export const TOKEN = 'reload-secret';
 
@@ -70,4 +73,35 @@ export function get(port: number, host: string, urlPath: string, headers: http.O
     });
     req.on('error', reject);
   });
+}
+
+export interface ReloadFixtures {
+  /** Runs `step` after the current test (last added, first run). */
+  defer(step: () => Promise<void> | void): void;
+  /** A proxy from `doc` in a temp dir, stopped after the test. */
+  proxy(doc: Record<string, unknown>): Promise<ReloadApp>;
+  /** An echo backend (test/helpers/backends.ts), closed after the test. */
+  backend(name: string): Promise<Backend>;
+}
+
+/** Call at a test file's top level: what each test starts is stopped after it. */
+export function reloadFixtures(name: string): ReloadFixtures {
+  const steps: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const step of steps.splice(0).reverse()) await step();
+  });
+  const defer = (step: () => Promise<void> | void): void => void steps.push(step);
+  return {
+    defer,
+    async proxy(doc) {
+      const app = await startReloadApp(testTempDir(name), doc);
+      defer(() => app.stop());
+      return app;
+    },
+    async backend(backendName) {
+      const b = await startBackend({ name: backendName });
+      defer(() => b.close());
+      return b;
+    },
+  };
 }

@@ -5,43 +5,36 @@
  * to the end.
  */
 import http2 from 'node:http2';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startBackend } from '../helpers/backends.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { testTempDir } from '../helpers/temp-dir.js';
-import { get, startReloadApp } from './reload-harness.js';
+import { get, reloadFixtures } from './reload-harness.js';
 import { startWsBackend } from './stream-harness.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const { defer, proxy, backend } = reloadFixtures('reload-load');
 
 describe('config reload under load', () => {
   it('loses no request over 20 reloads (one invalid) and keeps a WebSocket and an HTTP/2 stream open', async () => {
-    const alpha = await startBackend({ name: 'alpha' });
-    cleanup.push(() => alpha.close());
+    const alpha = await backend('alpha');
     const chat = await startWsBackend('chat');
-    cleanup.push(() => chat.close());
+    defer(() => chat.close());
     const extra = await freePort();
     const doc = (n: number) => ({
       listen: n % 2 === 0 ? [{ address: '127.0.0.1:0' }] : [{ address: '127.0.0.1:0' }, { address: `127.0.0.1:${extra}` }],
       routes: [{ path: '/alpha', service: 'alpha' }, ...(n % 2 === 0 ? [] : [{ path: '/beta', service: 'alpha' }])],
       timeouts: { grace: '200ms' },
     });
-    const p = await startReloadApp(testTempDir('reload-load'), doc(0));
-    cleanup.push(() => p.stop());
+    const p = await proxy(doc(0));
     await p.register('alpha', alpha.port);
     await p.register('chat', chat.port);
     const port = p.app.addresses.http[0]!.port;
 
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host: 'chat.localhost' } });
-    cleanup.push(() => ws.terminate());
+    defer(() => ws.terminate());
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const session = http2.connect(`http://127.0.0.1:${port}`);
-    cleanup.push(() => void session.destroy());
+    defer(() => void session.destroy());
     const stream = session.request({ ':method': 'POST', ':path': '/alpha/echo', ':authority': 'x.test', 'x-test': 'echo-body' });
     let echoed = '';
     stream.on('data', (chunk: Buffer) => (echoed += chunk.toString()));

@@ -6,30 +6,13 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
-import { testTempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait.js';
-import { get, startReloadApp, type ReloadApp } from './reload-harness.js';
+import { get, reloadFixtures } from './reload-harness.js';
 import { startTcpBackend } from './stream-harness.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
-
-async function proxy(doc: Record<string, unknown>): Promise<ReloadApp> {
-  const app = await startReloadApp(testTempDir('reload-streams'), doc);
-  cleanup.push(() => app.stop());
-  return app;
-}
-
-async function backend(name: string): Promise<Backend> {
-  const b = await startBackend({ name });
-  cleanup.push(() => b.close());
-  return b;
-}
+const { defer, proxy, backend } = reloadFixtures('reload-streams');
 
 function h2get(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -72,7 +55,7 @@ describe('config reload: streams, tcp listeners, health', () => {
   it('keeps an HTTP/2 stream and a TCP tunnel running; adds and removes tcp listeners one by one', async () => {
     const alpha = await backend('alpha');
     const tcpBackend = await startTcpBackend();
-    cleanup.push(() => tcpBackend.close());
+    defer(() => tcpBackend.close());
     const [kept, removed, added] = [await freePort(), await freePort(), await freePort()];
     const tcp = (ports: number[]) => ports.map((port) => ({ listen: `127.0.0.1:${port}`, service: 'echo' }));
     // A grace far shorter than the long stream: a touched listener would cut it.
@@ -83,10 +66,10 @@ describe('config reload: streams, tcp listeners, health', () => {
     const port = p.app.addresses.http[0]!.port;
 
     const session = http2.connect(`http://127.0.0.1:${port}`);
-    cleanup.push(() => void session.close());
+    defer(() => void session.close());
     const long = h2get(session, '/alpha/long', { 'x-test': 'slow=1500' });
     const tunnel = await tcpConnect(kept);
-    cleanup.push(() => void tunnel.destroy());
+    defer(() => void tunnel.destroy());
     expect(await echo(tunnel, 'before')).toBe('before');
     await waitFor('the long stream at the backend', () => alpha.requests >= 1);
 
@@ -100,7 +83,7 @@ describe('config reload: streams, tcp listeners, health', () => {
     expect(await h2get(session, '/beta')).toMatchObject({ status: 200 });
     expect(await echo(tunnel, 'after')).toBe('after');
     const fresh = await tcpConnect(added);
-    cleanup.push(() => void fresh.destroy());
+    defer(() => void fresh.destroy());
     expect(await echo(fresh, 'new listener')).toBe('new listener');
     await waitFor('the removed tcp listener to refuse connections', () => refuses(removed));
   });

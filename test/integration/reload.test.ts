@@ -8,31 +8,14 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startBackend, type Backend } from '../helpers/backends.js';
 import { freePort } from '../helpers/ports.js';
-import { testTempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait.js';
-import { get, startReloadApp, type ReloadApp } from './reload-harness.js';
+import { get, reloadFixtures } from './reload-harness.js';
 import { certDir, startWsBackend, type WsBackend } from './stream-harness.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
-
-async function proxy(doc: Record<string, unknown>): Promise<ReloadApp> {
-  const app = await startReloadApp(testTempDir('reload'), doc);
-  cleanup.push(() => app.stop());
-  return app;
-}
-
-async function backend(name: string): Promise<Backend> {
-  const b = await startBackend({ name });
-  cleanup.push(() => b.close());
-  return b;
-}
+const { defer, proxy, backend } = reloadFixtures('reload');
 
 function openWebSocket(port: number, host: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -65,7 +48,7 @@ describe('config reload', () => {
     const alpha = await backend('alpha');
     const beta = await backend('beta');
     const chat: WsBackend = await startWsBackend('chat');
-    cleanup.push(() => chat.close());
+    defer(() => chat.close());
     // A grace far shorter than the long request: closing the old listener would cut it.
     const base = { listen: '127.0.0.1:0', routes: [{ path: '/alpha', service: 'alpha' }], timeouts: { grace: '100ms' } };
     const p = await proxy(base);
@@ -153,7 +136,7 @@ describe('config reload', () => {
     const alpha = await backend('alpha');
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => taken.close(() => resolve())));
     const takenPort = (taken.address() as net.AddressInfo).port;
     const base = { listen: '127.0.0.1:0', routes: [{ path: '/alpha', service: 'alpha' }] };
     const p = await proxy(base);
@@ -172,7 +155,7 @@ describe('config reload', () => {
   it('serves a new certificate to new handshakes while an open TLS connection keeps working', async () => {
     const alpha = await backend('alpha');
     const certs = certDir();
-    cleanup.push(() => certs.cleanup());
+    defer(() => certs.cleanup());
     const first = certs.make('first', 'first', ['app.test']);
     const second = certs.make('second', 'second', ['app.test']);
     const doc = (pair: typeof first) => ({
@@ -184,7 +167,7 @@ describe('config reload', () => {
     await p.register('alpha', alpha.port);
     const port = p.app.addresses.http[0]!.port;
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-    cleanup.push(() => agent.destroy());
+    defer(() => agent.destroy());
     const before = await tlsGet(port, agent);
     expect(before).toMatchObject({ status: 200, cn: 'first', reused: false });
 
