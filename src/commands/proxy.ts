@@ -10,7 +10,7 @@ import { createLogger } from '../log.js';
 import cluster from 'node:cluster';
 import { startProxy, type WaypostApp } from '../app.js';
 import { startPrimary, type RunningPrimary } from '../workers/primary.js';
-import { startWorker } from '../workers/worker.js';
+import { configFromPrimary, startWorker } from '../workers/worker.js';
 import { formatHostPort } from '../net/address.js';
 import { logLevelOption } from './options.js';
 import { startOrFlush } from './log-flush.js';
@@ -66,7 +66,8 @@ export function proxyCommand(program: Command): Command {
             value: convert(flags[key]!),
           })),
         });
-      const config = load();
+      // A cluster worker runs on the configuration the primary validated (and reloaded since), not on the file.
+      const config = cluster.isWorker ? await configFromPrimary() : load();
       const logger = createLogger({ level: config.logLevel });
       let stopping = false;
       // workers > 1: this process is the cluster primary, or one of its workers (cluster.fork re-runs this command).

@@ -11,6 +11,8 @@ import type { ChangeEvent } from '../registry/store.js';
 /** Worker → primary. */
 export type WorkerMessage =
   | { wp: 'request'; id: number; op: 'state' }
+  /** At start: the configuration in force (the primary's, which a reload may have changed since the file was read). */
+  | { wp: 'request'; id: number; op: 'config' }
   | { wp: 'reply'; id: number; ok: true; value: unknown }
   | { wp: 'reply'; id: number; ok: false; error: string }
   | { wp: 'subscribe'; sub: number; from: number }

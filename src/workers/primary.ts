@@ -61,6 +61,8 @@ interface WorkerSlot {
   listening: { http: Address[]; tcp: Address[] } | undefined;
   registry: RegistryRelay;
   pending: PendingRequests;
+  /** The configuration this worker was given at start. */
+  config: WaypostConfig | undefined;
 }
 
 export interface RunningPrimary {
@@ -101,6 +103,12 @@ export async function startPrimary(config: WaypostConfig, logger: Logger, config
     const m = message as WorkerMessage;
     if (slot.registry.handle(m)) return;
     switch (m.wp) {
+      case 'request':
+        if (m.op !== 'config') return;
+        // The worker starts on the configuration in force; every worker marks Via with the primary's id.
+        slot.config = app.config;
+        send(slot, { wp: 'reply', id: m.id, ok: true, value: { ...app.config, proxyId: app.proxyId } });
+        return;
       case 'reply':
         slot.pending.settle(m);
         return;
@@ -112,8 +120,8 @@ export async function startPrimary(config: WaypostConfig, logger: Logger, config
         slot.listening = { http: m.http, tcp: m.tcp };
         // A new worker starts from every verdict so far; later ones reach it as they change.
         send(slot, { wp: 'health', verdicts: [...app.pool.activeVerdicts()] });
-        // A worker forked after a reload read the file itself: it takes the configuration in force.
-        if (app.config !== config) void reloadWorker(slot, app.config).catch(() => undefined);
+        // A reload while this worker was starting did not reach it: it takes the configuration in force.
+        if (slot.config !== undefined && app.config !== slot.config) void reloadWorker(slot, app.config).catch(() => undefined);
         if ([...slots].every((s) => s.listening)) onAllListening?.();
         return;
     }
@@ -157,6 +165,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger, config
       listening: undefined,
       registry: new RegistryRelay({ store: app.store, mirror: app.mirror, send: (message) => send(slot, message) }),
       pending: new PendingRequests(),
+      config: undefined,
     };
     slots.add(slot);
     worker.on('message', (message: unknown) => onMessage(slot, message));

@@ -10,14 +10,32 @@ import type { WaypostConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { usesRedis } from '../registry/create-store.js';
-import { isWaypostMessage, type PrimaryMessage } from './ipc.js';
+import { isWaypostMessage, PendingRequests, type PrimaryMessage } from './ipc.js';
 import { workerMetricsJson } from './ipc-metrics.js';
 import { IpcRegistryStore, processChannel, type PrimaryChannel } from './ipc-store.js';
+
+/** The primary answers at once; this only bounds a primary that hangs. */
+const CONFIG_TIMEOUT_MS = 30_000;
 
 export interface WorkerOptions {
   /** Called when the primary asks this worker to stop (the same path as SIGTERM). */
   onStopRequest: () => void;
   channel?: PrimaryChannel;
+}
+
+/** A worker's configuration at start: the primary's, as it is now (validated there once; a reload may have changed it). */
+export async function configFromPrimary(channel: PrimaryChannel = processChannel): Promise<WaypostConfig> {
+  const pending = new PendingRequests();
+  const detach = channel.onMessage((message) => {
+    const m = message as PrimaryMessage;
+    if (isWaypostMessage(message) && m.wp === 'reply') pending.settle(m);
+  });
+  try {
+    const config = await pending.request((id) => channel.send({ wp: 'request', id, op: 'config' }), CONFIG_TIMEOUT_MS, 'configuration from the primary');
+    return deepFreeze(config as WaypostConfig);
+  } finally {
+    detach();
+  }
 }
 
 export async function startWorker(config: WaypostConfig, logger: Logger, options: WorkerOptions): Promise<WaypostApp> {
