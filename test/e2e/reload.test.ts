@@ -101,7 +101,23 @@ describe('waypost proxy reload', () => {
     const pids = await readUntil('access-log lines for /added from two workers', () => addedPids(accessLog), (p) => p.size >= 2, SLOW);
     expect(pids.has(proxy.child.pid!)).toBe(false);
     expect(await pathStatus(first, '/added')).toBe(200);
-  });
+
+    // A worker that dies after the reload comes back on the configuration in force, not on the
+    // file (now invalid): it must not crash-loop, and it serves the reloaded route.
+    writeFileSync(file, 'routes: [{ path: broken, service: web }]\n');
+    const [victim] = [...pids];
+    process.kill(victim!, 'SIGKILL');
+    await readUntil('the restart log line', proxy.output, (out) => out.includes('"worker restarted"'), SLOW);
+    const fresh = await readUntil('a line for /added from the restarted worker', async () => {
+      await pathStatus(second, '/added');
+      return addedPids(accessLog);
+    }, (p) => [...p].some((pid) => !pids.has(pid)), SLOW);
+    expect(fresh.size).toBeGreaterThanOrEqual(3);
+    const after: number[] = [];
+    for (let i = 0; i < 10; i++) after.push(await pathStatus(second, '/added'));
+    expect(after).toEqual(Array.from({ length: 10 }, () => 200));
+    expect(proxy.output()).not.toContain('exited with code 2');
+  }, 40_000);
 });
 
 function addedPids(file: string): Set<number> {
