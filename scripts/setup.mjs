@@ -4,7 +4,7 @@
 // changed since the last build; `test`: always), and for tests installs the system
 // packages the suites run for real, or says what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +53,8 @@ const stamp = path.join(root, 'dist', '.build-stamp');
 const inputs = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((file) => path.join(root, file));
 if (mode === 'test' || !existsSync(path.join(root, 'dist', 'cli.js')) || newest(path.join(root, 'src'), inputs) > mtime(stamp)) {
   run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json']);
+  // package.json's bin: `npx waypost` runs dist/cli.js itself, so it must be executable (tsc writes 0644).
+  chmodSync(path.join(root, 'dist', 'cli.js'), 0o755);
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 } else {
   console.error('[setup] dist/ is up to date with src/ (delete dist/ to force a build)');
