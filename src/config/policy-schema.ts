@@ -210,3 +210,18 @@ export type SplitConfig = z.output<typeof splitSchema>;
 
 /** The policy keys, in the order DESIGN §8 applies them. */
 export const POLICY_KEYS = Object.keys(routePolicyShape) as (keyof PolicyConfig)[];
+
+/**
+ * The steps are built on branches not merged yet (issue 18): until a step is in this build, a
+ * config that sets its key is refused rather than silently ignored (an `auth` or `clientCidrs`
+ * that did nothing would leave a route open). Each step removes its key here when it lands.
+ */
+export const POLICY_KEYS_NOT_BUILT: ReadonlySet<string> = new Set(POLICY_KEYS);
+
+export function refuseUnbuiltPolicy(policy: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  for (const key of POLICY_KEYS) {
+    if (policy[key] !== undefined && POLICY_KEYS_NOT_BUILT.has(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `route policy "${key}" is not available in this build yet (issue 18)` });
+    }
+  }
+}
