@@ -30,6 +30,9 @@ import { HttpProxyServer } from './proxy/http-server.js';
 import { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
+import { createRedisClient, parseRedisTopology } from './registry/redis-connection.js';
+import { RateLimits } from './policy/rate-limits.js';
+import { SharedRateLimitSync } from './policy/shared-rate-limit.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 import { createTracing, type Tracing } from './tracing/tracing.js';
@@ -86,6 +89,8 @@ export class WaypostApp {
   readonly activeChecks: ActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
+  /** Rate-limit buckets of every route (outlive route tables) and the one shared-limit reconciler. */
+  readonly rateLimits: RateLimits;
   /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
   readonly proxyId: string;
   /** Services and upstream addresses that left the registry, cleaned up after a grace. */
@@ -135,11 +140,30 @@ export class WaypostApp {
       clock: this.#clock,
       onDeparted: (departed) => this.#housekeeping.onDeparted(departed),
     });
+    this.rateLimits = new RateLimits(
+      usesRedis(config)
+        ? {
+            sync: (limiters) =>
+              new SharedRateLimitSync({
+                // Created on the first shared limit only; createRedisClient attaches the 'error' listener.
+                connect: () => createRedisClient(parseRedisTopology(config.redis), deps.logger, 'rate-limit'),
+                prefix: config.redis.prefix,
+                limiters,
+                now: () => performance.now(),
+                logger: deps.logger,
+                proxyId: `${this.proxyId}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`,
+              }),
+          }
+        : {
+            onSharedWithoutRedis: (routeId) =>
+              deps.logger.warn({ route: routeId }, 'rateLimit.shared needs Redis (redis.url, sentinels or cluster): this route limits per proxy'),
+          },
+    );
     this.router = new RouteTable({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
-      policyDeps: { metrics: this.metrics },
+      policyDeps: { metrics: this.metrics, rateLimits: this.rateLimits },
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -340,6 +364,7 @@ export class WaypostApp {
       this.#compat?.close();
       this.activeChecks.close();
       this.sharedEjections?.close();
+      this.rateLimits.close();
       this.outliers.close();
       this.departures.close();
       this.#housekeeping.close();

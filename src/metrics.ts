@@ -93,6 +93,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new client.Counter({
+    name: 'waypost_rate_limited_total',
+    help: 'Requests refused with 429 rate_limited by a route\'s rateLimit, by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
   #endpointCounts: EndpointCountSource | undefined;
   readonly #removedListeners = new Set<ServicesRemovedListener>();
 

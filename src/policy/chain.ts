@@ -12,11 +12,16 @@
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { POLICY_KEYS } from '../config/policy-schema.js';
 import type { Metrics } from '../metrics.js';
+import { buildClientCidrs } from './client-cidrs.js';
+import { buildRateLimit } from './rate-limit.js';
+import type { RateLimits } from './rate-limits.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
 export interface PolicyDeps {
   readonly metrics: Metrics;
+  /** App-owned rate-limit buckets (outlive route tables) and the shared-limit reconciler. */
+  readonly rateLimits?: RateLimits;
 }
 
 /** The route a chain is built for. */
@@ -67,16 +72,23 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   if (POLICY_KEYS.every((key) => config[key] === undefined)) return undefined;
   const request: RequestStep[] = [];
   const response: ResponseStep[] = [];
-  void route;
-  void deps;
 
   // clientCidrs (client-cidrs.ts)
+  if (config.clientCidrs !== undefined) {
+    const step = buildClientCidrs(config.clientCidrs);
+    if (step !== undefined) request.push(step);
+  }
 
   // redirect (redirect.ts)
 
   // cors preflight (cors.ts)
 
   // rateLimit (rate-limit.ts)
+  if (config.rateLimit !== undefined) {
+    const limit = buildRateLimit(config.rateLimit, route, deps);
+    request.push(limit.request);
+    response.push(limit.response);
+  }
 
   // auth (forward-auth.ts)
 

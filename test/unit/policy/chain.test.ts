@@ -67,10 +67,10 @@ describe('compilePolicy', () => {
 
 describe('policy keys not built yet', () => {
   it('are refused at config load, naming the field, rather than silently ignored', () => {
-    const result = configSchema.safeParse({ defaults: { clientCidrs: { allow: ['10.0.0.0/8'] } }, routes: [{ service: 'orders', auth: { url: 'http://127.0.0.1:9/x' } }] });
+    const result = configSchema.safeParse({ defaults: { cors: { origins: ['*'] } }, routes: [{ service: 'orders', auth: { url: 'http://127.0.0.1:9/x' } }] });
     expect(result.success).toBe(false);
     const issues = result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    expect(issues).toContain('defaults.clientCidrs: route policy "clientCidrs" is not available in this build yet (issue 18)');
+    expect(issues).toContain('defaults.cors: route policy "cors" is not available in this build yet (issue 18)');
     expect(issues).toContain('routes.0.auth: route policy "auth" is not available in this build yet (issue 18)');
   });
 });
