@@ -30,6 +30,8 @@ import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import { UpgradeExchange, type UpgradeResult } from './ws-upgrade.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
 import type { Tracing } from '../tracing/tracing.js';
+import type { PolicyRequest } from '../policy/step.js';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 
 /** After our close frame, the closing handshake gets this long before both sockets are cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -110,7 +112,10 @@ export class WebSocketProxy {
       return;
     }
     const peer = peerAddress(req);
-    const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
+    const clientIp = clientAddress(req, peer, this.#trusted);
+    // The route's request steps (clientCidrs, rateLimit…) apply to upgrades as to any request.
+    if (match.policy !== undefined && !(await this.#admit(match, req, socket, clientIp, host, requestId, metrics))) return;
+    const ctx = createPickContext(req, clientIp);
     const first = match.pick(ctx);
     if (first === undefined) {
       this.#reject(socket, metrics, 'no_healthy_instance', requestId);
@@ -183,6 +188,31 @@ export class WebSocketProxy {
       this.#log.debug({ err, instance: endpoint.key }, 'websocket upstream socket error');
     });
     tunnel.start(result.head!, clientHead);
+  }
+
+  /** Runs the route's request steps; a refusal is written on the upgrade socket (no ServerResponse exists here). */
+  async #admit(match: RouteMatch, req: IncomingMessage, socket: Duplex, clientIp: string, host: string, requestId: string, metrics: ServiceMetrics): Promise<boolean> {
+    const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+    const request: PolicyRequest = {
+      req,
+      res: undefined as unknown as ServerResponse,
+      clientIp,
+      requestId,
+      host,
+      service: match.service,
+      routeId: match.routeId,
+      scheme: encrypted ? 'https' : 'http',
+      upstreamPath: match.upstreamPath,
+      instance: '',
+      reject: (code) => {
+        this.#reject(socket, metrics, code, requestId);
+      },
+      respond: (status) => {
+        metrics.request(status).inc();
+        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-length: 0\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`);
+      },
+    };
+    return match.policy!.admit(request);
   }
 
   #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string): number {
