@@ -33,6 +33,7 @@ import { createStore, usesRedis } from './registry/create-store.js';
 import { createRedisClient, parseRedisTopology } from './registry/redis-connection.js';
 import { RateLimits } from './policy/rate-limits.js';
 import { SharedRateLimitSync } from './policy/shared-rate-limit.js';
+import { InstanceSlots } from './policy/instance-slots.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 import { createTracing, type Tracing } from './tracing/tracing.js';
@@ -91,6 +92,8 @@ export class WaypostApp {
   readonly sharedEjections: SharedEjections | undefined;
   /** Rate-limit buckets of every route (outlive route tables) and the one shared-limit reconciler. */
   readonly rateLimits: RateLimits;
+  /** In-flight requests per instance for `concurrency`: outlives route tables so a rebuild keeps the counts. */
+  readonly #instanceSlots = new InstanceSlots();
   /** This proxy's Via id (`proxyId`, or random per start): marks forwarded requests, detects loops. */
   readonly proxyId: string;
   /** Services and upstream addresses that left the registry, cleaned up after a grace. */
@@ -163,7 +166,7 @@ export class WaypostApp {
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
-      policyDeps: { metrics: this.metrics, rateLimits: this.rateLimits },
+      policyDeps: { metrics: this.metrics, rateLimits: this.rateLimits, instanceSlots: this.#instanceSlots },
     });
     this.#housekeeping = new Housekeeping({
       config,

@@ -100,6 +100,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly retryBudgetExhausted = new client.Counter({
+    name: 'waypost_retry_budget_exhausted_total',
+    help: 'Retries not sent because the route’s retry budget was spent (retry.budget), by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pendingRequests = new client.Gauge({
+    name: 'waypost_pending_requests',
+    help: 'Requests waiting for a free instance under a route’s concurrency limit, by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly overloadRejections = new client.Counter({
+    name: 'waypost_overload_rejections_total',
+    help: 'Requests answered 503 overloaded by a route’s concurrency limit (queue full or queueTimeout), by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
   #endpointCounts: EndpointCountSource | undefined;
   readonly #removedListeners = new Set<ServicesRemovedListener>();
 

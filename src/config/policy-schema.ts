@@ -216,7 +216,8 @@ export const POLICY_KEYS = Object.keys(routePolicyShape) as (keyof PolicyConfig)
  * config that sets its key is refused rather than silently ignored (an `auth` or `clientCidrs`
  * that did nothing would leave a route open). Each step removes its key here when it lands.
  */
-export const POLICY_KEYS_NOT_BUILT: ReadonlySet<string> = new Set(POLICY_KEYS.filter((key) => key !== 'rateLimit' && key !== 'clientCidrs'));
+const POLICY_KEYS_BUILT: ReadonlySet<string> = new Set(['rateLimit', 'clientCidrs', 'retry', 'concurrency']);
+export const POLICY_KEYS_NOT_BUILT: ReadonlySet<string> = new Set(POLICY_KEYS.filter((key) => !POLICY_KEYS_BUILT.has(key)));
 
 export function refuseUnbuiltPolicy(policy: Record<string, unknown>, ctx: z.RefinementCtx): void {
   for (const key of POLICY_KEYS) {

@@ -15,6 +15,9 @@ import type { Metrics } from '../metrics.js';
 import { buildClientCidrs } from './client-cidrs.js';
 import { buildRateLimit } from './rate-limit.js';
 import type { RateLimits } from './rate-limits.js';
+import { buildConcurrency, type ConcurrencyLimit } from './concurrency.js';
+import type { InstanceSlots } from './instance-slots.js';
+import { buildRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
@@ -22,6 +25,8 @@ export interface PolicyDeps {
   readonly metrics: Metrics;
   /** App-owned rate-limit buckets (outlive route tables) and the shared-limit reconciler. */
   readonly rateLimits?: RateLimits;
+  /** In-flight requests per instance for `concurrency`, shared by every table the app builds (absent: each route counts alone). */
+  readonly instanceSlots?: InstanceSlots;
 }
 
 /** The route a chain is built for. */
@@ -36,6 +41,10 @@ export class RoutePolicy {
     readonly request: readonly RequestStep[],
     /** Steps run on the response head, in chain order. */
     readonly response: readonly ResponseStep[],
+    /** `concurrency`: per-instance cap and queue, applied where an HTTP request takes an instance. */
+    readonly concurrency: ConcurrencyLimit | undefined = undefined,
+    /** `retry`: the attempt loop's rule; undefined = the `retries` short form. */
+    readonly retry: RetryPolicy | undefined = undefined,
   ) {}
 
   /**
@@ -96,11 +105,17 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
 
   // rewrite (rewrite.ts)
 
+  // concurrency (concurrency.ts)
+  const concurrency = config.concurrency === undefined ? undefined : buildConcurrency(config.concurrency, route, deps);
+
+  // retry (retry-policy.ts)
+  const retry = config.retry === undefined ? undefined : buildRetryPolicy(config.retry, route, deps);
+
   // responseHeaders (header-edits.ts)
 
   // cors response headers (cors.ts)
 
   // compress (compress.ts)
 
-  return new RoutePolicy(request, response);
+  return new RoutePolicy(request, response, concurrency, retry);
 }

@@ -19,6 +19,7 @@ import type { ForwardEngine } from './forwarder.js';
 import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
 import { AttemptLoop } from './attempts.js';
+import { admit } from './admission.js';
 import { HttpExchange } from './http-exchange.js';
 import {
   RequestIds,
@@ -155,7 +156,8 @@ export class ProxyHandler implements PolicyAnswers {
     const encrypted = isEncrypted(req);
     let policyRequest: ProxyPolicyRequest | undefined;
     const policy = match.policy;
-    if (policy !== undefined) {
+    // A route whose policy is only attempt-level (retry, concurrency) has no steps to give a request object.
+    if (policy !== undefined && policy.request.length + policy.response.length > 0) {
       // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
       policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
       let admitted = policy.admit(policyRequest);
@@ -188,6 +190,19 @@ export class ProxyHandler implements PolicyAnswers {
     } else if (plan.kind === 'stream') {
       log.bytesIn = plan.length;
       if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
+    }
+
+    // A concurrency limit takes its slot once the body is in: a slow upload holds none.
+    const limit = policy?.concurrency;
+    if (limit !== undefined) {
+      let admitted = admit(endpoint, match, ctx, limit, res);
+      if (admitted instanceof Promise) admitted = await admitted;
+      if (typeof admitted === 'string') {
+        log.error = admitted;
+        log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
+        return;
+      }
+      endpoint = admitted;
     }
 
     setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);

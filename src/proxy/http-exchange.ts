@@ -1,6 +1,8 @@
 /**
  * One HTTP request as the attempt loop (attempts.ts) drives it, and the engine's
  * AttemptOptions at the same time: one object per request, no closure per attempt.
+ * With a `retry` policy its writeHead refuses a 5xx answer another instance may
+ * replace (the engine drains and drops it) and the loop sends the retry.
  */
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -8,6 +10,7 @@ import type { Writable } from 'node:stream';
 import type { Endpoint } from '../endpoint.js';
 import type { RouteMatch, RouteTimeouts } from '../routing/route.js';
 import type { RequestPickContext } from '../routing/pick-context.js';
+import type { ConcurrencyLimit } from '../policy/concurrency.js';
 import { Exchange } from './attempts.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
 import { formatGrpcTimeout } from './grpc.js';
@@ -31,6 +34,10 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   deadline: number | undefined;
   /** The request's server span when it is traced: each attempt gets a client span. */
   trace: ServerTrace | undefined = undefined;
+  override readonly slots: ConcurrencyLimit | undefined;
+  override readonly replaySafe: boolean;
+  /** The route's timeouts with the retry policy's per-try limit on the response head. */
+  readonly #timeouts: RouteTimeouts;
 
   constructor(
     /** The handler: while it stops, responses ask clients to close their connection. */
@@ -52,7 +59,12 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     this.method = req.method ?? 'GET';
     this.path = match.upstreamPath;
     this.headers = req.headers;
-    this.timeouts = match.timeouts;
+    const policy = match.policy;
+    this.slots = policy?.concurrency;
+    const retry = this.retryPolicy;
+    this.replaySafe = retry === undefined || retry.allowsMethod(this.method);
+    this.#timeouts = retry === undefined ? match.timeouts : retry.timeouts(match.timeouts);
+    this.timeouts = this.#timeouts;
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {
@@ -78,6 +90,15 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     return !this.streamBody || !this.req.readableDidRead;
   }
 
+  override clientCloses(): ServerResponse {
+    return this.res;
+  }
+
+  /** HTTP/2 client responses have no `destroyed`: their stream does. */
+  override clientGone(): boolean {
+    return this.res.destroyed || ((this.res as { stream?: { destroyed: boolean } }).stream?.destroyed ?? false);
+  }
+
   noteGrpcStatus(status: number): void {
     this.grpcStatus = status;
   }
@@ -86,7 +107,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   #applyDeadline(): boolean {
     const left = this.deadline! - performance.now();
     if (left <= 0) return false;
-    const route = this.match.timeouts;
+    const route = this.#timeouts;
     this.timeouts = { connect: Math.min(route.connect, left), header: Math.min(route.header, left), idle: Math.min(route.idle, left) };
     this.headers['grpc-timeout'] = formatGrpcTimeout(left);
     return true;
@@ -98,6 +119,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
    * the attempt reports `sent: false`, e.g. for a status-code retry).
    */
   writeHead(status: number, upstreamHeaders: readonly string[]): Writable | undefined {
+    if (status >= 500 && this.#retriesStatus(status)) return undefined;
     const head = clientResponseHead(upstreamHeaders, this.requestId);
     if (this.match.onResponse) this.match.onResponse(this.endpoint!, (name, value) => head.push(name, value));
     // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
@@ -110,5 +132,22 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     }
     this.res.writeHead(status, head);
     return sink;
+  }
+
+  /**
+   * A status-code retry (`retry.on`): only for a method that may be repeated, a body that can
+   * be sent again, while attempts and budget remain and another instance can take it (picked
+   * now: with none, the answer is passed on rather than refused).
+   */
+  #retriesStatus(status: number): boolean {
+    const retry = this.retryPolicy;
+    return (
+      retry !== undefined &&
+      retry.retriesStatus(status) &&
+      this.replaySafe &&
+      this.canResend() &&
+      !this.clientGone() &&
+      this.planRetry()
+    );
   }
 }

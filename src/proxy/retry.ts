@@ -3,30 +3,16 @@
  * failures that happened before any response byte reached the client and that
  * mean "the instance never took the request" (refused, reset, connect timeout),
  * only while the request body can be sent again, at most `route.retries` times.
+ * A route's `retry` policy widens this (src/policy/retry-policy.ts); the attempt
+ * loop (attempts.ts) applies whichever the route has.
  */
 import type { IncomingMessage } from 'node:http';
 import type { UpstreamErrorReason } from '../metrics.js';
-import type { AttemptReport } from './attempts.js';
 
 const RETRYABLE: ReadonlySet<UpstreamErrorReason> = new Set(['connect_refused', 'connect_timeout', 'reset']);
 
 export function isRetryable(reason: UpstreamErrorReason | undefined): boolean {
   return reason !== undefined && RETRYABLE.has(reason);
-}
-
-/**
- * true when the attempt failed in a way another instance may fix, and the budget allows it.
- * `resendable`: the request can be sent again (body replayable, client still there);
- * `retryable`: the protocol's failures that leave the instance untouched (TCP: every connect failure).
- */
-export function shouldRetry(
-  report: AttemptReport,
-  retriesDone: number,
-  maxRetries: number,
-  resendable: boolean,
-  retryable: (reason: UpstreamErrorReason) => boolean = isRetryable,
-): boolean {
-  return resendable && !report.sent && !report.aborted && retriesDone < maxRetries && report.error !== undefined && retryable(report.error);
 }
 
 /** How the handler sends the request body, decided from its headers before reading it. */

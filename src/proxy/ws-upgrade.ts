@@ -57,6 +57,14 @@ export class UpgradeExchange extends Exchange<UpgradeResult> {
   canResend(): boolean {
     return !this.client.destroyed;
   }
+
+  override clientCloses(): Duplex {
+    return this.client;
+  }
+
+  override clientGone(): boolean {
+    return this.client.destroyed;
+  }
 }
 
 /** One upgrade attempt against one instance, with connect and response-head timeouts. */

@@ -32,6 +32,11 @@ export class RequestPickContext implements PickContext {
   addTried(endpoint: Endpoint): void {
     this.tried.push(endpoint);
   }
+
+  /** Drops the endpoints added after the first `count` (instances skipped only for being full). */
+  forgetTried(count: number): void {
+    this.tried.length = count;
+  }
 }
 
 /** `a=1; b="2"` → {a: 1, b: 2}; the first occurrence of a name wins (RFC 6265 §5.4 order). */

@@ -19,6 +19,7 @@ import type { Balancer, PickContext } from '../balancer/policy.js';
 import type { Endpoint } from '../endpoint.js';
 import { DEFAULT_STICKY_COOKIE, type StickyOptions } from '../balancer/sticky.js';
 import type { RouteConfig, WaypostConfig } from '../config/schema.js';
+import type { PolicyConfig } from '../config/policy-schema.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
@@ -183,7 +184,7 @@ export class RouteTable implements Router {
         index,
         services,
         endpointSets,
-        compilePolicy(effectivePolicy(route, config.defaults), { routeId: id, service: route.service }, policyDeps),
+        compilePolicy(routePolicyConfig(route, config.defaults), { routeId: id, service: route.service }, policyDeps),
       );
       if (route.host === undefined && route.path === '/' && compiled.headers.length === 0) this.#catchAll.push(compiled);
       else if (route.host === undefined) this.#hostless.push(compiled);
@@ -273,6 +274,15 @@ export class RouteTable implements Router {
     });
     return [balancer, sticky ? (balancer as StickyBalancer) : undefined];
   }
+}
+
+/**
+ * The route's effective policy keys; a route's own `retries` (the short form) also
+ * stands against a `retry` under `defaults`: the more specific setting wins.
+ */
+function routePolicyConfig(route: RouteConfig, defaults: WaypostConfig['defaults']): PolicyConfig {
+  const config = effectivePolicy(route, defaults);
+  return route.retries === undefined || route.retry !== undefined ? config : { ...config, retry: undefined };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -1,9 +1,10 @@
-/** Every engine name the config accepts runs the ForwardEngine contract. */
+/** Every engine name the config accepts runs the ForwardEngine contract; refused answers also for the HTTP/2 engine. */
 import { ENGINE_NAMES, type EngineName } from '../../src/config/schema.js';
+import { Http2Engine } from '../../src/proxy/engines/http2.js';
 import { HttpProxyEngine } from '../../src/proxy/engines/http-proxy.js';
 import { UndiciEngine } from '../../src/proxy/engines/undici.js';
 import type { ForwardEngine } from '../../src/proxy/forwarder.js';
-import { runEngineContract } from './engine.contract.js';
+import { runEngineContract, runRefusedAnswerContract } from './engine.contract.js';
 
 /** The compiler checks that every name has an engine. */
 const CREATE = {
@@ -12,3 +13,6 @@ const CREATE = {
 } as const satisfies Record<EngineName, () => ForwardEngine>;
 
 for (const name of ENGINE_NAMES) runEngineContract(name, CREATE[name]);
+
+for (const name of ENGINE_NAMES) runRefusedAnswerContract(name, CREATE[name], 'http1');
+runRefusedAnswerContract('http2', () => new Http2Engine(), 'h2c');

@@ -188,6 +188,8 @@ class Http2Attempt implements TrackedConnection {
   };
 
   readonly #onTrailers = (trailers: Http2Headers): void => {
+    // A refused answer's trailers are dropped with it (the retry's answer has its own).
+    if (!this.#sent) return;
     const out: Record<string, string | string[]> = {};
     for (const name of Object.keys(trailers)) {
       const value = trailers[name];

@@ -2,7 +2,13 @@
  * The attempt loop with a real route (round-robin over a real EndpointSet), real
  * metrics and a scripted protocol: each instance answers the way the case says.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import type { PickContext } from '../../../src/balancer/policy.js';
+import { policyDefaultsSchema } from '../../../src/config/policy-schema.js';
+import { RoutePolicy } from '../../../src/policy/chain.js';
+import { RetryBudget } from '../../../src/policy/retry-budget.js';
+import { RetryPolicy } from '../../../src/policy/retry-policy.js';
 import { createBalancer } from '../../../src/balancer/index.js';
 import type { Endpoint, OutcomeListener } from '../../../src/endpoint.js';
 import { Metrics, type UpstreamErrorReason } from '../../../src/metrics.js';
@@ -11,6 +17,7 @@ import { ServiceMetrics } from '../../../src/proxy/service-metrics.js';
 import { createConnectionPickContext } from '../../../src/routing/pick-context.js';
 import { ServiceRoute } from '../../../src/routing/service-route.js';
 import { endpointSet, record, serviceState } from '../../helpers/endpoints.js';
+import { waitFor } from '../../helpers/wait.js';
 
 type Answer = UpstreamErrorReason | number | 'abort' | 'sent-then-reset';
 
@@ -147,5 +154,63 @@ describe('the attempt loop', () => {
     const uncounted = setup(['a', 'b'], 2, { a: 'connect_refused' }, false);
     await uncounted.run();
     expect(uncounted.exchange.inflightSeen).toEqual([0, 0]);
+  });
+});
+
+describe('the attempt loop with a retry policy', () => {
+  /**
+   * The setup() route with a `retry` policy whose jitter always draws `draw`, and a client that can
+   * leave. setup() already took the rotation's first pick, so these exchanges start at b (then a, c).
+   */
+  function withPolicy(retry: Record<string, unknown>, answers: Record<string, Answer>, draw = 1) {
+    const base = setup(['a', 'b', 'c'], 0, answers);
+    const config = policyDefaultsSchema.parse({ retry }).retry!;
+    const retryPolicy = new RetryPolicy(config, new RetryBudget(config.budget, undefined), () => draw);
+    const inner = base.exchange.route as ServiceRoute;
+    const route = { retries: 0, policy: new RoutePolicy([], [], undefined, retryPolicy), pick: (ctx: PickContext) => inner.pick(ctx) };
+    const client = new EventEmitter();
+    let gone = false;
+    class Leaving extends ScriptedExchange {
+      override clientCloses(): EventEmitter {
+        return client;
+      }
+      override clientGone(): boolean {
+        return gone;
+      }
+    }
+    const exchange = new Leaving(route as unknown as ServiceRoute, base.exchange.metrics, true, answers);
+    const loop = new AttemptLoop(base.outcomes);
+    const first = route.pick(exchange.ctx)!;
+    const leave = (): void => {
+      gone = true;
+      client.emit('close');
+    };
+    return { exchange, budget: retryPolicy.budget, leave, run: () => loop.run(exchange, first) };
+  }
+
+  it('retries what `on` lists, as many times as `attempts` says', async () => {
+    const { exchange, budget, run } = withPolicy({ on: ['reset'], attempts: 2, backoff: '0s' }, { a: 'reset', b: 'reset', c: 'reset' });
+    expect((await run()).error).toBe('reset');
+    expect(exchange.sentTo).toEqual(['b', 'a', 'c']);
+    expect([budget.activeRequests, budget.activeRetries]).toEqual([0, 0]);
+  });
+
+  it('retries a header timeout with `timeout` for an idempotent request', async () => {
+    const { exchange, run } = withPolicy({ on: ['timeout'], attempts: 1, backoff: '0s' }, { b: 'header_timeout' });
+    expect((await run()).status).toBe(200);
+    expect(exchange.sentTo).toEqual(['b', 'a']);
+  });
+
+  it('waits the backoff before a retry and sends nothing more when the client leaves during it', async () => {
+    const { exchange, budget, leave, run } = withPolicy({ on: ['reset'], attempts: 2, backoff: '10s' }, { b: 'reset' });
+    const started = Date.now();
+    const result = run();
+    await waitFor('first attempt sent', () => exchange.sentTo.length === 1);
+    expect(budget.activeRetries).toBe(1);
+    leave();
+    expect((await result).aborted).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(exchange.sentTo).toEqual(['b']);
+    expect([budget.activeRequests, budget.activeRetries]).toEqual([0, 0]);
   });
 });

@@ -149,3 +149,29 @@ describe('route match settings', () => {
     expect(again).toBe(first);
   });
 });
+
+describe('retry policy precedence', () => {
+  const router = table(
+    {
+      retries: 1,
+      defaults: { retry: { on: [503], attempts: 3 } },
+      routes: [
+        { host: 'short.test', service: 'orders', retries: 0 },
+        { host: 'long.test', service: 'orders', retry: { on: ['reset'], attempts: 1 } },
+        { host: 'default.test', service: 'orders' },
+      ],
+    },
+    [serviceState('orders', [])],
+  );
+
+  it('a route’s own retries (the short form) stands against defaults.retry', () => {
+    const match = router.match('short.test', '/', noHeaders)!;
+    expect(match.policy?.retry).toBeUndefined();
+    expect(match.retries).toBe(0);
+  });
+
+  it('a route’s retry, else defaults.retry, replaces the global retries', () => {
+    expect(router.match('long.test', '/', noHeaders)!.policy?.retry?.attempts).toBe(1);
+    expect(router.match('default.test', '/', noHeaders)!.policy?.retry?.attempts).toBe(3);
+  });
+});
