@@ -7,12 +7,16 @@
  *   npx tsx bench/profile.ts [--engine undici|http-proxy] [--duration 10] [--body 100|16384]
  *                            [--workers N] [--no-profile] [--no-log] [--no-pin] [--cli path/to/cli.js]
  *                            [--variant 'NAME=YAML' …] [--rounds 3]
+ *                            [--defaults '{"compress":{}}'] [--accept-encoding 'gzip, br']
  *
  * With `--variant` (repeatable) one proxy per variant starts, its config extended by the variant's
  * YAML (`{}` for none; `{otlp}` in it stands for a local OTLP/HTTP sink this script runs), and the
  * variants are measured in interleaved rounds (A B C A B C …: the machine's drift hits all alike);
  * the table gives each variant's median req/s, its spread and the proxy's CPU µs per request.
  *   npx tsx bench/profile.ts --variant 'off={}' --variant 'traced-1%=tracing: { otlpEndpoint: "{otlp}", sampleRatio: 0.01 }'
+ *
+ * `--defaults` is the config's `defaults` (route policy, JSON) for the convention route the load
+ * goes through; `--accept-encoding` is sent with every request (to measure `compress`).
  *
  * The proxy runs on CPU 1 and everything else on CPU 0 when `taskset` exists (as in bench/run.ts).
  */
@@ -45,6 +49,9 @@ const variants = args.flatMap((arg, i) => (arg === '--variant' ? [args[i + 1]!] 
 });
 const rounds = Number(flag('rounds', '3'));
 const profile = !args.includes('--no-profile') && variants.length === 0;
+const policyDefaults = flag('defaults', '');
+const acceptEncoding = flag('accept-encoding', '');
+const loadHeaders: Record<string, string> = { host: 'bench.localhost', ...(acceptEncoding ? { 'accept-encoding': acceptEncoding } : {}) };
 const accessLog = args.includes('--no-log') ? 'off' : 'stdout';
 const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 if (pin) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
@@ -107,6 +114,7 @@ async function startProxy(name: string, extra: string[], backends: http.Server[]
       'domains: [localhost]',
       `workers: ${workers}`,
       ...(engine ? [`engine: ${engine}`] : []),
+      ...(policyDefaults ? [`defaults: ${policyDefaults}`] : []),
       'logLevel: warn',
       ...extra,
     ].join('\n'),
@@ -151,7 +159,7 @@ interface Measurement {
 
 async function measure(proxy: StartedProxy): Promise<Measurement> {
   const cpuBefore = treeCpuSeconds(proxy.pid);
-  const result = await autocannon({ url: proxy.url, connections: 64, duration: durationS, headers: { host: 'bench.localhost' } });
+  const result = await autocannon({ url: proxy.url, connections: 64, duration: durationS, headers: loadHeaders });
   const cpuUs = ((treeCpuSeconds(proxy.pid) - cpuBefore) * 1e6) / result.requests.total;
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx, cpuUs };
 }
@@ -178,7 +186,7 @@ async function compareVariants(backends: http.Server[]): Promise<void> {
       proxies.push(await startProxy(variant.name, extra, backends));
     }
     const idle = new Map(proxies.map((p) => [p.name, treeRssMiB(p.pid)]));
-    for (const proxy of proxies) await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+    for (const proxy of proxies) await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: loadHeaders });
     const samples = new Map<string, Measurement[]>(proxies.map((p) => [p.name, []]));
     for (let round = 1; round <= rounds; round++) {
       for (const proxy of proxies) {
@@ -215,10 +223,10 @@ async function main(): Promise<void> {
     const proxy = await startProxy('default', [], backends);
     try {
       const idle = treeRssMiB(proxy.pid);
-      await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: { host: 'bench.localhost' } });
+      await autocannon({ url: proxy.url, connections: 64, duration: 2, headers: loadHeaders });
       const m = await measure(proxy);
       console.log(
-        `engine=${engine || 'default'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
+        `engine=${engine || 'default'} policy=${policyDefaults || 'none'} body=${bodySize} workers=${workers} log=${accessLog} pinned=${pin} ` +
           `req/s=${Math.round(m.rps)} p50=${m.p50} p99=${m.p99} errors=${m.errors} cpu/req=${m.cpuUs.toFixed(1)}µs rss=${idle}→${treeRssMiB(proxy.pid)} MiB`,
       );
     } finally {

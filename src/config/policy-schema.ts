@@ -8,7 +8,9 @@
  */
 import { z } from 'zod';
 import { SERVICE_NAME_PATTERN } from '../types.js';
+import safeRegex from 'safe-regex2';
 import { cidr, duration } from './fields.js';
+import { HEADER_TEMPLATE_VARIABLES, URL_TEMPLATE_VARIABLES, unknownTemplateVariable, usesTemplateVariable } from './template-syntax.js';
 
 /** An HTTP field name (RFC 9110 token), stored lower-case. */
 export const headerName = z
@@ -86,7 +88,28 @@ const retrySchema = z.strictObject({
   unsafe: z.boolean().default(false),
 });
 
-const headerEditsSchema = z.strictObject({
+/**
+ * Request headers a route may not edit, and why: framing and hop-by-hop fields would open a
+ * request-smuggling or desync vector; the rest the proxy sets itself after the policy chain
+ * (setForwardedHeaders, the loop guard), and Host also routes the request and is HTTP/2's :authority.
+ */
+const PROXY_OWNED_REQUEST_HEADERS: ReadonlyMap<string, string> = new Map([
+  ...['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate'].map(
+    (name) => [name, 'a hop-by-hop header'] as const,
+  ),
+  ['content-length', 'message framing'],
+  ['host', 'the authority the request was routed by'],
+  ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'via'].map((name) => [name, 'set by the proxy itself'] as const),
+]);
+
+/** Response headers a route may not edit: framing, hop-by-hop, and the encoding `compress` owns. */
+const PROXY_OWNED_RESPONSE_HEADERS: ReadonlyMap<string, string> = new Map([
+  ...['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'].map((name) => [name, 'a hop-by-hop header'] as const),
+  ['content-length', 'message framing'],
+  ['content-encoding', 'the body encoding (see compress)'],
+]);
+
+const headerEditsShape = z.strictObject({
   /** Replace (or create) these headers. Values may use {client_ip} {request_id} {service} {instance} {host}. */
   set: z.record(headerName, headerValueTemplate).default({}),
   /** Append these headers (a list adds one field per value). */
@@ -95,6 +118,45 @@ const headerEditsSchema = z.strictObject({
   remove: z.array(headerName).default([]),
 });
 
+/** Header edits with their names and template variables checked; the issue's path names the field. */
+function headerEditsSchema(owned: ReadonlyMap<string, string>, side: 'request' | 'response') {
+  return headerEditsShape.superRefine((edits, ctx) => {
+    const refuse = (path: (string | number)[], message: string, input: unknown): void => ctx.addIssue({ code: 'custom', path, message, input });
+    const checkName = (name: string, path: (string | number)[]): void => {
+      const why = owned.get(name);
+      if (why !== undefined) refuse(path, `expected a header the proxy does not own, got "${name}" (${why})`, name);
+    };
+    const checkValue = (template: string, path: (string | number)[]): void => {
+      const unknown = unknownTemplateVariable(template, HEADER_TEMPLATE_VARIABLES);
+      if (unknown !== undefined) refuse(path, `expected variables among ${variableList(HEADER_TEMPLATE_VARIABLES)}, got {${unknown}}`, template);
+    };
+    for (const [name, template] of Object.entries(edits.set)) {
+      checkName(name, ['set', name]);
+      checkValue(template, ['set', name]);
+    }
+    for (const [name, value] of Object.entries(edits.add)) {
+      checkName(name, ['add', name]);
+      const values = typeof value === 'string' ? [value] : value;
+      values.forEach((template, i) => {
+        const path = typeof value === 'string' ? ['add', name] : ['add', name, i];
+        checkValue(template, path);
+        // The instance changes between attempts: an added field would pile up one per attempt.
+        if (side === 'request' && usesTemplateVariable(template, 'instance')) {
+          refuse(path, `must not use {instance} (it changes between attempts: use set), got "${template}"`, template);
+        }
+      });
+    }
+    edits.remove.forEach((name, i) => checkName(name, ['remove', i]));
+  });
+}
+
+function variableList(names: readonly string[]): string {
+  return names.map((name) => `{${name}}`).join(' ');
+}
+
+/** Rewritten paths longer than this are refused (414) instead of run through a regex. */
+export const MAX_REWRITE_PATH_CHARS = 8192;
+
 const rewriteSchema = z.union([
   z.strictObject({
     prefix: z.strictObject({
@@ -102,18 +164,52 @@ const rewriteSchema = z.union([
       to: z.string().startsWith('/', 'must start with "/"'),
     }),
   }),
-  z.strictObject({
-    /** Applied to the path (query kept); checked at load to run in linear time. */
-    regex: z.string().min(1).max(1000),
-    replacement: z.string().max(4096),
-  }),
+  z
+    .strictObject({
+      /** Applied to the path (query kept); checked at load to run in linear time. */
+      regex: z.string().min(1).max(1000),
+      /** `$1`, `$<name>` refer to the regex's groups (JavaScript String.replace). */
+      replacement: z.string().max(4096),
+    })
+    .superRefine(({ regex, replacement }, ctx) => {
+      const issue = regexIssue(regex, replacement);
+      if (issue !== undefined) ctx.addIssue({ code: 'custom', path: [issue.field], message: issue.message, input: issue.field === 'regex' ? regex : replacement });
+    }),
 ]);
+
+/** Why a rewrite regex (or its replacement) is refused, or undefined when it is usable. */
+function regexIssue(regex: string, replacement: string): { field: 'regex' | 'replacement'; message: string } | undefined {
+  let compiled: RegExp;
+  try {
+    compiled = new RegExp(regex);
+  } catch (err) {
+    return { field: 'regex', message: `expected a valid regular expression (${(err as Error).message})` };
+  }
+  // Star height > 1 (nested quantifiers) can backtrack exponentially on a crafted path.
+  if (!safeRegex(compiled)) return { field: 'regex', message: 'expected a regular expression without nested quantifiers (it could backtrack catastrophically)' };
+  const groups = new RegExp(`${regex}|`).exec('')!.length - 1;
+  for (const ref of replacement.matchAll(/\$(\d{1,2})/g)) {
+    if (Number(ref[1]) > groups) return { field: 'replacement', message: `expected references to the regex's ${groups} group(s), got $${ref[1]}` };
+  }
+  return undefined;
+}
 
 const redirectSchema = z.union([
   z.literal('https'),
   z.strictObject({
     /** URL template: {scheme} {host} {path} {query} {uri} and the variables of header templates. */
-    to: z.string().min(1).max(4096),
+    to: z
+      .string()
+      .min(1)
+      .max(4096)
+      .superRefine((to, ctx) => {
+        const unknown = unknownTemplateVariable(to, URL_TEMPLATE_VARIABLES);
+        if (unknown !== undefined) ctx.addIssue({ code: 'custom', input: to, message: `expected variables among ${variableList(URL_TEMPLATE_VARIABLES)}, got {${unknown}}` });
+        // A target starting with a variable (or "//") could become another site's URL (open redirect).
+        else if (!/^(https?:\/\/|\{scheme\}:\/\/|\/(?![/\\]))/i.test(to)) {
+          ctx.addIssue({ code: 'custom', input: to, message: 'expected an absolute http(s):// or {scheme}:// URL, or a path starting with a single "/"' });
+        }
+      }),
     status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(302),
   }),
 ]);
@@ -128,18 +224,36 @@ const compressSchema = z.strictObject({
   minBytes: z.number().int().min(0).default(1024),
 });
 
-const corsSchema = z.strictObject({
-  /** Allowed origins: `*`, exact origins (`https://app.example.com`) or `https://*.example.com`. */
-  origins: z.array(z.string().min(1)).min(1),
-  methods: z.array(z.string().regex(/^[A-Z]+$/, 'expected an upper-case method')).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
-  /** Request headers a preflight may ask for. */
-  headers: z.array(headerName).default([]),
-  /** Response headers scripts may read. */
-  exposeHeaders: z.array(headerName).default([]),
-  credentials: z.boolean().default(false),
-  /** How long browsers may cache a preflight. */
-  maxAge: duration('10m'),
-});
+/**
+ * `*`, `null`, or scheme://host[:port] where the host may start with `*.` (one or more labels);
+ * lower case, as browsers send origins. No regex syntax: patterns are matched by prefix/suffix.
+ */
+const corsOrigin = z
+  .string()
+  .regex(
+    /^(\*|null|https?:\/\/((\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+|\[[0-9a-f:.]+\])(:\d{1,5})?)$/,
+    'expected *, an origin like https://app.example.com (lower case, no path) or https://*.example.com',
+  );
+
+const corsSchema = z
+  .strictObject({
+    /** Allowed origins: `*`, exact origins (`https://app.example.com`) or `https://*.example.com`. */
+    origins: z.array(corsOrigin).min(1),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, 'expected an upper-case method')).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+    /** Request headers a preflight may ask for. */
+    headers: z.array(headerName).default([]),
+    /** Response headers scripts may read. */
+    exposeHeaders: z.array(headerName).default([]),
+    credentials: z.boolean().default(false),
+    /** How long browsers may cache a preflight. */
+    maxAge: duration('10m'),
+  })
+  .superRefine((cors, ctx) => {
+    // Any site could then read answers made with the user's cookies.
+    if (cors.credentials && cors.origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['origins'], input: '*', message: 'expected explicit origins with credentials: true, got "*"' });
+    }
+  });
 
 const clientCidrsSchema = z.strictObject({
   allow: z.array(cidr).default([]),
@@ -184,12 +298,12 @@ export const routePolicyShape = {
   cors: corsSchema.optional(),
   rateLimit: rateLimitSchema.optional(),
   auth: authSchema.optional(),
-  requestHeaders: headerEditsSchema.optional(),
+  requestHeaders: headerEditsSchema(PROXY_OWNED_REQUEST_HEADERS, 'request').optional(),
   rewrite: rewriteSchema.optional(),
   split: splitSchema.optional(),
   concurrency: concurrencySchema.optional(),
   retry: retrySchema.optional(),
-  responseHeaders: headerEditsSchema.optional(),
+  responseHeaders: headerEditsSchema(PROXY_OWNED_RESPONSE_HEADERS, 'response').optional(),
   compress: compressSchema.optional(),
 };
 
@@ -199,7 +313,7 @@ export type PolicyConfig = z.output<typeof policyDefaultsSchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type ConcurrencyConfig = z.output<typeof concurrencySchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
-export type HeaderEditsConfig = z.output<typeof headerEditsSchema>;
+export type HeaderEditsConfig = z.output<typeof headerEditsShape>;
 export type RewriteConfig = z.output<typeof rewriteSchema>;
 export type RedirectConfig = z.output<typeof redirectSchema>;
 export type CompressConfig = z.output<typeof compressSchema>;
@@ -216,7 +330,7 @@ export const POLICY_KEYS = Object.keys(routePolicyShape) as (keyof PolicyConfig)
  * config that sets its key is refused rather than silently ignored (an `auth` or `clientCidrs`
  * that did nothing would leave a route open). Each step removes its key here when it lands.
  */
-const POLICY_KEYS_BUILT: ReadonlySet<string> = new Set(['rateLimit', 'clientCidrs', 'retry', 'concurrency']);
+const POLICY_KEYS_BUILT: ReadonlySet<string> = new Set(['rateLimit', 'clientCidrs', 'retry', 'concurrency', 'redirect', 'cors', 'requestHeaders', 'responseHeaders', 'rewrite', 'compress']);
 export const POLICY_KEYS_NOT_BUILT: ReadonlySet<string> = new Set(POLICY_KEYS.filter((key) => !POLICY_KEYS_BUILT.has(key)));
 
 export function refuseUnbuiltPolicy(policy: Record<string, unknown>, ctx: z.RefinementCtx): void {

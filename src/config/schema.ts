@@ -45,13 +45,22 @@ const serviceName = z
 export const LISTENER_PROTOCOLS = ['http1', 'h2c', 'h2'] as const;
 export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
 
-const listenerSchema = z.strictObject({
-  address: hostPortValue,
-  /** Terminate TLS on this listener with the certificates of `tls`. */
-  tls: z.boolean().default(false),
-  /** Protocols served on this listener. */
-  protocols: z.array(z.enum(LISTENER_PROTOCOLS)).min(1).default(['http1', 'h2c', 'h2']),
-});
+const listenerSchema = z
+  .strictObject({
+    address: hostPortValue,
+    /** Terminate TLS on this listener with the certificates of `tls`. */
+    tls: z.boolean().default(false),
+    /** Protocols served on this listener. */
+    protocols: z.array(z.enum(LISTENER_PROTOCOLS)).min(1).default(['http1', 'h2c', 'h2']),
+    /** `https`: every request is redirected to https://{host}{uri} before routing (src/policy/redirect.ts). */
+    redirect: z.literal('https').optional(),
+  })
+  // A TLS listener redirecting to https would redirect to itself forever.
+  .superRefine((listener, ctx) => {
+    if (listener.redirect !== undefined && listener.tls) {
+      ctx.addIssue({ code: 'custom', path: ['redirect'], input: listener.redirect, message: 'must be omitted on a listener with tls: true, got "https"' });
+    }
+  });
 
 const timeoutsSchema = z.strictObject({
   /** Upstream TCP connect. */

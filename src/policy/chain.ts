@@ -19,6 +19,11 @@ import { buildConcurrency, type ConcurrencyLimit } from './concurrency.js';
 import type { InstanceSlots } from './instance-slots.js';
 import { buildRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
+import { buildCompress } from './compress.js';
+import { buildCors } from './cors.js';
+import { buildRequestHeaderEdits, buildResponseHeaderEdits } from './header-edits.js';
+import { buildRedirect } from './redirect.js';
+import { buildRewrite } from './rewrite.js';
 
 /** What steps may need beyond their own config; shared by every route of one table. */
 export interface PolicyDeps {
@@ -45,6 +50,11 @@ export class RoutePolicy {
     readonly concurrency: ConcurrencyLimit | undefined = undefined,
     /** `retry`: the attempt loop's rule; undefined = the `retries` short form. */
     readonly retry: RetryPolicy | undefined = undefined,
+    /**
+     * Steps run before each attempt, once its instance is known (request headers using
+     * {instance}); HttpExchange.send runs them. Empty for nearly every route.
+     */
+    readonly attempt: readonly RequestStep[] = [],
   ) {}
 
   /**
@@ -81,6 +91,8 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   if (POLICY_KEYS.every((key) => config[key] === undefined)) return undefined;
   const request: RequestStep[] = [];
   const response: ResponseStep[] = [];
+  const attempt: RequestStep[] = [];
+  const cors = config.cors === undefined ? undefined : buildCors(config.cors);
 
   // clientCidrs (client-cidrs.ts)
   if (config.clientCidrs !== undefined) {
@@ -89,8 +101,10 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   }
 
   // redirect (redirect.ts)
+  if (config.redirect !== undefined) request.push(buildRedirect(config.redirect));
 
   // cors preflight (cors.ts)
+  if (cors !== undefined) request.push(cors.preflight);
 
   // rateLimit (rate-limit.ts)
   if (config.rateLimit !== undefined) {
@@ -102,8 +116,14 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   // auth (forward-auth.ts)
 
   // requestHeaders (header-edits.ts)
+  if (config.requestHeaders !== undefined) {
+    const edits = buildRequestHeaderEdits(config.requestHeaders);
+    request.push(edits.beforePick);
+    if (edits.perAttempt !== undefined) attempt.push(edits.perAttempt);
+  }
 
   // rewrite (rewrite.ts)
+  if (config.rewrite !== undefined) request.push(buildRewrite(config.rewrite));
 
   // concurrency (concurrency.ts)
   const concurrency = config.concurrency === undefined ? undefined : buildConcurrency(config.concurrency, route, deps);
@@ -112,10 +132,13 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   const retry = config.retry === undefined ? undefined : buildRetryPolicy(config.retry, route, deps);
 
   // responseHeaders (header-edits.ts)
+  if (config.responseHeaders !== undefined) response.push(buildResponseHeaderEdits(config.responseHeaders));
 
   // cors response headers (cors.ts)
+  if (cors !== undefined) response.push(cors.response);
 
   // compress (compress.ts)
+  if (config.compress !== undefined) response.push(buildCompress(config.compress));
 
-  return new RoutePolicy(request, response, concurrency, retry);
+  return new RoutePolicy(request, response, concurrency, retry, attempt);
 }

@@ -68,7 +68,12 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {
-    if (this.policyRequest !== undefined) this.policyRequest.instance = endpoint.address;
+    if (this.policyRequest !== undefined) {
+      this.policyRequest.instance = endpoint.address;
+      // Request edits that follow the attempt's instance (headers using {instance}).
+      const steps = this.match.policy!.attempt;
+      for (let i = 0; i < steps.length; i++) steps[i]!.run(this.policyRequest);
+    }
     if (this.deadline !== undefined && !this.#applyDeadline()) return Promise.resolve(DEADLINE_PASSED);
     if (this.trace !== undefined) return this.#tracedForward(this.trace, endpoint);
     return this.engine.forward(this.req, this.res, endpoint, this);

@@ -28,7 +28,9 @@ import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
 import { createProtocolListener } from './protocol-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { RequestIds } from './headers.js';
+import { RequestIds, requestAuthority } from './headers.js';
+import { normalizeHost } from '../routing/match.js';
+import { httpsRedirectStatus, isPlainHost, redirectBody } from '../policy/redirect.js';
 import { LoopGuard } from './loop-guard.js';
 import { normalizeRequestTarget } from './request-target.js';
 import { sendProxyError, writeRawProxyError } from './responses.js';
@@ -59,6 +61,13 @@ export interface HttpProxyServerOptions {
   tracing?: Tracing | undefined;
 }
 
+/**
+ * Marks connections accepted on a `redirect: https` listener. A mark on the socket reaches
+ * HTTP/2 requests too: their `req.socket` is a proxy that reads the session socket's properties.
+ */
+const REDIRECTS_TO_HTTPS = Symbol('waypost.redirectsToHttps');
+type MarkedSocket = Socket & { [REDIRECTS_TO_HTTPS]?: true };
+
 /** After the grace period, open WebSockets get this long for their closing handshake. */
 const WEBSOCKET_CLOSE_MS = 2_500;
 
@@ -88,6 +97,8 @@ export class HttpProxyServer {
   #http2: Http2Server | undefined;
   readonly #http2Sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<Socket>();
+  /** A listener has `redirect: https` (otherwise no request looks for the mark). */
+  #anyRedirecting = false;
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
@@ -188,8 +199,11 @@ export class HttpProxyServer {
         }
         const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
         if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+        const redirecting = listener.redirect === 'https';
+        if (redirecting) this.#anyRedirecting = true;
         server.on('connection', (socket: Socket) => {
           this.#sockets.add(socket);
+          if (redirecting) (socket as MarkedSocket)[REDIRECTS_TO_HTTPS] = true;
           active.inc();
           socket.once('close', () => {
             this.#sockets.delete(socket);
@@ -299,8 +313,34 @@ export class HttpProxyServer {
       sendProxyError(res, problem, true);
       return;
     }
+    if (this.#anyRedirecting && (req.socket as MarkedSocket)[REDIRECTS_TO_HTTPS] === true) {
+      this.#redirectToHttps(req, res);
+      return;
+    }
     if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
   };
+
+  /** `listen[].redirect: https`: answered here, before routing (policy/redirect.ts says how). */
+  #redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.setHeader('x-request-id', this.#ids.of(req));
+    const host = normalizeHost(requestAuthority(req));
+    // The rest of an unread body would be parsed as the next request.
+    const close = req.httpVersionMajor !== 2 && !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+    if (!isPlainHost(host)) {
+      sendProxyError(res, 'bad_host', close);
+      return;
+    }
+    const location = `https://${host}${req.url ?? '/'}`;
+    const body = Buffer.from(redirectBody(location));
+    res.writeHead(httpsRedirectStatus(req.method), {
+      location,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': body.length,
+      // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
+      ...(close || (this.#closing !== undefined && req.httpVersionMajor !== 2) ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const problem = normalizeRequestTarget(req);
@@ -329,3 +369,4 @@ export class HttpProxyServer {
     }
   }
 }
+
