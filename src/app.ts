@@ -37,6 +37,9 @@ import { InstanceSlots } from './policy/instance-slots.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
 import { RouteTable } from './routing/table.js';
 import { createTracing, type Tracing } from './tracing/tracing.js';
+import { ServicePicker } from './routing/service-picker.js';
+import { AuthClient } from './policy/auth-client.js';
+import type { PolicyDeps } from './policy/chain.js';
 import { generateProxyId } from './net/via.js';
 
 export interface AppDeps {
@@ -98,6 +101,10 @@ export class WaypostApp {
   readonly proxyId: string;
   /** Services and upstream addresses that left the registry, cleaned up after a grace. */
   readonly departures: RegistryDepartures;
+  /** What route policies use (every route table built for this app shares it). */
+  readonly policyDeps: PolicyDeps;
+  /** forward-auth's connections to auth services: outlive route tables, closed on stop. */
+  readonly #authClient = new AuthClient();
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -162,11 +169,25 @@ export class WaypostApp {
               deps.logger.warn({ route: routeId }, 'rateLimit.shared needs Redis (redis.url, sentinels or cluster): this route limits per proxy'),
           },
     );
+    this.policyDeps = {
+      metrics: this.metrics,
+      rateLimits: this.rateLimits,
+      instanceSlots: this.#instanceSlots,
+      authClient: this.#authClient,
+      authTargets: new ServicePicker({
+        services: { get: (name) => this.mirror.service(name) },
+        endpointSets: this.endpointSets,
+        balancer: config.balancer,
+        timeouts: config.timeouts,
+      }),
+      // Built below; auth checks report to it as forwarded requests do (a no-op while detection is off).
+      outcomes: { onSuccess: (endpoint) => this.outliers.onSuccess(endpoint), onFailure: (endpoint, reason) => this.outliers.onFailure(endpoint, reason) },
+    };
     this.router = new RouteTable({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
-      policyDeps: { metrics: this.metrics, rateLimits: this.rateLimits, instanceSlots: this.#instanceSlots },
+      policyDeps: this.policyDeps,
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -360,6 +381,7 @@ export class WaypostApp {
       // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
       const grace = this.config.timeouts.grace;
       await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
+      await this.#authClient.close();
       this.#tls?.close();
       // The access log and the span queue buffer; what they hold must leave before the process exits.
       await Promise.all([this.#accessLog?.close(), this.#tracing?.shutdown().catch(() => {})]);

@@ -121,6 +121,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** forward-auth checks by the route's service: allowed (2xx), denied (answer relayed), failed (503 auth_unavailable). */
+  readonly authRequests = new client.Counter({
+    name: 'waypost_auth_requests_total',
+    help: 'Forward-auth checks, by the service of the route and result (allowed, denied, failed).',
+    labelNames: ['service', 'result'] as const,
+    registers: [this.registry],
+  });
+
   #endpointCounts: EndpointCountSource | undefined;
   readonly #removedListeners = new Set<ServicesRemovedListener>();
 

@@ -9,8 +9,12 @@
 import { z } from 'zod';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import safeRegex from 'safe-regex2';
-import { cidr, duration } from './fields.js';
 import { HEADER_TEMPLATE_VARIABLES, URL_TEMPLATE_VARIABLES, unknownTemplateVariable, usesTemplateVariable } from './template-syntax.js';
+import { HOP_BY_HOP } from '../net/hop-by-hop.js';
+import { cidr, duration, durationValue } from './fields.js';
+
+/** Fields forward-auth must not copy from an auth answer: they frame or route this hop, not the request. */
+const NOT_COPYABLE = new Set([...HOP_BY_HOP, 'host', 'content-length']);
 
 /** An HTTP field name (RFC 9110 token), stored lower-case. */
 export const headerName = z
@@ -268,26 +272,43 @@ const authSchema = z
     url: z.url({ protocol: /^https?$/ }).optional(),
     /** Path asked on the auth service (with `service`). */
     path: z.string().startsWith('/', 'must start with "/"').default('/'),
-    /** Headers of the auth service's 2xx answer copied onto the upstream request. */
-    copyHeaders: z.array(headerName).default([]),
-    timeout: duration('5s'),
+    /** Headers of the auth service's 2xx answer copied onto the upstream request (the client's values always dropped). */
+    copyHeaders: z
+      .array(headerName.refine((name) => !NOT_COPYABLE.has(name), 'expected an end-to-end header (not hop-by-hop, Host or Content-Length)'))
+      .max(64)
+      .default([]),
+    /** Bounds connecting, the answer's head and its body (each); 0 would mean no bound, so it is refused. */
+    timeout: durationValue.refine((ms) => ms >= 1 && ms <= 600_000, 'expected a duration between 1ms and 10m').default(5_000),
   })
   .refine((auth) => (auth.service === undefined) !== (auth.url === undefined), {
     message: 'expected exactly one of service or url',
   });
 
 const splitGroupSchema = z.strictObject({
-  /** Instances carrying every one of these tags; omitted = the instances no other group takes. */
-  tags: z.array(z.string().min(1)).optional(),
+  /** Instances carrying every one of these tags (the first such group takes them); omitted = the instances no group takes. */
+  tags: z.array(z.string().min(1).max(256)).max(16).optional(),
+  /** Share of the traffic, relative to the other groups' weights (5 and 95 → 5 %). */
   weight: z.number().min(0).max(100),
 });
 
+const splitGroups = z
+  .array(splitGroupSchema)
+  .min(1)
+  .max(16)
+  .refine((groups) => groups.some((group) => group.weight > 0), { message: 'expected at least one group with a weight above 0' });
+
 const splitSchema = z.union([
-  z.array(splitGroupSchema).min(1),
+  splitGroups,
   z.strictObject({
-    groups: z.array(splitGroupSchema).min(1),
-    /** Keep a client on the group it got: by this cookie (set by the proxy) or request header. */
-    sticky: z.strictObject({ cookie: z.string().min(1).optional(), header: headerName.optional() }).optional(),
+    groups: splitGroups,
+    /** Keep a client on one group: by a cookie the proxy sets naming its group, or by a hash of a request header. */
+    sticky: z
+      .strictObject({
+        cookie: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a cookie name').optional(),
+        header: headerName.optional(),
+      })
+      .refine((sticky) => sticky.cookie !== undefined || sticky.header !== undefined, { message: 'expected cookie or header' })
+      .optional(),
   }),
 ]);
 
@@ -324,19 +345,3 @@ export type SplitConfig = z.output<typeof splitSchema>;
 
 /** The policy keys, in the order DESIGN §8 applies them. */
 export const POLICY_KEYS = Object.keys(routePolicyShape) as (keyof PolicyConfig)[];
-
-/**
- * The steps are built on branches not merged yet (issue 18): until a step is in this build, a
- * config that sets its key is refused rather than silently ignored (an `auth` or `clientCidrs`
- * that did nothing would leave a route open). Each step removes its key here when it lands.
- */
-const POLICY_KEYS_BUILT: ReadonlySet<string> = new Set(['rateLimit', 'clientCidrs', 'retry', 'concurrency', 'redirect', 'cors', 'requestHeaders', 'responseHeaders', 'rewrite', 'compress']);
-export const POLICY_KEYS_NOT_BUILT: ReadonlySet<string> = new Set(POLICY_KEYS.filter((key) => !POLICY_KEYS_BUILT.has(key)));
-
-export function refuseUnbuiltPolicy(policy: Record<string, unknown>, ctx: z.RefinementCtx): void {
-  for (const key of POLICY_KEYS) {
-    if (policy[key] !== undefined && POLICY_KEYS_NOT_BUILT.has(key)) {
-      ctx.addIssue({ code: 'custom', path: [key], message: `route policy "${key}" is not available in this build yet (issue 18)` });
-    }
-  }
-}

@@ -12,7 +12,7 @@ import { parseHostPort, type HostPort } from '../net/address.js';
 import { PROXY_ID_PATTERN } from '../net/via.js';
 import { parseDuration } from './duration.js';
 import { cidr, duration, durationValue } from './fields.js';
-import { policyDefaultsSchema, refuseUnbuiltPolicy, routePolicyShape } from './policy-schema.js';
+import { policyDefaultsSchema, routePolicyShape } from './policy-schema.js';
 
 /**
  * HTTP forwarding engines (config `engine`); src/proxy/http-server.ts maps each name to
@@ -122,8 +122,7 @@ export const routeSchema = z
   .refine((route) => route.retries === undefined || route.retry === undefined, {
     message: 'give either retries (the short form) or retry, not both',
     path: ['retries'],
-  })
-  .superRefine(refuseUnbuiltPolicy);
+  });
 // A route with no host, path "/" and no headers is a catch-all: every request no more specific route takes.
 
 const activeCheckSchema = z.strictObject({
@@ -271,7 +270,7 @@ export const configSchema = z.strictObject({
   trustedProxies: z.array(cidr).default([]),
   routes: z.array(routeSchema).default([]),
   /** Policy every route gets unless it sets the same key itself (DESIGN §8 order). */
-  defaults: policyDefaultsSchema.superRefine(refuseUnbuiltPolicy).prefault({}),
+  defaults: policyDefaultsSchema.prefault({}),
   health: z
     .strictObject({
       /** Active checks, per service name. */

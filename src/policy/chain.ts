@@ -11,6 +11,8 @@
  */
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { POLICY_KEYS } from '../config/policy-schema.js';
+import type { RandomSource } from '../balancer/tried.js';
+import type { OutcomeListener } from '../endpoint.js';
 import type { Metrics } from '../metrics.js';
 import { buildClientCidrs } from './client-cidrs.js';
 import { buildRateLimit } from './rate-limit.js';
@@ -18,6 +20,9 @@ import type { RateLimits } from './rate-limits.js';
 import { buildConcurrency, type ConcurrencyLimit } from './concurrency.js';
 import type { InstanceSlots } from './instance-slots.js';
 import { buildRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import type { AuthRequester } from './auth-client.js';
+import { buildForwardAuth, type AuthTargets } from './forward-auth.js';
+import { buildSplit, type SplitPicker } from './split.js';
 import type { PolicyRequest, RequestStep, ResponseStep, StepResult } from './step.js';
 import { buildCompress } from './compress.js';
 import { buildCors } from './cors.js';
@@ -32,6 +37,14 @@ export interface PolicyDeps {
   readonly rateLimits?: RateLimits;
   /** In-flight requests per instance for `concurrency`, shared by every table the app builds (absent: each route counts alone). */
   readonly instanceSlots?: InstanceSlots;
+  /** forward-auth: the app's HTTP client (owns the connections to auth services). */
+  readonly authClient?: AuthRequester | undefined;
+  /** forward-auth with `service:`: picks an instance of a registered auth service. */
+  readonly authTargets?: AuthTargets | undefined;
+  /** forward-auth: passive health hears auth checks' outcomes. */
+  readonly outcomes?: OutcomeListener | undefined;
+  /** split: the uniform source a group is drawn with (tests inject a seeded one). @default Math.random */
+  readonly random?: RandomSource | undefined;
 }
 
 /** The route a chain is built for. */
@@ -55,6 +68,8 @@ export class RoutePolicy {
      * {instance}); HttpExchange.send runs them. Empty for nearly every route.
      */
     readonly attempt: readonly RequestStep[] = [],
+    /** `split`: the route picks through the tag groups (routing/table.ts); undefined = the balancer alone. */
+    readonly split: SplitPicker | undefined = undefined,
   ) {}
 
   /**
@@ -93,6 +108,7 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   const response: ResponseStep[] = [];
   const attempt: RequestStep[] = [];
   const cors = config.cors === undefined ? undefined : buildCors(config.cors);
+  let split: SplitPicker | undefined;
 
   // clientCidrs (client-cidrs.ts)
   if (config.clientCidrs !== undefined) {
@@ -114,6 +130,7 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   }
 
   // auth (forward-auth.ts)
+  if (config.auth !== undefined) request.push(buildForwardAuth(config.auth, route.service, deps));
 
   // requestHeaders (header-edits.ts)
   if (config.requestHeaders !== undefined) {
@@ -131,6 +148,9 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   // retry (retry-policy.ts)
   const retry = config.retry === undefined ? undefined : buildRetryPolicy(config.retry, route, deps);
 
+  // split (split.ts)
+  if (config.split !== undefined) split = buildSplit(config.split, deps.random);
+
   // responseHeaders (header-edits.ts)
   if (config.responseHeaders !== undefined) response.push(buildResponseHeaderEdits(config.responseHeaders));
 
@@ -140,5 +160,5 @@ export function compilePolicy(config: PolicyConfig, route: PolicyRoute, deps: Po
   // compress (compress.ts)
   if (config.compress !== undefined) response.push(buildCompress(config.compress));
 
-  return new RoutePolicy(request, response, concurrency, retry, attempt);
+  return new RoutePolicy(request, response, concurrency, retry, attempt, split);
 }

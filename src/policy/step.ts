@@ -12,7 +12,14 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Writable } from 'node:stream';
 
 /** Proxy-made answers a step may give (a subset of src/proxy/responses.ts PROXY_ERRORS). */
-export type PolicyErrorCode = 'rate_limited' | 'overloaded' | 'forbidden' | 'no_healthy_instance' | 'upstream_failed' | 'upstream_timeout';
+export type PolicyErrorCode =
+  | 'rate_limited'
+  | 'overloaded'
+  | 'forbidden'
+  | 'auth_unavailable'
+  | 'no_healthy_instance'
+  | 'upstream_failed'
+  | 'upstream_timeout';
 
 /** One request as the policy steps see it. */
 export interface PolicyRequest {

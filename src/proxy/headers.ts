@@ -7,21 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import { parseCidr } from '../net/address.js';
-
-/** RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies must drop too. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  // Node answers 100-continue itself; forwarding it would make the upstream wait for a second "continue".
-  'expect',
-]);
+import { HOP_BY_HOP } from '../net/hop-by-hop.js';
 
 /** Removes hop-by-hop headers and those the Connection header names, in place. */
 function stripHopByHop(headers: IncomingHttpHeaders): void {

@@ -4,7 +4,7 @@
  * response head already went out, the only honest signal left is cutting the
  * connection.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UpstreamErrorReason } from '../metrics.js';
 
@@ -30,6 +30,7 @@ export const PROXY_ERRORS = {
   rate_limited: { status: 429, message: 'Too many requests for this route; slow down and retry after the time Retry-After gives.' },
   overloaded: { status: 503, message: 'The service is at its concurrency limit and the queue is full; try again shortly.' },
   forbidden: { status: 403, message: 'This client address may not use this route.' },
+  auth_unavailable: { status: 503, message: 'The authentication service could not be reached or did not answer in time; try again shortly.' },
   bad_upgrade: {
     status: 400,
     message: 'The WebSocket upgrade request is malformed: it needs GET, a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
@@ -70,19 +71,45 @@ export function sendProxyError(res: ServerResponse, code: ProxyErrorCode, closeC
 
 /** Answers a request Node's parser rejected (no ServerResponse exists), then closes the socket. */
 /** `requestId`: echoed as X-Request-Id when the request got that far (WebSocket upgrades). */
-export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode, requestId?: string): void {
+export function writeRawProxyError(socket: Duplex, code: ProxyErrorCode, requestId?: string, headers?: OutgoingHttpHeaders): void {
+  const { status } = PROXY_ERRORS[code];
+  // Also used on upgrade requests (no ServerResponse there either), so any code may come here.
+  writeRawResponse(
+    socket,
+    status,
+    {
+      'content-type': 'application/json',
+      'x-waypost-error': code,
+      ...(status === 503 ? { 'retry-after': '1' } : {}),
+      ...(requestId === undefined ? {} : { 'x-request-id': requestId }),
+      ...headers,
+    },
+    BODIES[code],
+  );
+}
+
+/** CR or LF in a value would split the head: such a field is left out (second layer: config and llhttp refuse them first). */
+const SPLITS_HEAD = /[\r\n]/;
+
+/**
+ * A whole response on a socket that has no ServerResponse (upgrade requests, errors before the
+ * parser hands a request over): status, headers, body, then the connection closes.
+ */
+export function writeRawResponse(socket: Duplex, status: number, headers: OutgoingHttpHeaders, body: Buffer | string = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const { status } = PROXY_ERRORS[code];
-  const body = BODIES[code];
-  // Also used on upgrade requests (no ServerResponse there either), so any code may come here.
-  const reason = STATUS_CODES[status] ?? 'Error';
-  const retryAfter = status === 503 ? 'retry-after: 1\r\n' : '';
-  const id = requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
-      `x-waypost-error: ${code}\r\n${retryAfter}${id}connection: close\r\n\r\n${body.toString()}`,
-  );
+  const payload = typeof body === 'string' ? Buffer.from(body) : body;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
+  for (const name in headers) {
+    const value = headers[name];
+    const lower = name.toLowerCase();
+    if (value === undefined || lower === 'content-length' || lower === 'connection' || lower === 'transfer-encoding') continue;
+    for (const one of Array.isArray(value) ? value : [value]) {
+      const text = String(one);
+      if (!SPLITS_HEAD.test(name) && !SPLITS_HEAD.test(text)) head += `${name}: ${text}\r\n`;
+    }
+  }
+  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${payload.length}\r\nconnection: close\r\n\r\n`, 'latin1'), payload]));
 }

@@ -34,6 +34,8 @@ export class UpgradeExchange extends Exchange<UpgradeResult> {
     metrics: ServiceMetrics,
     readonly client: Duplex,
     readonly headers: http.OutgoingHttpHeaders,
+    /** Path with query sent upstream: the route's, or what the policy's `rewrite` made of it. */
+    readonly path: string = match.upstreamPath,
   ) {
     // Open tunnels count in stats.inflight through the ConnectionTracker; attempts do not.
     super(match, ctx, metrics, false);
@@ -44,12 +46,12 @@ export class UpgradeExchange extends Exchange<UpgradeResult> {
 
   send(endpoint: Endpoint): Promise<UpgradeResult> {
     if (this.trace !== undefined) return this.#traced(this.trace, endpoint);
-    return attempt(endpoint, this.match, this.headers);
+    return attempt(endpoint, this.match, this.path, this.headers);
   }
 
   async #traced(trace: ServerTrace, endpoint: Endpoint): Promise<UpgradeResult> {
     const span = trace.startAttempt(`GET ${this.match.service}`, endpoint.address, this.retries, this.headers);
-    const result = await attempt(endpoint, this.match, this.headers);
+    const result = await attempt(endpoint, this.match, this.path, this.headers);
     span.end({ status: result.res?.statusCode ?? 0, error: result.error });
     return result;
   }
@@ -68,14 +70,14 @@ export class UpgradeExchange extends Exchange<UpgradeResult> {
 }
 
 /** One upgrade attempt against one instance, with connect and response-head timeouts. */
-function attempt(endpoint: Endpoint, match: RouteMatch, headers: http.OutgoingHttpHeaders): Promise<UpgradeResult> {
+function attempt(endpoint: Endpoint, match: RouteMatch, path: string, headers: http.OutgoingHttpHeaders): Promise<UpgradeResult> {
   return new Promise((resolve) => {
     let settled = false;
     const proxyReq = http.request({
       host: endpoint.instance.host,
       port: endpoint.instance.port,
       method: 'GET',
-      path: match.upstreamPath,
+      path,
       headers,
       agent: false,
     });

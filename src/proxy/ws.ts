@@ -11,7 +11,7 @@
  * (1001) without cutting a relayed frame in half. node:http's client parses the
  * upstream's answer; after the 101 both sockets are relayed with backpressure.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, OutcomeListener } from '../endpoint.js';
@@ -25,13 +25,13 @@ import { AttemptLoop } from './attempts.js';
 import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
 import { upstreamErrorReason } from './forwarder.js';
 import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
-import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, type ProxyErrorCode } from './responses.js';
+import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, writeRawResponse, type ProxyErrorCode } from './responses.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import { UpgradeExchange, type UpgradeResult } from './ws-upgrade.js';
 import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { PolicyRequest } from '../policy/step.js';
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 /** After our close frame, the closing handshake gets this long before both sockets are cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -113,8 +113,9 @@ export class WebSocketProxy {
     }
     const peer = peerAddress(req);
     const clientIp = clientAddress(req, peer, this.#trusted);
-    // The route's request steps (clientCidrs, rateLimit…) apply to upgrades as to any request.
-    if (match.policy !== undefined && !(await this.#admit(match, req, socket, clientIp, host, requestId, metrics))) return;
+    // The route's request steps (clientCidrs, rateLimit, auth, rewrite…) apply to upgrades as to any request.
+    const path = match.policy === undefined ? match.upstreamPath : await this.#admit(match, req, socket, clientIp, host, requestId, metrics);
+    if (path === undefined) return;
     const ctx = createPickContext(req, clientIp);
     const first = match.pick(ctx);
     if (first === undefined) {
@@ -126,7 +127,7 @@ export class WebSocketProxy {
     setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
     // setForwardedHeaders strips hop-by-hop headers; the upgrade pair is exactly what this hop needs.
     const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
-    const exchange = new UpgradeExchange(match, ctx, metrics, socket, headers);
+    const exchange = new UpgradeExchange(match, ctx, metrics, socket, headers, path);
     // The upgrade's span covers the handshake (up to the 101 or the refusal), not the tunnel's life.
     const trace = this.#tracing?.startServer('GET', url, host, req.headers);
     exchange.trace = trace;
@@ -190,8 +191,11 @@ export class WebSocketProxy {
     tunnel.start(result.head!, clientHead);
   }
 
-  /** Runs the route's request steps; a refusal is written on the upgrade socket (no ServerResponse exists here). */
-  async #admit(match: RouteMatch, req: IncomingMessage, socket: Duplex, clientIp: string, host: string, requestId: string, metrics: ServiceMetrics): Promise<boolean> {
+  /**
+   * Runs the route's request steps: the upstream path (after `rewrite`) when the upgrade goes on,
+   * undefined when a step answered it on the socket (no ServerResponse exists here).
+   */
+  async #admit(match: RouteMatch, req: IncomingMessage, socket: Duplex, clientIp: string, host: string, requestId: string, metrics: ServiceMetrics): Promise<string | undefined> {
     const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
     const request: PolicyRequest = {
       req,
@@ -204,21 +208,21 @@ export class WebSocketProxy {
       scheme: encrypted ? 'https' : 'http',
       upstreamPath: match.upstreamPath,
       instance: '',
-      reject: (code) => {
-        this.#reject(socket, metrics, code, requestId);
+      reject: (code, headers) => {
+        this.#reject(socket, metrics, code, requestId, headers);
       },
-      respond: (status) => {
+      respond: (status, headers, body) => {
         metrics.request(status).inc();
-        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-length: 0\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`);
+        writeRawResponse(socket, status, { ...headers, 'x-request-id': requestId }, body);
       },
     };
-    return match.policy!.admit(request);
+    return (await match.policy!.admit(request)) ? request.upstreamPath : undefined;
   }
 
-  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string): number {
+  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string, headers?: OutgoingHttpHeaders): number {
     const { status } = PROXY_ERRORS[code];
     metrics.request(status).inc();
-    writeRawProxyError(socket, code, requestId);
+    writeRawProxyError(socket, code, requestId, headers);
     return status;
   }
 }

@@ -37,9 +37,15 @@ export class ServiceRoute<Timeouts = RouteTimeouts> {
    * none (or the registry does not know the service). Reads only the in-memory snapshot.
    */
   pick(ctx: PickContext): Endpoint | undefined {
+    const set = this.eligibleSet();
+    return set === undefined ? undefined : this.balancer.pick(set, ctx);
+  }
+
+  /** The service's current eligible set; undefined when it has no instance (or the registry does not know it). */
+  eligibleSet(): EndpointSet | undefined {
     const state = this.services.get(this.service);
     if (state === undefined) return undefined;
     const set = this.endpointSets.forService(state);
-    return set.endpoints.length === 0 ? undefined : this.balancer.pick(set, ctx);
+    return set.endpoints.length === 0 ? undefined : set;
   }
 }

@@ -25,6 +25,7 @@ import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
 import { ServiceRoute, type EndpointSetSource, type ServiceSource } from './service-route.js';
 import { compilePolicy, effectivePolicy, type PolicyDeps, type RoutePolicy } from '../policy/chain.js';
+import type { SplitPicker } from '../policy/split.js';
 import { Metrics } from '../metrics.js';
 
 export type { EndpointSetSource, ServiceSource } from './service-route.js';
@@ -62,6 +63,16 @@ class CompiledRoute extends ServiceRoute {
     readonly policy: RoutePolicy | undefined,
   ) {
     super(service, balancer, retries, timeouts, services, endpointSets);
+    this.split = policy?.split;
+  }
+
+  /** The route's `split` tag groups; undefined (nearly every route) = the balancer alone. */
+  readonly split: SplitPicker | undefined;
+
+  override pick(ctx: PickContext): Endpoint | undefined {
+    if (this.split === undefined) return super.pick(ctx);
+    const set = this.eligibleSet();
+    return set === undefined ? undefined : this.split.pick(set, ctx, this.balancer);
   }
 
   matches(target: string, header: (name: string) => string | undefined): boolean {
@@ -70,7 +81,8 @@ class CompiledRoute extends ServiceRoute {
 
   createMatch(target: string): RouteMatch {
     const upstreamPath = this.stripPrefix ? stripPathPrefix(target, this.prefix) : target;
-    return this.sticky === undefined ? new Match(this, upstreamPath) : new StickyMatch(this, upstreamPath);
+    const pins = this.sticky !== undefined || this.split?.setsCookie === true;
+    return pins ? new StickyMatch(this, upstreamPath) : new Match(this, upstreamPath);
   }
 }
 
@@ -107,9 +119,11 @@ class Match implements RouteMatch {
   }
 }
 
+/** A route whose responses pin the client: to an instance (`sticky`) and/or a `split` group (`split.sticky.cookie`). */
 class StickyMatch extends Match {
   onResponse(endpoint: Endpoint, setHeader: (name: string, value: string) => void): void {
-    this.route.sticky!.onResponse(endpoint, setHeader);
+    this.route.sticky?.onResponse(endpoint, setHeader);
+    this.route.split?.onResponse(endpoint, setHeader);
   }
 }
 
@@ -156,7 +170,9 @@ export class RouteTable implements Router {
     this.#services = services;
     this.#endpointSets = endpointSets;
     this.#defaultPolicy = config.defaults;
-    this.#policyDeps = options.policyDeps ?? { metrics: new Metrics({ processMetrics: false }) };
+    const deps = options.policyDeps ?? { metrics: new Metrics({ processMetrics: false }) };
+    // `split` draws its groups with the balancers' random source unless the deps bring their own.
+    this.#policyDeps = deps.random === undefined && balancerOptions.random !== undefined ? { ...deps, random: balancerOptions.random } : deps;
     const g = config.timeouts;
     this.#defaults = {
       retries: config.retries,

@@ -66,16 +66,6 @@ describe('compilePolicy', () => {
   });
 });
 
-describe('policy keys not built yet', () => {
-  it('are refused at config load, naming the field, rather than silently ignored', () => {
-    const result = configSchema.safeParse({ defaults: { split: [{ weight: 1 }] }, routes: [{ service: 'orders', auth: { url: 'http://127.0.0.1:9/x' } }] });
-    expect(result.success).toBe(false);
-    const issues = result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    expect(issues).toContain('defaults.split: route policy "split" is not available in this build yet (issue 18)');
-    expect(issues).toContain('routes.0.auth: route policy "auth" is not available in this build yet (issue 18)');
-  });
-});
-
 describe('policy config', () => {
   it.each([
     [{ rateLimit: { rate: 'fast' } }, 'rateLimit.rate'],
