@@ -12,13 +12,17 @@
  * `Vary: Accept-Encoding` (appended to the upstream's Vary), and a strong ETag becomes
  * weak (W/"…", as nginx does): the bytes differ but the content is the same.
  *
- * The engines write to the returned compressor and wait for its 'drain'; the
- * compressor is piped into the client response, so a slow client holds back the
- * upstream (bounded memory). Server-sent events are flushed on every chunk. A
+ * An answer of known length up to ONE_SHOT_MAX_BYTES is collected and compressed in one
+ * synchronous call: measured on this 2-core machine, 64 concurrent 16 KiB brotli streams cost
+ * ~770 µs of CPU per response (an encoder per stream on the thread pool, each with its own
+ * window) against ~100–140 µs for one-shot calls sized by BROTLI_PARAM_SIZE_HINT.
+ * Longer or unknown-length answers stream: the engines write to the returned compressor and
+ * wait for its 'drain'; the compressor is piped into the client response, so a slow client
+ * holds back the upstream (bounded memory). Server-sent events are flushed on every chunk. A
  * compressor error cuts the client response; the client leaving destroys the
  * compressor (its native memory is freed at once, not at the next GC).
  */
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { CompressConfig } from '../config/policy-schema.js';
 import { appendVary, FieldNames, isField, removeFields } from './head.js';
@@ -36,6 +40,8 @@ const GZIP_OPTIONS: zlib.ZlibOptions = { level: 5 };
 const BROTLI_OPTIONS: zlib.BrotliOptions = {
   params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 },
 };
+/** Known-length answers up to this size are compressed in one call (see the file comment). */
+export const ONE_SHOT_MAX_BYTES = 64 * 1024;
 const GZIP_SSE_OPTIONS: zlib.ZlibOptions = { ...GZIP_OPTIONS, flush: zlib.constants.Z_SYNC_FLUSH };
 const BROTLI_SSE_OPTIONS: zlib.BrotliOptions = { ...BROTLI_OPTIONS, flush: zlib.constants.BROTLI_OPERATION_FLUSH };
 
@@ -125,13 +131,15 @@ export class Compress implements ResponseStep {
     if (encoding === undefined) return sink;
 
     let contentType: string | undefined;
+    let length = -1;
     let etag = -1;
     for (let i = 0; i < head.length; i += 2) {
       const name = head[i]!;
       const value = head[i + 1]!;
       if (isField(name, 'content-type')) contentType = value;
       else if (isField(name, 'content-length')) {
-        if (Number(value) < this.#minBytes) return sink;
+        length = Number(value);
+        if (length < this.#minBytes) return sink;
       } else if (isField(name, 'content-encoding')) {
         if (value.trim().toLowerCase() !== 'identity') return sink;
       } else if (isField(name, 'content-range')) return sink;
@@ -146,6 +154,7 @@ export class Compress implements ResponseStep {
     head.push('content-encoding', encoding);
     appendVary(head, 'Accept-Encoding');
     const sse = contentType.toLowerCase().startsWith('text/event-stream');
+    if (!sse && length >= 0 && length <= ONE_SHOT_MAX_BYTES) return new OneShotCompressor(encoding, length, sink, request);
     return pipeThrough(createCompressor(encoding, sse), sink, request);
   }
 }
@@ -163,6 +172,56 @@ function pipeThrough(compressor: zlib.Gzip | zlib.BrotliCompress, sink: Writable
   res.once('close', () => compressor.destroy());
   compressor.pipe(sink);
   return compressor;
+}
+
+/**
+ * Collects a known-length answer and writes it compressed in one synchronous call when it ends.
+ * Holds at most ONE_SHOT_MAX_BYTES; each write is acknowledged at once (the bytes are copied
+ * into this buffer), so the upstream is read as fast as a streamed body would be.
+ */
+class OneShotCompressor extends Writable {
+  readonly #encoding: Encoding;
+  readonly #sink: Writable;
+  readonly #request: PolicyRequest;
+  readonly #body: Buffer;
+  #filled = 0;
+
+  constructor(encoding: Encoding, length: number, sink: Writable, request: PolicyRequest) {
+    super();
+    this.#encoding = encoding;
+    this.#sink = sink;
+    this.#request = request;
+    this.#body = Buffer.allocUnsafe(length);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    if (this.#filled + chunk.length > this.#body.length) {
+      // More bytes than the upstream's Content-Length (undici and node:http refuse that first): cut the answer.
+      this.#request.res.destroy();
+    } else {
+      chunk.copy(this.#body, this.#filled);
+      this.#filled += chunk.length;
+    }
+    callback();
+  }
+
+  override _final(callback: () => void): void {
+    const { res } = this.#request;
+    if (!res.destroyed) {
+      const body = this.#filled === this.#body.length ? this.#body : this.#body.subarray(0, this.#filled);
+      try {
+        this.#sink.end(
+          this.#encoding === 'br'
+            ? zlib.brotliCompressSync(body, { params: { ...BROTLI_OPTIONS.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } })
+            : zlib.gzipSync(body, GZIP_OPTIONS),
+        );
+      } catch {
+        res.destroy();
+      }
+    }
+    // The attempt ends when the client response closes (the engines watch it), not with this stream.
+    callback();
+  }
 }
 
 export function buildCompress(config: CompressConfig): Compress {

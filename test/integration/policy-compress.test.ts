@@ -11,11 +11,14 @@ import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { ONE_SHOT_MAX_BYTES } from '../../src/policy/compress.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { ENGINES } from './proxy-harness.js';
 
 const TEXT = Buffer.from('Waypost compresses text answers on the way to the client. '.repeat(200));
+/** Known length above ONE_SHOT_MAX_BYTES: streamed through a compressor instead of compressed in one call. */
+const LONG_TEXT = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i}: streamed when longer than the one-shot limit\n`).join(''));
 /** 1 MiB of base64 text: compresses only ~25 % with gzip (its 32 KiB window sees no repeats), so bytes stay bytes. */
 const BIG_CHUNK = Buffer.from(Array.from({ length: 16_384 }, (_, i) => createHash('sha256').update(String(i)).digest('base64')).join('').slice(0, 1 << 20));
 const BIG_CHUNKS = 64; // 64 MiB
@@ -28,6 +31,10 @@ function textHandler(state: { sse?: http.ServerResponse | http2.Http2ServerRespo
     if (req.url === '/text') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': TEXT.length, etag: '"v1"' });
       res.end(TEXT);
+    } else if (req.url === '/long') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': LONG_TEXT.length });
+      res.write(LONG_TEXT.subarray(0, 70_000));
+      res.end(LONG_TEXT.subarray(70_000));
     } else if (req.url === '/small') {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 });
       res.end('small');
@@ -143,6 +150,21 @@ describe.each(ENGINES)('compress through the proxy (engine %s)', (engine) => {
     const br = await get(proxy.port, 'zip.test', '/text', 'gzip, deflate, br');
     expect(br.headers['content-encoding']).toBe('br');
     expect(zlib.brotliDecompressSync(br.body)).toEqual(TEXT);
+  });
+
+  it('compresses a short known-length answer in one call and streams a longer one', async () => {
+    expect(TEXT.length).toBeLessThanOrEqual(ONE_SHOT_MAX_BYTES);
+    expect(LONG_TEXT.length).toBeGreaterThan(ONE_SHOT_MAX_BYTES);
+    const before = compressors.length;
+    const short = await get(proxy.port, 'zip.test', '/text', 'br');
+    expect(zlib.brotliDecompressSync(short.body)).toEqual(TEXT);
+    expect(compressors.length).toBe(before);
+    for (const coding of ['br', 'gzip']) {
+      const long = await get(proxy.port, 'zip.test', '/long', coding);
+      expect(long.headers['content-encoding']).toBe(coding);
+      expect(coding === 'br' ? zlib.brotliDecompressSync(long.body) : zlib.gunzipSync(long.body)).toEqual(LONG_TEXT);
+    }
+    expect(compressors.length).toBe(before + 2);
   });
 
   it('sends small answers and clients that accept no coding the bytes as they are', async () => {
