@@ -132,13 +132,27 @@ export function setForwardedHeaders(
 ): void {
   const headers = req.headers;
   stripHopByHop(headers);
-  if (req.httpVersionMajor === 2) fromHttp2(headers);
+  if (req.httpVersionMajor === 2) {
+    pinRequestLine(req);
+    fromHttp2(headers);
+  }
   const isTrusted = trusted.has(peer);
   const forwardedFor = headers['x-forwarded-for'];
   headers['x-forwarded-for'] = isTrusted && forwardedFor ? `${forwardedFor}, ${peer}` : peer;
   if (!(isTrusted && headers['x-forwarded-proto'])) headers['x-forwarded-proto'] = proto;
   if (!(isTrusted && headers['x-forwarded-host']) && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
   headers['x-request-id'] = requestId;
+}
+
+/**
+ * An HTTP/2 compat request reads `method` and `url` from its `:method` / `:path` headers, and its
+ * `url` setter writes `:path` back: own properties keep both once the pseudo-headers are gone.
+ */
+function pinRequestLine(req: IncomingMessage): void {
+  const method = req.method;
+  const url = req.url;
+  Object.defineProperty(req, 'method', { value: method, writable: true, configurable: true, enumerable: true });
+  Object.defineProperty(req, 'url', { value: url, writable: true, configurable: true, enumerable: true });
 }
 
 /**

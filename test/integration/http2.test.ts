@@ -179,3 +179,27 @@ describe('rapid reset', () => {
     }
   });
 });
+
+describe.each(['undici', 'http-proxy'] as const)('HTTP/2 clients through the %s engine', (engine) => {
+  it('reach an HTTP/1.1 instance with their method, path, headers and body', async () => {
+    const echo = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(`${req.method} ${req.url} host=${req.headers.host} x-test=${req.headers['x-test']} body=${Buffer.concat(chunks).toString()}`));
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const viaHttpProxy = await startApp({ engine });
+    try {
+      await viaHttpProxy.register({ service: 'echo', id: 'e1', host: '127.0.0.1', port: (echo.address() as AddressInfo).port });
+      const url = `http://127.0.0.1:${viaHttpProxy.port}/p?q=1`;
+      const get = await curl(['--http2-prior-knowledge', '-H', 'host: echo.localhost', '-H', 'x-test: 1', url]);
+      expect(get).toEqual({ status: 200, version: '2', body: 'GET /p?q=1 host=echo.localhost x-test=1 body=' });
+      const post = await curl(['--http2-prior-knowledge', '-H', 'host: echo.localhost', '--data-binary', 'hello', url]);
+      expect(post).toEqual({ status: 200, version: '2', body: 'POST /p?q=1 host=echo.localhost x-test=undefined body=hello' });
+    } finally {
+      await viaHttpProxy.stop();
+      echo.closeAllConnections();
+      await new Promise((r) => echo.close(r));
+    }
+  });
+});

@@ -62,7 +62,9 @@ export class HttpProxyEngine implements ForwardEngine {
       if (state.done) return;
       // http-proxy builds the upstream path from req.url and the headers from req.headers.
       req.url = attempt.path;
-      req.headers = attempt.headers;
+      // An HTTP/2 compat request's `headers` has no setter: an own property shadows it.
+      if (req.httpVersionMajor === 2) Object.defineProperty(req, 'headers', { value: attempt.headers, writable: true, configurable: true });
+      else req.headers = attempt.headers;
       const { host, port } = endpoint.instance;
       const options: AttemptServerOptions = {
         target: { host, port },
