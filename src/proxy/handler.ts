@@ -89,38 +89,54 @@ export class ProxyHandler implements PolicyAnswers {
     this.inflight--;
   };
 
+  /**
+   * A request answered before routing (a request target it cannot take, a routing loop): logged
+   * and counted under `_unrouted` like a request no route matches.
+   */
+  refuse(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean): void {
+    const started = performance.now();
+    const socket = countingSocket(req);
+    const bytesBefore = socket.bytesWritten;
+    const log = this.#entry(req);
+    log.error = code;
+    log.status = this.#sendError(res, code, closeConnection, log);
+    this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, undefined);
+  }
+
+  /** The access-log entry of a request as it arrived. */
+  #entry(req: IncomingMessage): AccessLogEntry {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const log: AccessLogEntry = {
+      requestId: this.#ids.of(req),
+      method: req.method ?? 'GET',
+      host: normalizeHost(requestAuthority(req)),
+      path: query === -1 ? url : url.slice(0, query),
+      service: undefined,
+      routeId: undefined,
+      instance: undefined,
+      status: 0,
+      bytesIn: undefined,
+      bytesOut: 0,
+      durationMs: 0,
+      upstreamMs: 0,
+      retries: 0,
+      error: undefined,
+      protocol: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
+      grpcStatus: undefined,
+      traceId: undefined,
+    };
+    return log;
+  }
+
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const started = performance.now();
-      // HTTP/2: req.socket stops answering once the stream closed (bytesWritten reads
-      // undefined, logged as NaN), so count on the session's own socket.
-      const socket = (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? req.socket;
+      const socket = countingSocket(req);
       const bytesBefore = socket.bytesWritten;
-      const requestId = this.#ids.of(req);
-
+      const log = this.#entry(req);
+      const { requestId, host, path } = log;
       const url = req.url ?? '/';
-      const query = url.indexOf('?');
-      const path = query === -1 ? url : url.slice(0, query);
-      const host = normalizeHost(requestAuthority(req));
-      const log: AccessLogEntry = {
-        requestId,
-        method: req.method ?? 'GET',
-        host,
-        path,
-        service: undefined,
-        routeId: undefined,
-        instance: undefined,
-        status: 0,
-        bytesIn: undefined,
-        bytesOut: 0,
-        durationMs: 0,
-        upstreamMs: 0,
-        retries: 0,
-        error: undefined,
-        protocol: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
-        grpcStatus: undefined,
-        traceId: undefined,
-      };
       const trace = this.#tracing?.startServer(log.method, path, host, req.headers);
       if (trace !== undefined) log.traceId = trace.traceId;
 
@@ -307,4 +323,12 @@ const UPSTREAM_ERRORS: ReadonlySet<string> = new Set(UPSTREAM_ERROR_REASONS);
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/**
+ * Where a request's written bytes are counted. HTTP/2: req.socket stops answering once the stream
+ * closed (bytesWritten reads undefined, logged as NaN), so the session's own socket.
+ */
+function countingSocket(req: IncomingMessage): Socket {
+  return (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? req.socket;
 }

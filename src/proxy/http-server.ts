@@ -308,16 +308,17 @@ export class HttpProxyServer {
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const problem = normalizeRequestTarget(req);
     if (problem !== undefined) {
-      res.setHeader('x-request-id', this.#ids.of(req));
       // Close the connection: a client that sent an ambiguous request gets no second one on it.
-      sendProxyError(res, problem, true);
+      this.#handler.refuse(req, res, problem, true);
       return;
     }
     if (this.#anyRedirecting && (req.socket as MarkedSocket)[REDIRECTS_TO_HTTPS] === true) {
       this.#redirectToHttps(req, res);
       return;
     }
-    if (!this.#loopGuard.refuseRequest(req, res)) this.#handler.handle(req, res);
+    // An unread body of a looping request would be parsed as the next request on this connection.
+    if (this.#loopGuard.loops(req)) this.#handler.refuse(req, res, 'loop_detected', this.#handler.unreadBody(req));
+    else this.#handler.handle(req, res);
   };
 
   /** `listen[].redirect: https`: answered here, before routing (policy/redirect.ts says how). */

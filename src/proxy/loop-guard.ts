@@ -9,12 +9,12 @@
  * MAX_VIA_HOPS proxies (a loop through several proxies, or a hostile header).
  * So a loop costs one extra request and one pooled connection, not a fan-out.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { viaEntry, viaHops, viaNames } from '../net/via.js';
 import { RequestIds } from './headers.js';
-import { sendProxyError, writeRawProxyError } from './responses.js';
+import { writeRawProxyError } from './responses.js';
 
 /** More Via entries than this is treated as a loop (nginx and Envoy chains are a handful deep). */
 export const MAX_VIA_HOPS = 16;
@@ -36,13 +36,9 @@ export class LoopGuard {
     return this.#proxyId;
   }
 
-  /** Answers 508 and returns true for a looping request; otherwise marks it and returns false. */
-  refuseRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    if (!this.#loops(req)) return this.#mark(req);
-    res.setHeader('x-request-id', this.#ids.of(req));
-    // An unread body would be parsed as the next request on this connection.
-    sendProxyError(res, 'loop_detected', hasBody(req));
-    return true;
+  /** true for a looping request (the caller answers 508 `loop_detected`); otherwise marks it and returns false. */
+  loops(req: IncomingMessage): boolean {
+    return this.#loops(req) || this.#mark(req);
   }
 
   /** The same for a WebSocket upgrade (no ServerResponse: the answer is written raw). */
@@ -74,9 +70,4 @@ export class LoopGuard {
     req.headers.via = via === undefined ? entry : `${via}, ${entry}`;
     return false;
   }
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

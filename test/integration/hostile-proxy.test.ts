@@ -12,7 +12,7 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
-import { readUntil } from '../helpers/wait.js';
+import { readUntil, sleep, waitFor } from '../helpers/wait.js';
 
 async function startApp(overrides: ConfigInput = {}): Promise<{ app: WaypostApp; port: number }> {
   const config = configSchema.parse({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, accessLog: 'off', ...overrides });
@@ -149,9 +149,12 @@ describe('slowloris', () => {
         socket.on('error', () => {});
         sockets.push(socket);
       }
-      await new Promise((r) => setTimeout(r, 300));
-      const open = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
-      expect(open).toBeLessThanOrEqual(5);
+      const open = (): number => sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
+      // Every socket connects (the kernel accepts), then the proxy closes those above the cap.
+      await waitFor('all 20 connects settled', () => sockets.every((s) => s.readyState !== 'opening'));
+      await waitFor('at most 5 connections left open', () => open() <= 5, { timeoutMs: 10_000 });
+      await sleep(200);
+      expect(open()).toBeLessThanOrEqual(5);
     } finally {
       for (const socket of sockets) socket.destroy();
       await capped.app.stop();

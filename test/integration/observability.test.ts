@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
@@ -101,6 +102,39 @@ describe('access log', () => {
     for (const field of ['durationMs', 'upstreamMs', 'bytesOut', 'time', 'level']) expect(entry).toHaveProperty(field);
   });
 });
+
+describe('requests answered before routing', () => {
+  it('a bad request target (400) and a routing loop (508) are counted under _unrouted and logged', async () => {
+    const badTarget = await rawRequest(proxy.port, 'GET http://user@orders.localhost/x HTTP/1.1\r\nHost: orders.localhost\r\nx-request-id: req-bad-target\r\n\r\n');
+    expect(badTarget).toMatch(/^HTTP\/1\.1 400 /);
+    const loopVia = `1.1 ${proxy.app.proxyId} (waypost)`;
+    const loop = await request(proxy.port, { host: 'orders.localhost', path: '/loop', headers: { via: loopVia, 'x-request-id': 'req-loop' } });
+    expect(loop.status).toBe(508);
+    const text = await scrape();
+    expect(text).toMatch(/waypost_requests_total\{service="_unrouted",code="400"\} [1-9]/);
+    expect(text).toMatch(/waypost_requests_total\{service="_unrouted",code="508"\} [1-9]/);
+    let entries: Record<string, unknown>[] = [];
+    for (let i = 0; i < 100 && entries.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const lines = readFileSync(accessLogFile, 'utf8').trim().split('\n').filter(Boolean);
+      entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.requestId === 'req-bad-target' || e.requestId === 'req-loop');
+    }
+    expect(entries.find((e) => e.requestId === 'req-bad-target')).toMatchObject({ status: 400, error: 'bad_request_target' });
+    expect(entries.find((e) => e.requestId === 'req-loop')).toMatchObject({ status: 508, error: 'loop_detected', path: '/loop' });
+  });
+});
+
+/** One raw HTTP/1.1 exchange (for request lines a client library would not send); resolves with what came back. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
 
 describe('dashboard wiring', () => {
   it('serves the dashboard page and the stats API on the admin port', async () => {
