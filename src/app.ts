@@ -6,7 +6,7 @@
 import { dashboardRoute } from './admin/dashboard.js';
 import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
-import { configRouteViews } from './admin/route-list.js';
+import { routeViews } from './admin/route-list.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
@@ -34,7 +34,8 @@ import { createRedisClient, parseRedisTopology } from './registry/redis-connecti
 import { RateLimits } from './policy/rate-limits.js';
 import { SharedRateLimitSync } from './policy/shared-rate-limit.js';
 import type { RegistryStore, SweepResult } from './registry/store.js';
-import { RouteTable } from './routing/table.js';
+import { LiveRouter } from './routing/live-router.js';
+import { followRegistryRoutes } from './live-routes.js';
 import { createTracing, type Tracing } from './tracing/tracing.js';
 import { generateProxyId } from './net/via.js';
 
@@ -80,7 +81,8 @@ export class WaypostApp {
   readonly mirror: RegistryMirror;
   readonly pool: EndpointPool;
   readonly endpointSets: EndpointSets;
-  readonly router: RouteTable;
+  /** Config-file routes plus the registry's API and declared routes, swapped whole on change. */
+  readonly router: LiveRouter;
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
@@ -159,11 +161,12 @@ export class WaypostApp {
               deps.logger.warn({ route: routeId }, 'rateLimit.shared needs Redis (redis.url, sentinels or cluster): this route limits per proxy'),
           },
     );
-    this.router = new RouteTable({
+    this.router = new LiveRouter({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
       policyDeps: { metrics: this.metrics, rateLimits: this.rateLimits },
+      logger: deps.logger,
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -232,6 +235,7 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    followRegistryRoutes(this.router, this.mirror);
     // The first snapshot arrives without change events: the departure book starts from it.
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
     this.#housekeeping.start();
@@ -255,6 +259,7 @@ export class WaypostApp {
       isReady: () => this.#listening,
       forbiddenTargets: ownListeners,
       proxyId: this.proxyId,
+      routes: this.router,
       extraRoutes: [
         dashboardRoute(),
         statsRoute({
@@ -262,7 +267,7 @@ export class WaypostApp {
           metrics: this.metrics,
           storeKind: this.store.kind,
           source: poolStatsSource(this.pool, this.healthHistory, this.#inflightElsewhere),
-          routes: [() => configRouteViews(this.config)],
+          routes: [() => routeViews(this.router.list(), this.config.domains)],
         }),
       ],
       // Eureka and Consul APIs, when compat.eureka / compat.consul are on.

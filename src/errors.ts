@@ -8,6 +8,8 @@ export const ErrorCodes = {
   INVALID: 'invalid',
   NOT_FOUND: 'not_found',
   CONFLICT: 'conflict',
+  /** A registration declares a route (host+path) another service already declares; the message names the owner. */
+  ROUTE_CONFLICT: 'route_conflict',
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'forbidden',
   TOO_LARGE: 'too_large',
@@ -31,6 +33,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  route_conflict: 409,
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,

@@ -26,7 +26,7 @@ export interface HousekeepingOptions {
   metrics: Metrics;
   pool: EndpointPool;
   endpointSets: EndpointSets;
-  router: RouteTable;
+  router: Pick<RouteTable, 'forgetService'>;
   departures: RegistryDepartures;
   /** Closes the upstream pool of an address once idle (the HTTP engine; absent before the listeners start). */
   forgetUpstream: (address: string) => void;
