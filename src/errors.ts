@@ -92,3 +92,9 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** A start-up (or reload) step failed: `what` and the cause, as one line. */
+export function startupError(what: string, err: unknown): WaypostError {
+  if (err instanceof WaypostError && err.code === 'startup') return err;
+  return new WaypostError('startup', `${what}: ${describeError(err)}`, { cause: err });
+}

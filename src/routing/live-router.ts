@@ -1,7 +1,7 @@
 /**
  * LiveRouter: the Router the listeners use when routes change at run time (issue 19).
  * It holds one immutable RouteTable and replaces it with ONE assignment when the route
- * set changes: the config file's routes (setConfig, e.g. on reload), the registry's API
+ * set changes: the config file's routes (prepareConfig on a config reload), the registry's API
  * routes and the routes instances declare (fed by src/live-routes.ts from mirror events).
  *
  * Rebuilds happen off the request path: a change marks the table stale and one microtask
@@ -69,6 +69,8 @@ export class LiveRouter implements Router {
   #listing: RouteListing = { revision: 0, routes: [] };
   #revision = 0;
   #stale = false;
+  /** Counts registry route changes: tells a prepared reload table whether it is still current. */
+  #generation = 0;
   readonly #waiters = new Set<Waiter>();
 
   constructor(options: LiveRouterOptions) {
@@ -88,10 +90,26 @@ export class LiveRouter implements Router {
     this.#table.forgetService(service);
   }
 
-  /** New config-file routes and defaults (config reload): rebuilt and swapped at once. */
+  /** New config-file routes and defaults: rebuilt and swapped at once. */
   setConfig(config: RouteTableConfig): void {
-    this.#config = config;
-    this.#rebuild();
+    this.prepareConfig(config)();
+  }
+
+  /**
+   * Config reload, in two steps so the table swaps at the reload's commit point: builds the
+   * table for `config` (with the current API and declared routes) now, throwing if it cannot
+   * be built; the returned commit swaps it in with one assignment. A registry route change
+   * that arrived in between is not lost: the table is then built again on commit.
+   */
+  prepareConfig(config: RouteTableConfig): () => void {
+    const generation = this.#generation;
+    const table = new RouteTable({ ...this.#options, config, extraRoutes: this.#extraRoutes() });
+    return () => {
+      this.#config = config;
+      if (generation !== this.#generation || this.#stale) return this.#rebuild();
+      this.#table = table;
+      this.#listing = this.#list();
+    };
   }
 
   /** The registry's API routes as of registry `revision`. */
@@ -143,6 +161,7 @@ export class LiveRouter implements Router {
 
   #changed(revision: number): void {
     this.#revision = Math.max(this.#revision, revision);
+    this.#generation++;
     if (this.#stale) return;
     this.#stale = true;
     // After the event batch that caused it, before any request is read.

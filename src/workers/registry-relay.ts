@@ -44,6 +44,7 @@ export class RegistryRelay {
     const { store, mirror, send } = this.#options;
     switch (message.wp) {
       case 'request':
+        if (message.op !== 'state') return false;
         send({ wp: 'reply', id: message.id, ok: true, value: mirrorState(mirror) });
         return true;
       case 'subscribe': {
