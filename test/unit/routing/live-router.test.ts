@@ -121,4 +121,24 @@ describe('live router', () => {
     expect(routed(router, 'h42.test', '/p9942/x')).toBe('r9942 svc /p9942/x');
     expect(rebuildMs).toBeLessThan(5_000);
   });
+
+  it('swaps a reload\'s prepared table at commit, built again when a registry route changed in between; a bad table throws at prepare', async () => {
+    const router = liveRouter({ routes: [{ path: '/old', service: 'conf' }] });
+    router.setApiRoutes([api('a', { path: '/a', service: 'x' })], 2);
+    await settled();
+    const next = configSchema.parse({ domains: [], routes: [{ path: '/new', service: 'conf' }] });
+    const commit = router.prepareConfig(next);
+    // Prepared only: requests still route on the old table.
+    expect(routed(router, 'any.test', '/old')).toBe('route[0] conf /old');
+    router.setApiRoutes([api('a', { path: '/a', service: 'x' }), api('b', { path: '/b', service: 'x' })], 3);
+    commit();
+    expect(routed(router, 'any.test', '/old')).toBeUndefined();
+    expect(routed(router, 'any.test', '/new')).toBe('route[0] conf /new');
+    expect(routed(router, 'any.test', '/b')).toBe('b x /b');
+    expect(router.list().routes.map((r) => r.id)).toEqual(['route[0]', 'a', 'b']);
+    // An invalid balancer name only reaches the table past the schema: prepare throws, nothing changes.
+    const broken = { ...next, routes: [{ ...next.routes[0]!, balancer: 'nope' as never }] };
+    expect(() => router.prepareConfig(broken)).toThrow();
+    expect(routed(router, 'any.test', '/new')).toBe('route[0] conf /new');
+  });
 });
