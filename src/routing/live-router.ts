@@ -106,9 +106,13 @@ export class LiveRouter implements Router {
     const table = new RouteTable({ ...this.#options, config, extraRoutes: this.#extraRoutes() });
     return () => {
       this.#config = config;
-      if (generation !== this.#generation || this.#stale) return this.#rebuild();
-      this.#table = table;
-      this.#listing = this.#list();
+      if (generation !== this.#generation || this.#stale) this.#rebuild();
+      else {
+        this.#table = table;
+        this.#listing = this.#list();
+      }
+      // Config routes carry no registry revision: blocking listers are answered now (same revision, new list).
+      for (const waiter of [...this.#waiters]) waiter.resolve();
     };
   }
 

@@ -38,8 +38,12 @@ describe('config reload with live routes', () => {
     const port = p.app.addresses.http[0]!.port;
     await waitFor('the declared route routes', async () => (await backendOf(port, '/gamma')) === 'gamma');
 
+    // A blocking list of the routes is answered by the reload (config routes have no registry revision).
+    const { revision } = (await admin(p, 'GET', '/v1/routes')).body as { revision: number };
+    const waiting = admin(p, 'GET', `/v1/routes?wait=${revision}&timeout=30s`);
     p.write({ ...base, routes: [{ path: '/alpha2', service: 'alpha' }, { path: '/from-api', service: 'alpha' }] });
     expect((await p.reload()).status).toBe(200);
+    expect(((await waiting).body as { routes: { route: { path: string } }[] }).routes[0]!.route.path).toBe('/alpha2');
     expect(await backendOf(port, '/alpha')).toBe(404);
     expect(await backendOf(port, '/alpha2')).toBe('alpha');
     // On an equal match the config route now wins over the API route, as documented.
