@@ -6,41 +6,42 @@
 import { dashboardRoute } from './admin/dashboard.js';
 import { compatHandlers, type CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
-import { configRouteViews } from './admin/route-list.js';
+import { routeViews } from './admin/route-list.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
 import { EndpointSets } from './health/endpoint-sets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { WaypostConfig } from './config/schema.js';
 import { RegistryDepartures } from './departures.js';
-import { describeError, WaypostError } from './errors.js';
-import { ActiveChecker } from './health/active.js';
+import { startupError, WaypostError } from './errors.js';
+import type { ActiveChecker } from './health/active.js';
+import { ReloadableActiveChecker } from './health/active-reload.js';
 import { HealthHistory } from './health/history.js';
 import { endpointCounts, poolHealthOf } from './health/eligibility.js';
 import { OutlierDetector } from './health/passive.js';
 import { SharedEjections } from './health/shared-ejections.js';
 import { EndpointPool } from './health/state.js';
-import { createAccessLog, type AccessLog } from './access-log.js';
 import type { Logger } from './log.js';
 import { Housekeeping } from './housekeeping.js';
 import { Metrics } from './metrics.js';
 import { RegistryMirror } from './mirror/mirror.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
-import { HttpProxyServer } from './proxy/http-server.js';
-import { TcpProxyServer } from './proxy/tcp.js';
-import { TlsCertificates } from './proxy/tls.js';
 import { createStore, usesRedis } from './registry/create-store.js';
 import { createRedisClient, parseRedisTopology } from './registry/redis-connection.js';
 import { RateLimits } from './policy/rate-limits.js';
 import { SharedRateLimitSync } from './policy/shared-rate-limit.js';
 import { InstanceSlots } from './policy/instance-slots.js';
-import type { RegistryStore, SweepResult } from './registry/store.js';
-import { RouteTable } from './routing/table.js';
-import { createTracing, type Tracing } from './tracing/tracing.js';
+import type { RegistryStore } from './registry/store.js';
 import { ServicePicker } from './routing/service-picker.js';
 import { AuthClient } from './policy/auth-client.js';
 import type { PolicyDeps } from './policy/chain.js';
+import { SelfPreservationReport } from './self-preservation-report.js';
+import { LiveRouter } from './routing/live-router.js';
+import { followRegistryRoutes } from './live-routes.js';
 import { generateProxyId } from './net/via.js';
+import { DataPath } from './data-path.js';
+import { ConfigReloader, type ConfigSource } from './app-reload.js';
+import { reloadRoute } from './admin/reload-api.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -61,6 +62,11 @@ export interface AppDeps {
   departureGraceMs?: number;
   /** Requests in flight to an instance that this process's pool does not see (the cluster primary: its workers'). */
   inflightElsewhere?: (service: string, id: string) => number;
+  /**
+   * Reads the configuration again (the file, env and flags the process started with) for
+   * SIGHUP and `POST /v1/admin/reload`; without it the app cannot reload.
+   */
+  configSource?: ConfigSource;
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
@@ -78,19 +84,20 @@ export interface AppAddresses {
 }
 
 export class WaypostApp {
-  readonly config: WaypostConfig;
+  #config: WaypostConfig;
   readonly metrics: Metrics;
   readonly store: RegistryStore;
   readonly mirror: RegistryMirror;
   readonly pool: EndpointPool;
   readonly endpointSets: EndpointSets;
-  readonly router: RouteTable;
+  /** Config-file routes plus the registry's API and declared routes, swapped whole on change (and by a reload). */
+  readonly router: LiveRouter;
   /** Open WebSockets and TCP connections per instance, for draining. */
   readonly connections: ConnectionTracker;
   readonly outliers: OutlierDetector;
   /** Recent health changes per instance, for the dashboard. */
   readonly healthHistory: HealthHistory;
-  readonly activeChecks: ActiveChecker;
+  readonly #activeChecks: ReloadableActiveChecker;
   /** Present when ejections are shared through Redis (`health.passive.share`). */
   readonly sharedEjections: SharedEjections | undefined;
   /** Rate-limit buckets of every route (outlive route tables) and the one shared-limit reconciler. */
@@ -108,28 +115,25 @@ export class WaypostApp {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
-  #http: HttpProxyServer | undefined;
-  #tcp: TcpProxyServer[] = [];
-  #tls: TlsCertificates | undefined;
+  readonly #dataPath: DataPath;
+  /** Present when the app was given a configSource. */
+  readonly reloader: ConfigReloader | undefined;
   #admin: AdminServer | undefined;
-  #accessLog: AccessLog | undefined;
-  #tracing: Tracing | undefined;
   #compat: CompatHandlers | undefined;
   #listening = false;
   #addresses: AppAddresses | undefined;
-  #heldServices = new Set<string>();
   #stopping: Promise<void> | undefined;
   readonly #housekeeping: Housekeeping;
   readonly #inflightElsewhere: ((service: string, id: string) => number) | undefined;
 
   constructor(config: WaypostConfig, deps: AppDeps) {
-    this.config = config;
+    this.#config = config;
     this.proxyId = config.proxyId || generateProxyId();
     this.#log = deps.logger;
     this.metrics = deps.metrics ?? new Metrics();
     this.#role = deps.role ?? 'all';
     this.#inflightElsewhere = deps.inflightElsewhere;
-    this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: (result) => this.#onSweep(result) });
+    this.store = deps.store ?? createStore(config, { logger: deps.logger, onSweep: new SelfPreservationReport(this.metrics, deps.logger).onSweep });
     this.mirror = new RegistryMirror({ store: this.store, logger: deps.logger, metrics: this.metrics });
     this.#clock = deps.clock ?? systemClock;
     this.pool = new EndpointPool(this.#clock);
@@ -183,11 +187,12 @@ export class WaypostApp {
       // Built below; auth checks report to it as forwarded requests do (a no-op while detection is off).
       outcomes: { onSuccess: (endpoint) => this.outliers.onSuccess(endpoint), onFailure: (endpoint, reason) => this.outliers.onFailure(endpoint, reason) },
     };
-    this.router = new RouteTable({
+    this.router = new LiveRouter({
       config,
       services: { get: (name) => this.mirror.service(name) },
       endpointSets: this.endpointSets,
       policyDeps: this.policyDeps,
+      logger: deps.logger,
     });
     this.#housekeeping = new Housekeeping({
       config,
@@ -198,7 +203,7 @@ export class WaypostApp {
       endpointSets: this.endpointSets,
       router: this.router,
       departures: this.departures,
-      forgetUpstream: (address) => this.#http?.forgetUpstream(address),
+      forgetUpstream: (address) => this.#dataPath.forgetUpstream(address),
     });
     // Per-instance counters live as long as the instance does (and while requests to it finish).
     this.mirror.onChange((service, state) => {
@@ -224,13 +229,32 @@ export class WaypostApp {
         : undefined;
     this.healthHistory = new HealthHistory(this.#clock);
     this.#recordHealthHistory();
-    this.activeChecks = new ActiveChecker({
-      pool: this.pool,
-      source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) },
-      checks: config.health.active,
+    this.#activeChecks = new ReloadableActiveChecker(
+      { pool: this.pool, source: { service: services.service, onChange: (listener) => this.mirror.onChange(listener) }, logger: deps.logger, clock: this.#clock },
+      config.health.active,
+    );
+    this.#dataPath = new DataPath({
+      router: this.router,
+      connections: this.connections,
+      proxyId: this.proxyId,
+      metrics: this.metrics,
       logger: deps.logger,
-      clock: this.#clock,
+      outcomes: this.outliers.enabled ? this.outliers : undefined,
+      services: { get: (name) => this.mirror.service(name) },
+      endpointSets: this.endpointSets,
     });
+    this.reloader =
+      deps.configSource &&
+      new ConfigReloader({ source: deps.configSource, current: () => this.#config, apply: (next) => this.applyConfig(next), metrics: this.metrics, logger: deps.logger });
+  }
+
+  /** The configuration in force (the one loaded at start, or the last one reloaded). */
+  get config(): WaypostConfig {
+    return this.#config;
+  }
+
+  get activeChecks(): ActiveChecker {
+    return this.#activeChecks.current;
   }
 
   /** Active verdicts and ejections (local or shared) go into the dashboard's per-instance history. */
@@ -256,11 +280,12 @@ export class WaypostApp {
       throw startupError(`cannot start the ${this.store.kind} registry`, err);
     }
     await this.mirror.start();
+    followRegistryRoutes(this.router, this.mirror);
     // The first snapshot arrives without change events: the departure book starts from it.
     for (const state of this.mirror.services()) this.departures.update(state.name, state);
     this.#housekeeping.start();
     // Cluster workers take active-health verdicts from the primary instead of probing N times.
-    if (this.#role !== 'listeners') this.activeChecks.start();
+    if (this.#role !== 'listeners') this.#activeChecks.start();
     await this.sharedEjections?.start();
 
     // Bound addresses once known; until then the configured ones (port 0 = not yet bound).
@@ -279,14 +304,16 @@ export class WaypostApp {
       isReady: () => this.#listening,
       forbiddenTargets: ownListeners,
       proxyId: this.proxyId,
+      routes: this.router,
       extraRoutes: [
         dashboardRoute(),
+        ...(this.reloader ? [reloadRoute({ token: this.config.admin.token, reloader: this.reloader })] : []),
         statsRoute({
           mirror: this.mirror,
           metrics: this.metrics,
           storeKind: this.store.kind,
           source: poolStatsSource(this.pool, this.healthHistory, this.#inflightElsewhere),
-          routes: [() => configRouteViews(this.config)],
+          routes: [() => routeViews(this.router.list(), this.config.domains)],
         }),
       ],
       // Eureka and Consul APIs, when compat.eureka / compat.consul are on.
@@ -302,60 +329,11 @@ export class WaypostApp {
     }
     if (this.#role === 'registry') return this.#registryOnly(adminAddress);
 
-    if (this.config.listen.some((listener) => listener.tls)) {
-      try {
-        this.#tls = new TlsCertificates({ tls: this.config.tls, logger: log });
-      } catch (err) {
-        throw startupError('cannot load the TLS certificates', err);
-      }
-    }
-    const accessLog = createAccessLog(this.config.accessLog, log);
-    this.#accessLog = accessLog;
-    this.#tracing = await createTracing(this.config.tracing, this.metrics, log);
-    const http = new HttpProxyServer({
-      config: this.config,
-      router: this.router,
-      engine: this.config.engine,
-      connections: this.connections,
-      proxyId: this.proxyId,
-      ...(this.#tls ? { tls: this.#tls } : {}),
-      metrics: this.metrics,
-      logger: log,
-      ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
-      ...(accessLog ? { onAccessLog: (entry) => accessLog.write(entry) } : {}),
-      tracing: this.#tracing,
-    });
-    this.#http = http;
-    try {
-      await http.listen();
-    } catch (err) {
-      throw startupError('cannot bind the HTTP listener', err);
-    }
-    const tcpAddresses: Address[] = [];
-    for (const [index, listener] of this.config.tcp.entries()) {
-      const tcp = new TcpProxyServer({
-        listener,
-        services: { get: (name) => this.mirror.service(name) },
-        endpointSets: this.endpointSets,
-        metrics: this.metrics,
-        logger: log,
-        connections: this.connections,
-        // Failed connects count toward ejection like HTTP gateway errors.
-        ...(this.outliers.enabled ? { outcomes: this.outliers } : {}),
-      });
-      this.#tcp.push(tcp);
-      try {
-        const { address, port } = await tcp.listen();
-        tcpAddresses.push({ host: address, port });
-      } catch (err) {
-        throw startupError(`cannot bind tcp[${index}] listener`, err);
-      }
-    }
+    const { http: httpAddresses, tcp: tcpAddresses } = await this.#dataPath.start(this.config);
     this.#listening = true;
-    const httpAddresses = http.addresses().map(({ address, port }) => ({ host: address, port }));
     this.#addresses = { admin: adminAddress, http: httpAddresses, tcp: tcpAddresses };
     log.info(
-      { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: http.engineName, revision: this.mirror.revision },
+      { admin: adminAddress, http: httpAddresses, store: this.store.kind, engine: this.#dataPath.engineName, revision: this.mirror.revision },
       this.#role === 'all' ? 'waypost started' : 'worker listening',
     );
     return this.#addresses;
@@ -369,9 +347,34 @@ export class WaypostApp {
     return this.#addresses;
   }
 
-  /** SIGHUP: reopen the access-log file after it was rotated away. */
+  /** Reopen the access-log file after it was rotated away (a reload does it too). */
   reopenLogs(): void {
-    this.#accessLog?.reopen();
+    this.#dataPath.reopenLogs();
+  }
+
+  /**
+   * Applies a validated configuration whose restart-only fields are unchanged
+   * (src/config/reload.ts): listeners, certificates, access log, routes, health settings.
+   * Throws, changing nothing, when a certificate or a new address fails.
+   */
+  async applyConfig(next: WaypostConfig): Promise<void> {
+    if (this.#stopping) throw new WaypostError('closed', 'the proxy is stopping; the reload was not applied');
+    const current = this.#config;
+    // Built (policies compiled, with the app's shared policy deps) before anything changes.
+    const commitRoutes = this.router.prepareConfig(next);
+    const commit = (): void => {
+      this.#config = next;
+      commitRoutes();
+      this.#housekeeping.reconfigure(next);
+      this.outliers.reconfigure(next.health.passive);
+      // Cluster workers take active-health verdicts from the primary.
+      if (this.#role !== 'listeners') this.#activeChecks.reconfigure(next.health.active);
+    };
+    if (this.#role === 'registry') commit();
+    else {
+      await this.#dataPath.reconfigure(current, next, commit);
+      if (this.#addresses) this.#addresses = { ...this.#addresses, ...this.#dataPath.addresses() };
+    }
   }
 
   /** Graceful: stop accepting, let in-flight work finish (bounded by timeouts.grace), close the registry. */
@@ -380,14 +383,11 @@ export class WaypostApp {
       this.#listening = false;
       // Listeners drain first (in-flight requests finish within the grace period) while the mirror still follows the registry.
       const grace = this.config.timeouts.grace;
-      await Promise.all([this.#http?.close(grace), ...this.#tcp.map((tcp) => tcp.close(grace))]);
+      await this.#dataPath.close(grace);
       await this.#authClient.close();
-      this.#tls?.close();
-      // The access log and the span queue buffer; what they hold must leave before the process exits.
-      await Promise.all([this.#accessLog?.close(), this.#tracing?.shutdown().catch(() => {})]);
       await this.#admin?.close();
       this.#compat?.close();
-      this.activeChecks.close();
+      this.#activeChecks.close();
       this.sharedEjections?.close();
       this.rateLimits.close();
       this.outliers.close();
@@ -401,30 +401,8 @@ export class WaypostApp {
 
   /** Open upstream sockets and queued requests of the HTTP engine (undefined before start). */
   upstreamStats(): EngineStats | undefined {
-    return this.#http?.engineStats();
+    return this.#dataPath.upstreamStats();
   }
-
-  #onSweep(result: SweepResult): void {
-    const held = new Set(result.held.map((h) => h.service));
-    for (const h of result.held) {
-      if (!this.#heldServices.has(h.service)) {
-        this.#log.warn({ service: h.service, wouldExpire: h.wouldExpire, instances: h.instances }, 'self-preservation engaged: expiry held');
-      }
-      this.metrics.selfPreservation.set({ service: h.service }, 1);
-    }
-    for (const service of this.#heldServices) {
-      if (!held.has(service)) {
-        this.metrics.selfPreservation.set({ service }, 0);
-        this.#log.info({ service }, 'self-preservation released');
-      }
-    }
-    this.#heldServices = held;
-  }
-}
-
-function startupError(what: string, err: unknown): WaypostError {
-  if (err instanceof WaypostError && err.code === 'startup') return err;
-  return new WaypostError('startup', `${what}: ${describeError(err)}`, { cause: err });
 }
 
 /** Start an app or fail with a WaypostError('startup'); cleans up what started. */

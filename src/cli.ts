@@ -10,6 +10,7 @@ import { instancesCommand } from './commands/instances.js';
 import { proxyCommand } from './commands/proxy.js';
 import { registerCommand } from './commands/register.js';
 import { registrarCommand } from './commands/registrar.js';
+import { routesCommand } from './commands/routes.js';
 import { servicesCommand } from './commands/services.js';
 import { describeError, isWaypostError } from './errors.js';
 
@@ -32,12 +33,13 @@ Examples:
   waypost proxy --redis redis://127.0.0.1:6379    shared Redis registry
   waypost register --service orders --address 127.0.0.1:3000 --check-path /healthz
   waypost services --registry http://127.0.0.1:9901
+  waypost routes set orders-api --service orders --path /api/orders --strip-prefix
 
 Every proxy option can also come from --config FILE (YAML) or WAYPOST_* variables (flag > env > file).`,
     );
   // Exit codes are ours to choose: commander would exit 1 on usage errors.
   program.exitOverride();
-  for (const add of [proxyCommand, registerCommand, servicesCommand, instancesCommand, deregisterCommand, registrarCommand]) {
+  for (const add of [proxyCommand, registerCommand, servicesCommand, instancesCommand, deregisterCommand, routesCommand, registrarCommand]) {
     add(program).exitOverride();
   }
   return program;

@@ -8,6 +8,8 @@ export const ErrorCodes = {
   INVALID: 'invalid',
   NOT_FOUND: 'not_found',
   CONFLICT: 'conflict',
+  /** A registration declares a route (host+path) another service already declares; the message names the owner. */
+  ROUTE_CONFLICT: 'route_conflict',
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'forbidden',
   TOO_LARGE: 'too_large',
@@ -31,6 +33,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  route_conflict: 409,
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,
@@ -88,4 +91,10 @@ export const configError = (field: string, message: string, cause?: unknown): Wa
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A start-up (or reload) step failed: `what` and the cause, as one line. */
+export function startupError(what: string, err: unknown): WaypostError {
+  if (err instanceof WaypostError && err.code === 'startup') return err;
+  return new WaypostError('startup', `${what}: ${describeError(err)}`, { cause: err });
 }

@@ -14,7 +14,6 @@ import type { EndpointSets } from './health/endpoint-sets.js';
 import type { EndpointPool } from './health/state.js';
 import type { Logger } from './log.js';
 import { UNROUTED, type Metrics } from './metrics.js';
-import type { RouteTable } from './routing/table.js';
 
 /** Stats of removed instances that were busy are dropped this often once their work ends. */
 const POOL_SWEEP_INTERVAL_MS = 5_000;
@@ -26,7 +25,7 @@ export interface HousekeepingOptions {
   metrics: Metrics;
   pool: EndpointPool;
   endpointSets: EndpointSets;
-  router: RouteTable;
+  router: { forgetService(service: string): void };
   departures: RegistryDepartures;
   /** Closes the upstream pool of an address once idle (the HTTP engine; absent before the listeners start). */
   forgetUpstream: (address: string) => void;
@@ -35,17 +34,19 @@ export interface HousekeepingOptions {
 export class Housekeeping {
   readonly #o: HousekeepingOptions;
   /** Services named in the config: bounded by it, so their series stay while they have no instances. */
-  readonly #configured: ReadonlySet<string>;
+  #configured: ReadonlySet<string>;
   #sweepTimer: TimerHandle | undefined;
   #strayTimer: TimerHandle | undefined;
   #closed = false;
 
   constructor(options: HousekeepingOptions) {
     this.#o = options;
-    this.#configured = new Set([
-      ...options.config.routes.map((route) => route.service),
-      ...options.config.tcp.flatMap((tcp) => [tcp.service, ...Object.values(tcp.sniRoutes ?? {})]),
-    ]);
+    this.#configured = configuredServices(options.config);
+  }
+
+  /** A reloaded configuration: the services it names keep their series. */
+  reconfigure(config: HousekeepingOptions['config']): void {
+    this.#configured = configuredServices(config);
   }
 
   start(): void {
@@ -96,4 +97,11 @@ export class Housekeeping {
         });
     }, departures.graceMs);
   }
+}
+
+function configuredServices(config: HousekeepingOptions['config']): ReadonlySet<string> {
+  return new Set([
+    ...config.routes.map((route) => route.service),
+    ...config.tcp.flatMap((tcp) => [tcp.service, ...Object.values(tcp.sniRoutes ?? {})]),
+  ]);
 }

@@ -196,10 +196,27 @@ export class Metrics {
   /** The last 15 minutes of traffic in 10 s buckets, for the dashboard (not exposed to Prometheus). */
   readonly traffic: TrafficRecorder;
 
+  /** `POST /v1/admin/reload` and SIGHUP; `result` is `success` or `failure` (nothing changed). */
+  readonly configReloads = new client.Counter({
+    name: 'waypost_config_reloads_total',
+    help: 'Configuration reloads by result: success (applied) or failure (refused; the previous configuration stays).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** As Prometheus's own: set when the configuration is first loaded, then at each successful reload. */
+  readonly configLastReloadSuccess = new client.Gauge({
+    name: 'waypost_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last successful configuration load (start or reload).',
+    registers: [this.registry],
+  });
+
   constructor(options: MetricsOptions = {}) {
     this.traffic = new TrafficRecorder(options.now);
     if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
     this.registryConnected.set(0);
+    // Both series exist from the start, so a failure rate can be computed before the first reload.
+    for (const result of ['success', 'failure']) this.configReloads.labels(result).inc(0);
   }
 
   /**

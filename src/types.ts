@@ -32,6 +32,8 @@ export interface InstanceRecord {
   readonly protocol: InstanceProtocol;
   /** Lease length in seconds. */
   readonly ttl: number;
+  /** Routes this instance declares for its service (DESIGN §8); absent when it declares none. */
+  readonly routes?: readonly DeclaredRoute[];
   /** ISO-8601, registry clock. */
   readonly registeredAt: string;
   /** ISO-8601, registry clock. */
@@ -51,6 +53,19 @@ export interface RegistrationInput {
   readonly status?: InstanceStatus;
   readonly protocol?: InstanceProtocol;
   readonly ttl?: number;
+  readonly routes?: readonly DeclaredRoute[];
+}
+
+/**
+ * A route an instance declares for its own service (DESIGN §8): the matching keys of a
+ * config route. It routes while at least one registered instance of the service declares it.
+ */
+export interface DeclaredRoute {
+  /** Exact host (lower case) or `*.domain`; absent = any host. */
+  readonly host?: string;
+  /** Path prefix, matched on segment boundaries. */
+  readonly path: string;
+  readonly stripPrefix: boolean;
 }
 
 /** Stable key of an instance across snapshots: `service/id`. */

@@ -83,6 +83,11 @@ export class BlockingQueries {
     await this.#park(clientGone, (signal) => this.#mirror.waitForRevision(params.afterRevision + 1, params.timeoutMs, signal));
   }
 
+  /** Parks another kind of wait (e.g. `GET /v1/routes?wait=REV`) under the same bound and release rules. */
+  park<T>(clientGone: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.#park(clientGone, wait);
+  }
+
   /** One parked request: counted against maxWaiters, answered early by its client leaving or releaseAll(). */
   async #park<T>(clientGone: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#parked.size >= this.#maxWaiters) {

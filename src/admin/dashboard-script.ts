@@ -229,7 +229,7 @@ export const DASHBOARD_SCRIPT = `
     var row = el('tr');
     row.dataset.route = r.id;
     var headers = Object.keys(r.headers).map(function (k) { return k + ': ' + r.headers[k]; }).join(', ');
-    row.append(el('td', '', r.source), el('td', 'mono', r.host === null ? '*' : r.host), el('td', 'mono', r.path), el('td', 'mono', headers || '\\u2014'),
+    row.append(el('td', '', r.declaredBy ? 'declared by ' + r.declaredBy : r.source), el('td', 'mono', r.host === null ? '*' : r.host), el('td', 'mono', r.path), el('td', 'mono', headers || '\\u2014'),
       el('td', '', r.service === null ? '{service}' : r.service), el('td', '', r.stripPrefix ? 'yes' : 'no'));
     return row;
   }

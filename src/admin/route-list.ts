@@ -1,14 +1,17 @@
 /**
- * The route table as the dashboard shows it: every route with where it comes from.
- * Config routes and the host convention are listed here; other sources (routes declared
- * by instances, the routes API) add their own lists through StatsRouteOptions.routes.
+ * The route table as the dashboard shows it: every route with where it comes from, in
+ * precedence order on equal matches: config file, admin API, declared by services (the
+ * LiveRouter's listing), then the host convention.
  */
-import type { WaypostConfig } from '../config/schema.js';
+import type { RouteConfig, WaypostConfig } from '../config/schema.js';
+import type { RouteListing } from '../routing/live-router.js';
 
 export interface RouteView {
   readonly id: string;
-  /** `config`, `convention`, or the name of another source. */
+  /** `config`, `api`, `declared` or `convention`. */
   readonly source: string;
+  /** `declared` only: the service whose instances declare it. */
+  readonly declaredBy?: string;
   /** null = any host. */
   readonly host: string | null;
   readonly path: string;
@@ -18,18 +21,15 @@ export interface RouteView {
   readonly stripPrefix: boolean;
 }
 
-/** The config file's routes (ids as the router names them) and one convention route per domain. */
-export function configRouteViews(config: Pick<WaypostConfig, 'routes' | 'domains'>): RouteView[] {
-  const routes: RouteView[] = config.routes.map((route, index) => ({
-    id: `route[${index}]`,
-    source: 'config',
-    host: route.host ?? null,
-    path: route.path,
-    headers: route.headers,
-    service: route.service,
-    stripPrefix: route.stripPrefix,
-  }));
-  for (const domain of config.domains) {
+/** The listed routes (config, API, declared) and one convention route per domain. */
+export function routeViews(listing: RouteListing, domains: WaypostConfig['domains']): RouteView[] {
+  const routes = listing.routes.map(({ id, source, declaredBy, route }): RouteView => {
+    // Listed bodies passed the config route schema; absent keys take its defaults.
+    const r = route as Partial<RouteConfig>;
+    const view = { id, source, host: r.host ?? null, path: r.path ?? '/', headers: r.headers ?? {}, service: r.service ?? null, stripPrefix: r.stripPrefix ?? false };
+    return declaredBy === undefined ? view : { ...view, declaredBy };
+  });
+  for (const domain of domains) {
     routes.push({ id: 'convention', source: 'convention', host: `{service}.${domain}`, path: '/', headers: {}, service: null, stripPrefix: false });
   }
   return routes;

@@ -18,6 +18,7 @@ import { sendJson } from './body.js';
 import { answerFailure, designErrorFormat } from './failure.js';
 import { healthFromStatus, type HealthOf } from './health-view.js';
 import { MethodNotAllowed, RegistryApi } from './registry-api.js';
+import { mirrorRouteCatalog, RoutesApi, type RouteCatalog } from './routes-api.js';
 import { viaFromWaypost, viaNames } from '../net/via.js';
 import type { OwnListeners } from './self-loop.js';
 import { RegistrationTargets } from './targets.js';
@@ -60,6 +61,8 @@ export interface AdminServerOptions {
   extraHandlers?: readonly AdminHandler[];
   /** Longest wait for the mirror to show a write before answering it. @default 1000 */
   readYourWritesMs?: number;
+  /** This proxy's routes, for `/v1/routes` (absent: the registry's API and declared routes from the mirror). */
+  routes?: RouteCatalog;
   /** The proxy's own listeners: registering one of them is refused with 403 (no self-loop). */
   forbiddenTargets?: OwnListeners;
   /**
@@ -86,6 +89,7 @@ export class AdminServer {
   readonly #isReady: () => boolean;
   readonly #blocking: BlockingQueries;
   readonly #api: RegistryApi;
+  readonly #routes: RoutesApi;
   readonly #extra = new Map<string, AdminRoute[]>();
   readonly #handlers: readonly AdminHandler[];
   readonly #proxyId: string | undefined;
@@ -106,6 +110,16 @@ export class AdminServer {
       healthOf: options.healthOf ?? healthFromStatus,
       token: new TokenGuard(config.admin.token),
       targets: new RegistrationTargets(config.admin.allowedCidrs, options.forbiddenTargets),
+      blocking: this.#blocking,
+      maxBodyBytes: config.admin.maxBodyBytes,
+      logger: this.#log,
+      ...(options.readYourWritesMs === undefined ? {} : { readYourWritesMs: options.readYourWritesMs }),
+    });
+    this.#routes = new RoutesApi({
+      store: options.store,
+      mirror: options.mirror,
+      catalog: options.routes ?? mirrorRouteCatalog(options.mirror),
+      token: new TokenGuard(config.admin.token),
       blocking: this.#blocking,
       maxBodyBytes: config.admin.maxBodyBytes,
       logger: this.#log,
@@ -189,6 +203,9 @@ export class AdminServer {
         if (await handler(req, res, { path: rawPath, query, clientGone: clientGone.signal })) return;
       }
       const segments = decodeSegments(rawPath);
+      if (segments[0] === 'v1' && segments[1] === 'routes') {
+        return await this.#routes.handle({ req, res, segments: segments.slice(2), query, clientGone: clientGone.signal });
+      }
       if (segments[0] !== 'v1' || segments[1] !== 'services') {
         throw new WaypostError(ErrorCodes.NOT_FOUND, `no such admin path: ${JSON.stringify(rawPath.slice(0, 100))}`);
       }

@@ -64,7 +64,7 @@ export interface StatsRouteOptions {
   /** `memory` or `redis`, shown as is. */
   storeKind?: string;
   source?: StatsSource;
-  /** Lists of routes to show, one per source (config routes: route-list.ts configRouteViews). */
+  /** Lists of routes to show, one per source (route-list.ts routeViews). */
   routes?: readonly (() => readonly RouteView[])[];
 }
 

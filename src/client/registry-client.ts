@@ -17,6 +17,8 @@
  */
 import { ErrorCodes, WaypostError, describeError, type ErrorCode } from '../errors.js';
 import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+import type { StoredRoute } from '../registry/store.js';
+import type { RouteListing } from '../routing/live-router.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { Registration, type RegistrationOptions } from './registration.js';
 import type { RegistrationTarget, TargetService } from './target.js';
@@ -146,6 +148,23 @@ export class RegistryClient implements RegistrationTarget {
   async listServices(): Promise<ServiceSummary[]> {
     const res = await this.#call('GET', '/v1/services');
     return ((await res.json()) as { services: ServiceSummary[] }).services;
+  }
+
+  /** `GET /v1/routes`: every route the proxy routes by, with its source (config, api, declared). */
+  async listRoutes(): Promise<RouteListing> {
+    return (await (await this.#call('GET', '/v1/routes')).json()) as RouteListing;
+  }
+
+  /** `PUT /v1/routes/{id}`: create or replace an API route (the body of a config route). */
+  async putRoute(id: string, route: Readonly<Record<string, unknown>>): Promise<StoredRoute> {
+    return (await (await this.#call('PUT', `/v1/routes/${encodeURIComponent(id)}`, { body: route })).json()) as StoredRoute;
+  }
+
+  /** `DELETE /v1/routes/{id}`; false when no API route has this id. */
+  async deleteRoute(id: string): Promise<boolean> {
+    const res = await this.#call('DELETE', `/v1/routes/${encodeURIComponent(id)}`, { allow404: true });
+    await res.body?.cancel();
+    return res.status === 204;
   }
 
   /** Names of services that have instances. */

@@ -1,16 +1,16 @@
 /**
  * `waypost proxy`: load config, start the app, stop gracefully on SIGTERM/SIGINT (a second
- * signal exits at once), reopen the access log on SIGHUP.
+ * signal exits at once), reload the configuration (and reopen the access log) on SIGHUP.
  */
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { ENGINE_NAMES } from '../config/schema.js';
+import { ENGINE_NAMES, type WaypostConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import cluster from 'node:cluster';
 import { startProxy, type WaypostApp } from '../app.js';
 import { startPrimary, type RunningPrimary } from '../workers/primary.js';
-import { startWorker } from '../workers/worker.js';
+import { configFromPrimary, startWorker } from '../workers/worker.js';
 import { formatHostPort } from '../net/address.js';
 import { logLevelOption } from './options.js';
 import { startOrFlush } from './log-flush.js';
@@ -55,24 +55,28 @@ export function proxyCommand(program: Command): Command {
     .addOption(new Option('--engine <engine>', `HTTP forwarding engine (default: ${defaults.engine})`).choices(ENGINE_NAMES))
     .option('--zone <zone>', "this proxy's zone, for zone preference (default: none)")
     .action(async (flags: ProxyFlags) => {
-      const config = loadConfig({
-        file: flags.config ?? process.env.WAYPOST_CONFIG,
-        env: process.env,
-        flags: FLAG_PATHS.filter(([key]) => flags[key] !== undefined).map(([key, flag, path, convert]) => ({
-          path,
-          flag,
-          value: convert(flags[key]!),
-        })),
-      });
+      // A reload reads the same file, env and flags again: flags given at start keep winning.
+      const load = (): WaypostConfig =>
+        loadConfig({
+          file: flags.config ?? process.env.WAYPOST_CONFIG,
+          env: process.env,
+          flags: FLAG_PATHS.filter(([key]) => flags[key] !== undefined).map(([key, flag, path, convert]) => ({
+            path,
+            flag,
+            value: convert(flags[key]!),
+          })),
+        });
+      // A cluster worker runs on the configuration the primary validated (and reloaded since), not on the file.
+      const config = cluster.isWorker ? await configFromPrimary() : load();
       const logger = createLogger({ level: config.logLevel });
       let stopping = false;
       // workers > 1: this process is the cluster primary, or one of its workers (cluster.fork re-runs this command).
       const app = await startOrFlush<RunningPrimary | WaypostApp>(logger, () =>
         config.workers <= 1
-          ? startProxy(config, { logger })
+          ? startProxy(config, { logger, configSource: load })
           : cluster.isWorker
             ? startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
-            : startPrimary(config, logger),
+            : startPrimary(config, logger, load),
       );
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
@@ -95,10 +99,14 @@ export function proxyCommand(program: Command): Command {
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
-      // Log rotation, as nginx's: `mv access.log access.log.1 && kill -HUP <pid>`.
+      // As nginx's: `kill -HUP <pid>` reloads the configuration; log rotation (`mv access.log
+      // access.log.1 && kill -HUP <pid>`) works through it, as the reload reopens the access log.
+      // A worker's SIGHUP (not sent by the primary any more) only reopens its log.
       process.on('SIGHUP', () => {
-        logger.info({ signal: 'SIGHUP' }, 'reopening the access log');
-        app.reopenLogs();
+        const reloader = 'app' in app ? app.app.reloader : app.reloader;
+        logger.info({ signal: 'SIGHUP' }, reloader ? 'reloading the configuration; reopening the access log' : 'reopening the access log');
+        if (reloader) reloader.reload('SIGHUP').catch(() => undefined); // refused: logged by the reloader, the old config stays
+        else app.reopenLogs();
       });
     });
 }

@@ -8,6 +8,8 @@ import { Option, type Command } from 'commander';
 import { configError, describeError, WaypostError, ErrorCodes } from '../errors.js';
 import { createLogger } from '../log.js';
 import { checkInstanceId, checkServiceName, parseRegistration } from '../registry/validate.js';
+import { checkDeclaredRoutes } from '../registry/routes.js';
+import { parseRouteSpec } from '../registry/route-spec.js';
 import { Sidecar } from '../sidecar/sidecar.js';
 import { logLevelOption } from './options.js';
 import { flushLog } from './log-flush.js';
@@ -32,6 +34,7 @@ interface RegisterFlags {
   exec?: boolean;
   detached?: boolean;
   protocol?: string;
+  route: string[];
   /** `true` for a bare --check-grpc (the whole server), else the service name. */
   checkGrpc?: string | boolean;
   logLevel?: string;
@@ -52,6 +55,14 @@ export function registerCommand(program: Command): Command {
     .addOption(new Option('--tag <tag>', 'a tag (repeatable)').argParser(collect).default([], 'none'))
     .option('--ttl <seconds>', 'lease length in seconds (default: 30)')
     .option('--protocol <protocol>', 'what the app speaks: http1, h2c (HTTP/2 cleartext, e.g. gRPC) or h2 (HTTP/2 over TLS) (default: http1)')
+    .addOption(
+      new Option(
+        '--route <spec>',
+        'a route the app declares for its service (repeatable): /PATH, HOST, HOST/PATH, or host=H,path=/P; add ",stripPrefix" to strip the path upstream',
+      )
+        .argParser(collect)
+        .default([], 'none'),
+    )
     .option('--check-path <path>', 'HTTP path the app answers 2xx/3xx on when healthy (default: a TCP connect)')
     .option('--check-grpc [service]', 'check the app with grpc.health.v1 Health/Check (optionally about one service) over h2c (default: off)')
     .option('--check-interval <duration>', 'time between app checks (default: 5s)')
@@ -120,6 +131,7 @@ function buildSidecar(flags: RegisterFlags, command: string[]): { sidecar: Sidec
   if (flags.exec && command.length === 0) throw configError('--exec', 'needs the app command after --, e.g. --exec -- node app.js');
   if (!flags.exec && command.length > 0) throw configError('--exec', `unexpected arguments "${command.join(' ')}"; to start the app, add --exec`);
 
+  const routes = asConfig('--route', () => checkDeclaredRoutes(flags.route.map((spec) => parseRouteSpec(spec, 'route')), 'route'));
   const logger = createLogger({ level: flags.logLevel ?? 'info' });
   const { target, describe } = targetFromFlags(flags, logger);
   const registration: RegistrationInput = {
@@ -132,6 +144,7 @@ function buildSidecar(flags: RegisterFlags, command: string[]): { sidecar: Sidec
     ...(flags.zone === undefined ? {} : { zone: flags.zone }),
     ...(flags.tag.length === 0 ? {} : { tags: flags.tag }),
     ...(flags.protocol === undefined ? {} : { protocol: flags.protocol as InstanceProtocol }),
+    ...(routes.length === 0 ? {} : { routes }),
   };
   // The registry would refuse bad values too, but as a runtime failure; here they are usage errors.
   asConfig('', () => parseRegistration({ ...registration, service: undefined }, service), flagOf);

@@ -10,7 +10,9 @@ import { DEFAULT_REGISTRY_URL, registryFlagConflict } from '../sidecar/flags.js'
 import { silentLogger } from '../log.js';
 import { loadConfig } from '../config/load.js';
 import { createStore } from '../registry/create-store.js';
-import type { RegistryStore } from '../registry/store.js';
+import type { RegistryStore, StoredRoute } from '../registry/store.js';
+import { checkRouteId, parseRouteBody } from '../registry/routes.js';
+import { registryRouteListing, type RouteListing } from '../routing/live-router.js';
 import type { InstanceRecord } from '../types.js';
 
 export interface RegistryFlags {
@@ -47,6 +49,10 @@ export interface RegistryAccess {
   listServices(): Promise<ServiceSummary[]>;
   getInstances(service: string): Promise<readonly (InstanceRecord & { health?: string })[]>;
   deregister(service: string, id: string): Promise<boolean>;
+  /** Through Redis: API and declared routes only (config routes live in each proxy's file). */
+  listRoutes(): Promise<RouteListing>;
+  putRoute(id: string, route: Readonly<Record<string, unknown>>): Promise<StoredRoute>;
+  deleteRoute(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -66,6 +72,9 @@ export async function openRegistry(flags: RegistryFlags): Promise<RegistryAccess
     listServices: () => client.listServices(),
     getInstances: async (service) => (await client.getService(service)).instances,
     deregister: (service, id) => client.deregister(service, id),
+    listRoutes: () => client.listRoutes(),
+    putRoute: (id, route) => client.putRoute(id, route),
+    deleteRoute: (id) => client.deleteRoute(id),
     close: () => client.close(),
   };
 }
@@ -86,6 +95,10 @@ async function openStore(redisUrl: string): Promise<RegistryAccess> {
     },
     getInstances: async (service) => (await store.getService(service)).instances,
     deregister: (service, id) => store.deregister(service, id),
+    listRoutes: async () => registryRouteListing(await store.state()),
+    // No admin API validates on this path: the same check runs here.
+    putRoute: async (id, route) => (await store.putRoute(checkRouteId(id, 'ID'), parseRouteBody(route))).route,
+    deleteRoute: (id) => store.deleteRoute(id),
     close: () => store.close(),
   };
 }

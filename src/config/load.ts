@@ -150,7 +150,8 @@ function checkInvariants(config: WaypostConfig): void {
   }
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a configuration object and everything in it (also for one received from the cluster primary). */
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);

@@ -84,10 +84,10 @@ interface OutlierState {
 export class OutlierDetector implements OutcomeListener {
   readonly #pool: EndpointPool;
   readonly #services: ServiceLookup;
-  readonly #threshold: number;
-  readonly #baseMs: number;
-  readonly #maxMs: number;
-  readonly #maxPercent: number;
+  #threshold: number;
+  #baseMs: number;
+  #maxMs: number;
+  #maxPercent: number;
   readonly #metrics: Metrics | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -110,6 +110,17 @@ export class OutlierDetector implements OutcomeListener {
     this.#log = options.logger.child({ component: 'outlier-detection' });
     this.#clock = options.clock ?? systemClock;
     if (options.onEject) this.#ejectListeners.add(options.onEject);
+  }
+
+  /**
+   * A reloaded `health.passive`: the thresholds apply to the next failure counted and the
+   * next ejection decided; instances ejected now return when their ejection ends.
+   */
+  reconfigure(config: PassiveHealthConfig): void {
+    this.#threshold = config.consecutiveFailures;
+    this.#baseMs = config.baseEjection;
+    this.#maxMs = Math.max(config.maxEjection, config.baseEjection);
+    this.#maxPercent = config.maxEjectionPercent;
   }
 
   /** false when `consecutiveFailures` is 0 (detection off). */

@@ -19,7 +19,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ChangeEvent, FeedSubscription, RegistryStore, ServiceState } from '../registry/store.js';
+import { isRouteEvent, type ChangeEvent, type FeedSubscription, type RegistryStore, type ServiceState, type StoredRoute } from '../registry/store.js';
 import { applyEvent, buildServiceMap, emptyService } from '../registry/snapshot.js';
 
 export type ChangeListener = (service: string, state: ServiceState | undefined) => void;
@@ -56,6 +56,8 @@ export class RegistryMirror {
 
   /** Replaced whole on resync; single entries replaced on events. Never mutated otherwise. */
   #services = new Map<string, ServiceState>();
+  /** API routes by id; replaced whole when one changes (route changes are rare, reads are not). */
+  #routes: ReadonlyMap<string, StoredRoute> = new Map();
   #revision = 0;
   #synced = false;
   #connected = false;
@@ -69,6 +71,7 @@ export class RegistryMirror {
   #resyncTimer: TimerHandle | undefined;
 
   readonly #listeners = new Set<ChangeListener>();
+  readonly #routeListeners = new Set<() => void>();
   readonly #serviceWaiters = new Map<string, Set<ServiceWaiter>>();
   readonly #revisionWaiters = new Set<RevisionWaiter>();
 
@@ -87,6 +90,7 @@ export class RegistryMirror {
     const state = await this.#store.state();
     if (this.#closed) return;
     this.#services = buildServiceMap(state);
+    this.#routes = routeMap(state.routes);
     this.#revision = state.revision;
     this.#synced = true;
     this.#setConnected(this.#store.connected);
@@ -106,6 +110,17 @@ export class RegistryMirror {
 
   services(): Iterable<ServiceState> {
     return this.#services.values();
+  }
+
+  /** The API routes (PUT /v1/routes/{id}) by id: an immutable map, replaced on every route change. */
+  routes(): ReadonlyMap<string, StoredRoute> {
+    return this.#routes;
+  }
+
+  /** Called once per applied batch that changed an API route, and after every resync. */
+  onRoutesChange(listener: () => void): () => void {
+    this.#routeListeners.add(listener);
+    return () => this.#routeListeners.delete(listener);
   }
 
   /** Highest registry revision applied. */
@@ -196,6 +211,7 @@ export class RegistryMirror {
     // Both ends on the registry clock: `at` is registry time (Redis TIME), so shift local time by the store's offset estimate.
     const now = this.#clock.now() + (this.#store.clockOffsetMs ?? 0);
     const changed = new Set<string>();
+    let routes: Map<string, StoredRoute> | undefined;
     for (const event of events) {
       // Replays after a resume() may repeat what a resync already loaded.
       if (event.revision <= this.#revision) continue;
@@ -203,13 +219,21 @@ export class RegistryMirror {
         this.#requestResync(`revision gap: expected ${this.#revision + 1}, got ${event.revision}`);
         break;
       }
-      this.#services.set(event.service, applyEvent(this.#services.get(event.service), event));
+      if (isRouteEvent(event)) {
+        routes ??= new Map(this.#routes);
+        if (event.route) routes.set(event.id, event.route);
+        else routes.delete(event.id);
+      } else {
+        this.#services.set(event.service, applyEvent(this.#services.get(event.service), event));
+        changed.add(event.service);
+      }
       this.#revision = event.revision;
-      changed.add(event.service);
       this.#metrics?.registryEvents.inc({ type: event.type });
       this.#metrics?.registryPropagation.observe(Math.max(0, now - event.at) / 1000);
     }
+    if (routes) this.#routes = routes;
     for (const service of changed) this.#notify(service, this.#services.get(service));
+    if (routes) this.#notifyRoutes();
     this.#wakeRevisionWaiters();
   }
 
@@ -255,6 +279,7 @@ export class RegistryMirror {
     const previous = this.#services;
     const next = buildServiceMap(state);
     this.#services = next;
+    this.#routes = routeMap(state.routes);
     this.#revision = state.revision;
     this.#resyncing = false;
     this.#metrics?.registryEvents.inc({ type: 'resync' });
@@ -271,6 +296,7 @@ export class RegistryMirror {
       // Gone entirely: waiters learn it through an empty state at the resync's revision.
       if (!next.has(name)) this.#notify(name, undefined, emptyService(name, state.revision));
     }
+    this.#notifyRoutes();
     this.#wakeRevisionWaiters();
   }
 
@@ -289,6 +315,16 @@ export class RegistryMirror {
     }
   }
 
+  #notifyRoutes(): void {
+    for (const listener of this.#routeListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.#log.error({ err: describeError(err) }, 'registry mirror route listener failed');
+      }
+    }
+  }
+
   #wakeRevisionWaiters(): void {
     if (this.#revisionWaiters.size === 0) return;
     for (const waiter of [...this.#revisionWaiters]) {
@@ -302,4 +338,8 @@ export class RegistryMirror {
     this.#connected = connected;
     this.#log.info({ connected }, 'registry connection changed');
   }
+}
+
+function routeMap(routes: readonly StoredRoute[] | undefined): ReadonlyMap<string, StoredRoute> {
+  return new Map((routes ?? []).map((route) => [route.id, route]));
 }

@@ -4,16 +4,17 @@
  * client-side limits: header size → 431, slow headers → 408) or to the shared
  * node:http2 server (h2c by prior knowledge, h2 by ALPN; http2-server.ts), both
  * feeding the same request handler; and a graceful stop that lets in-flight requests
- * finish within a grace period (HTTP/2 clients get GOAWAY at once).
+ * finish within a grace period (HTTP/2 clients get GOAWAY at once). A reload opens and
+ * closes listeners one at a time (http-listener.ts) and leaves the others alone.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import type tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { OutcomeListener } from '../endpoint.js';
-import type { EngineName, WaypostConfig } from '../config/schema.js';
 import { WaypostError } from '../errors.js';
+import { listenerKey } from '../config/reload.js';
+import type { EngineName, WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { generateProxyId } from '../net/via.js';
 import type { Metrics } from '../metrics.js';
@@ -26,7 +27,7 @@ import type { AccessLogEntry } from '../access-log.js';
 import { ProtocolEngines } from './engines/by-protocol.js';
 import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
-import { createProtocolListener } from './protocol-listener.js';
+import { HttpListener, redirectsToHttps, type ListenerConfig } from './http-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { RequestIds, requestAuthority } from './headers.js';
 import { normalizeHost } from '../routing/match.js';
@@ -61,42 +62,23 @@ export interface HttpProxyServerOptions {
   tracing?: Tracing | undefined;
 }
 
-/**
- * Marks connections accepted on a `redirect: https` listener. A mark on the socket reaches
- * HTTP/2 requests too: their `req.socket` is a proxy that reads the session socket's properties.
- */
-const REDIRECTS_TO_HTTPS = Symbol('waypost.redirectsToHttps');
-type MarkedSocket = Socket & { [REDIRECTS_TO_HTTPS]?: true };
-
 /** After the grace period, open WebSockets get this long for their closing handshake. */
 const WEBSOCKET_CLOSE_MS = 2_500;
 
-/** The whole request (headers and body) must arrive within this; Node's own default. */
-const REQUEST_TIMEOUT_MS = 300_000;
-/** Client keep-alive: a little above typical client pools' idle timeouts is not needed; keep Node's. */
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-
-/** One bound listen address: the socket that accepts, and the HTTP/1.1 server it hands connections to. */
-interface BoundListener {
-  readonly socket: Server;
-  readonly http1: http.Server;
-}
-
 export class HttpProxyServer {
-  readonly #config: WaypostConfig;
+  #config: WaypostConfig;
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #engine: ForwardEngine;
   readonly #handler: ProxyHandler;
   readonly #ws: WebSocketProxy;
   readonly #connections: ConnectionTracker;
-  readonly #tls: TlsCertificates | undefined;
+  #tls: TlsCertificates | undefined;
   readonly #loopGuard: LoopGuard;
-  readonly #listeners: BoundListener[] = [];
+  readonly #listeners: HttpListener[] = [];
   /** Serves every listener's HTTP/2 connections; created with the first listener that allows HTTP/2. */
   #http2: Http2Server | undefined;
   readonly #http2Sessions = new Set<ServerHttp2Session>();
-  readonly #sockets = new Set<Socket>();
   /** A listener has `redirect: https` (otherwise no request looks for the mark). */
   #anyRedirecting = false;
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
@@ -165,61 +147,8 @@ export class HttpProxyServer {
 
   /** Binds every listener; rejects (and closes what was bound) if one fails. */
   async listen(): Promise<AddressInfo[]> {
-    const { limits, timeouts } = this.#config;
     try {
-      for (const [index, listener] of this.#config.listen.entries()) {
-        const serverOptions: http.ServerOptions = {
-          maxHeaderSize: limits.maxHeaderBytes,
-          headersTimeout: limits.headersTimeout,
-          requestTimeout: Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeout),
-          keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-          // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
-          connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
-        };
-        const http1 = http.createServer(serverOptions, this.#onRequest);
-        http1.on('upgrade', this.#onUpgrade);
-        // Client socket inactivity (the client side of the idle timeout).
-        http1.timeout = timeouts.idle;
-        http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
-        // node:http starts its connection tracking (header/request timeouts → 408, closeIdleConnections)
-        // when it listens; it never listens itself here, so it is told.
-        http1.emit('listening');
-        const wantsHttp2 = listener.protocols.some((protocol) => protocol !== 'http1');
-        const server = createProtocolListener({
-          http1,
-          http2: wantsHttp2 ? this.#http2Server() : undefined,
-          allowHttp1: listener.protocols.includes('http1'),
-          firstBytesTimeoutMs: limits.headersTimeout,
-          ...(listener.tls ? { tls: this.#tlsOptions(index) } : {}),
-        });
-        if (listener.tls) {
-          this.#tls!.attach(server as tls.Server);
-          // Failed handshakes (scanners, old clients) are the client's problem, not ours: debug only.
-          server.on('tlsClientError', (err: Error) => this.#log.debug({ err }, 'tls handshake failed'));
-        }
-        const active = this.#metrics.activeConnections.labels(listener.tls ? 'https' : 'http');
-        if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
-        const redirecting = listener.redirect === 'https';
-        if (redirecting) this.#anyRedirecting = true;
-        server.on('connection', (socket: Socket) => {
-          this.#sockets.add(socket);
-          if (redirecting) (socket as MarkedSocket)[REDIRECTS_TO_HTTPS] = true;
-          active.inc();
-          socket.once('close', () => {
-            this.#sockets.delete(socket);
-            active.dec();
-          });
-        });
-        this.#listeners.push({ socket: server, http1 });
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(listener.address.port, listener.address.host, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        server.on('error', (err) => this.#log.error({ err }, 'http listener error'));
-      }
+      for (const listener of this.#config.listen) await this.openListener(listener);
     } catch (err) {
       await this.close(0);
       throw err;
@@ -227,25 +156,56 @@ export class HttpProxyServer {
     return this.addresses();
   }
 
-  addresses(): AddressInfo[] {
-    return this.#listeners
-      .map((listener) => listener.socket.address())
-      .filter((a): a is AddressInfo => typeof a === 'object' && a !== null);
+  /**
+   * Binds one listener next to those open (start, or a reload adding one). Rejects when it
+   * cannot bind; nothing else changes then. A TLS listener needs `tls` (or the certificates
+   * given at construction).
+   */
+  async openListener(listener: ListenerConfig, tls: TlsCertificates | undefined = this.#tls): Promise<AddressInfo> {
+    if (listener.tls && tls === undefined) {
+      throw new WaypostError('startup', 'a listener has tls: true but no certificates are configured (tls.certificates)', { field: 'tls.certificates' });
+    }
+    const bound = await HttpListener.open({
+      listener,
+      config: this.#config,
+      tls,
+      hooks: { onRequest: this.#onRequest, onUpgrade: this.#onUpgrade, onClientError: this.#onClientError, http2: () => this.#http2Server() },
+      metrics: this.#metrics,
+      logger: this.#log,
+    });
+    this.#tls = tls;
+    if (listener.redirect === 'https') this.#anyRedirecting = true;
+    this.#listeners.push(bound);
+    return bound.address()!;
   }
 
-  #tlsOptions(index: number): tls.TlsOptions {
-    if (this.#tls === undefined) {
-      throw new WaypostError('startup', `listen[${index}] has tls: true but no certificates are configured (tls.certificates)`, {
-        field: `listen[${index}].tls`,
-      });
-    }
-    return this.#tls.serverOptions();
+  /**
+   * A reload removed `listener`: it stops accepting now and its connections get `graceMs`
+   * to finish (see HttpListener.close). Resolves once it is closed; other listeners keep serving.
+   */
+  async closeListener(listener: ListenerConfig, graceMs: number): Promise<void> {
+    const key = listenerKey(listener);
+    const bound = this.#listeners.find((candidate) => listenerKey(candidate.config) === key);
+    if (bound === undefined) return;
+    this.#listeners.splice(this.#listeners.indexOf(bound), 1);
+    await bound.close(graceMs, this.#http2Sessions);
+  }
+
+  /** A reloaded configuration: the live limits and client idle timeout apply to new connections on every listener. */
+  reconfigure(config: WaypostConfig): void {
+    this.#config = config;
+    for (const listener of this.#listeners) listener.applyLive(config);
+  }
+
+  addresses(): AddressInfo[] {
+    return this.#listeners.map((listener) => listener.address()).filter((a): a is AddressInfo => a !== undefined);
   }
 
   #http2Server(): Http2Server {
     this.#http2 ??= createHttp2Server({
       config: this.#config,
       logger: this.#log,
+      clientIdleMs: () => this.#config.timeouts.idle,
       onRequest: this.#onRequest as unknown as Parameters<typeof createHttp2Server>[0]['onRequest'],
       onSession: (session) => {
         this.#http2Sessions.add(session);
@@ -269,9 +229,7 @@ export class HttpProxyServer {
   async #close(graceMs: number): Promise<void> {
     this.#handler.closing = true;
     this.#ws.closing = true;
-    const closed = this.#listeners.map(
-      ({ socket }) => new Promise<void>((resolve) => (socket.listening ? socket.close(() => resolve()) : resolve())),
-    );
+    const closed = this.#listeners.map((listener) => listener.stopAccepting());
     for (const { http1 } of this.#listeners) http1.closeIdleConnections();
     // HTTP/2: GOAWAY now (no new streams; those open finish), the session closes once they have.
     for (const session of this.#http2Sessions) session.close();
@@ -295,7 +253,7 @@ export class HttpProxyServer {
       http1.close();
     }
     for (const session of this.#http2Sessions) session.destroy();
-    for (const socket of this.#sockets) socket.destroy();
+    for (const listener of this.#listeners) for (const socket of listener.sockets) socket.destroy();
     await Promise.all(closed);
     await this.#engine.close();
   }
@@ -312,7 +270,7 @@ export class HttpProxyServer {
       this.#handler.refuse(req, res, problem, true);
       return;
     }
-    if (this.#anyRedirecting && (req.socket as MarkedSocket)[REDIRECTS_TO_HTTPS] === true) {
+    if (this.#anyRedirecting && redirectsToHttps(req.socket)) {
       this.#redirectToHttps(req, res);
       return;
     }
@@ -349,7 +307,7 @@ export class HttpProxyServer {
     else if (!this.#loopGuard.refuseUpgrade(req, socket)) this.#ws.handleUpgrade(req, socket, head);
   };
 
-  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  readonly #onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     // A response already under way cannot be replaced by an error response.
     if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
       socket.destroy();
@@ -368,6 +326,6 @@ export class HttpProxyServer {
       default:
         writeRawProxyError(socket, 'bad_request');
     }
-  }
+  };
 }
 

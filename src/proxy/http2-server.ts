@@ -28,6 +28,8 @@ export interface Http2ServerOptions {
   config: WaypostConfig;
   logger: Logger;
   onRequest: (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+  /** Client inactivity limit for each new session; read per session so a reload applies. @default config.timeouts.idle */
+  clientIdleMs?: () => number;
   /** Called once per client session (connection), e.g. to count and track it. */
   onSession?: (session: ServerHttp2Session) => void;
 }
@@ -51,7 +53,8 @@ export function createHttp2Server(options: Http2ServerOptions): Http2Server {
   server.on('session', (session: ServerHttp2Session) => {
     session.on('error', (err) => options.logger.debug({ err }, 'http2 client session error'));
     // Client inactivity on the whole connection (no frame either way): close it gracefully.
-    if (timeouts.idle > 0) session.setTimeout(timeouts.idle, () => session.close());
+    const idleMs = options.clientIdleMs?.() ?? timeouts.idle;
+    if (idleMs > 0) session.setTimeout(idleMs, () => session.close());
     guardResets(session, maxResets, options.logger);
     options.onSession?.(session);
   });

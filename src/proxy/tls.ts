@@ -9,7 +9,9 @@
  * a new SecureContext that only new handshakes use; open connections keep the
  * one they negotiated, so a reload never drops anything. A half-written pair
  * (new certificate, old key) fails to load and the previous context stays until
- * the other file changes too.
+ * the other file changes too. A configuration reload replaces the whole set (prepare(),
+ * then its commit): every file is read before anything changes, and again only new
+ * handshakes see the result.
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
@@ -36,56 +38,50 @@ interface LoadedCertificate {
   pem: { cert: Buffer; key: Buffer };
 }
 
+/** One configuration's certificates, loaded and indexed; replaced whole on reload. */
+interface CertificateSet {
+  readonly minVersion: tls.SecureVersion;
+  readonly loaded: readonly LoadedCertificate[];
+  readonly exact: ReadonlyMap<string, LoadedCertificate>;
+  /** Key: the suffix with its leading dot (`.example.com` for `*.example.com`). */
+  readonly wildcard: ReadonlyMap<string, LoadedCertificate>;
+  readonly default: LoadedCertificate;
+}
+
 export class TlsCertificates {
-  readonly #minVersion: tls.SecureVersion;
   readonly #log: Logger;
   readonly #reloadIntervalMs: number;
-  readonly #loaded: LoadedCertificate[] = [];
-  readonly #exact = new Map<string, LoadedCertificate>();
-  /** Key: the suffix with its leading dot (`.example.com` for `*.example.com`). */
-  readonly #wildcard = new Map<string, LoadedCertificate>();
-  readonly #default: LoadedCertificate;
+  #set: CertificateSet;
   readonly #servers = new Set<tls.Server>();
-  readonly #watched: string[] = [];
+  readonly #watched = new Set<string>();
 
   /** Loads every certificate now; throws WaypostError('startup') naming the file that failed. */
   constructor(options: TlsCertificatesOptions) {
-    this.#minVersion = options.tls.minVersion;
     this.#log = options.logger.child({ component: 'tls' });
     this.#reloadIntervalMs = options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
-    const certificates = options.tls.certificates;
-    if (certificates.length === 0) {
-      throw new WaypostError('startup', 'a listener has tls: true but tls.certificates is empty', { field: 'tls.certificates' });
-    }
-    certificates.forEach((certificate, index) => {
-      let pem: { cert: Buffer; key: Buffer };
-      let context: tls.SecureContext;
-      try {
-        pem = { cert: fs.readFileSync(certificate.cert), key: fs.readFileSync(certificate.key) };
-        context = this.#context(pem);
-      } catch (err) {
-        throw new WaypostError('startup', `tls.certificates[${index}]: cannot load ${certificate.cert} / ${certificate.key}: ${describeError(err)}`, {
-          field: `tls.certificates[${index}]`,
-          cause: err,
-        });
-      }
-      const loaded: LoadedCertificate = { index, certFile: certificate.cert, keyFile: certificate.key, context, pem };
-      this.#loaded.push(loaded);
-      for (const host of certificate.hosts) {
-        const name = host.toLowerCase();
-        if (name.startsWith('*.')) this.#wildcard.set(name.slice(1), loaded);
-        else this.#exact.set(name, loaded);
-      }
-    });
-    this.#default = this.#loaded[certificates.findIndex((c) => c.default)] ?? this.#loaded[0]!;
-    for (const loaded of this.#loaded) this.#watch(loaded);
+    this.#set = loadCertificates(options.tls);
+    this.#watchFiles();
+  }
+
+  /**
+   * A reloaded `tls` section: every certificate is read now (a failure throws naming
+   * it, and nothing changes); the returned commit makes new handshakes use them.
+   * Connections already established keep the certificate they negotiated.
+   */
+  prepare(config: WaypostConfig['tls']): () => void {
+    const set = loadCertificates(config);
+    return () => {
+      this.#set = set;
+      for (const server of this.#servers) this.#setDefault(server);
+      this.#watchFiles();
+    };
   }
 
   /** Options for https.createServer: default certificate, SNI selection, protocol floor. */
   serverOptions(): tls.TlsOptions {
     return {
-      ...this.#default.pem,
-      minVersion: this.#minVersion,
+      ...this.#set.default.pem,
+      minVersion: this.#set.minVersion,
       SNICallback: this.SNICallback,
       ALPNProtocols: ['http/1.1'],
     };
@@ -96,51 +92,98 @@ export class TlsCertificates {
     this.#servers.add(server);
   }
 
+  /** A listener closed on reload. */
+  detach(server: tls.Server): void {
+    this.#servers.delete(server);
+  }
+
   readonly SNICallback = (servername: string, callback: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
     callback(null, this.contextFor(servername));
   };
 
   /** The SecureContext for a server name: exact, then wildcard (one label), then the default. */
   contextFor(servername: string): tls.SecureContext {
+    const set = this.#set;
     const name = servername.toLowerCase();
-    const exact = this.#exact.get(name);
+    const exact = set.exact.get(name);
     if (exact !== undefined) return exact.context;
     const dot = name.indexOf('.');
-    const wildcard = dot === -1 ? undefined : this.#wildcard.get(name.slice(dot));
-    return (wildcard ?? this.#default).context;
+    const wildcard = dot === -1 ? undefined : set.wildcard.get(name.slice(dot));
+    return (wildcard ?? set.default).context;
   }
 
   /** Stops watching the files. */
   close(): void {
     for (const file of this.#watched) fs.unwatchFile(file);
-    this.#watched.length = 0;
+    this.#watched.clear();
     this.#servers.clear();
   }
 
-  #context(pem: { cert: Buffer; key: Buffer }): tls.SecureContext {
-    return tls.createSecureContext({ ...pem, minVersion: this.#minVersion });
+  #setDefault(server: tls.Server): void {
+    server.setSecureContext({ ...this.#set.default.pem, minVersion: this.#set.minVersion });
   }
 
-  #watch(loaded: LoadedCertificate): void {
-    for (const file of [loaded.certFile, loaded.keyFile]) {
-      if (this.#watched.includes(file)) continue;
-      this.#watched.push(file);
+  /** Watches the files of the current set (and stops watching those no longer used). */
+  #watchFiles(): void {
+    const files = new Set(this.#set.loaded.flatMap((loaded) => [loaded.certFile, loaded.keyFile]));
+    for (const file of this.#watched) {
+      if (files.has(file)) continue;
+      fs.unwatchFile(file);
+      this.#watched.delete(file);
+    }
+    for (const file of files) {
+      if (this.#watched.has(file)) continue;
+      this.#watched.add(file);
       fs.watchFile(file, { interval: this.#reloadIntervalMs, persistent: false }, (current, previous) => {
         if (current.mtimeMs === previous.mtimeMs && current.ino === previous.ino && current.size === previous.size) return;
-        for (const entry of this.#loaded) if (entry.certFile === file || entry.keyFile === file) this.#reload(entry);
+        for (const entry of this.#set.loaded) if (entry.certFile === file || entry.keyFile === file) this.#reload(entry);
       });
     }
   }
 
   #reload(loaded: LoadedCertificate): void {
+    const set = this.#set;
     try {
       const pem = { cert: fs.readFileSync(loaded.certFile), key: fs.readFileSync(loaded.keyFile) };
-      loaded.context = this.#context(pem);
+      loaded.context = tls.createSecureContext({ ...pem, minVersion: set.minVersion });
       loaded.pem = pem;
-      if (loaded === this.#default) for (const server of this.#servers) server.setSecureContext({ ...pem, minVersion: this.#minVersion });
+      if (loaded === set.default) for (const server of this.#servers) this.#setDefault(server);
       this.#log.info({ certificate: loaded.index, cert: loaded.certFile }, 'certificate reloaded');
     } catch (err) {
       this.#log.warn({ certificate: loaded.index, cert: loaded.certFile, err: describeError(err) }, 'certificate reload failed; keeping the previous one');
     }
   }
+}
+
+/** Reads and indexes every certificate of `config`; throws WaypostError('startup') naming the one that failed. */
+function loadCertificates(config: WaypostConfig['tls']): CertificateSet {
+  const { certificates, minVersion } = config;
+  if (certificates.length === 0) {
+    throw new WaypostError('startup', 'a listener has tls: true but tls.certificates is empty', { field: 'tls.certificates' });
+  }
+  const loaded: LoadedCertificate[] = [];
+  const exact = new Map<string, LoadedCertificate>();
+  const wildcard = new Map<string, LoadedCertificate>();
+  certificates.forEach((certificate, index) => {
+    let pem: { cert: Buffer; key: Buffer };
+    let context: tls.SecureContext;
+    try {
+      pem = { cert: fs.readFileSync(certificate.cert), key: fs.readFileSync(certificate.key) };
+      context = tls.createSecureContext({ ...pem, minVersion });
+    } catch (err) {
+      throw new WaypostError('startup', `tls.certificates[${index}]: cannot load ${certificate.cert} / ${certificate.key}: ${describeError(err)}`, {
+        field: `tls.certificates[${index}]`,
+        cause: err,
+      });
+    }
+    const entry: LoadedCertificate = { index, certFile: certificate.cert, keyFile: certificate.key, context, pem };
+    loaded.push(entry);
+    for (const host of certificate.hosts) {
+      const name = host.toLowerCase();
+      if (name.startsWith('*.')) wildcard.set(name.slice(1), entry);
+      else exact.set(name, entry);
+    }
+  });
+  const defaultEntry = loaded[certificates.findIndex((c) => c.default)] ?? loaded[0]!;
+  return { minVersion, loaded, exact, wildcard, default: defaultEntry };
 }

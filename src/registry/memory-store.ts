@@ -20,14 +20,17 @@ import type {
   ChangeType,
   FeedHandlers,
   FeedSubscription,
+  PutRouteResult,
   RegisterResult,
   RegistryState,
   RegistryStore,
   ServiceCount,
   ServiceState,
+  StoredRoute,
   SweepResult,
 } from './store.js';
 import { sameFields } from './record.js';
+import { canonicalJson, declaredRouteKey, frozenDeclaredRoutes, routeConflict, type RouteBody } from './routes.js';
 import { DEFAULT_WEIGHT } from './validate.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
@@ -60,6 +63,9 @@ export class MemoryStore implements RegistryStore {
   readonly #log: Logger;
   readonly #services = new Map<string, Map<string, Entry>>();
   readonly #serviceRevisions = new Map<string, number>();
+  readonly #routes = new Map<string, { stored: StoredRoute; json: string }>();
+  /** Declared route key → the one service declaring it, and how many of its instances do. */
+  readonly #routeOwners = new Map<string, { service: string; count: number }>();
   #revision = 0;
   /** Contiguous revisions: #feed[i].revision === #feed[0].revision + i. */
   #feed: ChangeEvent[] = [];
@@ -103,6 +109,10 @@ export class MemoryStore implements RegistryStore {
     if (!previous && instances.size >= this.#policy.maxInstancesPerService) {
       throw new WaypostError(ErrorCodes.LIMIT_EXCEEDED, instanceLimitMessage(input.service, this.#policy.maxInstancesPerService));
     }
+    for (const route of input.routes ?? []) {
+      const owner = this.#routeOwners.get(declaredRouteKey(route));
+      if (owner !== undefined && owner.service !== input.service) throw routeConflict(input.service, declaredRouteKey(route), owner.service);
+    }
     const ttl = input.ttl ?? this.#policy.defaultTtlSeconds;
     const expiresAt = now + ttl * 1000;
     const record = freezeRecord({
@@ -117,9 +127,12 @@ export class MemoryStore implements RegistryStore {
       status: input.status ?? 'UP',
       protocol: input.protocol ?? 'http1',
       ttl,
+      ...(input.routes?.length ? { routes: input.routes } : {}),
       registeredAt: previous ? previous.record.registeredAt : new Date(now).toISOString(),
       leaseExpiresAt: new Date(expiresAt).toISOString(),
     });
+    if (previous) this.#releaseRoutes(previous.record);
+    this.#claimRoutes(record);
     instances.set(id, { record, expiresAt });
     this.#services.set(input.service, instances);
     if (!previous) this.#emit('register', record.service, id, now, record);
@@ -172,7 +185,33 @@ export class MemoryStore implements RegistryStore {
 
   async state(): Promise<RegistryState> {
     const services = [...this.#services.keys()].sort(compare).map((name) => this.#serviceState(name));
-    return { revision: this.#revision, services };
+    return { revision: this.#revision, services, routes: await this.listRoutes() };
+  }
+
+  async putRoute(id: string, route: RouteBody): Promise<PutRouteResult> {
+    this.#assertOpen();
+    const json = canonicalJson(route);
+    const previous = this.#routes.get(id);
+    if (previous?.json === json) return { route: previous.stored, created: false };
+    const stored: StoredRoute = Object.freeze({ id, route: JSON.parse(json) as RouteBody, revision: this.#revision + 1 });
+    this.#routes.set(id, { stored, json });
+    this.#push({ revision: stored.revision, type: 'route-set', service: '', id, route: stored, at: this.#clock.now() });
+    return { route: stored, created: previous === undefined };
+  }
+
+  async getRoute(id: string): Promise<StoredRoute | undefined> {
+    return this.#routes.get(id)?.stored;
+  }
+
+  async listRoutes(): Promise<StoredRoute[]> {
+    return [...this.#routes.values()].map((r) => r.stored).sort((a, b) => compare(a.id, b.id));
+  }
+
+  async deleteRoute(id: string): Promise<boolean> {
+    this.#assertOpen();
+    if (!this.#routes.delete(id)) return false;
+    this.#push({ revision: this.#revision + 1, type: 'route-delete', service: '', id, at: this.#clock.now() });
+    return true;
   }
 
   subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription {
@@ -249,17 +288,41 @@ export class MemoryStore implements RegistryStore {
 
   #remove(service: string, id: string): boolean {
     const instances = this.#services.get(service);
-    if (!instances?.delete(id)) return false;
+    const entry = instances?.get(id);
+    if (!instances || !entry) return false;
+    instances.delete(id);
+    this.#releaseRoutes(entry.record);
     if (instances.size === 0) this.#services.delete(service);
     return true;
   }
 
+  #claimRoutes(record: InstanceRecord): void {
+    for (const route of record.routes ?? []) {
+      const key = declaredRouteKey(route);
+      const owner = this.#routeOwners.get(key);
+      if (owner) owner.count += 1;
+      else this.#routeOwners.set(key, { service: record.service, count: 1 });
+    }
+  }
+
+  #releaseRoutes(record: InstanceRecord): void {
+    for (const route of record.routes ?? []) {
+      const key = declaredRouteKey(route);
+      const owner = this.#routeOwners.get(key);
+      if (owner && --owner.count <= 0) this.#routeOwners.delete(key);
+    }
+  }
+
   #emit(type: ChangeType, service: string, id: string, at: number, instance?: InstanceRecord): void {
-    this.#revision += 1;
-    this.#serviceRevisions.set(service, this.#revision);
-    const event: ChangeEvent = Object.freeze(
-      instance ? { revision: this.#revision, type, service, id, instance, at } : { revision: this.#revision, type, service, id, at },
-    );
+    const revision = this.#revision + 1;
+    this.#serviceRevisions.set(service, revision);
+    this.#push(instance ? { revision, type, service, id, instance, at } : { revision, type, service, id, at });
+  }
+
+  /** Appends the next revision's event to the feed. */
+  #push(fields: ChangeEvent): void {
+    this.#revision = fields.revision;
+    const event: ChangeEvent = Object.freeze(fields);
     this.#feed.push(event);
     // Trim in chunks (like Redis MAXLEN ~) so a full feed does not copy itself on every write.
     if (this.#feed.length > this.#feedLength + Math.ceil(this.#feedLength / 8)) {
@@ -296,7 +359,8 @@ export class MemoryStore implements RegistryStore {
 }
 
 function freezeRecord(record: InstanceRecord): InstanceRecord {
-  return Object.freeze({ ...record, tags: Object.freeze([...record.tags]), metadata: Object.freeze({ ...record.metadata }) });
+  const frozen = { ...record, tags: Object.freeze([...record.tags]), metadata: Object.freeze({ ...record.metadata }) };
+  return Object.freeze(record.routes === undefined ? frozen : { ...frozen, routes: frozenDeclaredRoutes(record.routes) });
 }
 
 /** Code-unit order, the same order Redis and every process agree on. */

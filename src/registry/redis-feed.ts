@@ -11,8 +11,9 @@
  */
 import type { Logger } from '../log.js';
 import type { RedisClient } from './redis-connection.js';
-import type { ChangeEvent, ChangeType, FeedHandlers, FeedSubscription } from './store.js';
+import type { ChangeEvent, ChangeType, FeedHandlers, FeedSubscription, StoredRoute } from './store.js';
 import type { InstanceRecord } from '../types.js';
+import type { RouteBody } from './routes.js';
 
 const BATCH = 1000;
 /** Short blocks keep the loop responsive to resume() and close(). */
@@ -159,5 +160,13 @@ export function feedEntryToEvent([streamId, fields]: StreamEntry, decode: Record
     id,
     at: Number(map.get('at')),
   };
+  const route = map.get('route');
+  if (route !== undefined) return Object.freeze({ ...base, route: decodeRoute(id, route) });
   return Object.freeze(packed === undefined ? base : { ...base, instance: decode(service, id, packed) });
+}
+
+/** An API route as stored, `revision|json` (see redis-scripts.ts), as a frozen StoredRoute. */
+export function decodeRoute(id: string, packed: string): StoredRoute {
+  const cut = packed.indexOf('|');
+  return Object.freeze({ id, revision: Number(packed.slice(0, cut)), route: Object.freeze(JSON.parse(packed.slice(cut + 1)) as RouteBody) });
 }

@@ -14,6 +14,13 @@
  *   {p}:svcrev    hash    service → revision of its last change
  *   {p}:leases    zset    "service\nid" → lease expiry (ms, Redis clock)
  *   {p}:feed      stream  change feed, entry id `${revision}-0`
+ *   {p}:routes    hash    API route id → `revision|json` (json: the canonical route body)
+ *   {p}:downers   hash    declared route key (host+path) → the one service declaring it
+ *   {p}:drefs     hash    declared route key → instances of that service declaring it
+ *   {p}:iroutes   hash    "service\nid" → that instance's declared route keys, "\n"-separated
+ *
+ * The three declared-route hashes are named from the hash tag (like service hashes):
+ * register, deregister and sweep keep them in step with the records they describe.
  *
  * PACKED RECORD: `expiresAt|registeredAt|ttl|weight|status|body` where the first
  * five are the fields scripts change or compare and `body` is canonical JSON of
@@ -57,18 +64,43 @@ local function emit(rev_key, svcrev_key, feed_key, feed_length, kind, service, i
   end
   return rev
 end
+local function split_lines(text)
+  local out = {}
+  if text then
+    for part in string.gmatch(text, '[^\\n]+') do table.insert(out, part) end
+  end
+  return out
+end
+-- Gives back the declared routes an instance claimed; a key nobody declares any more loses its owner.
+local function release_routes(tag, member)
+  local claimed = redis.call('HGET', tag .. ':iroutes', member)
+  if not claimed then return end
+  for _, k in ipairs(split_lines(claimed)) do
+    if redis.call('HINCRBY', tag .. ':drefs', k, -1) <= 0 then
+      redis.call('HDEL', tag .. ':drefs', k)
+      redis.call('HDEL', tag .. ':downers', k)
+    end
+  end
+  redis.call('HDEL', tag .. ':iroutes', member)
+end
 `;
 
 /**
  * KEYS: rev, svc, services, svcrev, leases, feed
- * ARGV: service, id, ttl, weight, status, body, maxInstances, feedLength
- * → {kind, packed, at} where kind is register | update | same | limit
+ * ARGV: service, id, ttl, weight, status, body, maxInstances, feedLength, keyPrefix, declared route keys ("\n"-separated)
+ * → {kind, packed, at} where kind is register | update | same | limit,
+ *   or {'conflict', routeKey, ownerService} when another service declares one of the routes
  */
 export const REGISTER = script(
   'register',
   `
 local now = now_ms()
-local service, id, ttl = ARGV[1], ARGV[2], ARGV[3]
+local service, id, ttl, tag = ARGV[1], ARGV[2], ARGV[3], ARGV[9]
+local route_keys = split_lines(ARGV[10])
+for _, k in ipairs(route_keys) do
+  local owner = redis.call('HGET', tag .. ':downers', k)
+  if owner and owner ~= service then return {'conflict', k, owner} end
+end
 local prev = redis.call('HGET', KEYS[2], id)
 local registered = now
 local kind = 'register'
@@ -88,6 +120,14 @@ local value = num(expires) .. '|' .. num(registered) .. '|' .. ttl .. '|' .. ARG
 redis.call('HSET', KEYS[2], id, value)
 redis.call('SADD', KEYS[3], service)
 redis.call('ZADD', KEYS[5], expires, service .. '\\n' .. id)
+release_routes(tag, service .. '\\n' .. id)
+if #route_keys > 0 then
+  for _, k in ipairs(route_keys) do
+    redis.call('HINCRBY', tag .. ':drefs', k, 1)
+    redis.call('HSET', tag .. ':downers', k, service)
+  end
+  redis.call('HSET', tag .. ':iroutes', service .. '\\n' .. id, ARGV[10])
+end
 if kind ~= 'same' then
   emit(KEYS[1], KEYS[4], KEYS[6], ARGV[8], kind, service, id, now, value)
 end
@@ -144,7 +184,7 @@ return value
 
 /**
  * KEYS: rev, svc, services, svcrev, leases, feed
- * ARGV: service, id, feedLength
+ * ARGV: service, id, feedLength, keyPrefix
  * → 1 when removed, 0 when unknown
  */
 export const DEREGISTER = script(
@@ -152,6 +192,7 @@ export const DEREGISTER = script(
   `
 if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then return 0 end
 redis.call('ZREM', KEYS[5], ARGV[1] .. '\\n' .. ARGV[2])
+release_routes(ARGV[4], ARGV[1] .. '\\n' .. ARGV[2])
 if redis.call('HLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 emit(KEYS[1], KEYS[4], KEYS[6], ARGV[3], 'deregister', ARGV[1], ARGV[2], now_ms(), false)
 return 1
@@ -217,6 +258,7 @@ for _, service in ipairs(order) do
     for _, id in ipairs(ids) do
       redis.call('ZREM', KEYS[4], service .. '\\n' .. id)
       if redis.call('HDEL', svc_key, id) == 1 then
+        release_routes(ARGV[1], service .. '\\n' .. id)
         emit(KEYS[1], KEYS[3], KEYS[5], ARGV[4], 'expire', service, id, now, false)
         expired = expired + 1
       end
@@ -229,9 +271,9 @@ return {expired, held}
 );
 
 /**
- * KEYS: rev, services, svcrev
+ * KEYS: rev, services, svcrev, routes
  * ARGV: keyPrefix
- * → {revision, {{service, serviceRevision, {id, packed, ...}}, ...}} at one revision
+ * → {revision, {{service, serviceRevision, {id, packed, ...}}, ...}, {routeId, packedRoute, ...}} at one revision
  */
 export const STATE = script(
   'state',
@@ -243,19 +285,20 @@ for _, name in ipairs(names) do
   local rev = redis.call('HGET', KEYS[3], name) or '0'
   table.insert(services, {name, rev, redis.call('HGETALL', ARGV[1] .. ':svc:' .. name)})
 end
-return {redis.call('GET', KEYS[1]) or '0', services}
+return {redis.call('GET', KEYS[1]) or '0', services, redis.call('HGETALL', KEYS[4])}
 `,
 );
 
 /**
- * The first step of a paged state load: the revision and every service name, atomically.
- * KEYS: rev, services
- * → {revision, {name, ...}}
+ * The first step of a paged state load: the revision, every service name and the API
+ * routes (few, small), atomically.
+ * KEYS: rev, services, routes
+ * → {revision, {name, ...}, {routeId, packedRoute, ...}}
  */
 export const STATE_NAMES = script(
   'state-names',
   `
-return {redis.call('GET', KEYS[1]) or '0', redis.call('SMEMBERS', KEYS[2])}
+return {redis.call('GET', KEYS[1]) or '0', redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 `,
 );
 
@@ -314,5 +357,40 @@ export const GET_SERVICE = script(
   'get-service',
   `
 return {redis.call('HGET', KEYS[2], ARGV[1]) or '0', redis.call('HGETALL', KEYS[1])}
+`,
+);
+
+/**
+ * Create or replace an API route. An equal body (canonical JSON) is no change and no event.
+ * KEYS: rev, routes, feed
+ * ARGV: id, json, feedLength
+ * → {kind, packedRoute} where kind is create | update | same; packedRoute is `revision|json`
+ */
+export const ROUTE_PUT = script(
+  'route-put',
+  `
+local prev = redis.call('HGET', KEYS[2], ARGV[1])
+if prev and string.match(prev, '^%d+|(.*)$') == ARGV[2] then return {'same', prev} end
+local rev = redis.call('INCR', KEYS[1])
+local value = rev .. '|' .. ARGV[2]
+redis.call('HSET', KEYS[2], ARGV[1], value)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], rev .. '-0', 'type', 'route-set', 'id', ARGV[1], 'at', num(now_ms()), 'route', value)
+if prev then return {'update', value} end
+return {'create', value}
+`,
+);
+
+/**
+ * KEYS: rev, routes, feed
+ * ARGV: id, feedLength
+ * → 1 when removed, 0 when unknown
+ */
+export const ROUTE_DELETE = script(
+  'route-delete',
+  `
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+local rev = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], rev .. '-0', 'type', 'route-delete', 'id', ARGV[1], 'at', num(now_ms()))
+return 1
 `,
 );

@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import type { WaypostConfig } from '../config/schema.js';
 import { describeError, ErrorCodes, WaypostError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { InstanceProtocol, InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+import type { DeclaredRoute, InstanceProtocol, InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
 import { generateInstanceId, instanceLimitMessage, leasePolicy, type LeasePolicy, type StoreOptions } from './lease.js';
 import {
   createRedisClient,
@@ -22,7 +22,7 @@ import {
   type RedisTopology,
 } from './redis-connection.js';
 import { RedisClockOffset } from './redis-clock.js';
-import { feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
+import { decodeRoute, feedEntryToEvent, RedisFeedReader, type StreamEntry } from './redis-feed.js';
 import { applyEvent, byId } from './snapshot.js';
 import {
   CLOCK,
@@ -31,6 +31,8 @@ import {
   LIST_SERVICES,
   REGISTER,
   RENEW,
+  ROUTE_DELETE,
+  ROUTE_PUT,
   SET_STATUS,
   STATE,
   STATE_NAMES,
@@ -41,13 +43,17 @@ import {
 import type {
   FeedHandlers,
   FeedSubscription,
+  PutRouteResult,
   RegisterResult,
   RegistryState,
   RegistryStore,
   ServiceCount,
   ServiceState,
+  StoredRoute,
   SweepResult,
 } from './store.js';
+import { isRouteEvent } from './store.js';
+import { canonicalJson, declaredRouteKey, frozenDeclaredRoutes, routeConflict, type RouteBody } from './routes.js';
 import { DEFAULT_WEIGHT } from './validate.js';
 
 export interface RedisStoreOptions extends StoreOptions, ConnectionTuning {
@@ -99,6 +105,7 @@ class RedisKeys {
   readonly svcrev: string;
   readonly leases: string;
   readonly feed: string;
+  readonly routes: string;
 
   constructor(prefix: string) {
     // One hash tag for every key: all of them land in one Cluster slot, so scripts may touch any.
@@ -108,6 +115,7 @@ class RedisKeys {
     this.svcrev = `${this.tag}:svcrev`;
     this.leases = `${this.tag}:leases`;
     this.feed = `${this.tag}:feed`;
+    this.routes = `${this.tag}:routes`;
   }
 
   svc(service: string): string {
@@ -193,7 +201,7 @@ export class RedisStore implements RegistryStore {
     const id = input.id ?? generateInstanceId(service);
     const ttl = input.ttl ?? this.#policy.defaultTtlSeconds;
     const keys = this.#keys;
-    const [kind, packed] = (await this.#run(
+    const [kind, packed, owner] = (await this.#run(
       REGISTER,
       [keys.rev, keys.svc(service), keys.services, keys.svcrev, keys.leases, keys.feed],
       [
@@ -205,8 +213,12 @@ export class RedisStore implements RegistryStore {
         encodeBody(input),
         String(this.#policy.maxInstancesPerService),
         this.#feedLength,
+        keys.tag,
+        (input.routes ?? []).map(declaredRouteKey).join('\n'),
       ],
     )) as [string, string, string];
+    // Here the reply is {'conflict', routeKey, ownerService}.
+    if (kind === 'conflict') throw routeConflict(service, packed, owner);
     if (kind === 'limit') {
       throw new WaypostError(ErrorCodes.LIMIT_EXCEEDED, instanceLimitMessage(service, this.#policy.maxInstancesPerService));
     }
@@ -238,7 +250,7 @@ export class RedisStore implements RegistryStore {
     const removed = await this.#run(
       DEREGISTER,
       [keys.rev, keys.svc(service), keys.services, keys.svcrev, keys.leases, keys.feed],
-      [service, id, this.#feedLength],
+      [service, id, this.#feedLength, keys.tag],
     );
     return removed === 1;
   }
@@ -269,8 +281,13 @@ export class RedisStore implements RegistryStore {
    */
   async state(): Promise<RegistryState> {
     const keys = this.#keys;
-    const [startRevision, names] = (await this.#run(STATE_NAMES, [keys.rev, keys.services], [])) as [string, string[]];
+    const [startRevision, names, flatRoutes] = (await this.#run(STATE_NAMES, [keys.rev, keys.services, keys.routes], [])) as [
+      string,
+      string[],
+      string[],
+    ];
     if (names.length <= this.#statePageSize) return this.#stateInOneScript();
+    const routes = decodeRoutes(flatRoutes);
     names.sort();
     const services = new Map<string, ServiceState>();
     for (let i = 0; i < names.length; i += this.#statePageSize) {
@@ -281,26 +298,62 @@ export class RedisStore implements RegistryStore {
       ][];
       for (const [name, rev, flat] of page) services.set(name, { name, revision: Number(rev), instances: decodeInstances(name, flat) });
     }
-    const revision = await this.#replayFeed(Number(startRevision), services);
+    const revision = await this.#replayFeed(Number(startRevision), services, routes);
     if (revision === undefined) return this.#stateInOneScript();
     const loaded: ServiceState[] = [];
     for (const name of [...services.keys()].sort()) {
       const service = services.get(name)!;
       if (service.instances.length > 0) loaded.push(service);
     }
-    return { revision, services: loaded };
+    return { revision, services: loaded, routes: sortedRoutes(routes) };
   }
 
   async #stateInOneScript(): Promise<RegistryState> {
     const keys = this.#keys;
-    const [revision, services] = (await this.#run(STATE, [keys.rev, keys.services, keys.svcrev], [keys.tag])) as [
+    const [revision, services, flatRoutes] = (await this.#run(STATE, [keys.rev, keys.services, keys.svcrev, keys.routes], [keys.tag])) as [
       string,
       [string, string, string[]][],
+      string[],
     ];
     return {
       revision: Number(revision),
       services: services.map(([name, rev, flat]) => ({ name, revision: Number(rev), instances: decodeInstances(name, flat) })),
+      routes: sortedRoutes(decodeRoutes(flatRoutes)),
     };
+  }
+
+  async putRoute(id: string, route: RouteBody): Promise<PutRouteResult> {
+    const keys = this.#keys;
+    const [kind, packed] = (await this.#run(ROUTE_PUT, [keys.rev, keys.routes, keys.feed], [id, canonicalJson(route), this.#feedLength])) as [
+      string,
+      string,
+    ];
+    return { route: decodeRoute(id, packed), created: kind === 'create' };
+  }
+
+  async getRoute(id: string): Promise<StoredRoute | undefined> {
+    let packed: string | null;
+    try {
+      packed = await this.#client.hget(this.#keys.routes, id);
+    } catch (err) {
+      throw registryUnavailable(this.#topology, err);
+    }
+    return packed === null ? undefined : decodeRoute(id, packed);
+  }
+
+  async listRoutes(): Promise<StoredRoute[]> {
+    let flat: Record<string, string>;
+    try {
+      flat = await this.#client.hgetall(this.#keys.routes);
+    } catch (err) {
+      throw registryUnavailable(this.#topology, err);
+    }
+    return sortedRoutes(new Map(Object.entries(flat).map(([id, packed]) => [id, decodeRoute(id, packed)])));
+  }
+
+  async deleteRoute(id: string): Promise<boolean> {
+    const keys = this.#keys;
+    return (await this.#run(ROUTE_DELETE, [keys.rev, keys.routes, keys.feed], [id, this.#feedLength])) === 1;
   }
 
   /**
@@ -308,7 +361,7 @@ export class RedisStore implements RegistryStore {
    * does not already include it. Returns the last revision applied, or undefined when the
    * feed cannot prove it is complete (trimmed, or a gap).
    */
-  async #replayFeed(from: number, services: Map<string, ServiceState>): Promise<number | undefined> {
+  async #replayFeed(from: number, services: Map<string, ServiceState>, routes: Map<string, StoredRoute>): Promise<number | undefined> {
     let revision = from;
     for (;;) {
       let entries: StreamEntry[];
@@ -320,9 +373,13 @@ export class RedisStore implements RegistryStore {
       for (const entry of entries) {
         const event = feedEntryToEvent(entry, decodeRecord);
         if (event.revision !== revision + 1) return undefined;
+        revision = event.revision;
+        // Routes were read with the names, at the start revision: every later route event applies.
+        if (event.type === 'route-set') routes.set(event.id, event.route!);
+        if (event.type === 'route-delete') routes.delete(event.id);
+        if (isRouteEvent(event)) continue;
         const page = services.get(event.service);
         if (page === undefined || page.revision < event.revision) services.set(event.service, applyEvent(page, event));
-        revision = event.revision;
       }
       if (entries.length < REPLAY_BATCH) return revision;
     }
@@ -449,6 +506,8 @@ function encodeBody(input: RegistrationInput): string {
   // protocol is left out while it is the default, so bodies written before the field existed stay equal.
   const body: Record<string, unknown> = { host: input.host, port: input.port, zone: input.zone ?? '', tags: input.tags ?? [], metadata: sorted };
   if (input.protocol !== undefined && input.protocol !== 'http1') body.protocol = input.protocol;
+  // Left out when empty, like protocol, so bodies written before declared routes stay equal.
+  if (input.routes !== undefined && input.routes.length > 0) body.routes = input.routes;
   return JSON.stringify(body);
 }
 
@@ -463,6 +522,7 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
     tags: string[];
     metadata: Record<string, string>;
     protocol?: InstanceProtocol;
+    routes?: DeclaredRoute[];
   };
   return Object.freeze({
     id,
@@ -476,6 +536,7 @@ export function decodeRecord(service: string, id: string, packed: string): Insta
     status: status as InstanceStatus,
     protocol: body.protocol ?? 'http1',
     ttl: Number(ttl),
+    ...(body.routes === undefined ? {} : { routes: frozenDeclaredRoutes(body.routes) }),
     registeredAt: new Date(Number(registeredAt)).toISOString(),
     leaseExpiresAt: new Date(Number(expiresAt)).toISOString(),
   });
@@ -485,4 +546,14 @@ function decodeInstances(service: string, flat: string[]): InstanceRecord[] {
   const records: InstanceRecord[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) records.push(decodeRecord(service, flat[i]!, flat[i + 1]!));
   return records.sort(byId);
+}
+
+function decodeRoutes(flat: string[]): Map<string, StoredRoute> {
+  const routes = new Map<string, StoredRoute>();
+  for (let i = 0; i + 1 < flat.length; i += 2) routes.set(flat[i]!, decodeRoute(flat[i]!, flat[i + 1]!));
+  return routes;
+}
+
+function sortedRoutes(routes: Map<string, StoredRoute>): StoredRoute[] {
+  return [...routes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -9,12 +9,15 @@
  */
 import type { ChangeEvent, RegistryState, ServiceState } from './store.js';
 import type { InstanceRecord } from '../types.js';
+import { frozenDeclaredRoutes } from './routes.js';
 
 const EMPTY_INSTANCES: readonly InstanceRecord[] = Object.freeze([]);
 
 export function frozenRecord(record: InstanceRecord): InstanceRecord {
   // A record already frozen all the way down cannot change under us: share it.
-  if (Object.isFrozen(record) && Object.isFrozen(record.tags) && Object.isFrozen(record.metadata)) return record;
+  if (Object.isFrozen(record) && Object.isFrozen(record.tags) && Object.isFrozen(record.metadata) && Object.isFrozen(record.routes ?? EMPTY_INSTANCES)) {
+    return record;
+  }
   return Object.freeze({
     id: record.id,
     service: record.service,
@@ -27,6 +30,7 @@ export function frozenRecord(record: InstanceRecord): InstanceRecord {
     status: record.status,
     protocol: record.protocol,
     ttl: record.ttl,
+    ...(record.routes === undefined ? {} : { routes: frozenDeclaredRoutes(record.routes) }),
     registeredAt: record.registeredAt,
     leaseExpiresAt: record.leaseExpiresAt,
   });

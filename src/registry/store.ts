@@ -12,22 +12,53 @@
  * - Lease expiry is judged by the registry's clock (the Redis server's `TIME`),
  *   never by a caller's clock, and each expiry is emitted exactly once even when
  *   several processes sweep.
+ * - API routes share the revision counter and the feed with instances (`route-set`,
+ *   `route-delete`), so one subscription follows both in one order.
+ * - Routes declared by instances (`InstanceRecord.routes`) are owned by one service at a
+ *   time: a registration declaring a host+path another service declares rejects with
+ *   `WaypostError(route_conflict)` naming the owner, atomically with the write.
  * - A write that the backend did not acknowledge rejects with
  *   `WaypostError(registry_unavailable)`; nothing is half-stored.
  */
 import type { InstanceRecord, InstanceStatus, RegistrationInput } from '../types.js';
+import type { RouteBody } from './routes.js';
 
-export type ChangeType = 'register' | 'update' | 'status' | 'deregister' | 'expire';
+/** Changes to instances, then changes to API routes (`PUT`/`DELETE /v1/routes/{id}`). */
+export type ChangeType = 'register' | 'update' | 'status' | 'deregister' | 'expire' | RouteChangeType;
+export type RouteChangeType = 'route-set' | 'route-delete';
 
 export interface ChangeEvent {
   readonly revision: number;
   readonly type: ChangeType;
+  /** The instance's service; "" for route events. */
   readonly service: string;
+  /** The instance id, or the route id for route events. */
   readonly id: string;
-  /** The record after the change; absent for `deregister` and `expire`. */
+  /** The record after the change; absent for `deregister`, `expire` and route events. */
   readonly instance?: InstanceRecord;
+  /** `route-set` only: the route after the change. */
+  readonly route?: StoredRoute;
   /** Registry-clock milliseconds of the write (propagation latency is measured from it). */
   readonly at: number;
+}
+
+/** Route events carry no instance and must not be applied to a service. */
+export function isRouteEvent(event: ChangeEvent): boolean {
+  return event.type === 'route-set' || event.type === 'route-delete';
+}
+
+/** A route stored through the admin API: the body as given (validated with the config route schema). */
+export interface StoredRoute {
+  readonly id: string;
+  readonly route: RouteBody;
+  /** Registry revision of its last change. */
+  readonly revision: number;
+}
+
+export interface PutRouteResult {
+  readonly route: StoredRoute;
+  /** false when a route with this id already existed (updated, or unchanged). */
+  readonly created: boolean;
 }
 
 export interface ServiceState {
@@ -42,6 +73,8 @@ export interface ServiceState {
 export interface RegistryState {
   readonly revision: number;
   readonly services: readonly ServiceState[];
+  /** API routes, sorted by id. */
+  readonly routes: readonly StoredRoute[];
 }
 
 export interface ServiceCount {
@@ -108,6 +141,18 @@ export interface RegistryStore {
   /** `instances` is empty for an unknown service. */
   getService(service: string): Promise<ServiceState>;
   state(): Promise<RegistryState>;
+
+  /**
+   * Create or replace the API route `id` (an unchanged body is not a change event). The
+   * body must already be validated (registry/routes.ts parseRouteBody).
+   */
+  putRoute(id: string, route: RouteBody): Promise<PutRouteResult>;
+  /** `undefined` when unknown. */
+  getRoute(id: string): Promise<StoredRoute | undefined>;
+  /** Sorted by id. */
+  listRoutes(): Promise<StoredRoute[]>;
+  /** false when unknown. */
+  deleteRoute(id: string): Promise<boolean>;
 
   /** Deliver every change after `fromRevision`; see FeedHandlers for the resync protocol. */
   subscribe(fromRevision: number, handlers: FeedHandlers): FeedSubscription;

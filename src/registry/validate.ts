@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { invalid } from '../errors.js';
 import { canonicalHost, canonicalIp } from '../net/address.js';
+import { checkDeclaredRoutes } from './routes.js';
 import {
   INSTANCE_ID_PATTERN,
   INSTANCE_PROTOCOLS,
@@ -39,7 +40,7 @@ export const DEFAULT_TTL_SECONDS = 30;
  * deeper than LIMITS.jsonDepth is described, not serialised: JSON.stringify
  * recurses and would overflow the stack on a value thousands of levels deep.
  */
-const quote = (value: unknown): string => {
+export const quote = (value: unknown): string => {
   if (isNestedDeeperThan(value, LIMITS.jsonDepth)) {
     return `${Array.isArray(value) ? 'an array' : 'an object'} nested deeper than ${LIMITS.jsonDepth} levels`;
   }
@@ -96,7 +97,7 @@ export function checkWeight(value: unknown, field = 'weight'): number {
   return value;
 }
 
-const REGISTRATION_FIELDS = new Set(['id', 'service', 'host', 'port', 'weight', 'zone', 'tags', 'metadata', 'status', 'protocol', 'ttl']);
+const REGISTRATION_FIELDS = new Set(['id', 'service', 'host', 'port', 'weight', 'zone', 'tags', 'metadata', 'status', 'protocol', 'ttl', 'routes']);
 
 /** Read-only fields a client may echo back from a GET; they are ignored, not rejected. */
 const SERVER_FIELDS = new Set(['registeredAt', 'leaseExpiresAt', 'health', 'revision']);
@@ -131,6 +132,10 @@ export function parseRegistration(body: unknown, service: string): RegistrationI
   if (raw.status !== undefined) input.status = checkStatus(raw.status);
   if (raw.protocol !== undefined) input.protocol = checkProtocol(raw.protocol);
   if (raw.ttl !== undefined) input.ttl = checkTtl(raw.ttl);
+  if (raw.routes !== undefined) {
+    const routes = checkDeclaredRoutes(raw.routes);
+    if (routes.length > 0) input.routes = routes;
+  }
   return input;
 }
 

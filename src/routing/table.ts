@@ -32,8 +32,20 @@ export type { EndpointSetSource, ServiceSource } from './service-route.js';
 
 export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balancer' | 'retries' | 'timeouts' | 'defaults'>;
 
+/** A route from outside the config file (the registry: API or declared), with its id for logs. */
+export interface LabelledRoute {
+  readonly id: string;
+  readonly route: RouteConfig;
+}
+
 export interface RouteTableOptions {
   config: RouteTableConfig;
+  /**
+   * Routes after the config file's (live-router.ts passes API routes, then declared ones).
+   * On an equal match (same host, path and header count) the earlier route wins, so config
+   * routes take precedence over these, and these in the order given.
+   */
+  extraRoutes?: readonly LabelledRoute[];
   services: ServiceSource;
   endpointSets: EndpointSetSource;
   /** Passed to every balancer (e.g. an injected random source). */
@@ -182,8 +194,9 @@ export class RouteTable implements Router {
     this.#domainSuffixes = config.domains.map((d) => `.${normalizeHost(d)}`);
 
     const policyDeps = this.#policyDeps;
-    config.routes.forEach((route, index) => {
-      const id = `route[${index}]`;
+    const labelled = config.routes.map((route, index): LabelledRoute => ({ id: `route[${index}]`, route }));
+    labelled.push(...(options.extraRoutes ?? []));
+    labelled.forEach(({ id, route }, index) => {
       const compiled = new CompiledRoute(
         id,
         route.service,

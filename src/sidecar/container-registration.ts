@@ -4,7 +4,10 @@
  * the single exposed port, and an address a proxy can reach: the advertised host
  * for host networking or a published port, else the container's own IP.
  */
-import type { InstanceProtocol, RegistrationInput } from '../types.js';
+import { describeError } from '../errors.js';
+import { checkDeclaredRoutes } from '../registry/routes.js';
+import { parseRouteSpecs } from '../registry/route-spec.js';
+import type { DeclaredRoute, InstanceProtocol, RegistrationInput } from '../types.js';
 import type { ContainerInspect } from './docker-api.js';
 
 export const LABELS = {
@@ -15,6 +18,8 @@ export const LABELS = {
   zone: 'waypost.zone',
   /** http1 | h2c | h2 (DESIGN §8). */
   protocol: 'waypost.protocol',
+  /** Declared routes in `--route` syntax, several joined by ";" (registry/route-spec.ts). */
+  route: 'waypost.route',
 } as const;
 
 /** Metadata keys that mark a registration as the registrar's own. */
@@ -49,6 +54,15 @@ export function registrationFor(container: ContainerInspect, options: ContainerR
     .split(',')
     .map((tag) => tag.trim())
     .filter((tag) => tag.length > 0);
+  let routes: DeclaredRoute[] = [];
+  const routeLabel = labels[LABELS.route];
+  if (routeLabel !== undefined) {
+    try {
+      routes = checkDeclaredRoutes(parseRouteSpecs(routeLabel, LABELS.route), LABELS.route);
+    } catch (err) {
+      return { ok: false, reason: `${LABELS.route} label: ${describeError(err)}` };
+    }
+  }
   const input: RegistrationInput = {
     service,
     id: instanceIdFor(container.Id),
@@ -61,6 +75,7 @@ export function registrationFor(container: ContainerInspect, options: ContainerR
     // Checked by the registry like every field: a bad value is reported for this container.
     ...(labels[LABELS.protocol] === undefined ? {} : { protocol: labels[LABELS.protocol] as InstanceProtocol }),
     ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+    ...(routes.length === 0 ? {} : { routes }),
   };
   return { ok: true, input };
 }

@@ -5,7 +5,8 @@
  *
  * The registry-side series (mirror events, propagation, connection, endpoints by state,
  * self-preservation) come from the primary only: every worker mirrors the same registry,
- * so summing theirs would count each change once per worker.
+ * so summing theirs would count each change once per worker. The config reload series too:
+ * the primary reloads once for all workers.
  */
 import client, { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { Metrics, type MetricsOptions } from '../metrics.js';
@@ -19,6 +20,9 @@ const PRIMARY_ONLY = new Set([
   'waypost_registry_propagation_seconds',
   'waypost_endpoints',
   'waypost_self_preservation',
+  // The primary reads, validates and hands out the configuration: one reload, counted once.
+  'waypost_config_reloads_total',
+  'waypost_config_last_reload_success_timestamp_seconds',
 ]);
 
 /** 1 while any worker sees the service in panic: the maximum, not the sum. */

@@ -10,11 +10,13 @@ import type { InstanceRecord } from '../types.js';
 import type {
   FeedHandlers,
   FeedSubscription,
+  PutRouteResult,
   RegisterResult,
   RegistryState,
   RegistryStore,
   ServiceCount,
   ServiceState,
+  StoredRoute,
   SweepResult,
 } from '../registry/store.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -75,7 +77,7 @@ export class IpcRegistryStore implements RegistryStore {
 
   async state(): Promise<RegistryState> {
     const dump = await this.#dump();
-    return { revision: dump.revision, services: dump.services.filter((service) => service.instances.length > 0) };
+    return { revision: dump.revision, services: dump.services.filter((service) => service.instances.length > 0), routes: dump.routes };
   }
 
   /** The primary's mirror, with the services whose last instance left (see registry-relay.ts). */
@@ -115,6 +117,22 @@ export class IpcRegistryStore implements RegistryStore {
 
   deregister(): Promise<boolean> {
     return readOnly();
+  }
+
+  putRoute(): Promise<PutRouteResult> {
+    return readOnly();
+  }
+
+  deleteRoute(): Promise<boolean> {
+    return readOnly();
+  }
+
+  async getRoute(id: string): Promise<StoredRoute | undefined> {
+    return (await this.#dump()).routes.find((route) => route.id === id);
+  }
+
+  async listRoutes(): Promise<StoredRoute[]> {
+    return [...(await this.#dump()).routes];
   }
 
   async listServices(): Promise<ServiceCount[]> {

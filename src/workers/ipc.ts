@@ -4,6 +4,7 @@
  * of other libraries on the same channel are ignored.
  */
 import type { Address } from '../app.js';
+import type { WaypostConfig } from '../config/schema.js';
 import type { EjectionNotice } from '../health/passive.js';
 import type { ChangeEvent } from '../registry/store.js';
 import type { TrafficDelta } from '../traffic/recorder.js';
@@ -11,6 +12,8 @@ import type { TrafficDelta } from '../traffic/recorder.js';
 /** Worker → primary. */
 export type WorkerMessage =
   | { wp: 'request'; id: number; op: 'state' }
+  /** At start: the configuration in force (the primary's, which a reload may have changed since the file was read). */
+  | { wp: 'request'; id: number; op: 'config' }
   | { wp: 'reply'; id: number; ok: true; value: unknown }
   | { wp: 'reply'; id: number; ok: false; error: string }
   | { wp: 'subscribe'; sub: number; from: number }
@@ -35,6 +38,8 @@ export type PrimaryMessage =
   | { wp: 'health'; verdicts: readonly ActiveVerdict[] }
   /** Another worker's ejection: every process of the cluster shares what one of them saw. */
   | { wp: 'ejection'; notice: EjectionNotice }
+  /** A configuration the primary loaded and validated: the worker applies it and replies (WaypostApp.applyConfig). */
+  | { wp: 'reload'; id: number; config: WaypostConfig }
   | { wp: 'stop' };
 
 export interface ActiveVerdict {

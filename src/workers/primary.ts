@@ -24,12 +24,17 @@
  * applies them (so the admin API and waypost_endpoints show them) and passes them to the
  * other workers, as shared ejections between proxies do through Redis.
  *
+ * Reload (SIGHUP to the primary, or POST /v1/admin/reload): the primary reads and validates the
+ * configuration once, applies its own part (health checks) and sends it to every listening
+ * worker, which applies it (WaypostApp.applyConfig); the reload answers once all replied.
+ *
  * Loops: every worker marks forwarded requests with the primary's proxy id (Via), so a
  * request that loops back to any worker, or to the primary's admin API, is recognised.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { startProxy, type Address, type WaypostApp } from '../app.js';
 import type { WaypostConfig } from '../config/schema.js';
+import type { ConfigSource } from '../app-reload.js';
 import { describeError, WaypostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -47,6 +52,8 @@ const RESTART_MAX_DELAY_MS = 30_000;
 const STABLE_AFTER_MS = 30_000;
 /** After the grace period, workers get this much more to exit before SIGKILL. */
 const EXIT_MARGIN_MS = 5_000;
+/** A reload waits this long for each worker to apply the new configuration (bind, load certificates). */
+const RELOAD_TIMEOUT_MS = 30_000;
 
 interface WorkerSlot {
   worker: Worker;
@@ -55,6 +62,8 @@ interface WorkerSlot {
   listening: { http: Address[]; tcp: Address[] } | undefined;
   registry: RegistryRelay;
   pending: PendingRequests;
+  /** The configuration this worker was given at start. */
+  config: WaypostConfig | undefined;
 }
 
 export interface RunningPrimary {
@@ -64,11 +73,11 @@ export interface RunningPrimary {
   stop(): Promise<void>;
 }
 
-export async function startPrimary(config: WaypostConfig, logger: Logger): Promise<RunningPrimary> {
+export async function startPrimary(config: WaypostConfig, logger: Logger, configSource?: ConfigSource): Promise<RunningPrimary> {
   const log = logger.child({ component: 'primary' });
   const metrics = new ClusterMetrics();
   const inflight = new WorkerInflight();
-  const app = await startProxy(config, { logger, metrics, role: 'registry', inflightElsewhere: (service, id) => inflight.of(service, id) });
+  const app = await startProxy(config, { logger, metrics, role: 'registry', inflightElsewhere: (service, id) => inflight.of(service, id), ...(configSource ? { configSource } : {}) });
   const slots = new Set<WorkerSlot>();
   let stopping = false;
   let onAllListening: (() => void) | undefined;
@@ -101,6 +110,12 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
     const m = message as WorkerMessage;
     if (slot.registry.handle(m)) return;
     switch (m.wp) {
+      case 'request':
+        if (m.op !== 'config') return;
+        // The worker starts on the configuration in force; every worker marks Via with the primary's id.
+        slot.config = app.config;
+        send(slot, { wp: 'reply', id: m.id, ok: true, value: { ...app.config, proxyId: app.proxyId } });
+        return;
       case 'reply':
         slot.pending.settle(m);
         return;
@@ -118,10 +133,35 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
         slot.listening = { http: m.http, tcp: m.tcp };
         // A new worker starts from every verdict so far; later ones reach it as they change.
         send(slot, { wp: 'health', verdicts: [...app.pool.activeVerdicts()] });
+        // A reload while this worker was starting did not reach it: it takes the configuration in force.
+        if (slot.config !== undefined && app.config !== slot.config) void reloadWorker(slot, app.config).catch(() => undefined);
         if ([...slots].every((s) => s.listening)) onAllListening?.();
         return;
     }
   };
+
+  /** Hands a validated configuration to one worker; resolves when it applied it. */
+  const reloadWorker = async (slot: WorkerSlot, next: WaypostConfig): Promise<void> => {
+    const pid = slot.worker.process.pid;
+    try {
+      const value = await slot.pending.request((id) => send(slot, { wp: 'reload', id, config: next }), RELOAD_TIMEOUT_MS, `worker ${pid} reload`);
+      slot.listening = value as { http: Address[]; tcp: Address[] };
+    } catch (err) {
+      log.error({ worker: pid, err: describeError(err) }, 'worker could not apply the reloaded configuration');
+      throw new Error(`worker ${pid}: ${describeError(err)}`, { cause: err });
+    }
+  };
+
+  // The primary validated the configuration once; every listening worker applies it before the reload answers.
+  app.reloader?.addStep(async (next) => {
+    const listening = [...slots].filter((slot) => slot.listening);
+    const results = await Promise.allSettled(listening.map((slot) => reloadWorker(slot, next)));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [describeError(r.reason)] : []));
+    if (failed.length > 0) {
+      throw new WaypostError('startup', `reload applied by the primary and ${listening.length - failed.length} of ${listening.length} workers; ${failed.join('; ')}`);
+    }
+    return { workers: listening.length };
+  });
 
   // Active checks run here only, once per instance: every listening worker gets each verdict.
   app.pool.onActiveHealth((service, id, healthy) => {
@@ -138,6 +178,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger): Promi
       listening: undefined,
       registry: new RegistryRelay({ store: app.store, mirror: app.mirror, send: (message) => send(slot, message) }),
       pending: new PendingRequests(),
+      config: undefined,
     };
     slots.add(slot);
     worker.on('message', (message: unknown) => onMessage(slot, message));

@@ -27,7 +27,8 @@ export interface RegistryRelayOptions {
 export function mirrorState(mirror: RegistryMirror): RegistryState {
   // The stores list services by name; the mirror's map keeps arrival order.
   const services = [...mirror.services()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { revision: mirror.revision, services };
+  const routes = [...mirror.routes().values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { revision: mirror.revision, services, routes };
 }
 
 export class RegistryRelay {
@@ -43,6 +44,7 @@ export class RegistryRelay {
     const { store, mirror, send } = this.#options;
     switch (message.wp) {
       case 'request':
+        if (message.op !== 'state') return false;
         send({ wp: 'reply', id: message.id, ok: true, value: mirrorState(mirror) });
         return true;
       case 'subscribe': {

@@ -11,6 +11,7 @@ import type { StoreOptions } from '../../src/registry/lease.js';
 import type { ChangeEvent, FeedSubscription, RegistryStore } from '../../src/registry/store.js';
 import type { RegistrationInput } from '../../src/types.js';
 import { sleep, waitFor, readUntil } from '../helpers/wait.js';
+import { routeContractCases } from './store-routes.contract.js';
 
 export interface StoreHarness {
   /** The store under test. */
@@ -99,6 +100,10 @@ function readingThrough(harness: StoreHarness): RegistryStore {
     listServices: async () => (await settled()).listServices(),
     getService: async (service) => (await settled()).getService(service),
     state: async () => (await settled()).state(),
+    putRoute: (id, route) => writer.putRoute(id, route),
+    deleteRoute: (id) => writer.deleteRoute(id),
+    getRoute: async (id) => (await settled()).getRoute(id),
+    listRoutes: async () => (await settled()).listRoutes(),
     subscribe: (fromRevision, handlers) => store.subscribe(fromRevision, handlers),
   };
 }
@@ -127,6 +132,8 @@ export function storeContract(name: string, makeStore: StoreFactory, capabilitie
       for (const recorder of recorders.splice(0)) recorder.subscription.close();
       for (const harness of harnesses.splice(0)) await harness.cleanup();
     });
+
+    routeContractCases({ open, record, elapse, readOnly: capabilities.readOnly === true, makeStore, harnesses });
 
     it('registers a new instance with defaults and emits one register event', async () => {
       const { store } = await open();

@@ -163,6 +163,30 @@ describe('dashboard charts', () => {
     ]);
   });
 
+  test('API and declared routes show with their source between the config routes and the convention, and follow changes', async () => {
+    const { page } = await open();
+    const put = await fetch(`${proxy.adminUrl}/v1/routes/orders-api`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ host: 'shop.test', path: '/orders', service: 'orders', stripPrefix: true }),
+    });
+    expect(put.status).toBe(201);
+    await proxy.register({ service: 'users', id: 'users-1', host: '127.0.0.1', port: backend.port, routes: [{ path: '/users', stripPrefix: false }] });
+    const declared = page.locator('#routes tr[data-route="service:users:/users"]');
+    await declared.waitFor({ timeout: SHOWS_WITHIN_MS });
+    const rows = await page.evaluate(`[...document.querySelectorAll('#routes tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))`);
+    expect(rows).toEqual([
+      ['config', '*', '/api', '—', 'orders', 'yes'],
+      ['api', 'shop.test', '/orders', '—', 'orders', 'yes'],
+      ['declared by users', '*', '/users', '—', 'users', 'no'],
+      ['convention', '{service}.localhost', '/', '—', '{service}', 'no'],
+    ]);
+    expect((await fetch(`${proxy.adminUrl}/v1/routes/orders-api`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await page.locator('#routes tr[data-route="orders-api"]').waitFor({ state: 'detached', timeout: SHOWS_WITHIN_MS });
+    await proxy.app.store.deregister('users', 'users-1');
+    await declared.waitFor({ state: 'detached', timeout: SHOWS_WITHIN_MS });
+  });
+
   test('an ejection shows in the instance’s health history with its reason', async () => {
     const dead = await deadPort();
     await proxy.register({ service: 'orders', id: 'orders-dead', host: '127.0.0.1', port: dead });

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log.js';
 import { applyEvent } from '../../src/registry/snapshot.js';
 import { feedEntryToEvent, type StreamEntry } from '../../src/registry/redis-feed.js';
 import { decodeRecord, RedisStore } from '../../src/registry/redis-store.js';
-import type { RegistryState, ServiceState } from '../../src/registry/store.js';
+import type { RegistryState, ServiceState, StoredRoute } from '../../src/registry/store.js';
 import { RedisServer, redisStoreOptions } from '../helpers/redis-server.js';
 
 let server: RedisServer;
@@ -36,16 +36,22 @@ function openStore(prefix: string, options: { statePageSize?: number; feedLength
 }
 
 /** The registry at `revision`, rebuilt from the whole feed (the test keeps every entry). */
-async function truthAt(prefix: string, revision: number): Promise<Map<string, ServiceState>> {
+async function truthAt(prefix: string, revision: number, routes = new Map<string, StoredRoute>()): Promise<Map<string, ServiceState>> {
   const entries = (await redis.xrange(`{${prefix}}:feed`, '-', `${revision}-0`)) as StreamEntry[];
   const services = new Map<string, ServiceState>();
   for (const entry of entries) {
     const event = feedEntryToEvent(entry, decodeRecord);
-    services.set(event.service, applyEvent(services.get(event.service), event));
+    if (event.type === 'route-set') routes.set(event.id, event.route!);
+    else if (event.type === 'route-delete') routes.delete(event.id);
+    else services.set(event.service, applyEvent(services.get(event.service), event));
   }
   expect(entries.length).toBe(revision);
   return services;
 }
+
+/** API routes as `id service path revision`, in id order. */
+const routeShape = (routes: Iterable<StoredRoute>): string[] =>
+  [...routes].map((r) => `${r.id} ${String(r.route.service)} ${String(r.route.path)} ${r.revision}`).sort();
 
 /** Services with their instances' ids, status and weight: what routing depends on. */
 function shape(services: Iterable<ServiceState>): Record<string, string[]> {
@@ -75,6 +81,9 @@ describe('RedisStore.state() in pages', () => {
           const service = `svc-${(n * 7) % 45}`; // services 40–44 appear and vanish during the loads
           const id = `i-${n % 4}`;
           if (n % 5 === 0) await writer.deregister(service, id);
+          // API routes change during the loads too: the replay applies their events.
+          else if (n % 10 === 2) await writer.putRoute(`r-${n % 6}`, { service, path: `/p${n % 3}` });
+          else if (n % 10 === 7) await writer.deleteRoute(`r-${n % 6}`);
           else if (n % 5 === 1) await writer.setStatus(service, id, n % 2 === 0 ? 'OUT_OF_SERVICE' : 'UP');
           else await writer.register({ service, id, host: '10.0.0.2', port: 9000, weight: 1 + (n % 50) });
           writes++;
@@ -87,8 +96,11 @@ describe('RedisStore.state() in pages', () => {
       expect(writes).toBeGreaterThan(50);
       // The loads saw different revisions: writes really happened during them.
       expect(new Set(states.map((s) => s.revision)).size).toBeGreaterThan(5);
+      expect(new Set(states.map((st) => routeShape(st.routes).join())).size).toBeGreaterThan(1);
       for (const state of states) {
-        expect(shape(state.services)).toEqual(shape((await truthAt(prefix, state.revision)).values()));
+        const routes = new Map<string, StoredRoute>();
+        expect(shape(state.services)).toEqual(shape((await truthAt(prefix, state.revision, routes)).values()));
+        expect(routeShape(state.routes)).toEqual(routeShape(routes.values()));
         for (const service of state.services) expect(service.revision).toBeLessThanOrEqual(state.revision);
       }
     } finally {

@@ -14,6 +14,7 @@
 import { invalid } from '../../errors.js';
 import { checkProtocol, checkWeight, parseRegistration } from '../../registry/validate.js';
 import type { RegistrationInput } from '../../types.js';
+import { routesFromConsulTags } from '../../registry/route-spec.js';
 import { toInstanceId, toServiceName } from '../names.js';
 import { isRecord } from '../shared.js';
 import { CHECK_STATUSES, CONSUL_META, type CheckDefinition, type CheckStatus } from './model.js';
@@ -65,6 +66,8 @@ export function parseConsulRegistration(body: unknown, defaults: RegistrationDef
   const tags = field(body, 'Tags');
   // What the instance speaks (http1 | h2c | h2), as a Consul service declares it in its Meta.
   const protocol = metadata.protocol === undefined ? undefined : checkProtocol(metadata.protocol, 'Meta.protocol');
+  // fabio's convention: `urlprefix-[host]/path [strip=/path]` tags are routes the service declares.
+  const routes = Array.isArray(tags) ? routesFromConsulTags(tags) : [];
   const input = parseRegistration(
     {
       id,
@@ -75,6 +78,7 @@ export function parseConsulRegistration(body: unknown, defaults: RegistrationDef
       ...(tags === undefined || tags === null ? {} : { tags }),
       ...(weight === undefined ? {} : { weight }),
       ...(protocol === undefined ? {} : { protocol }),
+      ...(routes.length === 0 ? {} : { routes }),
     },
     service,
   );

@@ -256,3 +256,37 @@ describe('RegistryMirror', () => {
     expect((await metrics.registryConnected.get()).values[0]!.value).toBe(1);
   });
 });
+
+describe('RegistryMirror API routes', () => {
+  it('loads routes on start, applies route events once per batch without touching services, and reloads them on resync', async () => {
+    const { store, mirror, metrics } = await setup({ feedLength: 2 });
+    await store.putRoute('a', { service: 'orders', path: '/a' });
+    await store.register({ service: 'orders', id: 'o1', host: '10.0.0.1', port: 80 });
+    await mirror.start();
+    expect([...mirror.routes().keys()]).toEqual(['a']);
+    const notified: string[][] = [];
+    mirror.onRoutesChange(() => notified.push([...mirror.routes().keys()].sort()));
+    const before = mirror.routes();
+
+    await store.putRoute('b', { service: 'orders', path: '/b' });
+    await store.deleteRoute('a');
+    await settle();
+    expect(notified).toEqual([['a', 'b'], ['b']]);
+    expect(before.has('a')).toBe(true); // the old map is never changed: readers keep a consistent one
+    expect(mirror.revision).toBe(4);
+    expect([...mirror.services()].map((s) => s.name)).toEqual(['orders']);
+    expect(await counter(metrics, 'route-set')).toBe(1);
+
+    // Writes beyond the feed's length force a resync: routes come back from state().
+    mirror.close();
+    const resyncMetrics = new Metrics({ processMetrics: false });
+    const resynced = new RegistryMirror({ store, logger: silentLogger, metrics: resyncMetrics });
+    cleanups.push(() => resynced.close());
+    await resynced.start();
+    // Written within one tick, so the 2-entry feed is trimmed before it is delivered.
+    await Promise.all(['c', 'd', 'e', 'f'].map((id) => store.putRoute(id, { service: 'orders', path: `/${id}` })));
+    await settle();
+    expect(await counter(resyncMetrics, 'resync')).toBe(1);
+    expect([...resynced.routes().keys()].sort()).toEqual(['b', 'c', 'd', 'e', 'f']);
+  });
+});
