@@ -7,16 +7,14 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bodyPath, startBackends } from './lib/backends.js';
-import { runWrk, wrkAvailable } from './lib/load.js';
 import { OptionError, positive } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
-import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
-import { startContenders, type Contender } from './lib/rounds.js';
-import { measureGroup, publishRoundsReport, type RoundsRow, type RunFigures } from './lib/rounds-table.js';
+import { REPO_ROOT } from './lib/processes.js';
+import { publishRoundsReport } from './lib/rounds-table.js';
 import type { SystemDefinition } from './lib/system.js';
 import { nginxKeepalive64 } from './lib/systems/nginx.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
+import { measureWrkRounds, runWrkBench } from './lib/wrk-rounds.js';
 
 const DEFAULT_MAIN_CLI = path.resolve(REPO_ROOT, '..', 'main', 'dist', 'cli.js');
 
@@ -52,18 +50,7 @@ function parse(argv: string[]): { mainCli: string; rounds: number; durationSecon
   };
 }
 
-async function main(): Promise<number> {
-  let options: ReturnType<typeof parse>;
-  try {
-    options = parse(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-  if (!wrkAvailable()) {
-    console.log('skip: wrk not found (apt-get install -y wrk)');
-    return 0;
-  }
+async function main(options: ReturnType<typeof parse>): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg()[0]!.toFixed(2);
   const pinning = choosePinning(options.pin);
@@ -73,25 +60,14 @@ async function main(): Promise<number> {
     nginxKeepalive64,
     ...(['http-proxy', 'undici'] as const).flatMap((engine) => [waypostBuild(engine, 'main', options.mainCli), waypostBuild(engine, 'this', options.mainCli)]),
   ];
-  const group = new ProcessGroup();
-  const skipped: { system: string; reason: string }[] = [];
-  const rows: RoundsRow[] = [];
-  try {
-    const backends = await startBackends(group, pinning);
-    const started = await startContenders(systems, { backends, group, pinning }, skipped);
-    try {
-      const measure = async ({ running }: Contender, seconds: number): Promise<RunFigures> => {
-        const url = `http://127.0.0.1:${running.port}${bodyPath(100)}`;
-        const result = await runWrk({ url, hostHeader: running.hostHeader, connections: 64, durationSeconds: seconds }, group, pinning);
-        return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.p99Ms, secondLatencyMs: result.p50Ms, errors: result.errors, non2xx: result.non2xx };
-      };
-      rows.push(...(await measureGroup('h1', started.contenders, options.rounds, options.durationSeconds, measure)));
-    } finally {
-      await started.stop();
-    }
-  } finally {
-    await group.stopAll();
-  }
+  const { rows, skipped } = await measureWrkRounds({
+    group: 'h1',
+    systems,
+    pinning,
+    rounds: options.rounds,
+    durationSeconds: options.durationSeconds,
+    connections: 64,
+  });
   return publishRoundsReport(
     {
       title: 'Waypost HTTP/1.1, this branch vs main',
@@ -112,10 +88,4 @@ async function main(): Promise<number> {
   );
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runWrkBench(parse, main);

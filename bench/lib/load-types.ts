@@ -7,6 +7,8 @@ export interface LoadRequest {
   hostHeader?: string | undefined;
   connections: number;
   durationSeconds: number;
+  /** wrk threads (`-t`); undefined = 1. */
+  threads?: number | undefined;
   /** Total requests per second for the paced tool. */
   rate?: number | undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * Load generators behind one shape: autocannon (the named dependency, run in this process,
- * which is pinned to the load CPU) and wrk when installed (one thread, pinned to the same CPU).
+ * which is pinned to the load CPU) and wrk when installed (one thread unless asked, pinned to the same CPU).
  */
 import autocannon from 'autocannon';
 import { runPaced } from './paced.js';
@@ -35,7 +35,7 @@ export async function runAutocannon(request: LoadRequest): Promise<LoadResult> {
 export async function runWrk(request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {
   // wrk takes whole seconds only.
   const seconds = Math.max(1, Math.round(request.durationSeconds));
-  const args = ['-t1', `-c${request.connections}`, `-d${seconds}s`, '--latency'];
+  const args = [`-t${request.threads ?? 1}`, `-c${request.connections}`, `-d${seconds}s`, '--latency'];
   if (request.hostHeader) args.push('-H', `Host: ${request.hostHeader}`);
   args.push(request.url);
   const output = await runLoadTool(group, 'wrk', args, pinning, seconds);

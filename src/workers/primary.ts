@@ -13,8 +13,9 @@
  * Redis).
  *
  * Workers accept on the listeners the primary shares with them (cluster's round-robin
- * scheduling: the primary accepts and hands connections out in turn, so `--listen …:0`
- * still means one port for all workers). /metrics merges every worker's registry
+ * scheduling by default: the primary accepts and hands connections out in turn;
+ * NODE_CLUSTER_SCHED_POLICY=none lets the kernel balance accepts instead, see scheduling.ts).
+ * Either way `--listen …:0` still means one port for all workers. /metrics merges every worker's registry
  * (ipc-metrics.ts). SIGTERM: workers stop accepting and drain within timeouts.grace, then
  * the primary closes the registry and exits 0. A worker that dies unexpectedly is logged
  * and forked again after a backoff that doubles on quick successive crashes.
@@ -40,6 +41,7 @@ import type { Logger } from '../log.js';
 import { isWaypostMessage, PendingRequests, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { ClusterMetrics } from './ipc-metrics.js';
 import { RegistryRelay } from './registry-relay.js';
+import { schedulingFromEnv } from './scheduling.js';
 import { WorkerInflight } from './traffic-relay.js';
 
 /** Workers must all listen within this at start-up. */
@@ -75,6 +77,8 @@ export interface RunningPrimary {
 
 export async function startPrimary(config: WaypostConfig, logger: Logger, configSource?: ConfigSource): Promise<RunningPrimary> {
   const log = logger.child({ component: 'primary' });
+  // Checked before anything starts: a bad value is a usage error, not a half-started proxy.
+  const scheduling = schedulingFromEnv(process.env);
   const metrics = new ClusterMetrics();
   const inflight = new WorkerInflight();
   const app = await startProxy(config, { logger, metrics, role: 'registry', inflightElsewhere: (service, id) => inflight.of(service, id), ...(configSource ? { configSource } : {}) });
@@ -200,7 +204,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger, config
     return slot;
   };
 
-  cluster.schedulingPolicy = cluster.SCHED_RR;
+  cluster.schedulingPolicy = scheduling.policy;
   const allListening = new Promise<void>((resolve, reject) => {
     onAllListening = resolve;
     // A worker that cannot bind exits and is forked again; if that keeps failing, this fires.
@@ -239,7 +243,7 @@ export async function startPrimary(config: WaypostConfig, logger: Logger, config
   onAllListening = undefined;
   const first = [...slots][0]!.listening!;
   log.info(
-    { admin: app.addresses.admin, http: first.http, tcp: first.tcp, workers: config.workers, store: app.store.kind, engine: config.engine },
+    { admin: app.addresses.admin, http: first.http, tcp: first.tcp, workers: config.workers, scheduling: scheduling.name, store: app.store.kind, engine: config.engine },
     'waypost started',
   );
   const reopenLogs = (): void => {

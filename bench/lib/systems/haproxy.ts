@@ -1,4 +1,7 @@
-/** HAProxy 2.6 as BENCH.md configures it: mode http, roundrobin, keep-alive, `http-reuse always`, one thread. */
+/**
+ * HAProxy 2.6 as BENCH.md configures it: mode http, roundrobin, keep-alive, `http-reuse always`,
+ * one thread (bench/multicore.ts asks for more).
+ */
 import { hasCommand } from '../pin.js';
 import type { SystemDefinition } from '../system.js';
 import { startExternal } from './external.js';
@@ -9,11 +12,11 @@ export interface HaproxyProtocols {
   h2Servers: boolean;
 }
 
-function haproxyConfig(port: number, backends: number[], protocols: HaproxyProtocols): string {
+function haproxyConfig(port: number, backends: number[], protocols: HaproxyProtocols, threads: number): string {
   const serverProto = protocols.h2Servers ? ' proto h2' : '';
   const servers = backends.map((b, i) => `  server b${i + 1} 127.0.0.1:${b}${serverProto}`).join('\n');
   return `global
-  nbthread 1
+  nbthread ${threads}
   # Far above -c64; higher values ask for more file descriptors than containers often allow.
   maxconn 4096
 
@@ -35,7 +38,7 @@ ${servers}
 `;
 }
 
-export function haproxySystem(protocols: HaproxyProtocols, id: string, label: string): SystemDefinition {
+export function haproxySystem(protocols: HaproxyProtocols, id: string, label: string, threads = 1): SystemDefinition {
   return {
     id,
     label,
@@ -45,7 +48,7 @@ export function haproxySystem(protocols: HaproxyProtocols, id: string, label: st
         name: id,
         command: 'haproxy',
         configFile: 'haproxy.cfg',
-        config: (port) => haproxyConfig(port, context.backends.ports, protocols),
+        config: (port) => haproxyConfig(port, context.backends.ports, protocols, threads),
         args: (file) => ['-db', '-f', file],
       }),
   };

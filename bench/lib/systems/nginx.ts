@@ -1,6 +1,7 @@
 /**
  * nginx 1.22 as BENCH.md configures it: upstream keepalive 64 (and a 512 row), HTTP/1.1 upstream,
- * `Connection ""`, no access log, one worker, in the foreground, every path under a temp dir.
+ * `Connection ""`, no access log, one worker (bench/multicore.ts asks for more), in the
+ * foreground, every path under a temp dir.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ export interface NginxProtocols {
 
 const HTTP1: NginxProtocols = { http2: false, grpcUpstream: false };
 
-function nginxConfig(tmp: string, port: number, backends: number[], keepalive: number, protocols: NginxProtocols): string {
+function nginxConfig(tmp: string, port: number, backends: number[], keepalive: number, protocols: NginxProtocols, workers: number): string {
   const forward = protocols.grpcUpstream
     ? '      grpc_pass grpc://backends;'
     : `      proxy_pass http://backends;
@@ -28,7 +29,7 @@ function nginxConfig(tmp: string, port: number, backends: number[], keepalive: n
   // does not reconnect, so the default would end its clients early.
   const clientLimit = protocols.http2 ? '\n  keepalive_requests 10000000;' : '';
   const servers = backends.map((b) => `    server 127.0.0.1:${b};`).join('\n');
-  return `worker_processes 1;
+  return `worker_processes ${workers};
 daemon off;
 pid ${tmp}/nginx.pid;
 error_log ${tmp}/error.log warn;
@@ -54,8 +55,17 @@ ${forward}
 `;
 }
 
-/** nginx with an upstream keepalive pool of `keepalive`; `id`/`label` default to the HTTP/1.1 rows. */
-export function nginx(keepalive: number, protocols = HTTP1, id = `nginx-ka${keepalive}`, label = `nginx keepalive ${keepalive}`): SystemDefinition {
+/**
+ * nginx with an upstream keepalive pool of `keepalive` (per worker) and `workers` worker
+ * processes; `id`/`label` default to the HTTP/1.1 rows.
+ */
+export function nginx(
+  keepalive: number,
+  protocols = HTTP1,
+  id = `nginx-ka${keepalive}`,
+  label = `nginx keepalive ${keepalive}`,
+  workers = 1,
+): SystemDefinition {
   return {
     id,
     label,
@@ -66,7 +76,7 @@ export function nginx(keepalive: number, protocols = HTTP1, id = `nginx-ka${keep
         name: id,
         command: 'nginx',
         configFile: 'nginx.conf',
-        config: (port) => nginxConfig(context.tmpDir, port, context.backends.ports, keepalive, protocols),
+        config: (port) => nginxConfig(context.tmpDir, port, context.backends.ports, keepalive, protocols, workers),
         // -e: nginx opens its compiled-in error log before reading the config; keep it in the temp dir.
         args: (file) => ['-p', context.tmpDir, '-e', path.join(context.tmpDir, 'error.log'), '-c', file],
       });

@@ -56,6 +56,10 @@ export interface WaypostOptions {
   instanceProtocol?: 'h2c';
   /** Another build's CLI (bench/h1-vs-main.ts); undefined = this worktree's dist/cli.js. */
   cli?: string;
+  /** `--workers N` (bench/multicore.ts); undefined = the config default, one process. */
+  workers?: number;
+  /** Added to the CLI's environment (NODE_CLUSTER_SCHED_POLICY in bench/multicore.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Start Waypost, register the backends and wait until a request through it answers 200. */
@@ -70,6 +74,7 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
       admin: { listen: `127.0.0.1:${adminPort}` },
       ...(options.engine === undefined ? {} : { engine: options.engine }),
       accessLog: options.accessLog,
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
       domains: ['localhost'],
       ...options.extra,
     }),
@@ -79,6 +84,7 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
   const started = context.group.start('waypost', process.execPath, [options.cli ?? CLI, 'proxy', '--config', configPath], {
     cpu: context.pinning.proxyCpu,
     stdout: devNull ?? 'pipe',
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   if (devNull !== undefined) closeSync(devNull);
   try {

@@ -1,0 +1,72 @@
+/**
+ * The body of an HTTP/1.1 rounds bench (bench/h1-vs-main.ts, bench/multicore.ts): start the
+ * backends and every system, measure them in interleaved wrk rounds on 100 B, stop everything
+ * by PID (also when a step throws). The caller only chooses systems, pinning and wrk's shape.
+ */
+import { bodyPath, startBackends } from './backends.js';
+import { runWrk, wrkAvailable } from './load.js';
+import type { Pinning } from './pin.js';
+import { ProcessGroup } from './processes.js';
+import { startContenders, type Contender } from './rounds.js';
+import { measureGroup, type RoundsRow, type RunFigures } from './rounds-table.js';
+import type { SystemDefinition } from './system.js';
+
+export interface WrkRounds {
+  group: string;
+  systems: SystemDefinition[];
+  pinning: Pinning;
+  rounds: number;
+  durationSeconds: number;
+  connections: number;
+  /** wrk -t; undefined = 1. */
+  threads?: number;
+}
+
+export async function measureWrkRounds(spec: WrkRounds): Promise<{ rows: RoundsRow[]; skipped: { system: string; reason: string }[] }> {
+  const processes = new ProcessGroup();
+  const skipped: { system: string; reason: string }[] = [];
+  const rows: RoundsRow[] = [];
+  try {
+    const backends = await startBackends(processes, spec.pinning);
+    const started = await startContenders(spec.systems, { backends, group: processes, pinning: spec.pinning }, skipped);
+    try {
+      const measure = async ({ running }: Contender, seconds: number): Promise<RunFigures> => {
+        const url = `http://127.0.0.1:${running.port}${bodyPath(100)}`;
+        const request = { url, hostHeader: running.hostHeader, connections: spec.connections, threads: spec.threads, durationSeconds: seconds };
+        const result = await runWrk(request, processes, spec.pinning);
+        return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.p99Ms, secondLatencyMs: result.p50Ms, errors: result.errors, non2xx: result.non2xx };
+      };
+      rows.push(...(await measureGroup(spec.group, started.contenders, spec.rounds, spec.durationSeconds, measure)));
+    } finally {
+      await started.stop();
+    }
+  } finally {
+    await processes.stopAll();
+  }
+  return { rows, skipped };
+}
+
+/**
+ * The entry of a wrk rounds bench: parse the arguments (a bad one exits 2), skip with exit 0
+ * when wrk is missing, then run and exit with its code (1 on a thrown error).
+ */
+export function runWrkBench<O>(parse: (argv: string[]) => O, run: (options: O) => Promise<number>): void {
+  let options: O;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  if (!wrkAvailable()) {
+    console.log('skip: wrk not found (apt-get install -y wrk)');
+    process.exit(0);
+  }
+  run(options).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
