@@ -54,7 +54,7 @@ async function main(options: ReturnType<typeof parse>): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg()[0]!.toFixed(2);
   const pinning = choosePinning(options.pin);
-  const settings = `wrk -t1 -c64, 100 B · ${options.rounds} interleaved rounds × ${options.durationSeconds} s (+1 s warm-up each) · main = ${options.mainCli} · ${pinning.description}`;
+  const settings = `wrk -t1 -c64, 100 B · ${options.rounds} interleaved rounds × ${options.durationSeconds} s (+3 s warm-up each) · main = ${options.mainCli} · ${pinning.description}`;
   console.log(`bench h1-vs-main · ${settings}`);
   const systems = [
     nginxKeepalive64,

@@ -89,7 +89,7 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg()[0]!.toFixed(2);
   const pinning = choosePinning(options.pin);
-  const settings = `h2load -t1 -c${options.clients} -m${options.streams} · ${options.rounds} interleaved rounds × ${options.durationSeconds} s (+1 s warm-up each) · ${pinning.description}`;
+  const settings = `h2load -t1 -c${options.clients} -m${options.streams} · ${options.rounds} interleaved rounds × ${options.durationSeconds} s (+3 s warm-up each) · ${pinning.description}`;
   console.log(`bench:h2 ${scenarios.map((s) => s.id).join(', ')} · ${settings}`);
 
   const group = new ProcessGroup();

@@ -91,7 +91,7 @@ async function main(options: Options): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg()[0]!.toFixed(2);
   const settings =
-    `wrk -t${WRK_THREADS} -c${CONNECTIONS}, 100 B · ${options.rounds} interleaved round(s) × ${options.durationSeconds} s (+1 s warm-up each) · ` +
+    `wrk -t${WRK_THREADS} -c${CONNECTIONS}, 100 B · ${options.rounds} interleaved round(s) × ${options.durationSeconds} s (+3 s warm-up each) · ` +
     `${UNPINNED.description} · nginx keepalive 64 is per worker`;
   console.log(`bench multicore · ${settings}`);
   const { rows, skipped } = await measureWrkRounds({

@@ -70,9 +70,13 @@ export function summarize(group: string, system: string, label: string, samples:
 }
 
 /**
- * One group: a 1 s unrecorded warm-up per contender (JIT, pools, Go's scheduler), then `rounds`
+ * One group: an unrecorded warm-up per contender (JIT, pools, Go's scheduler), then `rounds`
  * interleaved runs of `seconds` each, one summary row per contender that measured at least once.
+ * The warm-up is WARM_UP_SECONDS: after 1 s Waypost still ran at a third of its warm rate
+ * (V8 was still optimizing: 426 vs 136 µs of CPU per request in one multicore run).
  */
+const WARM_UP_SECONDS = 3;
+
 export async function measureGroup(
   group: string,
   contenders: Contender[],
@@ -80,7 +84,7 @@ export async function measureGroup(
   seconds: number,
   measure: (contender: Contender, seconds: number) => Promise<RunFigures>,
 ): Promise<RoundsRow[]> {
-  for (const c of contenders) await measure(c, 1).catch(() => undefined);
+  for (const c of contenders) await measure(c, WARM_UP_SECONDS).catch(() => undefined);
   const samples = await runInterleaved(
     contenders,
     rounds,
