@@ -23,7 +23,7 @@ export interface BenchOptions {
 export const USAGE = `npx tsx bench/run.ts [options]
   --quick                 under 40 s: 100 B only, 1 s runs, one tool, the key systems
   --duration S            seconds per measured run (env BENCH_DURATION; default 5, quick 1)
-  --warmup S              autocannon warm-up of each system before its rounds (env BENCH_WARMUP; default 2, quick 0.3)
+  --warmup S              autocannon warm-up of each system before its rounds (env BENCH_WARMUP; default 3, quick 1)
   --connections N         concurrent connections (env BENCH_CONNECTIONS; default 64)
   --body 100|16384|both   response body size (env BENCH_BODY; default both, quick 100)
   --systems a,b,c         ids or prefixes, e.g. nginx,waypost (env BENCH_SYSTEMS; default all)
@@ -89,7 +89,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   return {
     quick,
     durationSeconds: duration ? positive('--duration', duration, false) : quick ? 1 : 5,
-    warmupSeconds: warmup !== undefined ? (warmup === '0' ? 0 : positive('--warmup', warmup, false)) : quick ? 0.3 : 2,
+    warmupSeconds: warmup !== undefined ? (warmup === '0' ? 0 : positive('--warmup', warmup, false)) : quick ? 1 : 3,
     connections: connections ? positive('--connections', connections, true) : 64,
     bodies,
     systems: systems ? systems.split(',').map((s) => s.trim()).filter(Boolean) : undefined,

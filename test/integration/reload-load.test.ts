@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 import { get, reloadFixtures } from './reload-harness.js';
 import { startWsBackend } from './stream-harness.js';
 
@@ -41,9 +42,12 @@ describe('config reload under load', () => {
     const ended = new Promise<void>((resolve, reject) => stream.once('end', resolve).once('error', reject));
     stream.write('before-');
 
-    const load = startLoad({ port, host: 'x.test', path: '/alpha', concurrency: 4 });
+    const load = startLoad({ port, host: 'x.test', path: '/alpha', concurrency: 16 });
     const statuses: number[] = [];
     for (let n = 1; n <= 20; n++) {
+      // Each reload lands on a connection pool that is busy: at least 50 more requests since the last one.
+      const sentBefore = load.sent;
+      await waitFor('50 requests between reloads', () => load.sent >= sentBefore + 50, { timeoutMs: 10_000 });
       if (n === 10) p.write({ ...doc(n), routes: [{ path: 'broken', service: 'alpha' }] });
       else p.write(doc(n));
       statuses.push((await p.reload()).status);
@@ -51,10 +55,10 @@ describe('config reload under load', () => {
       if (n !== 10 && n % 2 === 1) expect((await get(extra, 'x.test', '/beta')).status).toBe(200);
     }
     const report = await load.stop();
-    console.log(`20 reloads (one invalid) under a 4-connection keep-alive load: ${report.sent} requests sent, ${report.failed} lost`);
+    console.log(`20 reloads (one invalid) under a 16-connection keep-alive load: ${report.sent} requests sent, ${report.failed} lost`);
 
     expect(statuses).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1 === 10 ? 400 : 200)));
-    expect(report.sent).toBeGreaterThan(20);
+    expect(report.sent).toBeGreaterThan(20 * 50);
     expect(report.samples).toEqual([]);
     expect(report.failed).toBe(0);
     const answer = await new Promise<string>((resolve) => {
