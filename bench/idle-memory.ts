@@ -9,7 +9,8 @@
  * drains). After /readyz answers 200 and `--settle` seconds, reads VmRSS from /proc/PID/status and
  * heap used / resident from the admin /metrics, then stops the proxy by its PID.
  * Module rows: a bare `node` that imports one dependency alone, VmRSS minus that of a node that
- * imported only `node:os` (the ESM loader is up in both, as it is in the proxy).
+ * imported only `node:os` (the ESM loader is up in both, as it is in the proxy); and for what the
+ * idle proxy loads, the share as the last one in (all of the idle set minus all but it).
  * Every reading is taken `--runs` times, interleaved, and the median printed (the machine is noisy).
  */
 import { spawn } from 'node:child_process';
@@ -35,8 +36,16 @@ const MODULES = [
   'http-proxy',
   'ioredis',
 ];
+/**
+ * What an idle proxy on the default config loads (test/e2e/idle-modules.test.ts lists the rest as
+ * absent). Shares measured alone overlap (Node's own modules that several of them load count in
+ * each), so each of these is also measured as the last one in: all of them minus all but it.
+ */
+const IDLE_SET = ['undici/lib/dispatcher/pool.js', 'zod', 'prom-client', 'pino', 'commander'];
+
 /** What the share is measured against: node with its ESM loader up and nothing else. */
 const BASELINE = 'node:os';
+const ALL = 'idle set';
 
 interface Options {
   runs: number;
@@ -157,9 +166,9 @@ async function readProxy(options: Options, accessLog: 'off' | 'stdout'): Promise
   }
 }
 
-/** VmRSS of a bare node that imported `specifier`, read after settling. */
-async function readModule(options: Options, specifier: string): Promise<number> {
-  const load = `await import(${JSON.stringify(specifier)});`;
+/** VmRSS of a bare node that imported `specifiers` (in order), read after settling. */
+async function readImports(options: Options, specifiers: readonly string[]): Promise<number> {
+  const load = specifiers.map((specifier) => `await import(${JSON.stringify(specifier)});`).join(' ');
   const script = `${load} setTimeout(() => process.stdout.write(require('node:fs').readFileSync('/proc/self/status', 'utf8')), ${options.settleMs});`;
   // CommonJS eval for `require`, with a dynamic import resolved from the repo root (cwd).
   const child = spawn(process.execPath, ['-e', `(async () => { ${script} })()`], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
@@ -167,7 +176,7 @@ async function readModule(options: Options, specifier: string): Promise<number> 
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const match = /^VmRSS:\s+(\d+) kB/m.exec(output);
-  if (code !== 0 || !match) throw new Error(`importing ${specifier} failed (exit ${code})`);
+  if (code !== 0 || !match) throw new Error(`importing ${specifiers.join(', ')} failed (exit ${code})`);
   return Number(match[1]) * 1024;
 }
 
@@ -181,10 +190,10 @@ async function main(): Promise<void> {
   for (let round = 0; round < options.runs; round++) {
     for (const accessLog of ['off', 'stdout'] as const) proxyRuns[accessLog].push(await readProxy(options, accessLog));
     if (!options.modules) continue;
-    for (const specifier of [BASELINE, ...MODULES]) {
-      const rss = await readModule(options, specifier);
-      moduleRuns.set(specifier, [...(moduleRuns.get(specifier) ?? []), rss]);
-    }
+    const record = (key: string, rss: number) => moduleRuns.set(key, [...(moduleRuns.get(key) ?? []), rss]);
+    for (const specifier of [BASELINE, ...MODULES]) record(specifier, await readImports(options, [specifier]));
+    record(ALL, await readImports(options, IDLE_SET));
+    for (const specifier of IDLE_SET) record(`${ALL} but ${specifier}`, await readImports(options, IDLE_SET.filter((s) => s !== specifier)));
     process.stderr.write(`round ${round + 1}/${options.runs} done\n`);
   }
 
@@ -201,12 +210,15 @@ async function main(): Promise<void> {
   if (!options.modules) return;
   const bare = median(moduleRuns.get(BASELINE)!);
   console.log(`\none dependency imported alone into bare node (node with ${BASELINE} only: ${mib(bare)} MiB VmRSS; median of ${options.runs})\n`);
-  console.log('| module | VmRSS MiB | share MiB |');
-  console.log('|---|---:|---:|');
+  console.log('| module | VmRSS MiB | share alone MiB | share as the last of the idle set MiB |');
+  console.log('|---|---:|---:|---:|');
+  const all = median(moduleRuns.get(ALL)!);
   for (const specifier of MODULES) {
     const rss = median(moduleRuns.get(specifier)!);
-    console.log(`| ${specifier} | ${mib(rss)} | +${mib(rss - bare)} |`);
+    const allBut = moduleRuns.get(`${ALL} but ${specifier}`);
+    console.log(`| ${specifier} | ${mib(rss)} | +${mib(rss - bare)} | ${allBut ? `+${mib(all - median(allBut))}` : '–'} |`);
   }
+  console.log(`| the idle set together (${IDLE_SET.join(', ')}) | ${mib(all)} | +${mib(all - bare)} | |`);
 }
 
 main().catch((error: unknown) => {
