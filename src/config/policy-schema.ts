@@ -6,9 +6,9 @@
  * Only shapes and bounds live here; what each step does is in src/policy/, one
  * file per step, compiled into the route's chain when the route table is built.
  */
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { SERVICE_NAME_PATTERN } from '../types.js';
-import safeRegex from 'safe-regex2';
 import { HEADER_TEMPLATE_VARIABLES, URL_TEMPLATE_VARIABLES, unknownTemplateVariable, usesTemplateVariable } from './template-syntax.js';
 import { HOP_BY_HOP } from '../net/hop-by-hop.js';
 import { cidr, duration, durationValue } from './fields.js';
@@ -181,6 +181,9 @@ const rewriteSchema = z.union([
     }),
 ]);
 
+/** The regex checker is loaded with the first rewrite regex: a config without one never needs it (~2 MiB resident). */
+let safeRegex: typeof import('safe-regex2').default | undefined;
+
 /** Why a rewrite regex (or its replacement) is refused, or undefined when it is usable. */
 function regexIssue(regex: string, replacement: string): { field: 'regex' | 'replacement'; message: string } | undefined {
   let compiled: RegExp;
@@ -190,6 +193,7 @@ function regexIssue(regex: string, replacement: string): { field: 'regex' | 'rep
     return { field: 'regex', message: `expected a valid regular expression (${(err as Error).message})` };
   }
   // Star height > 1 (nested quantifiers) can backtrack exponentially on a crafted path.
+  safeRegex ??= createRequire(import.meta.url)('safe-regex2') as typeof import('safe-regex2').default;
   if (!safeRegex(compiled)) return { field: 'regex', message: 'expected a regular expression without nested quantifiers (it could backtrack catastrophically)' };
   const groups = new RegExp(`${regex}|`).exec('')!.length - 1;
   for (const ref of replacement.matchAll(/\$(\d{1,2})/g)) {

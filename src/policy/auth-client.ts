@@ -9,7 +9,14 @@
  * undici's own timers (no timer of ours per request). Routes share a handful of
  * timeout values, so there are a handful of Agents.
  */
-import { Agent } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent } from 'undici';
+
+/**
+ * undici's index (Agent.request is added to dispatchers there) loads with the first auth check:
+ * a proxy without forward-auth keeps to the engine's parts of undici (src/net/undici-parts.ts).
+ */
+let undici: typeof import('undici') | undefined;
 
 /** Connections to one auth origin at most (further checks queue in undici). */
 export const AUTH_MAX_CONNECTIONS = 64;
@@ -87,7 +94,8 @@ export class AuthClient implements AuthRequester {
   #agent(timeoutMs: number): Agent {
     let agent = this.#agents.get(timeoutMs);
     if (agent === undefined) {
-      agent = new Agent({ connections: AUTH_MAX_CONNECTIONS, keepAliveTimeout: KEEP_ALIVE_MS, connect: { timeout: timeoutMs } });
+      undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
+      agent = new undici.Agent({ connections: AUTH_MAX_CONNECTIONS, keepAliveTimeout: KEEP_ALIVE_MS, connect: { timeout: timeoutMs } });
       this.#agents.set(timeoutMs, agent);
     }
     return agent;

@@ -7,9 +7,9 @@
  * wraps undici's connector without its timer and races a native one; the error is
  * undici's own ConnectTimeoutError, so it maps to `connect_timeout` as before.
  */
-import { buildConnector, errors } from 'undici';
+import { buildConnector, errors, type Connector } from '../../net/undici-parts.js';
 
-export function preciseConnector(timeoutMs: number): buildConnector.connector {
+export function preciseConnector(timeoutMs: number): Connector {
   const connect = buildConnector({ timeout: 0 });
   return (options, callback) => {
     let settled = false;

@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from '../../net/undici-parts.js';
 import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,

@@ -1,0 +1,55 @@
+/**
+ * Issue 21 item 4: a proxy loads only what its config needs. With the embedded registry and the
+ * undici engine, ioredis, http-proxy, undici's index (fetch, WebSocket, mocks…) and safe-regex2
+ * stay unloaded, even after traffic; they load when the config asks for them. Each process runs
+ * with test/helpers/record-modules.mjs, which writes every module it resolves to a file.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startProxyProcess, type RunningProxy } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const RECORDER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'record-modules.mjs');
+const dir = tempDir('idle-modules');
+const running: RunningProxy[] = [];
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop('SIGKILL')));
+});
+
+/** Start a proxy with `args`, send it one proxied request and one /metrics read, stop it, and return the modules it loaded. */
+async function loadedModules(name: string, args: string[]): Promise<string[]> {
+  const file = path.join(dir, `${name}.txt`);
+  const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', 'off', ...args], {
+    env: { NODE_OPTIONS: `--import=${RECORDER}`, RECORD_MODULES_FILE: file },
+  });
+  running.push(proxy);
+  const listener = proxy.http[0]!;
+  expect((await fetch(`http://${listener.host}:${listener.port}/`, { headers: { host: 'nothing.localhost' } })).status).toBe(404);
+  expect((await fetch(`http://${proxy.admin.host}:${proxy.admin.port}/metrics`)).status).toBe(200);
+  expect((await proxy.stop()).code).toBe(0);
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+}
+
+const fromPackage = (modules: string[], name: string) => modules.filter((m) => m.includes(`/node_modules/${name}/`));
+
+describe('modules a proxy loads', () => {
+  it('with the embedded registry and the undici engine: no ioredis, http-proxy, undici index or safe-regex2', async () => {
+    const modules = await loadedModules('default', []);
+    // The recorder sees both kinds of module: the parts of undici the engine uses, and zod's ESM.
+    expect(fromPackage(modules, 'undici')).toContainEqual(expect.stringContaining('/undici/lib/dispatcher/pool.js'));
+    expect(fromPackage(modules, 'zod').length).toBeGreaterThan(0);
+    expect(fromPackage(modules, 'ioredis')).toEqual([]);
+    expect(fromPackage(modules, 'http-proxy')).toEqual([]);
+    expect(fromPackage(modules, 'safe-regex2')).toEqual([]);
+    expect(fromPackage(modules, 'yaml')).toEqual([]);
+    expect(modules.filter((m) => m.endsWith('/node_modules/undici/index.js'))).toEqual([]);
+  });
+
+  it('loads http-proxy when the http-proxy engine is configured', async () => {
+    const modules = await loadedModules('http-proxy', ['--engine', 'http-proxy']);
+    expect(fromPackage(modules, 'http-proxy').length).toBeGreaterThan(0);
+    expect(fromPackage(modules, 'ioredis')).toEqual([]);
+  });
+});
