@@ -105,7 +105,7 @@ class UpstreamConnection {
     if (chunked) head += `transfer-encoding: chunked${CRLF}`;
     this.#responseChunked = chunked;
     head += `via: 1.1 ${PROXY_ID}${CRLF}x-request-id: ${this.client!.requestId}${CRLF}${CRLF}`;
-    this.client!.socket.write(head, 'latin1');
+    writeCorked(this.client!.socket, head);
     return 0;
   };
 
@@ -221,7 +221,7 @@ class ClientConnection {
     this.upstream = upstream;
     upstream.client = this;
     this.requestId = pending.id;
-    upstream.socket.write(pending.head, 'latin1');
+    writeCorked(upstream.socket, pending.head);
     for (const part of pending.early) upstream.socket.write(part);
     pending.early.length = 0;
   }
@@ -250,3 +250,19 @@ server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 }, () => {
   process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
+
+/**
+ * A head is written corked until the end of this tick, so the body parsed from the same packet
+ * leaves in the same write syscall (a write per head and per body took ~50 % of the CPU).
+ */
+function writeCorked(socket: Socket, head: string): void {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(uncork, socket);
+  }
+  socket.write(head, 'latin1');
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
