@@ -70,7 +70,15 @@ export class RoutePolicy {
     readonly attempt: readonly RequestStep[] = [],
     /** `split`: the route picks through the tag groups (routing/table.ts); undefined = the balancer alone. */
     readonly split: SplitPicker | undefined = undefined,
-  ) {}
+  ) {
+    this.hasSteps = request.length + response.length > 0;
+  }
+
+  /**
+   * The route has request or response steps, so a request needs a PolicyRequest; false when its
+   * policy is only attempt-level (retry, concurrency, split). Decided here, not per request.
+   */
+  readonly hasSteps: boolean;
 
   /**
    * Runs the request steps; true when the request goes on to the pick. Synchronous while every

@@ -172,8 +172,8 @@ export class ProxyHandler implements PolicyAnswers {
     const encrypted = isEncrypted(req);
     let policyRequest: ProxyPolicyRequest | undefined;
     const policy = match.policy;
-    // A route whose policy is only attempt-level (retry, concurrency) has no steps to give a request object.
-    if (policy !== undefined && policy.request.length + policy.response.length > 0) {
+    // A route whose policy is only attempt-level (retry, concurrency, split) has no steps to give a request object.
+    if (policy?.hasSteps === true) {
       // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
       policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
       let admitted = policy.admit(policyRequest);

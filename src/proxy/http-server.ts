@@ -303,8 +303,9 @@ export class HttpProxyServer {
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const problem = normalizeRequestTarget(req);
-    if (problem !== undefined) writeRawProxyError(socket, problem, this.#ids.of(req));
-    else if (!this.#loopGuard.refuseUpgrade(req, socket)) this.#ws.handleUpgrade(req, socket, head);
+    if (problem !== undefined) this.#ws.refuse(req, socket, problem);
+    else if (this.#loopGuard.loops(req)) this.#ws.refuse(req, socket, 'loop_detected');
+    else this.#ws.handleUpgrade(req, socket, head);
   };
 
   readonly #onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {

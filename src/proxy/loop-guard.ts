@@ -13,8 +13,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { viaEntry, viaHops, viaNames } from '../net/via.js';
-import { RequestIds } from './headers.js';
-import { writeRawProxyError } from './responses.js';
 
 /** More Via entries than this is treated as a loop (nginx and Envoy chains are a handful deep). */
 export const MAX_VIA_HOPS = 16;
@@ -24,7 +22,6 @@ export class LoopGuard {
   /** The entry nearly every request gets, built once. */
   readonly #http11Entry: string;
   readonly #log: Logger;
-  readonly #ids = new RequestIds();
 
   constructor(proxyId: string, logger: Logger) {
     this.#proxyId = proxyId;
@@ -39,13 +36,6 @@ export class LoopGuard {
   /** true for a looping request (the caller answers 508 `loop_detected`); otherwise marks it and returns false. */
   loops(req: IncomingMessage): boolean {
     return this.#loops(req) || this.#mark(req);
-  }
-
-  /** The same for a WebSocket upgrade (no ServerResponse: the answer is written raw). */
-  refuseUpgrade(req: IncomingMessage, socket: Duplex): boolean {
-    if (!this.#loops(req)) return this.#mark(req);
-    writeRawProxyError(socket, 'loop_detected', this.#ids.of(req));
-    return true;
   }
 
   #loops(req: IncomingMessage): boolean {

@@ -85,6 +85,11 @@ export class WebSocketProxy {
   }
 
   /** The node:http `upgrade` listener. Never throws; every socket gets an error handler. */
+  /** An upgrade answered before routing (bad request target, routing loop): counted under `_unrouted` like one no route matches. */
+  refuse(req: IncomingMessage, socket: Duplex, code: ProxyErrorCode): void {
+    this.#reject(socket, this.#services.of(UNROUTED), code, this.#ids.of(req));
+  }
+
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (err) => this.#log.debug({ err }, 'websocket client socket error'));
     this.#upgrade(req, socket, head).catch((err: unknown) => {
@@ -114,7 +119,7 @@ export class WebSocketProxy {
     const peer = peerAddress(req);
     const clientIp = clientAddress(req, peer, this.#trusted);
     // The route's request steps (clientCidrs, rateLimit, auth, rewrite…) apply to upgrades as to any request.
-    const path = match.policy === undefined ? match.upstreamPath : await this.#admit(match, req, socket, clientIp, host, requestId, metrics);
+    const path = match.policy?.hasSteps !== true ? match.upstreamPath : await this.#admit(match, req, socket, clientIp, host, requestId, metrics);
     if (path === undefined) return;
     const ctx = createPickContext(req, clientIp);
     const first = match.pick(ctx);

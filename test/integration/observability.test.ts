@@ -124,6 +124,20 @@ describe('requests answered before routing', () => {
   });
 });
 
+describe('upgrades answered before routing', () => {
+  it('a looping WebSocket upgrade (508) is counted under _unrouted', async () => {
+    const count = async (): Promise<number> => Number(/waypost_requests_total\{service="_unrouted",code="508"\} (\d+)/.exec(await scrape())?.[1] ?? 0);
+    const before = await count();
+    const answer = await rawRequest(
+      proxy.port,
+      `GET /chat HTTP/1.1\r\nHost: orders.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nVia: 1.1 ${proxy.app.proxyId} (waypost)\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 508 /);
+    expect(await count()).toBe(before + 1);
+  });
+});
+
 /** One raw HTTP/1.1 exchange (for request lines a client library would not send); resolves with what came back. */
 function rawRequest(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
