@@ -18,7 +18,7 @@ import { policyDefaultsSchema, routePolicyShape } from './policy-schema.js';
  * HTTP forwarding engines (config `engine`); src/proxy/http-server.ts maps each name to
  * its implementation with `satisfies Record<EngineName, …>`, so the compiler checks both.
  */
-export const ENGINE_NAMES = ['http-proxy', 'undici'] as const;
+export const ENGINE_NAMES = ['http-proxy', 'undici', 'raw'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 const hostPortValue = z.string().transform((value, ctx): HostPort => {

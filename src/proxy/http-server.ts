@@ -21,6 +21,7 @@ import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/route.js';
 import { HttpProxyEngine } from './engines/http-proxy.js';
 import { UndiciEngine } from './engines/undici.js';
+import { RawEngine } from './engines/raw.js';
 import type { EngineStats, ForwardEngine } from './forwarder.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { AccessLogEntry } from '../access-log.js';
@@ -42,6 +43,7 @@ import { WebSocketProxy } from './ws.js';
 const ENGINES = {
   'http-proxy': () => new HttpProxyEngine(),
   undici: () => new UndiciEngine(),
+  raw: () => new RawEngine(),
 } as const satisfies Record<EngineName, () => ForwardEngine>;
 
 export interface HttpProxyServerOptions {

@@ -3,6 +3,7 @@ import { ENGINE_NAMES, type EngineName } from '../../src/config/schema.js';
 import { Http2Engine } from '../../src/proxy/engines/http2.js';
 import { HttpProxyEngine } from '../../src/proxy/engines/http-proxy.js';
 import { UndiciEngine } from '../../src/proxy/engines/undici.js';
+import { RawEngine } from '../../src/proxy/engines/raw.js';
 import type { ForwardEngine } from '../../src/proxy/forwarder.js';
 import { runEngineContract, runRefusedAnswerContract } from './engine.contract.js';
 
@@ -10,6 +11,7 @@ import { runEngineContract, runRefusedAnswerContract } from './engine.contract.j
 const CREATE = {
   'http-proxy': () => new HttpProxyEngine(),
   undici: () => new UndiciEngine(),
+  raw: () => new RawEngine(),
 } as const satisfies Record<EngineName, () => ForwardEngine>;
 
 for (const name of ENGINE_NAMES) runEngineContract(name, CREATE[name]);

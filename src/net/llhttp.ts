@@ -1,0 +1,79 @@
+/**
+ * Node's own llhttp binding (the HTTPParser node:http runs on), typed for the raw engine.
+ * `_http_common` is the module node:http itself loads, so this costs no memory and no
+ * hand-written HTTP parsing: framing, header syntax and smuggling defences are llhttp's.
+ *
+ * The parser calls back by numeric slot. For a head with more than 32 fields it first
+ * hands the fields out in batches (kOnHeaders) and then calls kOnHeadersComplete with
+ * `headers` (and `url`) undefined; HeadParts collects those batches as node:http does.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export interface LlhttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  /** Parses `data`, calling back synchronously; an Error (code HPE_*) when the input is not HTTP. */
+  execute(data: Buffer): number | Error;
+  /** The connection ended: completes a body delimited by the close, or an Error. */
+  finish(): number | Error | undefined;
+  close(): void;
+  free(): void;
+  [slot: number]: unknown;
+}
+
+interface HttpParserClass {
+  new (): LlhttpParser;
+  readonly REQUEST: number;
+  readonly RESPONSE: number;
+  readonly kOnMessageBegin: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kLenientNone: number;
+}
+
+export const { HTTPParser } = require('_http_common') as { HTTPParser: HttpParserClass };
+
+/**
+ * kOnHeadersComplete's arguments, in order: (versionMajor, versionMinor, headers, method,
+ * url, statusCode, statusMessage, upgrade, shouldKeepAlive). Returning 1 tells llhttp the
+ * message has no body whatever its headers say (the answer to a HEAD request).
+ */
+export type OnHeadersComplete = (
+  versionMajor: number,
+  versionMinor: number,
+  headers: string[] | undefined,
+  method: number,
+  url: string | undefined,
+  statusCode: number,
+  statusMessage: string,
+  upgrade: boolean,
+  shouldKeepAlive: boolean,
+) => number;
+
+/** Header fields the parser flushed before the head completed (heads of more than 32 fields). */
+export class HeadParts {
+  #flushed: string[] | undefined;
+
+  /** kOnHeaders: a batch of [name, value, …]. */
+  add(fields: string[]): void {
+    if (this.#flushed === undefined) this.#flushed = fields.slice();
+    else for (let i = 0; i < fields.length; i++) this.#flushed.push(fields[i]!);
+  }
+
+  /** The whole raw field list at kOnHeadersComplete; resets for the next message. */
+  take(last: string[] | undefined): string[] {
+    const flushed = this.#flushed;
+    if (flushed === undefined) return last ?? [];
+    this.#flushed = undefined;
+    if (last !== undefined) for (let i = 0; i < last.length; i++) flushed.push(last[i]!);
+    return flushed;
+  }
+
+  /** Trailers also arrive through kOnHeaders: fields seen after the head are dropped here. */
+  clear(): void {
+    this.#flushed = undefined;
+  }
+}

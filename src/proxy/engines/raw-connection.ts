@@ -1,0 +1,295 @@
+/**
+ * One kept-alive HTTP/1.1 connection of the raw engine: a `net` socket and Node's llhttp
+ * response parser, carrying one exchange at a time (no pipelining upstream).
+ *
+ * The request head and a buffered body leave corked, in one write; a streamed body is
+ * piped with backpressure (a full socket pauses the client request). The response head
+ * goes to the exchange as llhttp's raw field list, its body as the Buffers llhttp hands
+ * out; a sink that is full pauses this socket until the exchange resumes it.
+ *
+ * One timer, the socket's own: connect timeout while connecting, header timeout until
+ * the response head, idle timeout between body chunks, and the pool's idle limit while
+ * parked. Every failure ends in `close`, which reports the recorded cause to the exchange.
+ */
+import net, { type Socket } from 'node:net';
+import http from 'node:http';
+import { HTTPParser, HeadParts, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamProtocolError, UpstreamTimeoutError, isForwardableStatus } from '../forwarder.js';
+import type { BodyFraming } from './raw-request-head.js';
+
+/** What a connection reports to whoever holds the exchange (raw.ts's RawAttempt). */
+export interface RawExchange {
+  readonly method: string;
+  readonly headerTimeout: number;
+  readonly idleTimeout: number;
+  /** The head is in; false = the exchange refused it and the body is read and dropped. */
+  onHead(status: number, fields: string[]): void;
+  /** false: stop reading until `resume()`. */
+  onBody(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error): void;
+}
+
+/** The pool a connection belongs to. */
+export interface ConnectionOwner {
+  /** The exchange is over and the connection may carry another. */
+  released(connection: RawConnection): void;
+  closed(connection: RawConnection): void;
+}
+
+const enum State {
+  Connecting,
+  Idle,
+  AwaitingHead,
+  Body,
+  Closed,
+}
+
+const LAST_CHUNK = '0\r\n\r\n';
+
+export class RawConnection {
+  readonly #socket: Socket;
+  readonly #parser: LlhttpParser;
+  readonly #parts = new HeadParts();
+  #state = State.Connecting;
+  #exchange: RawExchange | undefined;
+  /** A streamed request body still being piped (undefined: none, or done). */
+  #streaming: NodeJS.ReadableStream | undefined;
+  #chunked = false;
+  #keepAlive = true;
+  #final = false;
+  #error: Error | undefined;
+
+  constructor(
+    readonly owner: ConnectionOwner,
+    host: string,
+    port: number,
+    connectTimeout: number,
+  ) {
+    const socket = net.connect({ host, port, noDelay: true });
+    this.#socket = socket;
+    socket.setTimeout(connectTimeout);
+    socket.once('connect', this.#onConnect);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onSocketError);
+    socket.once('close', this.#onClose);
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.RESPONSE, {}, http.maxHeaderSize, HTTPParser.kLenientNone);
+    parser[HTTPParser.kOnHeaders] = this.#onHeaders;
+    parser[HTTPParser.kOnHeadersComplete] = this.#onHeadersComplete;
+    parser[HTTPParser.kOnBody] = this.#onBody;
+    parser[HTTPParser.kOnMessageComplete] = this.#onMessageComplete;
+    this.#parser = parser;
+  }
+
+  /** Parked and still open: a socket the upstream half-closed must not take a request. */
+  get reusable(): boolean {
+    return this.#state === State.Idle && !this.#socket.readableEnded;
+  }
+
+  /**
+   * Sends one exchange: the head, then the body (a buffered one in the same write; a streamed
+   * one piped from `stream`, re-chunked when `framing` says so).
+   */
+  start(exchange: RawExchange, head: string, body: Buffer | undefined, stream: NodeJS.ReadableStream | undefined, framing: BodyFraming): void {
+    this.#exchange = exchange;
+    this.#final = false;
+    if (this.#state !== State.Connecting) {
+      this.#state = State.AwaitingHead;
+      this.#setTimeout(exchange.headerTimeout);
+    }
+    const socket = this.#socket;
+    socket.cork();
+    socket.write(head, 'latin1');
+    if (body !== undefined) socket.write(body);
+    socket.uncork();
+    if (stream !== undefined && framing !== 'none') this.#pipe(stream, framing === 'chunked');
+  }
+
+  /** The exchange's sink drained. */
+  resume(): void {
+    if (this.#state === State.Body) this.#socket.resume();
+  }
+
+  /** The exchange is abandoned (client gone, body over the limit): the connection cannot be reused. */
+  abort(err: Error): void {
+    this.#fail(err);
+  }
+
+  /** Closes a parked connection (pool idle limit, retired pool, engine close). */
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  readonly #onConnect = (): void => {
+    if (this.#state !== State.Connecting) return;
+    if (this.#exchange === undefined) {
+      this.#state = State.Idle;
+      this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
+    } else {
+      this.#state = State.AwaitingHead;
+      this.#setTimeout(this.#exchange.headerTimeout);
+    }
+  };
+
+  readonly #onData = (data: Buffer): void => {
+    if (this.#state !== State.AwaitingHead && this.#state !== State.Body) {
+      // Bytes nobody asked for: the connection's framing can no longer be trusted.
+      this.#fail(new UpstreamProtocolError(0));
+      return;
+    }
+    let result: number | Error;
+    try {
+      result = this.#parser.execute(data);
+    } catch (err) {
+      // A callback threw (writing the client head): llhttp rethrows it from execute.
+      result = err instanceof Error ? err : new Error(String(err));
+    }
+    if (result instanceof Error) this.#fail(result);
+  };
+
+  /** The upstream closed its side: a body delimited by the close ends here. */
+  readonly #onEnd = (): void => {
+    if (this.#state === State.Body || this.#state === State.AwaitingHead) {
+      const result = this.#parser.finish();
+      if (result instanceof Error) this.#fail(result);
+    }
+    this.#socket.destroy();
+  };
+
+  readonly #onTimeout = (): void => {
+    switch (this.#state) {
+      case State.Connecting:
+        this.#fail(new UpstreamTimeoutError('connect_timeout'));
+        return;
+      case State.AwaitingHead:
+        this.#fail(new UpstreamTimeoutError('header_timeout'));
+        return;
+      case State.Body:
+        this.#fail(new UpstreamTimeoutError('idle_timeout'));
+        return;
+      default:
+        this.#socket.destroy();
+    }
+  };
+
+  readonly #onSocketError = (err: Error): void => {
+    this.#error ??= err;
+  };
+
+  readonly #onClose = (): void => {
+    const exchange = this.#exchange;
+    this.#state = State.Closed;
+    this.#exchange = undefined;
+    this.#unpipe();
+    this.#parser.close();
+    if (exchange !== undefined) exchange.onError(this.#error ?? resetError());
+    this.owner.closed(this);
+  };
+
+  readonly #onHeaders = (fields: string[]): void => {
+    if (!this.#final) this.#parts.add(fields);
+  };
+
+  readonly #onHeadersComplete: OnHeadersComplete = (_major, _minor, headers, _method, _url, status, _message, _upgrade, keepAlive) => {
+    const fields = this.#parts.take(headers);
+    const exchange = this.#exchange;
+    if (exchange === undefined || this.#state !== State.AwaitingHead) return 0;
+    // 1xx interim answers (100 Continue, 103 Early Hints) are not passed on; 101 cannot be, here.
+    if (status < 200 && status !== 101) return 1;
+    if (!isForwardableStatus(status) || status === 101) {
+      this.#fail(new UpstreamProtocolError(status));
+      return 1;
+    }
+    this.#final = true;
+    this.#keepAlive = keepAlive;
+    this.#state = State.Body;
+    this.#setTimeout(exchange.idleTimeout);
+    exchange.onHead(status, fields);
+    // The answer to HEAD has no body whatever its content-length says.
+    return exchange.method === 'HEAD' ? 1 : 0;
+  };
+
+  readonly #onBody = (chunk: Buffer): void => {
+    if (this.#state !== State.Body) return;
+    if (!this.#exchange!.onBody(chunk)) this.#socket.pause();
+  };
+
+  readonly #onMessageComplete = (): void => {
+    if (!this.#final || this.#state !== State.Body) return;
+    const exchange = this.#exchange!;
+    this.#exchange = undefined;
+    this.#parts.clear();
+    // A request body still streaming when the answer ended leaves the connection mid-request.
+    const reusable = this.#keepAlive && this.#streaming === undefined;
+    if (reusable) {
+      this.#state = State.Idle;
+      this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
+      // Paused for a slow client on the last chunk: a parked socket must still see the upstream close.
+      if (this.#socket.isPaused()) this.#socket.resume();
+    } else {
+      this.#unpipe();
+      this.#state = State.Closed;
+      this.#socket.destroy();
+    }
+    exchange.onComplete();
+    if (reusable && this.#state === State.Idle) this.owner.released(this);
+  };
+
+  readonly #onDrain = (): void => {
+    this.#streaming?.resume();
+  };
+
+  #pipe(stream: NodeJS.ReadableStream, chunked: boolean): void {
+    this.#streaming = stream;
+    this.#chunked = chunked;
+    stream.on('data', this.#onRequestData);
+    stream.once('end', this.#onRequestEnd);
+    stream.resume();
+  }
+
+  readonly #onRequestData = (chunk: Buffer): void => {
+    const socket = this.#socket;
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else {
+      ok = socket.write(chunk);
+    }
+    if (!ok) this.#streaming?.pause();
+  };
+
+  readonly #onRequestEnd = (): void => {
+    if (this.#chunked) this.#socket.write(LAST_CHUNK, 'latin1');
+    this.#unpipe();
+  };
+
+  #unpipe(): void {
+    const stream = this.#streaming;
+    if (stream === undefined) return;
+    this.#streaming = undefined;
+    stream.removeListener('data', this.#onRequestData);
+    stream.removeListener('end', this.#onRequestEnd);
+  }
+
+  #fail(err: Error): void {
+    this.#error ??= err;
+    this.#socket.destroy();
+  }
+
+  /** socket.setTimeout makes a new timer each call: skipped when the limit is unchanged. */
+  #setTimeout(ms: number): void {
+    if (this.#socket.timeout !== ms) this.#socket.setTimeout(ms);
+  }
+}
+
+function resetError(): Error {
+  return Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' });
+}

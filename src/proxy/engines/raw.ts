@@ -1,0 +1,216 @@
+/**
+ * Engine 3: raw. HTTP/1.1 to upstreams on plain `net` sockets parsed by Node's own
+ * llhttp binding (raw-connection.ts), pooled per address (raw-pool.ts). Per attempt it
+ * builds one head string and one RawAttempt: no ClientRequest, no undici request and
+ * handler objects, no header map for the answer (llhttp's raw list goes to writeHead).
+ * The head and a buffered body leave in one write.
+ *
+ * Backpressure both ways: a slow client pauses the upstream socket (the sink's `drain`
+ * resumes it); a slow upstream pauses a streamed client request. The client going away
+ * or the body limit aborting the attempt closes the upstream connection.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
+import type { Endpoint } from '../../endpoint.js';
+import {
+  upstreamErrorReason,
+  type AttemptOptions,
+  type AttemptResult,
+  type EngineStats,
+  type ForwardEngine,
+} from '../forwarder.js';
+import type { RawConnection, RawExchange } from './raw-connection.js';
+import { RawPool, type PooledExchange } from './raw-pool.js';
+import { requestHead, type RequestHead } from './raw-request-head.js';
+
+/** One attempt on one upstream connection; `done` resolves exactly once. */
+class RawAttempt implements RawExchange, PooledExchange {
+  status = 0;
+  upstreamMs = 0;
+  sent = false;
+  aborted = false;
+  readonly done: Promise<AttemptResult>;
+  readonly method: string;
+  readonly headerTimeout: number;
+  readonly idleTimeout: number;
+  #settle!: (result: AttemptResult) => void;
+  #settled = false;
+  #connection: RawConnection | undefined;
+  /** Where the body goes (the client response or a policy transform); undefined = refused, dropped. */
+  #sink: Writable | undefined;
+  /** The connection is done with the exchange (complete or failed). */
+  #finished = false;
+  readonly #started = performance.now();
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly attempt: AttemptOptions,
+    readonly head: RequestHead,
+    readonly pool: RawPool,
+  ) {
+    this.method = attempt.method;
+    this.headerTimeout = attempt.timeouts.header;
+    this.idleTimeout = attempt.timeouts.idle;
+    this.done = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  startOn(connection: RawConnection): void {
+    this.#connection = connection;
+    const attempt = this.attempt;
+    const stream = attempt.body === undefined && attempt.streamBody ? this.req : undefined;
+    connection.start(this, this.head.text, attempt.body, stream, this.head.framing);
+  }
+
+  /** The client went away, or the handler aborted the attempt (body over the limit). */
+  readonly cancel = (): void => {
+    if (this.#finished || this.aborted) return;
+    this.aborted = true;
+    if (this.#connection !== undefined) {
+      this.#connection.abort(abortError());
+    } else {
+      // Still waiting for a connection (or never dispatched).
+      this.pool.remove(this);
+      this.#finished = true;
+      this.#resolve(undefined);
+    }
+  };
+
+  /** The client response closed: after a complete exchange this is the end of the attempt. */
+  readonly onClientClose = (): void => {
+    if (!this.#finished) this.cancel();
+    else this.#resolve(undefined);
+  };
+
+  onHead(status: number, fields: string[]): void {
+    this.upstreamMs = performance.now() - this.#started;
+    this.status = status;
+    this.#sink = this.attempt.writeHead(status, fields);
+    // Refused (sink undefined): the body is read and dropped, so the connection stays reusable.
+    this.sent = this.#sink !== undefined;
+  }
+
+  onBody(chunk: Buffer): boolean {
+    const sink = this.#sink;
+    if (sink === undefined || sink.write(chunk)) return true;
+    sink.once('drain', this.#onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#finished = true;
+    this.#connection = undefined;
+    const sink = this.#sink;
+    if (sink === undefined) {
+      this.#resolve(undefined);
+      return;
+    }
+    // The attempt ends when the client response closes (flushed, or the client left).
+    sink.end();
+    if (this.res.closed) this.#resolve(undefined);
+  }
+
+  onError(err: Error): void {
+    this.#finished = true;
+    this.#connection = undefined;
+    if (this.aborted || (this.res.destroyed && !this.sent)) {
+      this.aborted = true;
+      this.#resolve(undefined);
+      return;
+    }
+    // Once the head is out the client must see a broken response, not a clean end.
+    if (this.sent) this.res.destroy();
+    this.#resolve(upstreamErrorReason(err));
+  }
+
+  readonly #onDrain = (): void => this.#connection?.resume();
+
+  #resolve(error: AttemptResult['error']): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#settle({ status: this.status, sent: this.sent, error, aborted: this.aborted, upstreamMs: this.upstreamMs });
+  }
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('request aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+/** A request the engine will not send as it is (a CR/LF in a header value): failed before any byte left. */
+const UNSENDABLE: AttemptResult = Object.freeze({ status: 0, sent: false, error: 'other', aborted: false, upstreamMs: 0 });
+
+export class RawEngine implements ForwardEngine {
+  readonly name = 'raw' as const;
+  /** Pools by connect timeout, then address: two lookups, no key built per request. */
+  readonly #pools = new Map<number, Map<string, RawPool>>();
+  /** Pools of forgotten addresses, closing once their exchanges are done (still counted in stats). */
+  readonly #retiring = new Set<RawPool>();
+
+  async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
+    let head: RequestHead;
+    try {
+      head = requestHead(attempt, endpoint.address);
+    } catch {
+      return UNSENDABLE;
+    }
+    const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
+    const exchange = new RawAttempt(req, res, attempt, head, pool);
+    res.once('close', exchange.onClientClose);
+    const signal = attempt.signal;
+    signal?.addEventListener('abort', exchange.cancel, { once: true });
+    if (signal?.aborted || res.destroyed) exchange.cancel();
+    else pool.dispatch(exchange);
+    try {
+      return await exchange.done;
+    } finally {
+      res.off('close', exchange.onClientClose);
+      signal?.removeEventListener('abort', exchange.cancel);
+    }
+  }
+
+  stats(): EngineStats {
+    let sockets = 0;
+    let pending = 0;
+    for (const pool of [...this.#allPools(), ...this.#retiring]) {
+      sockets += pool.sockets;
+      pending += pool.pending;
+    }
+    return { sockets, pending };
+  }
+
+  forget(address: string): void {
+    for (const byAddress of this.#pools.values()) {
+      const pool = byAddress.get(address);
+      if (pool === undefined) continue;
+      byAddress.delete(address);
+      this.#retiring.add(pool);
+      void pool.retire().then(() => this.#retiring.delete(pool));
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#allPools(), ...this.#retiring];
+    this.#pools.clear();
+    this.#retiring.clear();
+    for (const pool of pools) pool.destroy();
+  }
+
+  #pool(address: string, connectTimeout: number): RawPool {
+    let byAddress = this.#pools.get(connectTimeout);
+    if (byAddress === undefined) {
+      byAddress = new Map();
+      this.#pools.set(connectTimeout, byAddress);
+    }
+    let pool = byAddress.get(address);
+    if (pool === undefined) {
+      pool = new RawPool(address, connectTimeout);
+      byAddress.set(address, pool);
+    }
+    return pool;
+  }
+
+  *#allPools(): IterableIterator<RawPool> {
+    for (const byAddress of this.#pools.values()) yield* byAddress.values();
+  }
+}
