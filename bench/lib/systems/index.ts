@@ -8,7 +8,7 @@ import { haproxy } from './haproxy.js';
 import { nginxKeepalive512, nginxKeepalive64 } from './nginx.js';
 import { rawPrototype } from './raw-proto.js';
 import { redbird } from './redbird.js';
-import { waypostHttpProxy, waypostHttpProxyLog, waypostUndici, waypostUndiciLog } from './waypost.js';
+import { waypostHttpProxy, waypostHttpProxyLog, waypostRaw, waypostRawLog, waypostUndici, waypostUndiciLog } from './waypost.js';
 
 export const ALL_SYSTEMS: readonly SystemDefinition[] = [
   direct,
@@ -22,8 +22,10 @@ export const ALL_SYSTEMS: readonly SystemDefinition[] = [
   rawPrototype,
   waypostHttpProxy,
   waypostUndici,
+  waypostRaw,
   waypostHttpProxyLog,
   waypostUndiciLog,
+  waypostRawLog,
 ];
 
 /** Quick mode (under 40 s) keeps the references, the native peers, the Node floors and Waypost's default engine with and without the access log. */
@@ -36,6 +38,8 @@ const QUICK_IDS = new Set([
   'raw-proto',
   'waypost-undici',
   'waypost-undici-log',
+  'waypost-raw',
+  'waypost-raw-log',
 ]);
 
 /** Systems whose id equals or starts with one of `requested` (`nginx` selects both nginx rows). */

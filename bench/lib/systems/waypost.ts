@@ -12,7 +12,7 @@ import { freePort } from '../../../test/helpers/ports.js';
 import { REPO_ROOT, sleep, waitForPort } from '../processes.js';
 import type { RunningSystem, SystemContext, SystemDefinition } from '../system.js';
 
-export type WaypostEngine = 'http-proxy' | 'undici';
+export type WaypostEngine = 'http-proxy' | 'undici' | 'raw';
 
 const SERVICE = 'bench';
 const HOST_HEADER = `${SERVICE}.localhost`;
@@ -156,3 +156,5 @@ export const waypostHttpProxy = waypost('http-proxy', 'off');
 export const waypostUndici = waypost('undici', 'off');
 export const waypostHttpProxyLog = waypost('http-proxy', 'stdout');
 export const waypostUndiciLog = waypost('undici', 'stdout');
+export const waypostRaw = waypost('raw', 'off');
+export const waypostRawLog = waypost('raw', 'stdout');

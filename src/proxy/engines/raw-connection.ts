@@ -28,6 +28,8 @@ export interface RawExchange {
   onBody(chunk: Buffer): boolean;
   onComplete(): void;
   onError(err: Error): void;
+  /** After each upstream read is parsed: whatever the read produced for the client leaves now, in one write. */
+  flush(): void;
 }
 
 /** The pool a connection belongs to. */
@@ -141,6 +143,7 @@ export class RawConnection {
       this.#fail(new UpstreamProtocolError(0));
       return;
     }
+    const exchange = this.#exchange!;
     let result: number | Error;
     try {
       result = this.#parser.execute(data);
@@ -148,6 +151,7 @@ export class RawConnection {
       // A callback threw (writing the client head): llhttp rethrows it from execute.
       result = err instanceof Error ? err : new Error(String(err));
     }
+    exchange.flush();
     if (result instanceof Error) this.#fail(result);
   };
 

@@ -41,6 +41,8 @@ class RawAttempt implements RawExchange, PooledExchange {
   #sink: Writable | undefined;
   /** The connection is done with the exchange (complete or failed). */
   #finished = false;
+  /** The client response is corked until the read that carried the head is parsed. */
+  #corked = false;
   readonly #started = performance.now();
 
   constructor(
@@ -84,6 +86,11 @@ class RawAttempt implements RawExchange, PooledExchange {
   };
 
   onHead(status: number, fields: string[]): void {
+    // Head and the body parsed from the same read leave together (flush); HTTP/2 responses have no cork.
+    if (this.res.cork !== undefined && !this.#corked) {
+      this.res.cork();
+      this.#corked = true;
+    }
     this.upstreamMs = performance.now() - this.#started;
     this.status = status;
     this.#sink = this.attempt.writeHead(status, fields);
@@ -122,6 +129,12 @@ class RawAttempt implements RawExchange, PooledExchange {
     // Once the head is out the client must see a broken response, not a clean end.
     if (this.sent) this.res.destroy();
     this.#resolve(upstreamErrorReason(err));
+  }
+
+  flush(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.res.uncork();
   }
 
   readonly #onDrain = (): void => this.#connection?.resume();
