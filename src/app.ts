@@ -112,6 +112,8 @@ export class WaypostApp {
   readonly policyDeps: PolicyDeps;
   /** forward-auth's connections to auth services: outlive route tables, closed on stop. */
   readonly #authClient = new AuthClient();
+  /** forward-auth's `auth.service` instances, picked with the global balancer (a reload may change it). */
+  readonly #authTargets: ServicePicker;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #role: AppRole;
@@ -173,17 +175,18 @@ export class WaypostApp {
               deps.logger.warn({ route: routeId }, 'rateLimit.shared needs Redis (redis.url, sentinels or cluster): this route limits per proxy'),
           },
     );
+    this.#authTargets = new ServicePicker({
+      services: { get: (name) => this.mirror.service(name) },
+      endpointSets: this.endpointSets,
+      balancer: config.balancer,
+      timeouts: config.timeouts,
+    });
     this.policyDeps = {
       metrics: this.metrics,
       rateLimits: this.rateLimits,
       instanceSlots: this.#instanceSlots,
       authClient: this.#authClient,
-      authTargets: new ServicePicker({
-        services: { get: (name) => this.mirror.service(name) },
-        endpointSets: this.endpointSets,
-        balancer: config.balancer,
-        timeouts: config.timeouts,
-      }),
+      authTargets: this.#authTargets,
       // Built below; auth checks report to it as forwarded requests do (a no-op while detection is off).
       outcomes: { onSuccess: (endpoint) => this.outliers.onSuccess(endpoint), onFailure: (endpoint, reason) => this.outliers.onFailure(endpoint, reason) },
     };
@@ -365,6 +368,7 @@ export class WaypostApp {
     const commit = (): void => {
       this.#config = next;
       commitRoutes();
+      this.#authTargets.reconfigure(next.balancer, next.timeouts);
       this.#housekeeping.reconfigure(next);
       this.outliers.reconfigure(next.health.passive);
       // Cluster workers take active-health verdicts from the primary.

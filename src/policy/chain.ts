@@ -49,8 +49,15 @@ export interface PolicyDeps {
 
 /** The route a chain is built for. */
 export interface PolicyRoute {
+  /** The route's label in logs (`route[2]`, an API id, …). */
   readonly routeId: string;
   readonly service: string;
+  /**
+   * What identifies the route across reloads and proxies (routing/route-stable-id.ts): state
+   * that outlives a route table (rate-limit buckets, shared limits in Redis) is kept under it.
+   * @default routeId (API, declared and convention ids are stable already)
+   */
+  readonly stableId?: string;
 }
 
 export class RoutePolicy {

@@ -33,6 +33,8 @@ export interface RateLimitSteps {
 export interface RateLimitRoute {
   readonly routeId: string;
   readonly service: string;
+  /** Buckets are kept under it across reloads (PolicyRoute.stableId). @default routeId */
+  readonly stableId?: string;
 }
 
 export interface RateLimitDeps {

@@ -1,15 +1,19 @@
 /**
  * The app's rate-limit state (PolicyDeps.rateLimits): buckets outlive route
  * tables, so a config reload or a live-route edit does not hand every client a
- * fresh burst. Buckets are kept per route id and service and reused while the route's limit
+ * fresh burst. Buckets are kept per route and service and reused while the route's limit
  * (rate, burst, key, maxKeys, shared) stays the same; a changed limit starts
- * fresh buckets.
+ * fresh buckets. "The same route" is its stable id (PolicyRoute.stableId): for a
+ * config-file route what it matches, not its position, so a reload that inserts or
+ * reorders routes leaves each route its own buckets; a shared limit's Redis keys
+ * carry the same id, so proxies whose files list the routes in another order agree.
  *
  * Held weakly: a route that left every table is forgotten once its last table
  * is collected, with no close() to call. The one reconciler for shared limits
  * (shared-rate-limit.ts) walks the shared ones still alive.
  */
 import type { RateLimitConfig } from '../config/policy-schema.js';
+import type { RateLimitRoute } from './rate-limit.js';
 import { SharedRateLimitSync, type SharedLimiter } from './shared-rate-limit.js';
 import { TokenBuckets } from './token-buckets.js';
 
@@ -41,18 +45,17 @@ export class RateLimits {
   }
 
   /** The buckets of a route's limit. `shared` limits count through Redis only when the app has Redis. */
-  buckets(route: { routeId: string; service: string }, config: RateLimitConfig, burst: number): TokenBuckets {
-    // Convention routes share one route id: their limits are per service.
-    const routeId = `${route.routeId}/${route.service}`;
+  buckets(route: RateLimitRoute, config: RateLimitConfig, burst: number): TokenBuckets {
+    const key = stateKeyOf(route);
     const shared = config.shared && this.sync !== undefined;
     const signature = `${config.rate}|${burst}|${config.key}|${config.maxKeys}|${shared}`;
-    const entry = this.#entries.get(routeId);
+    const entry = this.#entries.get(key);
     const kept = entry?.signature === signature ? entry.ref.deref() : undefined;
     if (kept !== undefined) return kept;
     this.#forgetCollected();
-    if (config.shared && !shared) this.#onSharedWithoutRedis?.(routeId);
+    if (config.shared && !shared) this.#onSharedWithoutRedis?.(route.routeId);
     const buckets = new TokenBuckets(config.rate, burst, config.maxKeys, shared);
-    this.#entries.set(routeId, { signature, shared, ref: new WeakRef(buckets) });
+    this.#entries.set(key, { signature, shared, ref: new WeakRef(buckets) });
     if (shared) {
       buckets.share = 1 / this.sync!.proxies;
       this.sync!.start();
@@ -61,8 +64,8 @@ export class RateLimits {
   }
 
   /** Keys remembered for a route's limit (diagnostics, tests); undefined when it has none. */
-  keys(route: { routeId: string; service: string }): number | undefined {
-    return this.#entries.get(`${route.routeId}/${route.service}`)?.ref.deref()?.size;
+  keys(route: RateLimitRoute): number | undefined {
+    return this.#entries.get(stateKeyOf(route))?.ref.deref()?.size;
   }
 
   close(): void {
@@ -71,15 +74,20 @@ export class RateLimits {
 
   /** Routes whose tables were all collected (at route build only, never per request). */
   #forgetCollected(): void {
-    for (const [routeId, entry] of this.#entries) if (entry.ref.deref() === undefined) this.#entries.delete(routeId);
+    for (const [key, entry] of this.#entries) if (entry.ref.deref() === undefined) this.#entries.delete(key);
   }
 
   *#shared(): Iterable<SharedLimiter> {
-    for (const [routeId, entry] of this.#entries) {
+    for (const [key, entry] of this.#entries) {
       if (!entry.shared) continue;
       const buckets = entry.ref.deref();
-      if (buckets === undefined) this.#entries.delete(routeId);
-      else yield { routeId, buckets };
+      if (buckets === undefined) this.#entries.delete(key);
+      else yield { key, buckets };
     }
   }
+}
+
+/** `STABLE-ID/SERVICE`: convention routes share one id, so their limits are per service. */
+function stateKeyOf(route: RateLimitRoute): string {
+  return `${route.stableId ?? route.routeId}/${route.service}`;
 }

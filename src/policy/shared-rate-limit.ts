@@ -9,7 +9,8 @@
  * - marks this proxy alive in `{prefix}:ratelimit:proxies` (sorted set, score =
  *   the server's clock; members silent for STALE_MS are dropped) and counts n,
  *   the proxies that served a shared limit lately;
- * - per key, refills the global bucket `{prefix}:ratelimit:ROUTE/SERVICE:KEY` by the
+ * - per key, refills the global bucket `{prefix}:ratelimit:ROUTE/SERVICE:KEY` (ROUTE: the
+ *   route's stable id, the same on every proxy whatever the order of its routes) by the
  *   time passed on the server's clock, takes off what this proxy admitted, and
  *   returns the tokens left (negative = admitted over the limit, a debt the
  *   next periods pay back; floored at -burst).
@@ -35,9 +36,9 @@ export interface SyncRedis {
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
-/** A shared limiter: its route (`ROUTE-ID/SERVICE`, part of the Redis key) and buckets. */
+/** A shared limiter: its route (`STABLE-ID/SERVICE`, part of the Redis key) and buckets. */
 export interface SharedLimiter {
-  readonly routeId: string;
+  readonly key: string;
   readonly buckets: TokenBuckets;
 }
 
@@ -163,7 +164,7 @@ export class SharedRateLimitSync {
     const args: (string | number)[] = [this.proxyId, STALE_MS];
     const tag = `{${this.#options.prefix}}:ratelimit:`;
     for (const { limiter, key, spent } of batch) {
-      keys.push(`${tag}${limiter.routeId}:${key}`);
+      keys.push(`${tag}${limiter.key}:${key}`);
       args.push(limiter.buckets.ratePerMs, limiter.buckets.burst, spent);
     }
     const reply = (await this.#client!.eval(RECONCILE, keys.length, ...keys, ...args)) as (string | number)[];

@@ -13,6 +13,7 @@
  * routes, then API routes (by id), then declared routes (by service, then host+path).
  * Ids in logs: config `route[N]`, API the route's id, declared `service:<name>:<host><path>`.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { RouteConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RegistryState, StoredRoute } from '../registry/store.js';
@@ -34,7 +35,11 @@ export interface ListedRoute {
 }
 
 export interface RouteListing {
-  /** Registry revision of the last change to API or declared routes (0 = none seen). */
+  /**
+   * Rises with every change to the listed routes, so `?wait=REV` never misses one: the registry
+   * revision of the last change to API or declared routes (0 = none seen) plus the number of
+   * reloads that changed the config-file routes (equal to the registry's until such a reload).
+   */
   readonly revision: number;
   /** In precedence order: config, API, declared. */
   readonly routes: readonly ListedRoute[];
@@ -68,6 +73,11 @@ export class LiveRouter implements Router {
   readonly #declaredLabelled = new Map<string, readonly LabelledRoute[]>();
   #listing: RouteListing = { revision: 0, routes: [] };
   #revision = 0;
+  /**
+   * Reloads that changed the config-file routes. Added to the registry revision rather than
+   * bumping it: a later registry revision may equal a bumped number, and would then be missed.
+   */
+  #configChanges = 0;
   #stale = false;
   /** Counts registry route changes: tells a prepared reload table whether it is still current. */
   #generation = 0;
@@ -105,14 +115,15 @@ export class LiveRouter implements Router {
     const generation = this.#generation;
     const table = new RouteTable({ ...this.#options, config, extraRoutes: this.#extraRoutes() });
     return () => {
+      // Only a change to the listed routes is news to blocking listers (not, say, new defaults).
+      if (!isDeepStrictEqual(this.#config.routes, config.routes)) this.#configChanges++;
       this.#config = config;
       if (generation !== this.#generation || this.#stale) this.#rebuild();
       else {
         this.#table = table;
         this.#listing = this.#list();
+        this.#wakeWaiters();
       }
-      // Config routes carry no registry revision: blocking listers are answered now (same revision, new list).
-      for (const waiter of [...this.#waiters]) waiter.resolve();
     };
   }
 
@@ -187,6 +198,10 @@ export class LiveRouter implements Router {
       return;
     }
     this.#listing = this.#list();
+    this.#wakeWaiters();
+  }
+
+  #wakeWaiters(): void {
     for (const waiter of [...this.#waiters]) if (this.#listing.revision > waiter.afterRevision) waiter.resolve();
   }
 
@@ -210,7 +225,7 @@ export class LiveRouter implements Router {
         routes.push({ id: declaredRouteId(service, route), source: 'declared', declaredBy: service, route: { ...route, service } });
       }
     }
-    return { revision: this.#revision, routes };
+    return { revision: this.#revision + this.#configChanges, routes };
   }
 }
 

@@ -4,6 +4,8 @@
  * service gets one ServiceRoute — the global balancer over the service's
  * eligible set, so it is balanced and health-checked like any route's — made on
  * first use and kept (the names come from the configuration, so they are few).
+ * A config reload with another global balancer or timeouts drops them (reconfigure):
+ * the next check picks with the new balancer, as a route without its own would.
  */
 import { createBalancer } from '../balancer/index.js';
 import type { HttpBalancerName } from '../balancer/policy.js';
@@ -24,7 +26,7 @@ export interface ServicePickerOptions {
 
 export class ServicePicker implements AuthTargets {
   readonly #routes = new Map<string, ServiceRoute>();
-  readonly #options: ServicePickerOptions;
+  #options: ServicePickerOptions;
 
   constructor(options: ServicePickerOptions) {
     this.#options = options;
@@ -34,6 +36,18 @@ export class ServicePicker implements AuthTargets {
     const ctx = createPickContext(request.req, request.clientIp);
     for (const endpoint of tried) ctx.addTried(endpoint);
     return this.#route(service).pick(ctx);
+  }
+
+  /**
+   * A reload's global `balancer` and `timeouts`. Unchanged: the routes and their balancer state
+   * (round-robin position, ring) stay; changed: they are rebuilt on their next check.
+   */
+  reconfigure(balancer: HttpBalancerName, timeouts: RouteTimeouts): void {
+    const current = this.#options;
+    const was = current.timeouts;
+    if (current.balancer === balancer && was.connect === timeouts.connect && was.header === timeouts.header && was.idle === timeouts.idle) return;
+    this.#options = { ...current, balancer, timeouts };
+    this.#routes.clear();
   }
 
   #route(service: string): ServiceRoute {

@@ -22,6 +22,7 @@ import type { RouteConfig, WaypostConfig } from '../config/schema.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { SERVICE_NAME_PATTERN } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
+import { configRouteStableIds } from './route-stable-id.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
 import { ServiceRoute, type EndpointSetSource, type ServiceSource } from './service-route.js';
 import { compilePolicy, effectivePolicy, type PolicyDeps, type RoutePolicy } from '../policy/chain.js';
@@ -36,6 +37,8 @@ export type RouteTableConfig = Pick<WaypostConfig, 'routes' | 'domains' | 'balan
 export interface LabelledRoute {
   readonly id: string;
   readonly route: RouteConfig;
+  /** What keeps the route's policy state across tables (PolicyRoute.stableId). @default id */
+  readonly stableId?: string;
 }
 
 export interface RouteTableOptions {
@@ -194,9 +197,11 @@ export class RouteTable implements Router {
     this.#domainSuffixes = config.domains.map((d) => `.${normalizeHost(d)}`);
 
     const policyDeps = this.#policyDeps;
-    const labelled = config.routes.map((route, index): LabelledRoute => ({ id: `route[${index}]`, route }));
+    // Config routes are labelled by position, but their state follows what they match.
+    const stableIds = configRouteStableIds(config.routes);
+    const labelled = config.routes.map((route, index): LabelledRoute => ({ id: `route[${index}]`, route, stableId: stableIds[index]! }));
     labelled.push(...(options.extraRoutes ?? []));
-    labelled.forEach(({ id, route }, index) => {
+    labelled.forEach(({ id, route, stableId = id }, index) => {
       const compiled = new CompiledRoute(
         id,
         route.service,
@@ -213,7 +218,7 @@ export class RouteTable implements Router {
         index,
         services,
         endpointSets,
-        compilePolicy(routePolicyConfig(route, config.defaults), { routeId: id, service: route.service }, policyDeps),
+        compilePolicy(routePolicyConfig(route, config.defaults), { routeId: id, service: route.service, stableId }, policyDeps),
       );
       if (route.host === undefined && route.path === '/' && compiled.headers.length === 0) this.#catchAll.push(compiled);
       else if (route.host === undefined) this.#hostless.push(compiled);

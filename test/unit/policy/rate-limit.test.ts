@@ -190,6 +190,21 @@ describe('rateLimit step', () => {
     expect(build('2/s').run(fakeRequest('10.0.0.1'))).toBe(true);
   });
 
+  it('keeps buckets under the route\'s stable id, not its label: a config route another route displaced keeps them', () => {
+    const clock = { t: 0 };
+    const metrics = new Metrics({ processMetrics: false });
+    const rateLimits = new RateLimits({ now: () => clock.t });
+    const build = (routeId: string, stableId: string) =>
+      buildRateLimit(limitConfig({ rate: '1/s', burst: 1 }), { routeId, service: 'orders', stableId }, { metrics, rateLimits }).request;
+    expect(build('route[0]', 'config:a').run(fakeRequest('10.0.0.1'))).toBe(true);
+    // After a reload that inserted a route first, the same route is route[1] and another one is route[0].
+    expect(build('route[1]', 'config:a').run(fakeRequest('10.0.0.1'))).toBe(false);
+    expect(build('route[0]', 'config:new').run(fakeRequest('10.0.0.1'))).toBe(true);
+    expect(rateLimits.keys({ routeId: 'route[1]', service: 'orders', stableId: 'config:a' })).toBe(1);
+    // Without a stable id (API routes, tests) the label is the id.
+    expect(rateLimits.keys({ routeId: 'config:new', service: 'orders' })).toBe(1);
+  });
+
   it('memory stays flat under 100k distinct client addresses (maxKeys bounds the buckets)', () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;

@@ -106,6 +106,25 @@ describe('live router', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(40);
   });
 
+  it('moves the listing revision on a reload that changes the config routes, and keeps moving with registry changes after it', async () => {
+    const routes = [{ path: '/c', service: 'conf' }];
+    const router = liveRouter({ routes });
+    router.setApiRoutes([api('a', { path: '/a', service: 'x' })], 4);
+    expect(router.list().revision).toBe(4);
+    // Same routes (other defaults): nothing new to list, no new revision, no waiter woken.
+    router.setConfig(configSchema.parse({ domains: [], routes, retries: 3 }));
+    expect(router.list().revision).toBe(4);
+    const waiting = router.waitForChange(4, 10_000);
+    router.setConfig(configSchema.parse({ domains: [], routes: [...routes, { path: '/d', service: 'conf' }] }));
+    await waiting;
+    expect(router.list().revision).toBe(5);
+    // The registry's next revision (5) still moves it: a lister waiting on 5 hears of it.
+    const next = router.waitForChange(5, 10_000);
+    router.setApiRoutes([], 5);
+    await next;
+    expect(router.list()).toMatchObject({ revision: 6, routes: [{ id: 'route[0]' }, { id: 'route[1]' }] });
+  });
+
   it('rebuilds a table of 10,000 API routes off the request path (prints the time)', async () => {
     const router = liveRouter();
     const routes = Array.from({ length: 10_000 }, (_, i) => api(`r${i}`, { host: `h${i % 100}.test`, path: `/p${i}`, service: 'svc' }));
