@@ -176,6 +176,11 @@ class HttpProxyAttempt {
     // Socket inactivity in either direction while the exchange is open.
     proxyReq.setTimeout(this.#attempt.timeouts.idle, this.#onIdle);
     proxyReq.once('response', (proxyRes: IncomingMessage) => this.#onProxyRes(proxyRes));
+    // A 101 to a request that asked for no upgrade: without a listener node:http keeps the socket and the attempt hangs.
+    proxyReq.once('upgrade', (_res: IncomingMessage, socket: Socket) => {
+      socket.destroy();
+      this.onError(new UpstreamProtocolError(101));
+    });
     const socket = proxyReq.socket as Socket | null;
     if (socket?.connecting) socket.once('connect', this.#onConnect);
     else this.#onConnect();
