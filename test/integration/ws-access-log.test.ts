@@ -296,4 +296,19 @@ describe('access log of WebSocket upgrades, written by the whole proxy', () => {
     expect(byId.get('app-308')).toMatchObject({ status: 308, service: 'chat', routeId: 'route[0]' });
     expect(byId.get('app-308')!.error).toBeUndefined();
   });
+
+  it('still writes the line of a WebSocket open at a graceful stop before the log closes', async () => {
+    const backend = await startWsBackend('chat-1');
+    cleanups.push(() => backend.close());
+    const accessLog = path.join(testTempDir('ws-log-stop'), 'access.log');
+    const proxy = await startApp({ accessLog, timeouts: { grace: '100ms' } });
+    await proxy.register({ service: 'chat', id: 'chat-1', host: '127.0.0.1', port: backend.port });
+    const ws = await open(proxy.port, 'chat.localhost', '/', { 'x-request-id': 'app-stop' });
+    const closing = closed(ws);
+    await proxy.stop();
+    expect(await closing).toBe(1001);
+    const lines = readFileSync(accessLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ requestId: 'app-stop', status: 101, service: 'chat' });
+  });
 });
