@@ -24,8 +24,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AccessLogEntry } from '../access-log.js';
-import { normalizeHost } from '../routing/match.js';
-import { requestAuthority } from './headers.js';
+import { arrivedEntry } from './access-log-entry.js';
 
 export type AccessLogHook = (entry: AccessLogEntry) => void;
 
@@ -43,27 +42,7 @@ export class UpgradeLogLine {
     this.#hook = hook;
     this.#socket = socket;
     this.#bytesBefore = bytesWritten(socket);
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    this.entry = {
-      requestId,
-      method: req.method ?? 'GET',
-      host: normalizeHost(requestAuthority(req)),
-      path: query === -1 ? url : url.slice(0, query),
-      service: undefined,
-      routeId: undefined,
-      instance: undefined,
-      status: 0,
-      bytesIn: undefined,
-      bytesOut: 0,
-      durationMs: 0,
-      upstreamMs: 0,
-      retries: 0,
-      error: undefined,
-      protocol: 'HTTP/1.1',
-      grpcStatus: undefined,
-      traceId: undefined,
-    };
+    this.entry = arrivedEntry(req, requestId);
   }
 
   /**
