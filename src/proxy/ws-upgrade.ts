@@ -125,9 +125,16 @@ function answered(status: number, res: IncomingMessage, upstream: Socket | undef
 
 /**
  * The backend answered without switching protocols: its status, headers and body go to the client.
- * The line is written once the body is through (or cut), as an HTTP response's is.
+ * The line is written once the body is through (or cut), as an HTTP response's is. Returns
+ * the status the client got: 499 when it left before the answer.
  */
-export function forwardRefusal(res: IncomingMessage, socket: Duplex, requestId: string, line: UpgradeLogLine | undefined): void {
+export function forwardRefusal(res: IncomingMessage, socket: Duplex, requestId: string, line: UpgradeLogLine | undefined): number {
+  if (socket.destroyed) {
+    // No 'close' would come to stop the relay: the upstream's answer is dropped here.
+    res.destroy();
+    line?.write(499, 'client_abort');
+    return 499;
+  }
   const status = res.statusCode ?? 502;
   if (line !== undefined) line.entry.status = status;
   let head = `HTTP/1.1 ${status} ${res.statusMessage ?? ''}\r\n`;
@@ -151,4 +158,5 @@ export function forwardRefusal(res: IncomingMessage, socket: Duplex, requestId: 
     line?.write(status, 'client_abort');
   });
   res.pipe(socket, { end: false });
+  return status;
 }

@@ -168,9 +168,8 @@ export class WebSocketProxy {
       if (line !== undefined) line.entry.error = result.error;
       status = this.#reject(socket, metrics, proxyErrorFor(result.error), requestId, line);
     } else if (result.upstream === undefined) {
-      status = result.status;
+      status = forwardRefusal(result.res!, socket, requestId, line);
       metrics.request(status).inc();
-      forwardRefusal(result.res!, socket, requestId, line);
     } else {
       status = this.#tunnel(socket, head, result, exchange.endpoint!, match, metrics, requestId, line);
       metrics.request(status).inc();

@@ -248,6 +248,27 @@ describe('access log of WebSocket upgrades', () => {
     expect(entry.durationMs).toBeGreaterThanOrEqual(200);
     expect(entry.upstreamMs).toBeLessThan(entry.durationMs);
   });
+
+  it('logs 499 client_abort for a client that left before the upstream answered (a refusal or a 101)', async () => {
+    const slowAnswer = (answer: string) => (socket: net.Socket) => {
+      socket.once('data', () => setTimeout(() => socket.write(answer), 300));
+    };
+    const refusing = await tcpServer(slowAnswer('HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope'));
+    const switching = await tcpServer(slowAnswer('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    const proxy = await proxyWith([
+      { host: 'locked.localhost', service: 'locked', targets: [refusing], retries: 0 },
+      { host: 'chat.localhost', service: 'chat', targets: [switching], retries: 0 },
+    ]);
+    for (const [host, id] of [['locked.localhost', 'gone-403'], ['chat.localhost', 'gone-101']] as const) {
+      const client = net.connect(proxy.port, '127.0.0.1', () =>
+        client.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nX-Request-Id: ${id}\r\n\r\n`, () =>
+          setTimeout(() => client.destroy(), 50),
+        ),
+      );
+      client.on('error', () => {});
+      expect(await onlyLine(proxy, id)).toMatchObject({ status: 499, error: 'client_abort', bytesOut: 0 });
+    }
+  });
 });
 
 describe('access log of WebSocket upgrades, written by the whole proxy', () => {
