@@ -11,10 +11,11 @@
  *   the client (the 101 head included), upstreamMs the wait for the 101.
  *
  * Why at close: nginx writes an upgraded request's line when the connection ends
- * ($request_time and $bytes_sent cover the whole tunnel) and Envoy does the same by
- * default (flushing an extra line on establishment is opt-in). A line at the 101 would
- * say nothing about what the tunnel carried, and a second line at close would break
- * "one line per request". The cost: a WebSocket open for hours logs when it ends.
+ * ($request_time and $bytes_sent cover the whole tunnel), and Envoy by default logs an HTTP
+ * stream, an upgraded one included, when it ends (extra lines at its start or periodically
+ * are opt-in). A line at the 101 would say nothing about what the tunnel carried, and a
+ * second line at close would break "one line per request". The cost: a WebSocket open for
+ * hours is logged when it ends (or when a graceful stop closes it).
  *
  * `protocol` is the client's protocol, `HTTP/1.1` (an upgrade is an HTTP/1.1 request;
  * nginx's $server_protocol and Envoy's %PROTOCOL% say the same): status 101 marks a tunnel.
