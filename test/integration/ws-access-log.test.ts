@@ -250,22 +250,28 @@ describe('access log of WebSocket upgrades', () => {
   });
 
   it('logs 499 client_abort for a client that left before the upstream answered (a refusal or a 101)', async () => {
-    const slowAnswer = (answer: string) => (socket: net.Socket) => {
-      socket.once('data', () => setTimeout(() => socket.write(answer), 300));
+    // Each upstream answers only once the client that asked is gone (and the proxy had a moment to see it).
+    let clientGone: Promise<unknown> = Promise.resolve();
+    let client: net.Socket | undefined;
+    const answerLate = (answer: string) => (socket: net.Socket) => {
+      socket.once('data', () => {
+        client!.destroy();
+        void clientGone.then(() => setTimeout(() => socket.write(answer), 100));
+      });
     };
-    const refusing = await tcpServer(slowAnswer('HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope'));
-    const switching = await tcpServer(slowAnswer('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    const refusing = await tcpServer(answerLate('HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope'));
+    const switching = await tcpServer(answerLate('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
     const proxy = await proxyWith([
       { host: 'locked.localhost', service: 'locked', targets: [refusing], retries: 0 },
       { host: 'chat.localhost', service: 'chat', targets: [switching], retries: 0 },
     ]);
     for (const [host, id] of [['locked.localhost', 'gone-403'], ['chat.localhost', 'gone-101']] as const) {
-      const client = net.connect(proxy.port, '127.0.0.1', () =>
-        client.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nX-Request-Id: ${id}\r\n\r\n`, () =>
-          setTimeout(() => client.destroy(), 50),
-        ),
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nX-Request-Id: ${id}\r\n\r\n`),
       );
-      client.on('error', () => {});
+      socket.on('error', () => {});
+      client = socket;
+      clientGone = new Promise((resolve) => socket.once('close', resolve));
       expect(await onlyLine(proxy, id)).toMatchObject({ status: 499, error: 'client_abort', bytesOut: 0 });
     }
   });
