@@ -112,6 +112,7 @@ export class HttpProxyServer {
       logger: this.#log,
       connections: this.#connections,
       ...(options.outcomes === undefined ? {} : { outcomes: options.outcomes }),
+      onAccessLog: options.onAccessLog,
       tracing: options.tracing,
     });
     this.#tls = options.tls;

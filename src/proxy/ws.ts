@@ -11,30 +11,27 @@
  * (1001) without cutting a relayed frame in half. node:http's client parses the
  * upstream's answer; after the 101 both sockets are relayed with backpressure.
  */
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { UNROUTED, type Metrics } from '../metrics.js';
+import { UNROUTED, type Metrics, type UpstreamErrorReason } from '../metrics.js';
 import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import { AttemptLoop } from './attempts.js';
-import type { CloseReason, ConnectionTracker, TrackedConnection } from './connection-tracker.js';
+import type { ConnectionTracker } from './connection-tracker.js';
 import { upstreamErrorReason } from './forwarder.js';
-import { RequestIds, TrustedProxies, clientAddress, clientResponseHead, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
+import { RequestIds, TrustedProxies, clientAddress, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
 import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, writeRawResponse, type ProxyErrorCode } from './responses.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
-import { UpgradeExchange, type UpgradeResult } from './ws-upgrade.js';
-import { CLOSE_GOING_AWAY, FrameScanner, closeFrame } from './ws-frames.js';
+import { UpgradeLogLine, type AccessLogHook } from './ws-access-log.js';
+import { UpgradeExchange, forwardRefusal, type UpgradeResult } from './ws-upgrade.js';
+import { WebSocketTunnel } from './ws-tunnel.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { PolicyRequest } from '../policy/step.js';
-import type { ServerResponse } from 'node:http';
 
-/** After our close frame, the closing handshake gets this long before both sockets are cut. */
-const CLOSE_HANDSHAKE_MS = 2_000;
 /** RFC 6455 §4.1: base64 of 16 random bytes. */
 const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
 
@@ -45,6 +42,8 @@ export interface WebSocketProxyOptions {
   logger: Logger;
   connections: ConnectionTracker;
   outcomes?: OutcomeListener;
+  /** One access-log line per upgrade (ws-access-log.ts says when); undefined = no log, nothing is recorded. */
+  onAccessLog?: AccessLogHook | undefined;
   /** OpenTelemetry tracing; undefined = off. */
   tracing?: Tracing | undefined;
 }
@@ -59,6 +58,7 @@ export class WebSocketProxy {
   readonly #trusted: TrustedProxies;
   readonly #ids = new RequestIds();
   readonly #tunnels = new Set<WebSocketTunnel>();
+  readonly #onAccessLog: AccessLogHook | undefined;
   readonly #tracing: Tracing | undefined;
   /** Set on graceful stop: new upgrades get 503. */
   closing = false;
@@ -71,6 +71,7 @@ export class WebSocketProxy {
     this.#connections = options.connections;
     this.#attempts = new AttemptLoop(options.outcomes);
     this.#trusted = new TrustedProxies(options.config.trustedProxies);
+    this.#onAccessLog = options.onAccessLog;
     this.#tracing = options.tracing;
   }
 
@@ -84,47 +85,60 @@ export class WebSocketProxy {
     for (const tunnel of [...this.#tunnels]) tunnel.close('shutdown');
   }
 
-  /** The node:http `upgrade` listener. Never throws; every socket gets an error handler. */
-  /** An upgrade answered before routing (bad request target, routing loop): counted under `_unrouted` like one no route matches. */
+  /** An upgrade answered before routing (bad request target, routing loop): counted and logged under `_unrouted` like one no route matches. */
   refuse(req: IncomingMessage, socket: Duplex, code: ProxyErrorCode): void {
-    this.#reject(socket, this.#services.of(UNROUTED), code, this.#ids.of(req));
+    const requestId = this.#ids.of(req);
+    this.#reject(socket, this.#services.of(UNROUTED), code, requestId, this.#line(req, socket, requestId));
   }
 
+  /** The node:http `upgrade` listener. Never throws; every socket gets an error handler. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (err) => this.#log.debug({ err }, 'websocket client socket error'));
-    this.#upgrade(req, socket, head).catch((err: unknown) => {
+    const requestId = this.#ids.of(req);
+    const line = this.#line(req, socket, requestId);
+    this.#upgrade(req, socket, head, requestId, line).catch((err: unknown) => {
       this.#log.error({ err }, 'websocket upgrade failed unexpectedly');
       socket.destroy();
+      // Unless it was answered already (its line is written, or will be when its tunnel or refusal ends): the client saw its connection cut.
+      if (line?.entry.status === 0) line.write(502, 'upstream_failed');
     });
   };
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const requestId = this.#ids.of(req);
+  /** The upgrade's access-log line, when there is an access log (none is built otherwise). */
+  #line(req: IncomingMessage, socket: Duplex, requestId: string): UpgradeLogLine | undefined {
+    return this.#onAccessLog === undefined ? undefined : new UpgradeLogLine(this.#onAccessLog, req, socket, requestId);
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, line: UpgradeLogLine | undefined): Promise<void> {
     if (!isValidUpgrade(req)) {
-      this.#reject(socket, this.#services.of(UNROUTED), 'bad_upgrade', requestId);
+      this.#reject(socket, this.#services.of(UNROUTED), 'bad_upgrade', requestId, line);
       return;
     }
     const url = req.url ?? '/';
     const host = normalizeHost(req.headers.host ?? '');
     const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
     if (match === undefined) {
-      this.#reject(socket, this.#services.of(UNROUTED), 'no_route', requestId);
+      this.#reject(socket, this.#services.of(UNROUTED), 'no_route', requestId, line);
       return;
+    }
+    if (line !== undefined) {
+      line.entry.service = match.service;
+      line.entry.routeId = match.routeId;
     }
     const metrics = this.#services.of(match.service);
     if (this.closing) {
-      this.#reject(socket, metrics, 'no_healthy_instance', requestId);
+      this.#reject(socket, metrics, 'no_healthy_instance', requestId, line);
       return;
     }
     const peer = peerAddress(req);
     const clientIp = clientAddress(req, peer, this.#trusted);
     // The route's request steps (clientCidrs, rateLimit, auth, rewrite…) apply to upgrades as to any request.
-    const path = match.policy?.hasSteps !== true ? match.upstreamPath : await this.#admit(match, req, socket, clientIp, host, requestId, metrics);
+    const path = match.policy?.hasSteps !== true ? match.upstreamPath : await this.#admit(match, req, socket, clientIp, host, requestId, metrics, line);
     if (path === undefined) return;
     const ctx = createPickContext(req, clientIp);
     const first = match.pick(ctx);
     if (first === undefined) {
-      this.#reject(socket, metrics, 'no_healthy_instance', requestId);
+      this.#reject(socket, metrics, 'no_healthy_instance', requestId, line);
       return;
     }
 
@@ -137,21 +151,33 @@ export class WebSocketProxy {
     const trace = this.#tracing?.startServer('GET', url, host, req.headers);
     exchange.trace = trace;
     const result = await this.#attempts.run(exchange, first);
+    if (line !== undefined) {
+      line.entry.instance = exchange.endpoint!.key;
+      line.entry.retries = exchange.retries;
+      line.entry.upstreamMs = result.upstreamMs;
+      line.entry.traceId = trace?.traceId;
+    }
     let status: number;
-    if (result.error !== undefined) {
-      status = this.#reject(socket, metrics, proxyErrorFor(result.error), requestId);
-    } else if (result.upstream === undefined) {
-      status = result.status;
+    if (result.aborted) {
+      // The client left during a retry's backoff: nothing to answer (HTTP logs such a request 499 too).
+      status = 499;
       metrics.request(status).inc();
-      forwardRefusal(result.res!, socket, requestId);
+      line?.write(status, 'client_abort');
+    } else if (result.error !== undefined) {
+      // As for HTTP: the line's error is the upstream's failure, the status the proxy's answer to it.
+      if (line !== undefined) line.entry.error = result.error;
+      status = this.#reject(socket, metrics, proxyErrorFor(result.error), requestId, line);
+    } else if (result.upstream === undefined) {
+      status = forwardRefusal(result.res!, socket, requestId, line);
+      metrics.request(status).inc();
     } else {
-      status = 101;
-      metrics.request(101).inc();
-      this.#tunnel(socket, head, result, exchange.endpoint!, match, metrics, requestId);
+      status = this.#tunnel(socket, head, result, exchange.endpoint!, match, metrics, requestId, line);
+      metrics.request(status).inc();
     }
     trace?.end({ routeId: match.routeId, service: match.service, status, protocol: 'websocket', error: result.error, grpcStatus: undefined });
   }
 
+  /** Answers the 101 and relays both ways; the status the client got (499 when it left meanwhile). */
   #tunnel(
     client: Duplex,
     clientHead: Buffer,
@@ -160,12 +186,14 @@ export class WebSocketProxy {
     match: RouteMatch,
     metrics: ServiceMetrics,
     requestId: string,
-  ): void {
+    line: UpgradeLogLine | undefined,
+  ): number {
     const res = result.res!;
     const upstream = result.upstream!;
     if (client.destroyed) {
       upstream.destroy();
-      return;
+      line?.write(499, 'client_abort');
+      return 499;
     }
     let responseHead = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
     const raw = res.rawHeaders;
@@ -179,28 +207,46 @@ export class WebSocketProxy {
     // Sticky routes pin the client with a cookie on the 101, as on any response.
     match.onResponse?.(endpoint, (name, value) => (responseHead += `${name}: ${value}\r\n`));
     client.write(`${responseHead}\r\n`);
+    if (line !== undefined) line.entry.status = 101;
 
     const active = this.#metrics.activeConnections.labels('ws');
     active.inc();
+    /** Why the upstream side failed mid-tunnel, if it did: the line's `error`. */
+    let upstreamError: UpstreamErrorReason | undefined;
     const tunnel = new WebSocketTunnel(endpoint, client, upstream, () => {
       active.dec();
       this.#tunnels.delete(tunnel);
       untrack();
+      if (line !== undefined) {
+        line.entry.bytesIn = tunnel.bytesIn;
+        line.write(101, upstreamError);
+      }
     });
     this.#tunnels.add(tunnel);
     const untrack = this.#connections.add(tunnel);
     upstream.on('error', (err) => {
-      metrics.upstreamError(upstreamErrorReason(err)).inc();
+      upstreamError = upstreamErrorReason(err);
+      metrics.upstreamError(upstreamError).inc();
       this.#log.debug({ err, instance: endpoint.key }, 'websocket upstream socket error');
     });
     tunnel.start(result.head!, clientHead);
+    return 101;
   }
 
   /**
    * Runs the route's request steps: the upstream path (after `rewrite`) when the upgrade goes on,
    * undefined when a step answered it on the socket (no ServerResponse exists here).
    */
-  async #admit(match: RouteMatch, req: IncomingMessage, socket: Duplex, clientIp: string, host: string, requestId: string, metrics: ServiceMetrics): Promise<string | undefined> {
+  async #admit(
+    match: RouteMatch,
+    req: IncomingMessage,
+    socket: Duplex,
+    clientIp: string,
+    host: string,
+    requestId: string,
+    metrics: ServiceMetrics,
+    line: UpgradeLogLine | undefined,
+  ): Promise<string | undefined> {
     const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
     const request: PolicyRequest = {
       req,
@@ -214,132 +260,25 @@ export class WebSocketProxy {
       upstreamPath: match.upstreamPath,
       instance: '',
       reject: (code, headers) => {
-        this.#reject(socket, metrics, code, requestId, headers);
+        this.#reject(socket, metrics, code, requestId, line, headers);
       },
       respond: (status, headers, body) => {
         metrics.request(status).inc();
         writeRawResponse(socket, status, { ...headers, 'x-request-id': requestId }, body);
+        line?.write(status);
       },
     };
     return (await match.policy!.admit(request)) ? request.upstreamPath : undefined;
   }
 
-  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string, headers?: OutgoingHttpHeaders): number {
+  /** A proxy-made error answer: counted, written, logged. Returns its status. */
+  #reject(socket: Duplex, metrics: ServiceMetrics, code: ProxyErrorCode, requestId: string, line: UpgradeLogLine | undefined, headers?: OutgoingHttpHeaders): number {
     const { status } = PROXY_ERRORS[code];
     metrics.request(status).inc();
     writeRawProxyError(socket, code, requestId, headers);
+    line?.write(status, code);
     return status;
   }
-}
-
-/**
- * One upgraded connection: relays both ways with backpressure, scans the
- * upstream→client direction for frame boundaries, and on close(reason) sends
- * the client a 1001 close frame at the next boundary, then ends.
- */
-class WebSocketTunnel implements TrackedConnection {
-  readonly #client: Duplex;
-  readonly #upstream: Socket;
-  readonly #scanner = new FrameScanner();
-  readonly #onClosed: () => void;
-  /** close() was called: waiting for a frame boundary to send our close frame. */
-  #closing = false;
-  #closeSent = false;
-  #finished = false;
-
-  constructor(
-    readonly endpoint: Endpoint,
-    client: Duplex,
-    upstream: Socket,
-    onClosed: () => void,
-  ) {
-    this.#client = client;
-    this.#upstream = upstream;
-    this.#onClosed = onClosed;
-  }
-
-  start(upstreamHead: Buffer, clientHead: Buffer): void {
-    const client = this.#client;
-    const upstream = this.#upstream;
-    // Long-lived by design: no idle timeout here (applications keep WebSockets alive with pings).
-    (client as Partial<Socket>).setTimeout?.(0);
-    (client as Partial<Socket>).setNoDelay?.(true);
-    upstream.setTimeout(0);
-    upstream.setNoDelay(true);
-
-    upstream.on('data', this.#fromUpstream);
-    client.on('drain', () => upstream.resume());
-    client.on('data', (chunk: Buffer) => {
-      if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    // Half-close travels through; the WebSocket closing handshake finishes the rest.
-    client.on('end', () => upstream.end());
-    upstream.on('end', () => {
-      if (!this.#closing) client.end();
-    });
-    const finish = (): void => this.#finish();
-    client.on('close', finish);
-    upstream.on('close', finish);
-    client.on('error', finish);
-    upstream.on('error', finish);
-
-    if (upstreamHead.length > 0) this.#fromUpstream(upstreamHead);
-    if (clientHead.length > 0) upstream.write(clientHead);
-    client.resume();
-  }
-
-  close(_reason: CloseReason): void {
-    if (this.#closing || this.#finished) return;
-    this.#closing = true;
-    if (this.#scanner.atBoundary) this.#sendClose();
-    // A peer that never answers the closing handshake (or a frame that never ends) is cut.
-    setTimeout(() => this.#finish(), CLOSE_HANDSHAKE_MS).unref();
-  }
-
-  readonly #fromUpstream = (chunk: Buffer): void => {
-    if (this.#closeSent) return; // after our close frame nothing more may reach the client
-    if (!this.#closing) {
-      this.#scanner.feed(chunk);
-      if (!this.#client.write(chunk)) this.#upstream.pause();
-      return;
-    }
-    // Finish the frame under way, then close.
-    const n = this.#scanner.feed(chunk, true);
-    if (n > 0) this.#client.write(chunk.subarray(0, n));
-    if (this.#scanner.atBoundary) this.#sendClose();
-  };
-
-  #sendClose(): void {
-    this.#closeSent = true;
-    // The client answers with its own close frame, which still flows upstream, then ends the TCP connection.
-    this.#client.end(closeFrame(CLOSE_GOING_AWAY, 'going away', false));
-    this.#upstream.resume();
-  }
-
-  #finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#client.destroy();
-    this.#upstream.destroy();
-    this.#onClosed();
-  }
-}
-
-/** The backend answered without switching protocols: its status, headers and body go to the client. */
-function forwardRefusal(res: IncomingMessage, socket: Duplex, requestId: string): void {
-  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-  const headers = clientResponseHead(res.rawHeaders, requestId);
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
-  // Without transfer-encoding (decoded by node:http), the body ends when the connection does.
-  head += 'connection: close\r\n\r\n';
-  socket.write(head);
-  res.on('error', () => socket.destroy());
-  res.on('end', () => {
-    socket.end();
-    res.socket?.destroy();
-  });
-  res.pipe(socket, { end: false });
 }
 
 function isValidUpgrade(req: IncomingMessage): boolean {
