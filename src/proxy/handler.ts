@@ -16,7 +16,6 @@ import type { AccessLogEntry } from '../access-log.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
 import type { ForwardEngine } from './forwarder.js';
-import { normalizeHost } from '../routing/match.js';
 import { createPickContext } from '../routing/pick-context.js';
 import { AttemptLoop } from './attempts.js';
 import { admit } from './admission.js';
@@ -27,7 +26,6 @@ import {
   clientAddress,
   headerValue,
   peerAddress,
-  requestAuthority,
   setForwardedHeaders,
 } from './headers.js';
 import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
@@ -35,6 +33,7 @@ import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from
 import { planBody, readBody } from './retry.js';
 import type { ServerTrace, Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
+import { arrivedEntry } from './access-log-entry.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -105,28 +104,7 @@ export class ProxyHandler implements PolicyAnswers {
 
   /** The access-log entry of a request as it arrived. */
   #entry(req: IncomingMessage): AccessLogEntry {
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const log: AccessLogEntry = {
-      requestId: this.#ids.of(req),
-      method: req.method ?? 'GET',
-      host: normalizeHost(requestAuthority(req)),
-      path: query === -1 ? url : url.slice(0, query),
-      service: undefined,
-      routeId: undefined,
-      instance: undefined,
-      status: 0,
-      bytesIn: undefined,
-      bytesOut: 0,
-      durationMs: 0,
-      upstreamMs: 0,
-      retries: 0,
-      error: undefined,
-      protocol: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
-      grpcStatus: undefined,
-      traceId: undefined,
-    };
-    return log;
+    return arrivedEntry(req, this.#ids.of(req));
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {

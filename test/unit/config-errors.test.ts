@@ -45,7 +45,7 @@ describe('config error messages', () => {
     ['a number above the maximum', 'workers: 65\n', 'workers: expected a whole number ≤ 64, got 65'],
     ['a fraction where a whole number goes', 'workers: 1.5\n', 'workers: expected a whole number ≥ 1, got 1.5'],
     ['a fraction above a maximum', 'health: { passive: { maxEjectionPercent: 100.5 } }\n', 'health.passive.maxEjectionPercent: expected a number ≤ 100, got 100.5'],
-    ['a value outside an enum', 'engine: fast\n', 'engine: expected one of "http-proxy", "undici", got "fast"'],
+    ['a value outside an enum', 'engine: fast\n', 'engine: expected one of "http-proxy", "undici", "raw", got "fast"'],
     ['a string where a list goes', 'domains: 5\n', 'domains: expected a list of strings, got 5'],
     ['an empty list where one entry is needed', 'listen: []\n', 'listen: expected at least 1 entry, got []'],
     ['a list where a string goes', 'zone: [1]\n', 'zone: expected a string, got [1]'],
