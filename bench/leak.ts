@@ -3,7 +3,7 @@
  * the second total, read it again. Target: the second reading within 20 % of the first.
  *
  * Run: `npx tsx bench/leak.ts [--quick]`. Env: LEAK_FIRST (default 100000; quick 20000),
- * LEAK_SECOND (total, default 1000000; quick 200000), LEAK_ENGINE (http-proxy | undici; default the
+ * LEAK_SECOND (total, default 1000000; quick 200000), LEAK_ENGINE (http-proxy | undici | raw; default the
  * config default), LEAK_ACCESS_LOG (stdout | off; default stdout into /dev/null), LEAK_CONNECTIONS
  * (64), LEAK_TIMEOUT (seconds for the whole drive, default 900). Exit 0 within target, 1 otherwise.
  */
@@ -59,8 +59,8 @@ async function main(): Promise<number> {
   const deadline = Date.now() + count('LEAK_TIMEOUT', 900) * 1000;
   if (second <= first) throw new Error(`LEAK_SECOND (${second}) must be larger than LEAK_FIRST (${first})`);
   const engine = process.env.LEAK_ENGINE as WaypostEngine | undefined;
-  if (engine !== undefined && engine !== 'http-proxy' && engine !== 'undici') {
-    throw new Error(`LEAK_ENGINE: expected http-proxy or undici, got "${engine}"`);
+  if (engine !== undefined && engine !== 'http-proxy' && engine !== 'undici' && engine !== 'raw') {
+    throw new Error(`LEAK_ENGINE: expected http-proxy, undici or raw, got "${engine}"`);
   }
   const accessLog = process.env.LEAK_ACCESS_LOG === 'off' ? 'off' : 'stdout';
 
