@@ -240,8 +240,8 @@ export const configSchema = z.strictObject({
   slowStart: duration('0s'),
   timeouts: timeoutsSchema.prefault({}),
   retries: z.number().int().min(0).max(10).default(2),
-  /** HTTP forwarding engine; undici measured faster (bench/profile.ts, README "Performance"). */
-  engine: z.enum(ENGINE_NAMES).default('undici'),
+  /** HTTP/1.1 forwarding engine; raw measured the least CPU per request (bench/run.ts, README "Performance"). */
+  engine: z.enum(ENGINE_NAMES).default('raw'),
   limits: z
     .strictObject({
       /** Largest request header block from clients (431 above). */

@@ -12,9 +12,23 @@ import type * as Undici from 'undici';
 
 const require = createRequire(import.meta.url);
 
-export const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 export type Pool = Undici.Pool;
-export const buildConnector = require('undici/lib/core/connect.js') as typeof Undici.buildConnector;
 export type Connector = Undici.buildConnector.connector;
-export const errors = require('undici/lib/core/errors.js') as typeof Undici.errors;
 export type { Dispatcher } from 'undici';
+
+export interface UndiciParts {
+  Pool: typeof Undici.Pool;
+  buildConnector: typeof Undici.buildConnector;
+  errors: typeof Undici.errors;
+}
+
+let parts: UndiciParts | undefined;
+
+/** Required on first use, so a proxy on another engine never loads undici at all. */
+export function undiciParts(): UndiciParts {
+  return (parts ??= {
+    Pool: require('undici/lib/dispatcher/pool.js') as typeof Undici.Pool,
+    buildConnector: require('undici/lib/core/connect.js') as typeof Undici.buildConnector,
+    errors: require('undici/lib/core/errors.js') as typeof Undici.errors,
+  });
+}

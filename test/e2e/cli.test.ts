@@ -57,7 +57,7 @@ describe('waypost CLI exit codes', () => {
       ['--workers', '1'],
       ['--log-level', 'info'],
       ['--access-log', 'stdout'],
-      ['--engine', 'undici'],
+      ['--engine', 'raw'],
     ]) {
       expect(entries.find((entry) => entry.startsWith(`${flag} `))).toContain(`(default: ${value})`);
     }

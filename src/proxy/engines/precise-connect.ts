@@ -7,9 +7,10 @@
  * wraps undici's connector without its timer and races a native one; the error is
  * undici's own ConnectTimeoutError, so it maps to `connect_timeout` as before.
  */
-import { buildConnector, errors, type Connector } from '../../net/undici-parts.js';
+import { undiciParts, type Connector } from '../../net/undici-parts.js';
 
 export function preciseConnector(timeoutMs: number): Connector {
+  const { buildConnector, errors } = undiciParts();
   const connect = buildConnector({ timeout: 0 });
   return (options, callback) => {
     let settled = false;

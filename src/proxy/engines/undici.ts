@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { Pool, type Dispatcher } from '../../net/undici-parts.js';
+import { undiciParts, type Dispatcher, type Pool } from '../../net/undici-parts.js';
 import type { Endpoint } from '../../endpoint.js';
 import {
   MAX_UPSTREAM_CONNECTIONS,
@@ -212,7 +212,7 @@ export class UndiciEngine implements ForwardEngine {
     }
     let pool = byAddress.get(address);
     if (pool === undefined) {
-      pool = new Pool(`http://${address}`, {
+      pool = new (undiciParts().Pool)(`http://${address}`, {
         connections: MAX_UPSTREAM_CONNECTIONS,
         keepAliveTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
         keepAliveMaxTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
