@@ -12,17 +12,18 @@ export function bodyPath(bytes: number): string {
   return bytes === 16384 ? '/bytes/16384' : '/bytes/100';
 }
 
-export function startBackends(group: ProcessGroup, pinning: Pinning): Promise<Backends> {
-  return startBackendChild('backends', 'backend-server.ts', group, pinning);
+/** `tick`: the child prints its running count of answered requests (bench/stability.ts reads it). */
+export function startBackends(group: ProcessGroup, pinning: Pinning, tick = false): Promise<Backends> {
+  return startBackendChild('backends', 'backend-server.ts', group, pinning, tick ? { count: 2, tick } : { count: 2 });
 }
 
 /** Two node:http2 (h2c) backends: 100 B for a GET, an Echo reply for a gRPC call (bench/h2.ts). */
 export function startH2Backends(group: ProcessGroup, pinning: Pinning): Promise<Backends> {
-  return startBackendChild('h2-backends', 'h2-backend-server.ts', group, pinning);
+  return startBackendChild('h2-backends', 'h2-backend-server.ts', group, pinning, { count: 2 });
 }
 
-async function startBackendChild(name: string, childFile: string, group: ProcessGroup, pinning: Pinning): Promise<Backends> {
-  const started = group.startNodeScript(name, childFile, { count: 2 }, { cpu: pinning.loadCpu });
+async function startBackendChild(name: string, childFile: string, group: ProcessGroup, pinning: Pinning, config: object): Promise<Backends> {
+  const started = group.startNodeScript(name, childFile, config, { cpu: pinning.loadCpu });
   const { ports } = await started.readyMessage<{ ports: number[] }>(10_000);
   return { ports, process: started };
 }

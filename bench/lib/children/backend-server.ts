@@ -8,7 +8,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as { count?: number };
+/** `tick`: print `{"served": N}` (requests answered so far) four times a second (bench/stability.ts). */
+const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as { count?: number; tick?: boolean };
+let served = 0;
 const small = Buffer.alloc(100, 'a');
 const large = Buffer.alloc(16 * 1024, 'b');
 
@@ -16,6 +18,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   const body = req.url === '/bytes/16384' ? large : small;
   // Drain any request body so the connection can be reused.
   req.resume();
+  served++;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
 }
@@ -31,4 +34,5 @@ async function listen(): Promise<number> {
 const ports: number[] = [];
 for (let i = 0; i < (config.count ?? 2); i++) ports.push(await listen());
 process.stdout.write(`${JSON.stringify({ ready: true, ports })}\n`);
+if (config.tick) setInterval(() => process.stdout.write(`${JSON.stringify({ served })}\n`), 250);
 process.on('SIGTERM', () => process.exit(0));
