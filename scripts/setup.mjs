@@ -4,7 +4,7 @@
 // changed since the last build; `test`: always), and for tests installs the system
 // packages the suites run for real, or says what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,12 +14,30 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const mtime = (file) => (existsSync(file) ? statSync(file).mtimeMs : 0);
 
-// 1. npm dependencies.
+// 1. npm dependencies: installed when node_modules is missing or was installed from another
+// package-lock.json. Judged by content, not mtime: a fresh checkout (a git worktree sharing a
+// node_modules) has a newer lock file with the same packages, and `npm ci` there would wipe it.
 const lock = path.join(root, 'package-lock.json');
 const installed = path.join(root, 'node_modules', '.package-lock.json');
-if (!existsSync(installed) || mtime(installed) < mtime(lock)) {
+if (!existsSync(installed) || (mtime(installed) < mtime(lock) && !samePackages(lock, installed))) {
   console.error('[setup] installing npm dependencies (npm ci)');
   run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+/** npm's hidden lock file lists what is installed: the same entries and versions as the lock's (the root entry aside). */
+function samePackages(lockFile, installedFile) {
+  try {
+    const wanted = JSON.parse(readFileSync(lockFile, 'utf8')).packages ?? {};
+    const have = JSON.parse(readFileSync(installedFile, 'utf8')).packages ?? {};
+    // Optional packages for other platforms (esbuild's, rollup's) are in the lock but never installed.
+    const required = Object.keys(wanted).filter((name) => name !== '' && !wanted[name].optional);
+    return (
+      required.every((name) => have[name]?.version === wanted[name].version) &&
+      Object.keys(have).every((name) => have[name].version === wanted[name]?.version)
+    );
+  } catch {
+    return false;
+  }
 }
 
 // 2. System packages the tests use for real.
