@@ -8,3 +8,11 @@ export const rawPrototype: SystemDefinition = {
   unavailable: async () => undefined,
   start: (context) => startNodePeer(context, 'raw-proto', 'raw-proxy-server.ts', {}),
 };
+
+/** node:http on the client side, the prototype's raw upstream side: node:http's server cost per request against raw-proto. */
+export const httpRawUpstream: SystemDefinition = {
+  id: 'http-raw-upstream',
+  label: 'node:http + raw upstream (bench only)',
+  unavailable: async () => undefined,
+  start: (context) => startNodePeer(context, 'http-raw-upstream', 'http-raw-upstream-server.ts', {}),
+};
