@@ -24,17 +24,17 @@ const UNPINNED: Pinning = { proxyCpu: undefined, loadCpu: undefined, description
 
 type Scheduling = 'rr' | 'none';
 
-/** Waypost (undici, access log on); `scheduling` = `--workers 2` under that cluster policy. */
+/** Waypost (the default engine, raw; access log on); `scheduling` = `--workers 2` under that cluster policy. */
 function waypostRow(scheduling: Scheduling | undefined): SystemDefinition {
   const suffix = scheduling === undefined ? '' : `-w2-${scheduling}`;
   const how = scheduling === undefined ? '×1' : scheduling === 'rr' ? '×2 workers, round-robin' : '×2 workers, SCHED_NONE';
   return {
-    id: `waypost-undici-log${suffix}`,
-    label: `Waypost (undici) + access log ${how}`,
+    id: `waypost-raw-log${suffix}`,
+    label: `Waypost (raw) + access log ${how}`,
     unavailable: () => ensureWaypostBuilt(),
     start: (context) =>
       startWaypost(context, {
-        engine: 'undici',
+        engine: 'raw',
         accessLog: 'stdout',
         ...(scheduling === undefined ? {} : { workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: scheduling } }),
       }),
@@ -74,8 +74,8 @@ function parse(argv: string[]): Options {
 
 /** Which `--workers 2` scheduling measured faster, and whether the gap is above the noise. */
 function schedulingVerdict(rows: RoundsRow[]): string {
-  const rr = rows.find((r) => r.system === 'waypost-undici-log-w2-rr');
-  const none = rows.find((r) => r.system === 'waypost-undici-log-w2-none');
+  const rr = rows.find((r) => r.system === 'waypost-raw-log-w2-rr');
+  const none = rows.find((r) => r.system === 'waypost-raw-log-w2-none');
   if (!rr || !none) return 'round-robin vs SCHED_NONE: not both measured.';
   const [faster, slower] = rr.requestsPerSecond >= none.requestsPerSecond ? [rr, none] : [none, rr];
   const gap = slower.requestsPerSecond > 0 ? (faster.requestsPerSecond / slower.requestsPerSecond - 1) * 100 : 0;
