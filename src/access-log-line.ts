@@ -7,7 +7,41 @@
  * Text that needs escaping or is not ASCII, and numbers out of the plain range, take the
  * general path (JSON.stringify / String) as before.
  */
-import type { AccessLogEntry } from './access-log.js';
+
+/**
+ * One proxied request as the access log records it; filled in by the HTTP handler, and for
+ * WebSocket upgrades by proxy/ws-access-log.ts (a 101's line is written when its tunnel closes:
+ * bytes and duration then cover the whole tunnel).
+ */
+export interface AccessLogEntry {
+  requestId: string;
+  method: string;
+  host: string;
+  /** Path without the query string. */
+  path: string;
+  /** undefined when no route matched. */
+  service: string | undefined;
+  routeId: string | undefined;
+  /** `service/id` of the last instance tried. */
+  instance: string | undefined;
+  status: number;
+  /** Request body bytes; for a WebSocket, what the client sent through the tunnel. */
+  bytesIn: number | undefined;
+  /** Bytes written to the client socket for this response, head included (a WebSocket: the 101 and the whole tunnel). */
+  bytesOut: number;
+  durationMs: number;
+  /** Time to the upstream response head in the last attempt; 0 without one. */
+  upstreamMs: number;
+  retries: number;
+  /** Upstream failure reason or the proxy error code; undefined on success. */
+  error: string | undefined;
+  /** The client's protocol (a WebSocket upgrade's is HTTP/1.1: status 101 marks a tunnel). */
+  protocol: 'HTTP/1.1' | 'HTTP/2';
+  /** gRPC calls: the grpc-status the client received (the upstream's, or the proxy's own); else undefined. */
+  grpcStatus: number | undefined;
+  /** The OpenTelemetry trace id when the request was traced (sampled); else undefined. */
+  traceId: string | undefined;
+}
 
 /** Bytes of a line beyond its strings: keys, punctuation, time, pid and up to seven numbers. */
 const FIXED_BYTES = 640;

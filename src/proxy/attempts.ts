@@ -22,6 +22,7 @@ import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { UpstreamErrorReason } from '../metrics.js';
 import type { RoutePolicy } from '../policy/chain.js';
 import type { ConcurrencyLimit } from '../policy/concurrency.js';
+import type { RetryBudget } from '../policy/retry-budget.js';
 import type { RetryPolicy } from '../policy/retry-policy.js';
 import { isRetryable } from './retry.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -185,9 +186,14 @@ export class AttemptLoop {
    * for its protocol, and holding its slot when the exchange has `slots`) and resolves with the
    * last attempt's result; `exchange.endpoint` is its endpoint.
    */
-  async run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
+  run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
     const budget = exchange.retryPolicy?.budget;
+    // Not async itself: without a budget the loop's own promise is the answer (no second promise per request).
     if (budget === undefined) return this.#run(exchange, first);
+    return this.#runBudgeted(exchange, first, budget);
+  }
+
+  async #runBudgeted<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, budget: RetryBudget): Promise<R> {
     budget.requestStarted();
     try {
       return await this.#run(exchange, first);

@@ -77,15 +77,37 @@ export class ProxyHandler implements PolicyAnswers {
     this.#tracing = options.tracing;
   }
 
-  /** The node:http request listener. Never throws; #serve never rejects. */
+  /**
+   * The node:http request listener. Never throws. Routing is synchronous; only a routed request
+   * enters #forward, the one async function (and promise) a request costs here.
+   */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
-    void this.#serve(req, res).then(this.#served);
-  };
+    let forwarding = false;
+    try {
+      const started = performance.now();
+      const socket = countingSocket(req);
+      const bytesBefore = socket.bytesWritten;
+      const log = this.#entry(req);
+      const trace = this.#tracing?.startServer(log.method, log.path, log.host, req.headers);
+      if (trace !== undefined) log.traceId = trace.traceId;
 
-  /** Shared by every request: no closure per request just to count it out. */
-  readonly #served = (): void => {
-    this.inflight--;
+      // The router gets the full target: it keeps the query in upstreamPath.
+      const match = this.#router.match(log.host, req.url ?? '/', (name) => headerValue(req.headers, name));
+      if (match === undefined) {
+        log.status = this.#proxyError(req, res, 'no_route', log);
+        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, trace);
+        return;
+      }
+      log.service = match.service;
+      log.routeId = match.routeId;
+      forwarding = true;
+      void this.#forward(req, res, match, this.#services.of(match.service), log, started, socket, bytesBefore, trace);
+    } catch (err) {
+      this.#failed(err, res);
+    } finally {
+      if (!forwarding) this.inflight--;
+    }
   };
 
   /**
@@ -107,122 +129,111 @@ export class ProxyHandler implements PolicyAnswers {
     return arrivedEntry(req, this.#ids.of(req));
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const started = performance.now();
-      const socket = countingSocket(req);
-      const bytesBefore = socket.bytesWritten;
-      const log = this.#entry(req);
-      const { requestId, host, path } = log;
-      const url = req.url ?? '/';
-      const trace = this.#tracing?.startServer(log.method, path, host, req.headers);
-      if (trace !== undefined) log.traceId = trace.traceId;
-
-      // The router gets the full target: it keeps the query in upstreamPath.
-      const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
-      if (match === undefined) {
-        log.status = this.#proxyError(req, res, 'no_route', log);
-        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, trace);
-        return;
-      }
-      log.service = match.service;
-      log.routeId = match.routeId;
-      const metrics = this.#services.of(match.service);
-      await this.#forward(req, res, match, metrics, requestId, log, trace);
-      this.#record(metrics, log, started, socket, bytesBefore, trace);
-    } catch (err) {
-      this.#log.error({ err }, 'proxy request failed unexpectedly');
-      if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
-    }
+  #failed(err: unknown, res: ServerResponse): void {
+    this.#log.error({ err }, 'proxy request failed unexpectedly');
+    if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
   }
 
+  /** A routed request, from its policy steps to its answer, then recorded. Never rejects. */
   async #forward(
     req: IncomingMessage,
     res: ServerResponse,
     match: RouteMatch,
     metrics: ServiceMetrics,
-    requestId: string,
     log: AccessLogEntry,
+    started: number,
+    socket: Socket,
+    bytesBefore: number,
     trace: ServerTrace | undefined,
   ): Promise<void> {
-    const peer = peerAddress(req);
-    const clientIp = clientAddress(req, peer, this.#trusted);
-    const encrypted = isEncrypted(req);
-    let policyRequest: ProxyPolicyRequest | undefined;
-    const policy = match.policy;
-    // A route whose policy is only attempt-level (retry, concurrency, split) has no steps to give a request object.
-    if (policy?.hasSteps === true) {
-      // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
-      policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
-      let admitted = policy.admit(policyRequest);
-      if (admitted !== true && admitted !== false) admitted = await admitted;
-      if (!admitted) return;
-    }
-    const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
-    if (plan.kind === 'too_large') {
-      log.status = this.#proxyError(req, res, 'body_too_large', log);
-      return;
-    }
-    const ctx = createPickContext(req, clientIp);
-    // Pick before reading the body: no instance means an immediate 503.
-    let endpoint = match.pick(ctx);
-    if (endpoint === undefined) {
-      log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
-      return;
-    }
+    try {
+      // Each `break answered` leaves with the request answered (log.status says how).
+      answered: {
+        const peer = peerAddress(req);
+        const clientIp = clientAddress(req, peer, this.#trusted);
+        const encrypted = isEncrypted(req);
+        let policyRequest: ProxyPolicyRequest | undefined;
+        const policy = match.policy;
+        // A route whose policy is only attempt-level (retry, concurrency, split) has no steps to give a request object.
+        if (policy?.hasSteps === true) {
+          // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
+          policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, log.requestId, log.host, encrypted ? 'https' : 'http', log);
+          let admitted = policy.admit(policyRequest);
+          if (admitted !== true && admitted !== false) admitted = await admitted;
+          if (!admitted) break answered;
+        }
+        const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
+        if (plan.kind === 'too_large') {
+          log.status = this.#proxyError(req, res, 'body_too_large', log);
+          break answered;
+        }
+        const ctx = createPickContext(req, clientIp);
+        // Pick before reading the body: no instance means an immediate 503.
+        let endpoint = match.pick(ctx);
+        if (endpoint === undefined) {
+          log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
+          break answered;
+        }
 
-    let body: Buffer | undefined;
-    let signal: AbortSignal | undefined;
-    if (plan.kind === 'buffer') {
-      body = await readBody(req, plan.length);
-      if (body === undefined) {
-        log.error = 'client_abort';
-        log.status = 499;
-        return;
+        let body: Buffer | undefined;
+        let signal: AbortSignal | undefined;
+        if (plan.kind === 'buffer') {
+          body = await readBody(req, plan.length);
+          if (body === undefined) {
+            log.error = 'client_abort';
+            log.status = 499;
+            break answered;
+          }
+          log.bytesIn = body.length;
+        } else if (plan.kind === 'stream') {
+          log.bytesIn = plan.length;
+          if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
+        }
+
+        // A concurrency limit takes its slot once the body is in: a slow upload holds none.
+        const limit = policy?.concurrency;
+        if (limit !== undefined) {
+          let admitted = admit(endpoint, match, ctx, limit, res);
+          if (admitted instanceof Promise) admitted = await admitted;
+          if (typeof admitted === 'string') {
+            log.error = admitted;
+            log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
+            break answered;
+          }
+          endpoint = admitted;
+        }
+
+        setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', log.requestId);
+        const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, log.requestId, body, plan.kind === 'stream', signal, policyRequest);
+        // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
+        const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
+        if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
+        exchange.trace = trace;
+        const result = await this.#attempts.run(exchange, endpoint);
+        log.grpcStatus ??= exchange.grpcStatus;
+        log.instance = exchange.endpoint!.key;
+        log.upstreamMs = result.upstreamMs;
+        log.retries = exchange.retries;
+        const replayable = exchange.canResend();
+
+        if (signal?.aborted) {
+          log.error = 'body_too_large';
+          log.status = this.#sendError(res, 'body_too_large', true, log);
+        } else if (result.aborted) {
+          log.error = 'client_abort';
+          log.status = result.sent ? result.status : 499;
+        } else if (result.error !== undefined) {
+          log.error = result.error;
+          log.status = result.sent ? result.status : this.#sendError(res, proxyErrorFor(result.error), !replayable, log);
+        } else {
+          log.status = result.status;
+        }
       }
-      log.bytesIn = body.length;
-    } else if (plan.kind === 'stream') {
-      log.bytesIn = plan.length;
-      if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
-    }
-
-    // A concurrency limit takes its slot once the body is in: a slow upload holds none.
-    const limit = policy?.concurrency;
-    if (limit !== undefined) {
-      let admitted = admit(endpoint, match, ctx, limit, res);
-      if (admitted instanceof Promise) admitted = await admitted;
-      if (typeof admitted === 'string') {
-        log.error = admitted;
-        log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
-        return;
-      }
-      endpoint = admitted;
-    }
-
-    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
-    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal, policyRequest);
-    // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
-    const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
-    if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
-    exchange.trace = trace;
-    const result = await this.#attempts.run(exchange, endpoint);
-    log.grpcStatus ??= exchange.grpcStatus;
-    log.instance = exchange.endpoint!.key;
-    log.upstreamMs = result.upstreamMs;
-    log.retries = exchange.retries;
-    const replayable = exchange.canResend();
-
-    if (signal?.aborted) {
-      log.error = 'body_too_large';
-      log.status = this.#sendError(res, 'body_too_large', true, log);
-    } else if (result.aborted) {
-      log.error = 'client_abort';
-      log.status = result.sent ? result.status : 499;
-    } else if (result.error !== undefined) {
-      log.error = result.error;
-      log.status = result.sent ? result.status : this.#sendError(res, proxyErrorFor(result.error), !replayable, log);
-    } else {
-      log.status = result.status;
+      this.#record(metrics, log, started, socket, bytesBefore, trace);
+    } catch (err) {
+      this.#failed(err, res);
+    } finally {
+      this.inflight--;
     }
   }
 
