@@ -52,7 +52,10 @@ interface Options {
   rounds: number;
   profileRequests: number;
   interval: number;
-  semiMiB: number;
+  /** Semi-space sizes (MiB) to run each build with; each size is one more contender. */
+  semiMiB: number[];
+  /** Only `--max-semi-space-size` (V8 grows the new space up to it), as a CLI flag would set it; default both min and max (a fixed size). */
+  maxSemiOnly: boolean;
   connections: number;
   top: number;
   engine: WaypostEngine;
@@ -74,7 +77,8 @@ function parse(argv: string[]): Options {
     rounds: 2,
     profileRequests: 20_000,
     interval: 4096,
-    semiMiB: 16,
+    semiMiB: [16],
+    maxSemiOnly: false,
     connections: 64,
     top: 20,
     engine: 'raw',
@@ -88,6 +92,7 @@ function parse(argv: string[]): Options {
     if (name === '--no-pin') options.pin = false;
     else if (name === '--main') options.mainCli ??= DEFAULT_MAIN_CLI;
     else if (name === '--no-inlining') options.noInlining = true;
+    else if (name === '--max-semi-only') options.maxSemiOnly = true;
     else {
       const value = argv[++i];
       if (value === undefined) throw new OptionError(`${name}: missing value (see the header of bench/allocations.ts)`);
@@ -102,7 +107,7 @@ function parse(argv: string[]): Options {
       else if (name === '--rounds') options.rounds = positive(name, value, true);
       else if (name === '--profile-requests') options.profileRequests = positive(name, value, true);
       else if (name === '--interval') options.interval = positive(name, value, true);
-      else if (name === '--semi') options.semiMiB = positive(name, value, true);
+      else if (name === '--semi') options.semiMiB = value.split(',').map((size) => positive(name, size, true));
       else if (name === '--connections') options.connections = positive(name, value, true);
       else if (name === '--top') options.top = positive(name, value, true);
       else if (name === '--engine') {
@@ -119,6 +124,7 @@ function parse(argv: string[]): Options {
 
 interface Build {
   label: string;
+  semiMiB: number;
   cli: string | undefined;
   distDir: string;
   probeDir: string;
@@ -135,6 +141,9 @@ interface ProbeResult {
   cpuUserUs: number;
   cpuSystemUs: number;
   wallMs: number;
+  /** At the end of the run, and the process's peak so far. */
+  rssMiB: number;
+  peakRssMiB: number;
 }
 
 interface RoundResult extends ProbeResult {
@@ -211,7 +220,9 @@ function report(build: Build, options: Options): string {
   lines.push(
     `- scavenges per 100k requests: ${figure(rounds.map((r) => per100k(r.scavenges, r.requests)), 1)}; scavenge ms per 100k: ${figure(rounds.map((r) => per100k(r.scavengeMs, r.requests)), 1)}`,
     `- major GCs per 100k requests: ${figure(rounds.map((r) => per100k(r.majors, r.requests)), 1)}; major GC ms per 100k: ${figure(rounds.map((r) => per100k(r.majorMs, r.requests)), 1)}`,
+    `- scavenge ms per second of load: ${figure(rounds.map((r) => (r.scavengeMs / r.wallMs) * 1000), 1)}; major GC ms per second: ${figure(rounds.map((r) => (r.majorMs / r.wallMs) * 1000), 1)}`,
     `- CPU µs per request (${options.tool} load; informational): ${figure(rounds.map((r) => (r.cpuUserUs + r.cpuSystemUs) / r.requests), 1)}`,
+    `- RSS after a run: ${figure(rounds.map((r) => r.rssMiB), 0)} MiB; peak RSS: ${Math.max(...rounds.map((r) => r.peakRssMiB)).toFixed(0)} MiB`,
   );
   const profile = build.profile;
   if (profile !== undefined) {
@@ -239,20 +250,22 @@ async function main(options: Options): Promise<number> {
   const pinning = choosePinning(options.pin);
   const builds: Build[] = [];
   const tmpDirs: string[] = [];
-  const newBuild = (label: string, cli: string | undefined): Build => {
-    const probeDir = mkdtempSync(path.join(os.tmpdir(), 'waypost-alloc-'));
-    tmpDirs.push(probeDir);
-    return { label, cli, distDir: path.dirname(cli ?? path.join(REPO_ROOT, 'dist', 'cli.js')), probeDir, rounds: [] };
-  };
+  const newBuild = (label: string, cli: string | undefined): Build[] =>
+    options.semiMiB.map((semiMiB) => {
+      const probeDir = mkdtempSync(path.join(os.tmpdir(), 'waypost-alloc-'));
+      tmpDirs.push(probeDir);
+      const distDir = path.dirname(cli ?? path.join(REPO_ROOT, 'dist', 'cli.js'));
+      return { label: options.semiMiB.length > 1 ? `${label}, semi-space ${semiMiB} MiB` : label, semiMiB, cli, distDir, probeDir, rounds: [] };
+    });
   const reason = await ensureWaypostBuilt();
   if (reason !== undefined) throw new Error(reason);
-  builds.push(newBuild('this branch', undefined));
+  builds.push(...newBuild('this branch', undefined));
   if (options.mainCli !== undefined) {
     if (!existsSync(options.mainCli)) throw new OptionError(`${options.mainCli} missing (build main there first)`);
-    builds.push(newBuild(`main (${options.mainCli})`, options.mainCli));
+    builds.push(...newBuild(`main (${options.mainCli})`, options.mainCli));
   }
   console.log(
-    `bench allocations · engine ${options.engine}, access log ${options.accessLog}, ${options.tool} -c${options.connections}, 100 B · semi-space ${options.semiMiB} MiB · ` +
+    `bench allocations · engine ${options.engine}, access log ${options.accessLog}, ${options.tool} -c${options.connections}, 100 B · ${options.maxSemiOnly ? 'max ' : ''}semi-space ${options.semiMiB.join(', ')} MiB · ` +
       (options.noInlining ? 'no inlining · ' : '') +
       (options.tool === 'wrk'
         ? `${options.rounds} round(s) × ${options.seconds} s, profile ${options.profileSeconds} s`
@@ -270,8 +283,8 @@ async function main(options: Options): Promise<number> {
           accessLog: options.accessLog,
           ...(build.cli === undefined ? {} : { cli: build.cli }),
           nodeArgs: [
-            `--min-semi-space-size=${options.semiMiB}`,
-            `--max-semi-space-size=${options.semiMiB}`,
+            ...(options.maxSemiOnly ? [] : [`--min-semi-space-size=${build.semiMiB}`]),
+            `--max-semi-space-size=${build.semiMiB}`,
             ...(options.noInlining ? ['--no-turbo-inlining'] : []),
           ],
           env: { NODE_OPTIONS: `--import=${PROBE}`, PROXY_ALLOC_DIR: build.probeDir, PROXY_ALLOC_INTERVAL: String(options.interval) },

@@ -58,7 +58,14 @@ if (dir) {
     } else if (command === 'stop') {
       counting = false;
       const cpu = process.cpuUsage(cpuAtStart);
-      const result = { ...stats, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wallAtStart };
+      const result = {
+        ...stats,
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        wallMs: performance.now() - wallAtStart,
+        rssMiB: process.memoryUsage.rss() / 1048576,
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      };
       if (session !== undefined) {
         const { profile } = await post('HeapProfiler.stopSampling');
         session.disconnect();
