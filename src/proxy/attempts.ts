@@ -174,6 +174,15 @@ export abstract class Exchange<R extends AttemptReport> {
   }
 }
 
+/**
+ * Who hears the result of a loop started with AttemptLoop.start: the last attempt's result, or
+ * the error that broke the loop (a bug: engines never reject).
+ */
+export interface AttemptListener<R> {
+  answered(report: R): void;
+  crashed(error: unknown): void;
+}
+
 export class AttemptLoop {
   readonly #outcomes: OutcomeListener | undefined;
 
@@ -189,46 +198,73 @@ export class AttemptLoop {
   run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
     const budget = exchange.retryPolicy?.budget;
     // Not async itself: without a budget the loop's own promise is the answer (no second promise per request).
-    if (budget === undefined) return this.#run(exchange, first);
-    return this.#runBudgeted(exchange, first, budget);
+    if (budget === undefined) return this.#run(exchange, first, undefined);
+    return this.#runBudgeted(exchange, first, budget, undefined);
   }
 
-  async #runBudgeted<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, budget: RetryBudget): Promise<R> {
+  /**
+   * run() for a caller that awaits nothing: the result goes to `listener` (HTTP requests, whose
+   * handler then needs no async function of its own). Never throws, never leaves a rejection.
+   */
+  start<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, listener: AttemptListener<R>): void {
+    const budget = exchange.retryPolicy?.budget;
+    if (budget === undefined) void this.#run(exchange, first, listener);
+    else void this.#runBudgeted(exchange, first, budget, listener);
+  }
+
+  async #runBudgeted<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, budget: RetryBudget, listener: AttemptListener<R> | undefined): Promise<R> {
     budget.requestStarted();
+    let report: R;
     try {
-      return await this.#run(exchange, first);
+      report = await this.#run(exchange, first, undefined);
+    } catch (error) {
+      if (listener === undefined) throw error;
+      listener.crashed(error);
+      return undefined as never;
     } finally {
       budget.requestEnded();
     }
+    listener?.answered(report);
+    return report;
   }
 
-  async #run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
+  /** The loop; with a listener its result (or error) goes there, and the promise resolves regardless. */
+  async #run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, listener: AttemptListener<R> | undefined): Promise<R> {
     let endpoint = first;
-    for (;;) {
-      exchange.endpoint = endpoint;
-      let report: R;
-      if (exchange.countsInflight) endpoint.stats.inflight++;
-      try {
-        report = await exchange.send(endpoint);
-      } finally {
-        if (exchange.countsInflight) endpoint.stats.inflight--;
-        exchange.attemptEnded(endpoint);
+    let report: R;
+    try {
+      for (;;) {
+        exchange.endpoint = endpoint;
+        if (exchange.countsInflight) endpoint.stats.inflight++;
+        try {
+          report = await exchange.send(endpoint);
+        } finally {
+          if (exchange.countsInflight) endpoint.stats.inflight--;
+          exchange.attemptEnded(endpoint);
+        }
+        if (report.aborted) {
+          exchange.dropNext();
+          break;
+        }
+        this.#report(exchange, endpoint, report);
+        if (!this.#retryAllowed(exchange, report)) break;
+        endpoint = exchange.takeNext();
+        exchange.retries++;
+        exchange.metrics.retries.inc();
+        const delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
+        if (delay > 0 && !(await backoff(exchange, delay))) {
+          exchange.attemptEnded(endpoint);
+          report = { ...report, aborted: true };
+          break;
+        }
       }
-      if (report.aborted) {
-        exchange.dropNext();
-        return report;
-      }
-      this.#report(exchange, endpoint, report);
-      if (!this.#retryAllowed(exchange, report)) return report;
-      endpoint = exchange.takeNext();
-      exchange.retries++;
-      exchange.metrics.retries.inc();
-      const delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
-      if (delay > 0 && !(await backoff(exchange, delay))) {
-        exchange.attemptEnded(endpoint);
-        return { ...report, aborted: true };
-      }
+    } catch (error) {
+      if (listener === undefined) throw error;
+      listener.crashed(error);
+      return undefined as never;
     }
+    listener?.answered(report);
+    return report;
   }
 
   /** Passive health hears every attempt; an upstream answering 5xx counts against it (a refused answer too). */
