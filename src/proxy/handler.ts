@@ -5,7 +5,7 @@
  * Nothing here touches Redis or scans instances; per-service metric children are
  * cached so a request costs no label lookups.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
@@ -59,6 +59,9 @@ export class ProxyHandler implements PolicyAnswers {
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
   readonly #tracing: Tracing | undefined;
+  /** The headers of the request being routed: match() reads them synchronously, so one function serves every request. */
+  #routedHeaders: IncomingHttpHeaders | undefined;
+  readonly #routedHeader = (name: string): string | undefined => headerValue(this.#routedHeaders!, name);
   /** Requests being handled right now (graceful stop waits for 0). */
   inflight = 0;
   /** Set when the server stops: responses then ask clients to close their connection. */
@@ -90,7 +93,9 @@ export class ProxyHandler implements PolicyAnswers {
       if (trace !== undefined) log.traceId = trace.traceId;
       const record = new RequestRecord(req, log, trace);
       // The router gets the full target: it keeps the query in upstreamPath.
-      const match = this.#router.match(log.host, req.url ?? '/', (name) => headerValue(req.headers, name));
+      this.#routedHeaders = req.headers;
+      const match = this.#router.match(log.host, req.url ?? '/', this.#routedHeader);
+      this.#routedHeaders = undefined;
       if (match === undefined) {
         log.status = this.#proxyError(req, res, 'no_route', log);
         this.#finish(res, record, this.#services.of(UNROUTED));

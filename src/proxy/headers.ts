@@ -57,7 +57,9 @@ function equalsLowerCase(name: string, lower: string): boolean {
  * node:http write the head without building a header map first.
  */
 export function clientResponseHead(raw: readonly string[], requestId: string): string[] {
-  const head: string[] = [];
+  // Sized once for every field plus x-request-id (pushing into [] would grow it on the way).
+  const head = new Array<string>(raw.length + 2);
+  let length = 0;
   let connection: string | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
@@ -68,10 +70,15 @@ export function clientResponseHead(raw: readonly string[], requestId: string): s
       continue;
     }
     if (!hasRequestId) hasRequestId = equalsLowerCase(name, REQUEST_ID_HEADER);
-    head.push(name, raw[i + 1]!);
+    head[length++] = name;
+    head[length++] = raw[i + 1]!;
   }
-  if (!hasRequestId) head.push(REQUEST_ID_HEADER, requestId);
-  if (connection === undefined) return head;
+  if (!hasRequestId) {
+    head[length++] = REQUEST_ID_HEADER;
+    head[length++] = requestId;
+  }
+  head.length = length;
+  if (connection === undefined || equalsLowerCase(connection, 'keep-alive')) return head;
   const value = connection.toLowerCase();
   if (value === 'keep-alive') return head;
   // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
