@@ -22,7 +22,6 @@ import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { UpstreamErrorReason } from '../metrics.js';
 import type { RoutePolicy } from '../policy/chain.js';
 import type { ConcurrencyLimit } from '../policy/concurrency.js';
-import type { RetryBudget } from '../policy/retry-budget.js';
 import type { RetryPolicy } from '../policy/retry-policy.js';
 import { isRetryable } from './retry.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -196,75 +195,88 @@ export class AttemptLoop {
    * last attempt's result; `exchange.endpoint` is its endpoint.
    */
   run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
-    const budget = exchange.retryPolicy?.budget;
-    // Not async itself: without a budget the loop's own promise is the answer (no second promise per request).
-    if (budget === undefined) return this.#run(exchange, first, undefined);
-    return this.#runBudgeted(exchange, first, budget, undefined);
+    return new Promise<R>((resolve, reject) => this.start<R>(exchange, first, { answered: resolve, crashed: reject }));
   }
 
   /**
-   * run() for a caller that awaits nothing: the result goes to `listener` (HTTP requests, whose
-   * handler then needs no async function of its own). Never throws, never leaves a rejection.
+   * run() for a caller that awaits nothing: the result goes to `listener` (HTTP requests: the
+   * exchange itself, so a request costs neither an async function nor a promise to await).
+   * Never throws; `listener` must not either.
    */
   start<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, listener: AttemptListener<R>): void {
     const budget = exchange.retryPolicy?.budget;
-    if (budget === undefined) void this.#run(exchange, first, listener);
-    else void this.#runBudgeted(exchange, first, budget, listener);
-  }
-
-  async #runBudgeted<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, budget: RetryBudget, listener: AttemptListener<R> | undefined): Promise<R> {
-    budget.requestStarted();
-    let report: R;
-    try {
-      report = await this.#run(exchange, first, undefined);
-    } catch (error) {
-      if (listener === undefined) throw error;
-      listener.crashed(error);
-      return undefined as never;
-    } finally {
-      budget.requestEnded();
+    if (budget !== undefined) {
+      budget.requestStarted();
+      const inner = listener;
+      listener = {
+        answered: (report) => {
+          budget.requestEnded();
+          inner.answered(report);
+        },
+        crashed: (error) => {
+          budget.requestEnded();
+          inner.crashed(error);
+        },
+      };
     }
-    listener?.answered(report);
-    return report;
+    this.#attempt(exchange, first, listener);
   }
 
-  /** The loop; with a listener its result (or error) goes there, and the promise resolves regardless. */
-  async #run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, listener: AttemptListener<R> | undefined): Promise<R> {
-    let endpoint = first;
-    let report: R;
+  /** Sends one attempt; #attempted goes on from its result (one promise reaction per attempt, no async frame). */
+  #attempt<R extends AttemptReport>(exchange: Exchange<R>, endpoint: Endpoint, listener: AttemptListener<R>): void {
+    exchange.endpoint = endpoint;
+    if (exchange.countsInflight) endpoint.stats.inflight++;
+    let sent: Promise<R>;
     try {
-      for (;;) {
-        exchange.endpoint = endpoint;
-        if (exchange.countsInflight) endpoint.stats.inflight++;
-        try {
-          report = await exchange.send(endpoint);
-        } finally {
-          if (exchange.countsInflight) endpoint.stats.inflight--;
-          exchange.attemptEnded(endpoint);
-        }
-        if (report.aborted) {
-          exchange.dropNext();
-          break;
-        }
-        this.#report(exchange, endpoint, report);
-        if (!this.#retryAllowed(exchange, report)) break;
-        endpoint = exchange.takeNext();
-        exchange.retries++;
-        exchange.metrics.retries.inc();
-        const delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
-        if (delay > 0 && !(await backoff(exchange, delay))) {
-          exchange.attemptEnded(endpoint);
-          report = { ...report, aborted: true };
-          break;
-        }
+      sent = exchange.send(endpoint);
+    } catch (error) {
+      this.#attemptOver(exchange, endpoint);
+      listener.crashed(error);
+      return;
+    }
+    sent.then(
+      (report) => this.#attempted(exchange, endpoint, report, listener),
+      (error: unknown) => {
+        this.#attemptOver(exchange, endpoint);
+        listener.crashed(error);
+      },
+    );
+  }
+
+  #attemptOver(exchange: Exchange<AttemptReport>, endpoint: Endpoint): void {
+    if (exchange.countsInflight) endpoint.stats.inflight--;
+    exchange.attemptEnded(endpoint);
+  }
+
+  /** One attempt's result: reported, then the loop's answer, or the next attempt (after a backoff). */
+  #attempted<R extends AttemptReport>(exchange: Exchange<R>, endpoint: Endpoint, report: R, listener: AttemptListener<R>): void {
+    let next: Endpoint;
+    let delay: number;
+    try {
+      this.#attemptOver(exchange, endpoint);
+      if (report.aborted) {
+        exchange.dropNext();
+        return listener.answered(report);
       }
+      this.#report(exchange, endpoint, report);
+      if (!this.#retryAllowed(exchange, report)) return listener.answered(report);
+      next = exchange.takeNext();
+      exchange.retries++;
+      exchange.metrics.retries.inc();
+      delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
     } catch (error) {
-      if (listener === undefined) throw error;
-      listener.crashed(error);
-      return undefined as never;
+      return listener.crashed(error);
     }
-    listener?.answered(report);
-    return report;
+    if (delay <= 0) return this.#attempt(exchange, next, listener);
+    void backoff(exchange, delay).then((clientStayed) => {
+      if (clientStayed) return this.#attempt(exchange, next, listener);
+      try {
+        exchange.attemptEnded(next);
+      } catch (error) {
+        return listener.crashed(error);
+      }
+      listener.answered({ ...report, aborted: true });
+    });
   }
 
   /** Passive health hears every attempt; an upstream answering 5xx counts against it (a refused answer too). */
