@@ -15,7 +15,7 @@
  *   2. one run under V8's sampling heap profiler, collected objects included: bytes per
  *      request and the top allocation sites, mapped to src/ lines.
  *
- *   npx tsx bench/allocations.ts [--main] [--main-cli PATH] [--tool wrk|autocannon] [--rounds 2]
+ *   npx tsx bench/allocations.ts [--main] [--main-cli PATH] [--cli LABEL=PATH …] [--tool wrk|autocannon] [--rounds 2]
  *     [--seconds 5] [--profile-seconds 2] [--requests 100000] [--profile-requests 20000]
  *     [--interval 4096] [--semi 16] [--connections 64] [--top 20]
  *     [--engine raw] [--access-log stdout|off] [--no-inlining] [--save DIR] [--no-pin]
@@ -44,6 +44,8 @@ const WARM_UP_SECONDS = 3;
 
 interface Options {
   mainCli: string | undefined;
+  /** More builds to compare: `--cli LABEL=PATH` (repeatable). */
+  otherClis: { label: string; cli: string }[];
   /** wrk (as bench/run.ts drives Waypost: only a Host header) for seconds, or autocannon (adds `Connection: keep-alive`) for a count. */
   tool: 'wrk' | 'autocannon';
   seconds: number;
@@ -70,6 +72,7 @@ interface Options {
 function parse(argv: string[]): Options {
   const options: Options = {
     mainCli: undefined,
+    otherClis: [],
     tool: wrkAvailable() ? 'wrk' : 'autocannon',
     seconds: 5,
     profileSeconds: 2,
@@ -97,6 +100,11 @@ function parse(argv: string[]): Options {
       const value = argv[++i];
       if (value === undefined) throw new OptionError(`${name}: missing value (see the header of bench/allocations.ts)`);
       if (name === '--main-cli') options.mainCli = path.resolve(value);
+      else if (name === '--cli') {
+        const equals = value.indexOf('=');
+        if (equals <= 0) throw new OptionError(`--cli: LABEL=PATH, not "${value}"`);
+        options.otherClis.push({ label: value.slice(0, equals), cli: path.resolve(value.slice(equals + 1)) });
+      }
       else if (name === '--save') options.saveDir = path.resolve(value);
       else if (name === '--tool') {
         if (value !== 'wrk' && value !== 'autocannon') throw new OptionError(`--tool: wrk or autocannon, not "${value}"`);
@@ -201,7 +209,7 @@ async function measureProfile(build: Build, options: Options, group: ProcessGrou
   const requests = await drive(build, 'profile', options, group, pinning);
   await probe(build, 'stop');
   const profileFile = path.join(build.probeDir, 'profile.json');
-  if (options.saveDir !== undefined) copyFileSync(profileFile, path.join(options.saveDir, `${build.label.split(' ')[0]}.heapprofile`));
+  if (options.saveDir !== undefined) copyFileSync(profileFile, path.join(options.saveDir, `${build.label.split(' ')[0]!.replace(/[^\w.-]/g, '_')}.heapprofile`));
   const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as SamplingHeapProfile;
   const summary = summarizeProfile(profile, build.distDir);
   build.profile = { bytesPerRequest: summary.totalBytes / requests, requests, bySelf: summary.bySelf, byWaypostFrame: summary.byWaypostFrame };
@@ -263,6 +271,10 @@ async function main(options: Options): Promise<number> {
   if (options.mainCli !== undefined) {
     if (!existsSync(options.mainCli)) throw new OptionError(`${options.mainCli} missing (build main there first)`);
     builds.push(...newBuild(`main (${options.mainCli})`, options.mainCli));
+  }
+  for (const other of options.otherClis) {
+    if (!existsSync(other.cli)) throw new OptionError(`${other.cli} missing`);
+    builds.push(...newBuild(other.label, other.cli));
   }
   console.log(
     `bench allocations · engine ${options.engine}, access log ${options.accessLog}, ${options.tool} -c${options.connections}, 100 B · ${options.maxSemiOnly ? 'max ' : ''}semi-space ${options.semiMiB.join(', ')} MiB · ` +
