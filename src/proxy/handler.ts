@@ -106,6 +106,7 @@ export class ProxyHandler implements PolicyAnswers {
       this.#forward(req, res, match, record);
     } catch (err) {
       // Thrown before the request was finished or handed to the attempt loop.
+      this.#routedHeaders = undefined;
       this.crashed(res, err);
     }
   };
