@@ -2,7 +2,8 @@
  * HTTP/1.1 through this build against another build (the main branch's), interleaved in rounds:
  * the quick bench's Waypost rows (both engines, access log on) and nginx keepalive 64 as the
  * reference, wrk on the load CPU. Answers "does this branch slow HTTP/1.1 down?" in one run.
- * Run: `npx tsx bench/h1-vs-main.ts [--main-cli PATH] [--rounds N] [--duration S] [--no-pin]`.
+ * Run: `npx tsx bench/h1-vs-main.ts [--main-cli PATH] [--engines http-proxy,undici,raw] [--rounds N] [--duration S] [--no-pin]`
+ * (`--engines`: which Waypost engines to compare; default http-proxy,undici).
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -28,22 +29,28 @@ function waypostBuild(engine: WaypostEngine, build: 'this' | 'main', mainCli: st
   };
 }
 
-function parse(argv: string[]): { mainCli: string; rounds: number; durationSeconds: number; pin: boolean } {
+const ENGINES: readonly WaypostEngine[] = ['http-proxy', 'undici', 'raw'];
+
+function parse(argv: string[]): { mainCli: string; engines: WaypostEngine[]; rounds: number; durationSeconds: number; pin: boolean } {
   const values = new Map<string, string>();
   let pin = true;
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i]!;
     if (name === '--no-pin') pin = false;
-    else if (['--main-cli', '--rounds', '--duration'].includes(name)) {
+    else if (['--main-cli', '--engines', '--rounds', '--duration'].includes(name)) {
       const value = argv[++i];
       if (value === undefined) throw new OptionError(`${name}: missing value`);
       values.set(name, value);
     } else throw new OptionError(`unknown argument "${name}"`);
   }
+  const engines = (values.get('--engines') ?? 'http-proxy,undici').split(',').filter(Boolean);
+  const unknown = engines.find((engine) => !ENGINES.includes(engine as WaypostEngine));
+  if (unknown !== undefined || engines.length === 0) throw new OptionError(`--engines: a list of ${ENGINES.join(', ')}`);
   const rounds = values.get('--rounds');
   const duration = values.get('--duration');
   return {
     mainCli: path.resolve(values.get('--main-cli') ?? DEFAULT_MAIN_CLI),
+    engines: engines as WaypostEngine[],
     rounds: rounds ? positive('--rounds', rounds, true) : 5,
     durationSeconds: duration ? positive('--duration', duration, true) : 2,
     pin,
@@ -58,7 +65,7 @@ async function main(options: ReturnType<typeof parse>): Promise<number> {
   console.log(`bench h1-vs-main · ${settings}`);
   const systems = [
     nginxKeepalive64,
-    ...(['http-proxy', 'undici'] as const).flatMap((engine) => [waypostBuild(engine, 'main', options.mainCli), waypostBuild(engine, 'this', options.mainCli)]),
+    ...options.engines.flatMap((engine) => [waypostBuild(engine, 'main', options.mainCli), waypostBuild(engine, 'this', options.mainCli)]),
   ];
   const { rows, skipped } = await measureWrkRounds({
     group: 'h1',
@@ -76,8 +83,7 @@ async function main(options: ReturnType<typeof parse>): Promise<number> {
       latencyColumns: ['p99 ms', 'p50 ms'],
       references: [
         { id: 'nginx-ka64', label: 'nginx(ka64)' },
-        { id: 'waypost-http-proxy-log-main', label: 'main (http-proxy)' },
-        { id: 'waypost-undici-log-main', label: 'main (undici)' },
+        ...options.engines.map((engine) => ({ id: `waypost-${engine}-log-main`, label: `main (${engine})` })),
       ],
       groups: [{ id: 'h1', title: 'HTTP/1.1, 100 B, wrk -c64', notes: [] }],
       rows,

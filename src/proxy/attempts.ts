@@ -173,6 +173,15 @@ export abstract class Exchange<R extends AttemptReport> {
   }
 }
 
+/**
+ * Who hears the result of a loop started with AttemptLoop.start: the last attempt's result, or
+ * the error that broke the loop (a bug: engines never reject).
+ */
+export interface AttemptListener<R> {
+  answered(report: R): void;
+  crashed(error: unknown): void;
+}
+
 export class AttemptLoop {
   readonly #outcomes: OutcomeListener | undefined;
 
@@ -185,44 +194,89 @@ export class AttemptLoop {
    * for its protocol, and holding its slot when the exchange has `slots`) and resolves with the
    * last attempt's result; `exchange.endpoint` is its endpoint.
    */
-  async run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
-    const budget = exchange.retryPolicy?.budget;
-    if (budget === undefined) return this.#run(exchange, first);
-    budget.requestStarted();
-    try {
-      return await this.#run(exchange, first);
-    } finally {
-      budget.requestEnded();
-    }
+  run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
+    return new Promise<R>((resolve, reject) => this.start<R>(exchange, first, { answered: resolve, crashed: reject }));
   }
 
-  async #run<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint): Promise<R> {
-    let endpoint = first;
-    for (;;) {
-      exchange.endpoint = endpoint;
-      let report: R;
-      if (exchange.countsInflight) endpoint.stats.inflight++;
-      try {
-        report = await exchange.send(endpoint);
-      } finally {
-        if (exchange.countsInflight) endpoint.stats.inflight--;
-        exchange.attemptEnded(endpoint);
-      }
+  /**
+   * run() for a caller that awaits nothing: the result goes to `listener` (HTTP requests: the
+   * exchange itself, so a request costs neither an async function nor a promise to await).
+   * Never throws; `listener` must not either.
+   */
+  start<R extends AttemptReport>(exchange: Exchange<R>, first: Endpoint, listener: AttemptListener<R>): void {
+    const budget = exchange.retryPolicy?.budget;
+    if (budget !== undefined) {
+      budget.requestStarted();
+      const inner = listener;
+      listener = {
+        answered: (report) => {
+          budget.requestEnded();
+          inner.answered(report);
+        },
+        crashed: (error) => {
+          budget.requestEnded();
+          inner.crashed(error);
+        },
+      };
+    }
+    this.#attempt(exchange, first, listener);
+  }
+
+  /** Sends one attempt; #attempted goes on from its result (one promise reaction per attempt, no async frame). */
+  #attempt<R extends AttemptReport>(exchange: Exchange<R>, endpoint: Endpoint, listener: AttemptListener<R>): void {
+    exchange.endpoint = endpoint;
+    if (exchange.countsInflight) endpoint.stats.inflight++;
+    let sent: Promise<R>;
+    try {
+      sent = exchange.send(endpoint);
+    } catch (error) {
+      this.#attemptOver(exchange, endpoint);
+      listener.crashed(error);
+      return;
+    }
+    sent.then(
+      (report) => this.#attempted(exchange, endpoint, report, listener),
+      (error: unknown) => {
+        this.#attemptOver(exchange, endpoint);
+        listener.crashed(error);
+      },
+    );
+  }
+
+  #attemptOver(exchange: Exchange<AttemptReport>, endpoint: Endpoint): void {
+    if (exchange.countsInflight) endpoint.stats.inflight--;
+    exchange.attemptEnded(endpoint);
+  }
+
+  /** One attempt's result: reported, then the loop's answer, or the next attempt (after a backoff). */
+  #attempted<R extends AttemptReport>(exchange: Exchange<R>, endpoint: Endpoint, report: R, listener: AttemptListener<R>): void {
+    let next: Endpoint;
+    let delay: number;
+    try {
+      this.#attemptOver(exchange, endpoint);
       if (report.aborted) {
         exchange.dropNext();
-        return report;
+        return listener.answered(report);
       }
       this.#report(exchange, endpoint, report);
-      if (!this.#retryAllowed(exchange, report)) return report;
-      endpoint = exchange.takeNext();
+      if (!this.#retryAllowed(exchange, report)) return listener.answered(report);
+      next = exchange.takeNext();
       exchange.retries++;
       exchange.metrics.retries.inc();
-      const delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
-      if (delay > 0 && !(await backoff(exchange, delay))) {
-        exchange.attemptEnded(endpoint);
-        return { ...report, aborted: true };
-      }
+      delay = exchange.retryPolicy?.backoffDelay(exchange.retries - 1) ?? 0;
+    } catch (error) {
+      return listener.crashed(error);
     }
+    if (delay <= 0) return this.#attempt(exchange, next, listener);
+    void backoff(exchange, delay).then((clientStayed) => {
+      if (clientStayed) return this.#attempt(exchange, next, listener);
+      try {
+        exchange.attemptEnded(next);
+      } catch (error) {
+        return listener.crashed(error);
+      }
+      listener.answered({ ...report, aborted: true });
+    });
   }
 
   /** Passive health hears every attempt; an upstream answering 5xx counts against it (a refused answer too). */

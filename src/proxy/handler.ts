@@ -5,18 +5,17 @@
  * Nothing here touches Redis or scans instances; per-service metric children are
  * cached so a request costs no label lookups.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { OutcomeListener } from '../endpoint.js';
+import type { Endpoint, OutcomeListener } from '../endpoint.js';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { UNROUTED, UPSTREAM_ERROR_REASONS, type Metrics } from '../metrics.js';
+import { UNROUTED, type Metrics } from '../metrics.js';
 import type { AccessLogEntry } from '../access-log.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import type { RouteMatch, Router } from '../routing/route.js';
-import type { ForwardEngine } from './forwarder.js';
-import { createPickContext } from '../routing/pick-context.js';
+import type { AttemptResult, ForwardEngine } from './forwarder.js';
+import { createPickContext, type RequestPickContext } from '../routing/pick-context.js';
 import { AttemptLoop } from './attempts.js';
 import { admit } from './admission.js';
 import { HttpExchange } from './http-exchange.js';
@@ -31,9 +30,10 @@ import {
 import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
 import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
 import { planBody, readBody } from './retry.js';
-import type { ServerTrace, Tracing } from '../tracing/tracing.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
+import { RequestRecord } from './request-record.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -59,6 +59,9 @@ export class ProxyHandler implements PolicyAnswers {
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
   readonly #tracing: Tracing | undefined;
+  /** The headers of the request being routed: match() reads them synchronously, so one function serves every request. */
+  #routedHeaders: IncomingHttpHeaders | undefined;
+  readonly #routedHeader = (name: string): string | undefined => headerValue(this.#routedHeaders!, name);
   /** Requests being handled right now (graceful stop waits for 0). */
   inflight = 0;
   /** Set when the server stops: responses then ask clients to close their connection. */
@@ -77,15 +80,35 @@ export class ProxyHandler implements PolicyAnswers {
     this.#tracing = options.tracing;
   }
 
-  /** The node:http request listener. Never throws; #serve never rejects. */
+  /**
+   * The node:http request listener. Never throws. Up to the attempt loop a request is handled
+   * synchronously (policy steps, a buffered body or a concurrency slot may wait: #forwardAfterWaits);
+   * the loop then reports to the request's HttpExchange, so a request costs no async function here.
+   */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
-    void this.#serve(req, res).then(this.#served);
-  };
-
-  /** Shared by every request: no closure per request just to count it out. */
-  readonly #served = (): void => {
-    this.inflight--;
+    try {
+      const log = this.#entry(req);
+      const trace = this.#tracing?.startServer(log.method, log.path, log.host, req.headers);
+      if (trace !== undefined) log.traceId = trace.traceId;
+      const record = new RequestRecord(req, log, trace);
+      // The router gets the full target: it keeps the query in upstreamPath.
+      this.#routedHeaders = req.headers;
+      const match = this.#router.match(log.host, req.url ?? '/', this.#routedHeader);
+      this.#routedHeaders = undefined;
+      if (match === undefined) {
+        log.status = this.#proxyError(req, res, 'no_route', log);
+        this.#finish(res, record, this.#services.of(UNROUTED));
+        return;
+      }
+      log.service = match.service;
+      log.routeId = match.routeId;
+      this.#forward(req, res, match, record);
+    } catch (err) {
+      // Thrown before the request was finished or handed to the attempt loop.
+      this.#routedHeaders = undefined;
+      this.crashed(res, err);
+    }
   };
 
   /**
@@ -93,13 +116,11 @@ export class ProxyHandler implements PolicyAnswers {
    * and counted under `_unrouted` like a request no route matches.
    */
   refuse(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean): void {
-    const started = performance.now();
-    const socket = countingSocket(req);
-    const bytesBefore = socket.bytesWritten;
     const log = this.#entry(req);
+    const record = new RequestRecord(req, log, undefined);
     log.error = code;
     log.status = this.#sendError(res, code, closeConnection, log);
-    this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, undefined);
+    record.write(this.#services.of(UNROUTED), this.#onAccessLog);
   }
 
   /** The access-log entry of a request as it arrived. */
@@ -107,122 +128,165 @@ export class ProxyHandler implements PolicyAnswers {
     return arrivedEntry(req, this.#ids.of(req));
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const started = performance.now();
-      const socket = countingSocket(req);
-      const bytesBefore = socket.bytesWritten;
-      const log = this.#entry(req);
-      const { requestId, host, path } = log;
-      const url = req.url ?? '/';
-      const trace = this.#tracing?.startServer(log.method, path, host, req.headers);
-      if (trace !== undefined) log.traceId = trace.traceId;
-
-      // The router gets the full target: it keeps the query in upstreamPath.
-      const match = this.#router.match(host, url, (name) => headerValue(req.headers, name));
-      if (match === undefined) {
-        log.status = this.#proxyError(req, res, 'no_route', log);
-        this.#record(this.#services.of(UNROUTED), log, started, socket, bytesBefore, trace);
-        return;
-      }
-      log.service = match.service;
-      log.routeId = match.routeId;
-      const metrics = this.#services.of(match.service);
-      await this.#forward(req, res, match, metrics, requestId, log, trace);
-      this.#record(metrics, log, started, socket, bytesBefore, trace);
-    } catch (err) {
-      this.#log.error({ err }, 'proxy request failed unexpectedly');
-      if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
-    }
-  }
-
-  async #forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    match: RouteMatch,
-    metrics: ServiceMetrics,
-    requestId: string,
-    log: AccessLogEntry,
-    trace: ServerTrace | undefined,
-  ): Promise<void> {
-    const peer = peerAddress(req);
-    const clientIp = clientAddress(req, peer, this.#trusted);
-    const encrypted = isEncrypted(req);
-    let policyRequest: ProxyPolicyRequest | undefined;
+  /** A routed request with nothing to wait for before its first attempt (nearly all), else #forwardAfterWaits. */
+  #forward(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord): void {
     const policy = match.policy;
-    // A route whose policy is only attempt-level (retry, concurrency, split) has no steps to give a request object.
-    if (policy?.hasSteps === true) {
-      // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
-      policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, requestId, log.host, encrypted ? 'https' : 'http', log);
-      let admitted = policy.admit(policyRequest);
-      if (admitted !== true && admitted !== false) admitted = await admitted;
-      if (!admitted) return;
-    }
     const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
+    if (policy?.hasSteps === true || policy?.concurrency !== undefined || plan.kind === 'buffer') {
+      void this.#forwardAfterWaits(req, res, match, record);
+      return;
+    }
+    const log = record.log;
     if (plan.kind === 'too_large') {
       log.status = this.#proxyError(req, res, 'body_too_large', log);
+      this.#finish(res, record, this.#services.of(match.service));
       return;
     }
-    const ctx = createPickContext(req, clientIp);
+    const peer = peerAddress(req);
+    const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
     // Pick before reading the body: no instance means an immediate 503.
-    let endpoint = match.pick(ctx);
+    const endpoint = match.pick(ctx);
     if (endpoint === undefined) {
       log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
+      this.#finish(res, record, this.#services.of(match.service));
       return;
     }
-
-    let body: Buffer | undefined;
     let signal: AbortSignal | undefined;
-    if (plan.kind === 'buffer') {
-      body = await readBody(req, plan.length);
-      if (body === undefined) {
-        log.error = 'client_abort';
-        log.status = 499;
-        return;
-      }
-      log.bytesIn = body.length;
-    } else if (plan.kind === 'stream') {
+    if (plan.kind === 'stream') {
       log.bytesIn = plan.length;
       if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
     }
+    this.#send(req, res, match, record, peer, ctx, endpoint, undefined, plan.kind === 'stream', signal, undefined);
+  }
 
-    // A concurrency limit takes its slot once the body is in: a slow upload holds none.
-    const limit = policy?.concurrency;
-    if (limit !== undefined) {
-      let admitted = admit(endpoint, match, ctx, limit, res);
-      if (admitted instanceof Promise) admitted = await admitted;
-      if (typeof admitted === 'string') {
-        log.error = admitted;
-        log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
-        return;
+  /** #forward for a request that may wait before its first attempt: policy steps, a buffered body, a concurrency slot. */
+  async #forwardAfterWaits(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord): Promise<void> {
+    const log = record.log;
+    try {
+      const peer = peerAddress(req);
+      const clientIp = clientAddress(req, peer, this.#trusted);
+      let policyRequest: ProxyPolicyRequest | undefined;
+      const policy = match.policy;
+      // A route whose policy is only attempt-level (retry, concurrency, split) has no steps to give a request object.
+      if (policy?.hasSteps === true) {
+        // The route's request steps (DESIGN §8 order), before the pick and before the body is read.
+        policyRequest = new ProxyPolicyRequest(this, req, res, match, clientIp, log.requestId, log.host, isEncrypted(req) ? 'https' : 'http', log);
+        let admitted = policy.admit(policyRequest);
+        if (admitted !== true && admitted !== false) admitted = await admitted;
+        if (!admitted) return this.#finish(res, record, this.#services.of(match.service));
       }
-      endpoint = admitted;
+      const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
+      if (plan.kind === 'too_large') {
+        log.status = this.#proxyError(req, res, 'body_too_large', log);
+        return this.#finish(res, record, this.#services.of(match.service));
+      }
+      const ctx = createPickContext(req, clientIp);
+      // Pick before reading the body: no instance means an immediate 503.
+      let endpoint = match.pick(ctx);
+      if (endpoint === undefined) {
+        log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
+        return this.#finish(res, record, this.#services.of(match.service));
+      }
+      let body: Buffer | undefined;
+      let signal: AbortSignal | undefined;
+      if (plan.kind === 'buffer') {
+        body = await readBody(req, plan.length);
+        if (body === undefined) {
+          log.error = 'client_abort';
+          log.status = 499;
+          return this.#finish(res, record, this.#services.of(match.service));
+        }
+        log.bytesIn = body.length;
+      } else if (plan.kind === 'stream') {
+        log.bytesIn = plan.length;
+        if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
+      }
+      // A concurrency limit takes its slot once the body is in: a slow upload holds none.
+      const limit = policy?.concurrency;
+      if (limit !== undefined) {
+        let admitted = admit(endpoint, match, ctx, limit, res);
+        if (admitted instanceof Promise) admitted = await admitted;
+        if (typeof admitted === 'string') {
+          log.error = admitted;
+          log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
+          return this.#finish(res, record, this.#services.of(match.service));
+        }
+        endpoint = admitted;
+      }
+      this.#send(req, res, match, record, peer, ctx, endpoint, body, plan.kind === 'stream', signal, policyRequest);
+    } catch (err) {
+      this.crashed(res, err);
     }
+  }
 
-    setForwardedHeaders(req, peer, this.#trusted, encrypted ? 'https' : 'http', requestId);
-    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, requestId, body, plan.kind === 'stream', signal, policyRequest);
+  /** The upstream request's headers, then the attempt loop; it reports to the exchange (answered or crashed). */
+  #send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    record: RequestRecord,
+    peer: string,
+    ctx: RequestPickContext,
+    endpoint: Endpoint,
+    body: Buffer | undefined,
+    streamBody: boolean,
+    signal: AbortSignal | undefined,
+    policyRequest: ProxyPolicyRequest | undefined,
+  ): void {
+    setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', record.log.requestId);
+    const metrics = this.#services.of(match.service);
+    const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, record, body, streamBody, signal, policyRequest);
     // A gRPC call's deadline bounds every attempt and travels upstream, reduced by the time spent.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
     if (grpcTimeout !== undefined) exchange.deadline = performance.now() + grpcTimeout;
-    exchange.trace = trace;
-    const result = await this.#attempts.run(exchange, endpoint);
-    log.grpcStatus ??= exchange.grpcStatus;
-    log.instance = exchange.endpoint!.key;
-    log.upstreamMs = result.upstreamMs;
-    log.retries = exchange.retries;
-    const replayable = exchange.canResend();
+    this.#attempts.start(exchange, endpoint, exchange);
+  }
 
-    if (signal?.aborted) {
-      log.error = 'body_too_large';
-      log.status = this.#sendError(res, 'body_too_large', true, log);
-    } else if (result.aborted) {
-      log.error = 'client_abort';
-      log.status = result.sent ? result.status : 499;
-    } else if (result.error !== undefined) {
-      log.error = result.error;
-      log.status = result.sent ? result.status : this.#sendError(res, proxyErrorFor(result.error), !replayable, log);
-    } else {
-      log.status = result.status;
+  /** The attempt loop's last result (through the request's HttpExchange): logged, an error answered, recorded. */
+  answered(exchange: HttpExchange, result: AttemptResult): void {
+    const res = exchange.res;
+    try {
+      const log = exchange.record.log;
+      log.grpcStatus ??= exchange.grpcStatus;
+      log.instance = exchange.endpoint!.key;
+      log.upstreamMs = result.upstreamMs;
+      log.retries = exchange.retries;
+      if (exchange.signal?.aborted) {
+        log.error = 'body_too_large';
+        log.status = this.#sendError(res, 'body_too_large', true, log);
+      } else if (result.aborted) {
+        log.error = 'client_abort';
+        log.status = result.sent ? result.status : 499;
+      } else if (result.error !== undefined) {
+        log.error = result.error;
+        log.status = result.sent ? result.status : this.#sendError(res, proxyErrorFor(result.error), !exchange.canResend(), log);
+      } else {
+        log.status = result.status;
+      }
+    } catch (err) {
+      return this.crashed(res, err);
+    }
+    this.#finish(res, exchange.record, exchange.metrics);
+  }
+
+  /** The request is answered: recorded, and no longer in flight. Never throws. */
+  #finish(res: ServerResponse, record: RequestRecord, metrics: ServiceMetrics): void {
+    try {
+      record.write(metrics, this.#onAccessLog);
+      this.inflight--;
+    } catch (err) {
+      this.crashed(res, err);
+    }
+  }
+
+  /** A bug (a step, engine or hook threw): logged, answered 502 when nothing was sent, no longer in flight. Never throws. */
+  crashed(res: ServerResponse, err: unknown): void {
+    this.inflight--;
+    try {
+      this.#log.error({ err }, 'proxy request failed unexpectedly');
+      if (!res.writableEnded) sendProxyError(res, 'upstream_failed');
+    } catch {
+      // Nothing more can be done for this request.
     }
   }
 
@@ -279,34 +343,8 @@ export class ProxyHandler implements PolicyAnswers {
     if (!res.headersSent) res.setHeader('x-request-id', log.requestId);
     return sendProxyError(res, code, closeConnection || this.closing);
   }
-
-  #record(metrics: ServiceMetrics, log: AccessLogEntry, started: number, socket: Socket, bytesBefore: number, trace: ServerTrace | undefined): void {
-    const durationMs = performance.now() - started;
-    trace?.end(log);
-    if (log.status !== 0) metrics.request(log.status).inc();
-    if (log.grpcStatus !== undefined) metrics.grpcResponse(log.grpcStatus).inc();
-    metrics.duration.observe(durationMs / 1000);
-    // The dashboard's 15-minute series: 5xx answers and upstream failures count as errors.
-    if (log.status !== 0) metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
-    if (this.#onAccessLog !== undefined) {
-      log.durationMs = durationMs;
-      log.bytesOut = socket.bytesWritten - bytesBefore;
-      this.#onAccessLog(log);
-    }
-  }
 }
-
-/** A response that started fine but whose upstream failed later (a reset mid-body) still counts as an error. */
-const UPSTREAM_ERRORS: ReadonlySet<string> = new Set(UPSTREAM_ERROR_REASONS);
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
-}
-
-/**
- * Where a request's written bytes are counted. HTTP/2: req.socket stops answering once the stream
- * closed (bytesWritten reads undefined, logged as NaN), so the session's own socket.
- */
-function countingSocket(req: IncomingMessage): Socket {
-  return (req as { stream?: { session?: { socket?: Socket } } }).stream?.session?.socket ?? req.socket;
 }

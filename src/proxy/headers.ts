@@ -19,12 +19,36 @@ function stripHopByHop(headers: IncomingHttpHeaders): void {
       if (name && name !== 'via') delete headers[name];
     }
   }
-  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  for (let i = 0; i < HOP_BY_HOP_NAMES.length; i++) if (headers[HOP_BY_HOP_NAMES[i]!] !== undefined) delete headers[HOP_BY_HOP_NAMES[i]!];
 }
 
-/** Lengths of the hop-by-hop names: most response headers are ruled out without lower-casing them. */
-const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length));
+/** The hop-by-hop names as a list: walked per request without an iterator. */
+const HOP_BY_HOP_NAMES: readonly string[] = [...HOP_BY_HOP];
+/** The hop-by-hop names by length: most response headers are ruled out by their length alone. */
+const HOP_BY_HOP_BY_LENGTH: readonly (readonly string[] | undefined)[] = HOP_BY_HOP_NAMES.reduce<string[][]>((byLength, name) => {
+  (byLength[name.length] ??= []).push(name);
+  return byLength;
+}, []);
 const REQUEST_ID_HEADER = 'x-request-id';
+
+/** The hop-by-hop name `name` is, in lower case, or undefined: compared without lower-casing it (no string per header). */
+function hopByHopName(name: string): string | undefined {
+  const candidates = HOP_BY_HOP_BY_LENGTH[name.length];
+  if (candidates === undefined) return undefined;
+  for (let i = 0; i < candidates.length; i++) if (equalsLowerCase(name, candidates[i]!)) return candidates[i];
+  return undefined;
+}
+
+/** `name` equals `lower` (lower-case ASCII) ignoring ASCII case: header names are tokens. */
+function equalsLowerCase(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let code = name.charCodeAt(i);
+    if (code >= 65 && code <= 90) code += 32;
+    if (code !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 /**
  * The client response head from an upstream's raw header list (`[name, value, name, value…]`,
@@ -33,25 +57,28 @@ const REQUEST_ID_HEADER = 'x-request-id';
  * node:http write the head without building a header map first.
  */
 export function clientResponseHead(raw: readonly string[], requestId: string): string[] {
-  const head: string[] = [];
+  // Sized once for every field plus x-request-id (pushing into [] would grow it on the way).
+  const head = new Array<string>(raw.length + 2);
+  let length = 0;
   let connection: string | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const length = name.length;
-    if (HOP_BY_HOP_LENGTHS.has(length)) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
-        continue;
-      }
-    } else if (length === REQUEST_ID_HEADER.length && !hasRequestId) {
-      hasRequestId = name.toLowerCase() === REQUEST_ID_HEADER;
+    const hop = hopByHopName(name);
+    if (hop !== undefined) {
+      if (hop === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
+      continue;
     }
-    head.push(name, raw[i + 1]!);
+    if (!hasRequestId) hasRequestId = equalsLowerCase(name, REQUEST_ID_HEADER);
+    head[length++] = name;
+    head[length++] = raw[i + 1]!;
   }
-  if (!hasRequestId) head.push(REQUEST_ID_HEADER, requestId);
-  if (connection === undefined) return head;
+  if (!hasRequestId) {
+    head[length++] = REQUEST_ID_HEADER;
+    head[length++] = requestId;
+  }
+  head.length = length;
+  if (connection === undefined || equalsLowerCase(connection, 'keep-alive')) return head;
   const value = connection.toLowerCase();
   if (value === 'keep-alive') return head;
   // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
@@ -172,13 +199,14 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * counter — unique enough to correlate logs, and far cheaper than a UUID per request.
  */
 export class RequestIds {
-  readonly #prefix = randomBytes(6).toString('hex');
+  /** Random prefix and dash as one string: an id is then one concatenation. */
+  readonly #prefix = `${randomBytes(6).toString('hex')}-`;
   #counter = 0;
 
   of(req: IncomingMessage): string {
     const given = req.headers['x-request-id'];
     if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
     this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
-    return `${this.#prefix}-${this.#counter.toString(36)}`;
+    return this.#prefix + this.#counter.toString(36);
   }
 }

@@ -11,18 +11,29 @@ import type { Endpoint } from '../endpoint.js';
 import type { RouteMatch, RouteTimeouts } from '../routing/route.js';
 import type { RequestPickContext } from '../routing/pick-context.js';
 import type { ConcurrencyLimit } from '../policy/concurrency.js';
-import { Exchange } from './attempts.js';
+import { Exchange, type AttemptListener } from './attempts.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
 import { formatGrpcTimeout } from './grpc.js';
 import { clientResponseHead } from './headers.js';
 import type { ServiceMetrics } from './service-metrics.js';
 import type { ServerTrace } from '../tracing/tracing.js';
 import type { ProxyPolicyRequest } from './policy-request.js';
+import type { RequestRecord } from './request-record.js';
+
+/** The handler as the exchange sees it (handler.ts). */
+export interface ExchangeHandler {
+  /** While it stops, responses ask clients to close their connection. */
+  readonly closing: boolean;
+  /** The attempt loop's last result. Never throws. */
+  answered(exchange: HttpExchange, result: AttemptResult): void;
+  /** The attempt loop broke (a bug). Never throws. */
+  crashed(res: ServerResponse, error: unknown): void;
+}
 
 /** The result of an attempt not sent because the call's deadline had already passed. */
 const DEADLINE_PASSED: AttemptResult = Object.freeze({ status: 0, sent: false, error: 'header_timeout', aborted: false, upstreamMs: 0 });
 
-export class HttpExchange extends Exchange<AttemptResult> implements AttemptOptions {
+export class HttpExchange extends Exchange<AttemptResult> implements AttemptOptions, AttemptListener<AttemptResult> {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
@@ -33,22 +44,22 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   /** performance.now() by which a gRPC call must be over; undefined = no deadline. */
   deadline: number | undefined;
   /** The request's server span when it is traced: each attempt gets a client span. */
-  trace: ServerTrace | undefined = undefined;
+  readonly trace: ServerTrace | undefined;
   override readonly slots: ConcurrencyLimit | undefined;
   override readonly replaySafe: boolean;
   /** The route's timeouts with the retry policy's per-try limit on the response head. */
   readonly #timeouts: RouteTimeouts;
 
   constructor(
-    /** The handler: while it stops, responses ask clients to close their connection. */
-    readonly handler: { readonly closing: boolean },
+    readonly handler: ExchangeHandler,
     readonly engine: ForwardEngine,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly match: RouteMatch,
     ctx: RequestPickContext,
     metrics: ServiceMetrics,
-    readonly requestId: string,
+    /** The request's metrics and access-log entry, written once it is answered. */
+    readonly record: RequestRecord,
     readonly body: Buffer | undefined,
     readonly streamBody: boolean,
     readonly signal: AbortSignal | undefined,
@@ -59,12 +70,26 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     this.method = req.method ?? 'GET';
     this.path = match.upstreamPath;
     this.headers = req.headers;
+    this.trace = record.trace;
     const policy = match.policy;
     this.slots = policy?.concurrency;
     const retry = this.retryPolicy;
     this.replaySafe = retry === undefined || retry.allowsMethod(this.method);
     this.#timeouts = retry === undefined ? match.timeouts : retry.timeouts(match.timeouts);
     this.timeouts = this.#timeouts;
+  }
+
+  get requestId(): string {
+    return this.record.log.requestId;
+  }
+
+  /** The attempt loop's result goes to the handler (AttemptListener: the loop was started, not awaited). */
+  answered(result: AttemptResult): void {
+    this.handler.answered(this, result);
+  }
+
+  crashed(error: unknown): void {
+    this.handler.crashed(this.res, error);
   }
 
   send(endpoint: Endpoint): Promise<AttemptResult> {

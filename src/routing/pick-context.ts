@@ -6,10 +6,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { PickContext } from '../balancer/policy.js';
 import type { Endpoint } from '../endpoint.js';
 
+/** The tried list of a request that has tried nothing yet (nearly all): shared, no array per request. */
+const NONE_TRIED: readonly Endpoint[] = Object.freeze([]);
+
 export class RequestPickContext implements PickContext {
   readonly clientIp: string;
-  /** Endpoints already tried by this request; the forwarder appends after each failed attempt. */
-  readonly tried: Endpoint[] = [];
+  /** Made by the first addTried. */
+  #tried: Endpoint[] | undefined = undefined;
   readonly #headers: IncomingHttpHeaders;
   #cookies: Map<string, string> | undefined;
 
@@ -29,13 +32,18 @@ export class RequestPickContext implements PickContext {
     return this.#cookies.get(name);
   }
 
+  /** Endpoints already tried by this request; the attempt loop adds one after each failed attempt. */
+  get tried(): readonly Endpoint[] {
+    return this.#tried ?? NONE_TRIED;
+  }
+
   addTried(endpoint: Endpoint): void {
-    this.tried.push(endpoint);
+    (this.#tried ??= []).push(endpoint);
   }
 
   /** Drops the endpoints added after the first `count` (instances skipped only for being full). */
   forgetTried(count: number): void {
-    this.tried.length = count;
+    if (this.#tried !== undefined) this.#tried.length = count;
   }
 }
 

@@ -60,6 +60,8 @@ export interface WaypostOptions {
   workers?: number;
   /** Added to the CLI's environment (NODE_CLUSTER_SCHED_POLICY in bench/multicore.ts). */
   env?: NodeJS.ProcessEnv;
+  /** Node and V8 flags before the CLI (bench/allocations.ts: a fixed semi-space size). */
+  nodeArgs?: string[];
 }
 
 /** Start Waypost, register the backends and wait until a request through it answers 200. */
@@ -81,7 +83,7 @@ export async function startWaypost(context: SystemContext, options: WaypostOptio
   );
   // The access log goes to /dev/null: the proxy pays for each line, the disk does not.
   const devNull = options.accessLog === 'stdout' ? openSync('/dev/null', 'w') : undefined;
-  const started = context.group.start('waypost', process.execPath, [options.cli ?? CLI, 'proxy', '--config', configPath], {
+  const started = context.group.start('waypost', process.execPath, [...(options.nodeArgs ?? []), options.cli ?? CLI, 'proxy', '--config', configPath], {
     cpu: context.pinning.proxyCpu,
     stdout: devNull ?? 'pipe',
     ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),

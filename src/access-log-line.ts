@@ -1,0 +1,178 @@
+/**
+ * One access-log line, encoded straight into a Buffer: pino's line format (`level`, `time`,
+ * `pid`, the entry's fields, `msg: "request"`), byte for byte what
+ * `JSON.stringify`-style string building gave, without building that string. A line used to
+ * allocate ~1.7 KB (a string per field, a concatenation per piece, then the flattened line);
+ * this writes the bytes one by one and allocates nothing for ASCII text and ordinary numbers.
+ * Text that needs escaping or is not ASCII, and numbers out of the plain range, take the
+ * general path (JSON.stringify / String) as before.
+ */
+
+/**
+ * One proxied request as the access log records it; filled in by the HTTP handler, and for
+ * WebSocket upgrades by proxy/ws-access-log.ts (a 101's line is written when its tunnel closes:
+ * bytes and duration then cover the whole tunnel).
+ */
+export interface AccessLogEntry {
+  requestId: string;
+  method: string;
+  host: string;
+  /** Path without the query string. */
+  path: string;
+  /** undefined when no route matched. */
+  service: string | undefined;
+  routeId: string | undefined;
+  /** `service/id` of the last instance tried. */
+  instance: string | undefined;
+  status: number;
+  /** Request body bytes; for a WebSocket, what the client sent through the tunnel. */
+  bytesIn: number | undefined;
+  /** Bytes written to the client socket for this response, head included (a WebSocket: the 101 and the whole tunnel). */
+  bytesOut: number;
+  durationMs: number;
+  /** Time to the upstream response head in the last attempt; 0 without one. */
+  upstreamMs: number;
+  retries: number;
+  /** Upstream failure reason or the proxy error code; undefined on success. */
+  error: string | undefined;
+  /** The client's protocol (a WebSocket upgrade's is HTTP/1.1: status 101 marks a tunnel). */
+  protocol: 'HTTP/1.1' | 'HTTP/2';
+  /** gRPC calls: the grpc-status the client received (the upstream's, or the proxy's own); else undefined. */
+  grpcStatus: number | undefined;
+  /** The OpenTelemetry trace id when the request was traced (sampled); else undefined. */
+  traceId: string | undefined;
+}
+
+/** Bytes of a line beyond its strings: keys, punctuation, time, pid and up to seven numbers. */
+const FIXED_BYTES = 640;
+/** A UTF-16 unit is at most 6 bytes in the line (`\u001f`, a lone surrogate escaped; UTF-8 needs ≤ 3). */
+const MAX_BYTES_PER_CHAR = 6;
+/** Milliseconds below this (about 35 years) print exactly as `Math.round(ms * 1000) / 1000` does. */
+const PLAIN_MS_LIMIT = 2 ** 40;
+
+/** The most bytes `encodeLine` may write for `entry` (its time string is 24 characters). */
+export function maxLineBytes(entry: AccessLogEntry): number {
+  const text =
+    entry.requestId.length +
+    entry.method.length +
+    entry.host.length +
+    entry.path.length +
+    (entry.service?.length ?? 0) +
+    (entry.routeId?.length ?? 0) +
+    (entry.instance?.length ?? 0) +
+    (entry.error?.length ?? 0) +
+    (entry.traceId?.length ?? 0);
+  return FIXED_BYTES + text * MAX_BYTES_PER_CHAR;
+}
+
+/**
+ * Writes the line of `entry` (newline included) at `offset` and returns the offset after it.
+ * `buffer` must have maxLineBytes(entry) bytes free from `offset`.
+ */
+export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, time: string, pid: number): number {
+  let at = ascii(buffer, offset, '{"level":"info","time":"');
+  at = ascii(buffer, at, time);
+  at = ascii(buffer, at, '","pid":');
+  at = integer(buffer, at, pid);
+  at = field(buffer, at, ',"requestId":', entry.requestId);
+  at = field(buffer, at, ',"method":', entry.method);
+  at = field(buffer, at, ',"host":', entry.host);
+  at = field(buffer, at, ',"path":', entry.path);
+  if (entry.service !== undefined) at = field(buffer, at, ',"service":', entry.service);
+  if (entry.routeId !== undefined) at = field(buffer, at, ',"routeId":', entry.routeId);
+  if (entry.instance !== undefined) at = field(buffer, at, ',"instance":', entry.instance);
+  at = integer(buffer, ascii(buffer, at, ',"status":'), entry.status);
+  if (entry.bytesIn !== undefined) at = integer(buffer, ascii(buffer, at, ',"bytesIn":'), entry.bytesIn);
+  at = integer(buffer, ascii(buffer, at, ',"bytesOut":'), entry.bytesOut);
+  at = milliseconds(buffer, ascii(buffer, at, ',"durationMs":'), entry.durationMs);
+  at = milliseconds(buffer, ascii(buffer, at, ',"upstreamMs":'), entry.upstreamMs);
+  at = integer(buffer, ascii(buffer, at, ',"retries":'), entry.retries);
+  if (entry.error !== undefined) at = field(buffer, at, ',"error":', entry.error);
+  at = ascii(buffer, at, entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"');
+  if (entry.grpcStatus !== undefined) at = integer(buffer, ascii(buffer, at, ',"grpcStatus":'), entry.grpcStatus);
+  if (entry.traceId !== undefined) {
+    // Written as it is, unescaped, as it always was: an id this proxy made (hex).
+    at = ascii(buffer, at, ',"traceId":"');
+    at = raw(buffer, at, entry.traceId);
+    buffer[at++] = 0x22;
+  }
+  return ascii(buffer, at, ',"msg":"request"}\n');
+}
+
+/** A constant or already-checked ASCII text. */
+function ascii(buffer: Buffer, offset: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buffer[offset + i] = text.charCodeAt(i);
+  return offset + text.length;
+}
+
+/** `key` then `value` as a JSON string. */
+function field(buffer: Buffer, offset: number, key: string, value: string): number {
+  return jsonString(buffer, ascii(buffer, offset, key), value);
+}
+
+/**
+ * A JSON string: printable ASCII without `"` and `\` (nearly every host, path and id) is copied
+ * as it is; anything else is escaped by JSON.stringify and UTF-8 encoded, as before.
+ */
+function jsonString(buffer: Buffer, offset: number, value: string): number {
+  const length = value.length;
+  buffer[offset] = 0x22;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return offset + buffer.write(JSON.stringify(value), offset, 'utf8');
+    buffer[offset + 1 + i] = code;
+  }
+  buffer[offset + 1 + length] = 0x22;
+  return offset + length + 2;
+}
+
+/** Text copied as UTF-8 without escaping. */
+function raw(buffer: Buffer, offset: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code > 0x7f) return offset + buffer.write(value, offset, 'utf8');
+    buffer[offset + i] = code;
+  }
+  return offset + value.length;
+}
+
+/** A number as `String(value)` writes it; non-negative safe integers without a string. */
+function integer(buffer: Buffer, offset: number, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) return raw(buffer, offset, String(value));
+  return digits(buffer, offset, value);
+}
+
+function digits(buffer: Buffer, offset: number, value: number): number {
+  let width = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) width++;
+  let rest = value;
+  for (let i = offset + width - 1; i >= offset; i--) {
+    const next = Math.floor(rest / 10);
+    buffer[i] = 0x30 + (rest - next * 10);
+    rest = next;
+  }
+  return offset + width;
+}
+
+/**
+ * Milliseconds with microsecond precision, as `String(Math.round(ms * 1000) / 1000)` writes them
+ * (shortest form: `1.5`, `0.05`, `2`): the integer part, then up to three decimals without
+ * trailing zeros. Exact below PLAIN_MS_LIMIT, where a double tells every 0.001 apart.
+ */
+function milliseconds(buffer: Buffer, offset: number, value: number): number {
+  const micros = Math.round(value * 1000);
+  if (!(micros >= 0 && micros < PLAIN_MS_LIMIT)) return raw(buffer, offset, String(micros / 1000));
+  const whole = Math.floor(micros / 1000);
+  let fraction = micros - whole * 1000;
+  let at = digits(buffer, offset, whole);
+  if (fraction === 0) return at;
+  buffer[at++] = 0x2e;
+  let divisor = 100;
+  while (fraction > 0) {
+    const digit = Math.floor(fraction / divisor);
+    buffer[at++] = 0x30 + digit;
+    fraction -= digit * divisor;
+    divisor /= 10;
+  }
+  return at;
+}

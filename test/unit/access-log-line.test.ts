@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import type { AccessLogEntry } from '../../src/access-log.js';
+import { encodeLine, maxLineBytes } from '../../src/access-log-line.js';
+
+/** The line as the access log built it as a string before access-log-line.ts: the reference. */
+function referenceLine(entry: AccessLogEntry, time: string, pid: number): string {
+  const json = (value: string): string => (/[\u0000-\u001f"\\\ud800-\udfff]/.test(value) ? JSON.stringify(value) : `"${value}"`);
+  const ms = (value: number): number => Math.round(value * 1000) / 1000;
+  let line = `{"level":"info","time":"${time}","pid":${pid},"requestId":${json(entry.requestId)}`;
+  line += `,"method":${json(entry.method)},"host":${json(entry.host)},"path":${json(entry.path)}`;
+  if (entry.service !== undefined) line += `,"service":${json(entry.service)}`;
+  if (entry.routeId !== undefined) line += `,"routeId":${json(entry.routeId)}`;
+  if (entry.instance !== undefined) line += `,"instance":${json(entry.instance)}`;
+  line += `,"status":${entry.status}`;
+  if (entry.bytesIn !== undefined) line += `,"bytesIn":${entry.bytesIn}`;
+  line += `,"bytesOut":${entry.bytesOut},"durationMs":${ms(entry.durationMs)},"upstreamMs":${ms(entry.upstreamMs)},"retries":${entry.retries}`;
+  if (entry.error !== undefined) line += `,"error":${json(entry.error)}`;
+  line += entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"';
+  if (entry.grpcStatus !== undefined) line += `,"grpcStatus":${entry.grpcStatus}`;
+  if (entry.traceId !== undefined) line += `,"traceId":"${entry.traceId}"`;
+  return `${line},"msg":"request"}\n`;
+}
+
+function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
+  return {
+    requestId: '0a1b2c3d4e5f-1z',
+    method: 'GET',
+    host: 'orders.localhost',
+    path: '/api/orders',
+    service: 'orders',
+    routeId: 'convention',
+    instance: 'orders/o-1',
+    status: 200,
+    bytesIn: undefined,
+    bytesOut: 120,
+    durationMs: 1.23456789,
+    upstreamMs: 0.5,
+    retries: 0,
+    error: undefined,
+    protocol: 'HTTP/1.1',
+    grpcStatus: undefined,
+    traceId: undefined,
+    ...overrides,
+  };
+}
+
+const TIME = '2026-12-05T23:59:59.123Z';
+
+function encoded(value: AccessLogEntry): string {
+  const buffer = Buffer.alloc(maxLineBytes(value) + 16, 0xff);
+  const end = encodeLine(buffer, 8, value, TIME, 4242);
+  expect(end - 8).toBeLessThanOrEqual(maxLineBytes(value));
+  // Nothing written past the line's end.
+  expect(buffer.subarray(end).every((byte) => byte === 0xff)).toBe(true);
+  return buffer.subarray(8, end).toString('utf8');
+}
+
+describe('encodeLine', () => {
+  it('writes exactly the bytes of the string-built line', () => {
+    const cases: Partial<AccessLogEntry>[] = [
+      {},
+      { service: undefined, routeId: undefined, instance: undefined, status: 404, error: 'no_route', bytesIn: 7 },
+      { protocol: 'HTTP/2', grpcStatus: 14, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+      { status: 0, bytesOut: 0, durationMs: 0, upstreamMs: 0, retries: 3, bytesIn: 0 },
+      { bytesOut: Number.NaN, durationMs: -0.0001, upstreamMs: -2.5 },
+      { bytesOut: 2 ** 53 + 2, bytesIn: -1, status: 1.5, retries: Number.POSITIVE_INFINITY },
+      { durationMs: Number.NaN, upstreamMs: Number.POSITIVE_INFINITY },
+      { durationMs: 2 ** 45 + 0.123, upstreamMs: 1e21 },
+      { path: 'a"b\\c\n{"status":500}\u0001\ud800é', host: 'häst.example', method: 'G"ET', requestId: 'x\u007fy' },
+      { path: '/päth/✓/😀', error: 'über', service: 'ö', traceId: 'tracé' },
+    ];
+    for (const overrides of cases) {
+      const value = entry(overrides);
+      expect(encoded(value)).toBe(referenceLine(value, TIME, 4242));
+    }
+  });
+
+  it('agrees with the reference for milliseconds and integers across their range', () => {
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const scale = 10 ** Math.floor(random() * 10);
+      const value = entry({
+        durationMs: random() * scale,
+        upstreamMs: Math.round(random() * scale * 1000) / 1000,
+        bytesOut: Math.floor(random() * scale * 1000),
+        status: Math.floor(random() * 600),
+      });
+      expect(encoded(value)).toBe(referenceLine(value, TIME, 4242));
+    }
+  });
+});
