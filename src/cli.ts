@@ -5,13 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { deregisterCommand } from './commands/deregister.js';
-import { instancesCommand } from './commands/instances.js';
 import { proxyCommand } from './commands/proxy.js';
-import { registerCommand } from './commands/register.js';
-import { registrarCommand } from './commands/registrar.js';
-import { routesCommand } from './commands/routes.js';
-import { servicesCommand } from './commands/services.js';
 import { describeError, isWaypostError } from './errors.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -19,7 +13,36 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 export const EXIT_USAGE = 2;
 export const EXIT_RUNTIME = 1;
 
-function buildProgram(): Command {
+type AddCommand = (program: Command) => Command;
+
+/**
+ * The subcommands to define. `waypost proxy …` defines only itself: the others' modules (the
+ * sidecar, the registrar's Docker client, the registry client, tables) stay unloaded in a
+ * long-running proxy (issue 21 item 4: idle memory). Anything else defines all of them, so
+ * help, suggestions and every other subcommand work as before.
+ */
+async function subcommands(argv: string[]): Promise<AddCommand[]> {
+  if (argv[2] === 'proxy') return [proxyCommand];
+  const [register, services, instances, deregister, routes, registrar] = await Promise.all([
+    import('./commands/register.js'),
+    import('./commands/services.js'),
+    import('./commands/instances.js'),
+    import('./commands/deregister.js'),
+    import('./commands/routes.js'),
+    import('./commands/registrar.js'),
+  ]);
+  return [
+    proxyCommand,
+    register.registerCommand,
+    services.servicesCommand,
+    instances.instancesCommand,
+    deregister.deregisterCommand,
+    routes.routesCommand,
+    registrar.registrarCommand,
+  ];
+}
+
+function buildProgram(commands: AddCommand[]): Command {
   const program = new Command('waypost')
     .description('Service-discovery reverse proxy: a leased service registry and a balancing proxy for HTTP, WebSocket and TCP.')
     .version(version, '-v, --version')
@@ -39,14 +62,14 @@ Every proxy option can also come from --config FILE (YAML) or WAYPOST_* variable
     );
   // Exit codes are ours to choose: commander would exit 1 on usage errors.
   program.exitOverride();
-  for (const add of [proxyCommand, registerCommand, servicesCommand, instancesCommand, deregisterCommand, routesCommand, registrarCommand]) {
+  for (const add of commands) {
     add(program).exitOverride();
   }
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(await subcommands(argv));
   try {
     await program.parseAsync(argv);
   } catch (err) {
