@@ -13,6 +13,7 @@ import { isClusterWorker } from '../workers/is-worker.js';
 import { formatHostPort } from '../net/address.js';
 import { logLevelOption } from './options.js';
 import { startOrFlush } from './log-flush.js';
+import { trimYoungGenerationWhileIdle } from '../idle-trim.js';
 
 interface ProxyFlags {
   config?: string;
@@ -79,6 +80,8 @@ export function proxyCommand(program: Command): Command {
             ? (await import('../workers/worker.js')).startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
             : (await import('../workers/primary.js')).startPrimary(config, logger, load),
       );
+      // Give back the young generation start-up grew (src/idle-trim.ts).
+      trimYoungGenerationWhileIdle();
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal, exiting at once');
