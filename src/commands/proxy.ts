@@ -68,7 +68,7 @@ export function proxyCommand(program: Command): Command {
         });
       // A cluster worker runs on the configuration the primary validated (and reloaded since), not on the file.
       // node:cluster and the worker modules load only with --workers > 1 (idle memory of one process).
-      const worker = isClusterWorker();
+      const worker = await isClusterWorker();
       const config = worker ? await (await import('../workers/worker.js')).configFromPrimary() : load();
       const logger = createLogger({ level: config.logLevel });
       let stopping = false;
