@@ -4,7 +4,7 @@
  * reverse, so no listener ever serves from a registry that is not synced.
  */
 import { dashboardRoute } from './admin/dashboard.js';
-import { compatHandlers, type CompatHandlers } from './compat/index.js';
+import type { CompatHandlers } from './compat/index.js';
 import { AdminServer } from './admin/server.js';
 import { routeViews } from './admin/route-list.js';
 import { poolStatsSource, statsRoute } from './admin/stats-api.js';
@@ -70,6 +70,9 @@ export interface AppDeps {
 }
 
 export type AppRole = 'all' | 'registry' | 'listeners';
+
+/** compat.eureka and compat.consul both off. */
+const NO_COMPAT: CompatHandlers = { handlers: [], close: () => {} };
 
 export interface Address {
   host: string;
@@ -296,7 +299,12 @@ export class WaypostApp {
       this.#addresses
         ? [this.#addresses.admin, ...this.#addresses.http]
         : [this.config.admin.listen, ...this.config.listen.map((listener) => listener.address)].filter((a) => a.port !== 0);
-    this.#compat = compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log, ownListeners });
+    // The Eureka and Consul modules load only when one of them is on (idle memory).
+    const { compat } = this.config;
+    this.#compat =
+      compat.eureka || compat.consul
+        ? (await import('./compat/index.js')).compatHandlers({ config: this.config, store: this.store, mirror: this.mirror, logger: log, ownListeners })
+        : NO_COMPAT;
     const admin = new AdminServer({
       config: this.config,
       store: this.store,

@@ -19,7 +19,7 @@ import type { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { EngineStats } from './proxy/forwarder.js';
 import type { ListenerConfig } from './proxy/http-listener.js';
 import { HttpProxyServer } from './proxy/http-server.js';
-import { TcpProxyServer } from './proxy/tcp.js';
+import type { TcpProxyServer } from './proxy/tcp.js';
 import { TlsCertificates } from './proxy/tls.js';
 import type { Router } from './routing/route.js';
 import type { EndpointSetSource, ServiceSource } from './routing/table.js';
@@ -192,6 +192,8 @@ export class DataPath {
 
   async #openTcp(listener: TcpListenerConfig): Promise<TcpListenerConfig> {
     const { outcomes } = this.#o;
+    // The TCP proxy loads with the first `tcp` listener (idle memory).
+    const { TcpProxyServer } = await import('./proxy/tcp.js');
     const tcp = new TcpProxyServer({
       listener,
       services: this.#o.services,

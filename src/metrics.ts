@@ -7,7 +7,8 @@
  * the fixed `UNROUTED` label, `code` is a status code, `grpc_code` a gRPC status
  * code (a number the proxy parsed, 0-16), `reason` comes from UPSTREAM_ERROR_REASONS.
  */
-import client from 'prom-client';
+import type { Gauge as PromGauge } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, startProcessMetrics } from './prom-parts.js';
 import { TrafficRecorder } from './traffic/recorder.js';
 
 /** Label for requests that matched no route (unknown hosts, stray paths). */
@@ -41,23 +42,26 @@ interface LabelledMetric {
 }
 
 export interface MetricsOptions {
-  /** Collect prom-client's default process metrics (off in unit tests for speed). @default true */
+  /**
+   * Expose prom-client's default process metrics (off in unit tests for speed): started on the
+   * first read of the registry (collectProcessMetrics), not at construction. @default true
+   */
   processMetrics?: boolean;
   /** Epoch ms for the dashboard's traffic series. @default Date.now */
   now?: () => number;
 }
 
 export class Metrics {
-  readonly registry = new client.Registry();
+  readonly registry = new Registry();
 
-  readonly requests = new client.Counter({
+  readonly requests = new Counter({
     name: 'waypost_requests_total',
     help: 'Requests answered by the proxy, by service and HTTP status code.',
     labelNames: ['service', 'code'] as const,
     registers: [this.registry],
   });
 
-  readonly requestDuration = new client.Histogram({
+  readonly requestDuration = new Histogram({
     name: 'waypost_request_duration_seconds',
     help: 'Time from request received to response finished, by service.',
     labelNames: ['service'] as const,
@@ -65,56 +69,56 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly upstreamErrors = new client.Counter({
+  readonly upstreamErrors = new Counter({
     name: 'waypost_upstream_errors_total',
     help: 'Failed attempts to reach an upstream instance, by service and reason.',
     labelNames: ['service', 'reason'] as const,
     registers: [this.registry],
   });
 
-  readonly grpcResponses = new client.Counter({
+  readonly grpcResponses = new Counter({
     name: 'waypost_grpc_responses_total',
     help: 'gRPC calls answered, by service and grpc-status code (from the backend or made by the proxy).',
     labelNames: ['service', 'grpc_code'] as const,
     registers: [this.registry],
   });
 
-  readonly tracingSpans = new client.Counter({
+  readonly tracingSpans = new Counter({
     name: 'waypost_tracing_spans_total',
     help: 'Finished trace spans by what became of them: exported to the collector, or dropped (queue full, collector down or slow).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
 
-  readonly retries = new client.Counter({
+  readonly retries = new Counter({
     name: 'waypost_retries_total',
     help: 'Requests retried on another instance after a failed attempt.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly rateLimited = new client.Counter({
+  readonly rateLimited = new Counter({
     name: 'waypost_rate_limited_total',
     help: 'Requests refused with 429 rate_limited by a route\'s rateLimit, by service.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly retryBudgetExhausted = new client.Counter({
+  readonly retryBudgetExhausted = new Counter({
     name: 'waypost_retry_budget_exhausted_total',
     help: 'Retries not sent because the route’s retry budget was spent (retry.budget), by service.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly pendingRequests = new client.Gauge({
+  readonly pendingRequests = new Gauge({
     name: 'waypost_pending_requests',
     help: 'Requests waiting for a free instance under a route’s concurrency limit, by service.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly overloadRejections = new client.Counter({
+  readonly overloadRejections = new Counter({
     name: 'waypost_overload_rejections_total',
     help: 'Requests answered 503 overloaded by a route’s concurrency limit (queue full or queueTimeout), by service.',
     labelNames: ['service'] as const,
@@ -122,7 +126,7 @@ export class Metrics {
   });
 
   /** forward-auth checks by the route's service: allowed (2xx), denied (answer relayed), failed (503 auth_unavailable). */
-  readonly authRequests = new client.Counter({
+  readonly authRequests = new Counter({
     name: 'waypost_auth_requests_total',
     help: 'Forward-auth checks, by the service of the route and result (allowed, denied, failed).',
     labelNames: ['service', 'result'] as const,
@@ -130,9 +134,11 @@ export class Metrics {
   });
 
   #endpointCounts: EndpointCountSource | undefined;
+  /** True until prom-client's process collectors are started (on the first scrape). */
+  #processMetrics: boolean;
   readonly #removedListeners = new Set<ServicesRemovedListener>();
 
-  readonly endpoints: client.Gauge<'service' | 'state'> = new client.Gauge({
+  readonly endpoints: PromGauge<'service' | 'state'> = new Gauge({
     name: 'waypost_endpoints',
     help: 'Instances known to this proxy, by service and health state.',
     labelNames: ['service', 'state'] as const,
@@ -145,48 +151,48 @@ export class Metrics {
     },
   });
 
-  readonly registryEvents = new client.Counter({
+  readonly registryEvents = new Counter({
     name: 'waypost_registry_events_total',
     help: 'Registry change events applied to this proxy’s mirror, by type (resync counts full reloads).',
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
 
-  readonly registryConnected = new client.Gauge({
+  readonly registryConnected = new Gauge({
     name: 'waypost_registry_connected',
     help: '1 while the registry backend is reachable, else 0.',
     registers: [this.registry],
   });
 
-  readonly activeConnections = new client.Gauge({
+  readonly activeConnections = new Gauge({
     name: 'waypost_active_connections',
     help: 'Open client connections, by listener.',
     labelNames: ['listener'] as const,
     registers: [this.registry],
   });
 
-  readonly panicMode = new client.Gauge({
+  readonly panicMode = new Gauge({
     name: 'waypost_panic_mode',
     help: '1 while too few of a service’s instances are healthy and the balancer uses all of them.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly ejections = new client.Counter({
+  readonly ejections = new Counter({
     name: 'waypost_ejections_total',
     help: 'Instances ejected by passive outlier detection, by service.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly selfPreservation = new client.Gauge({
+  readonly selfPreservation = new Gauge({
     name: 'waypost_self_preservation',
     help: '1 while lease expiry is held for a service because too many instances would expire at once.',
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  readonly registryPropagation = new client.Histogram({
+  readonly registryPropagation = new Histogram({
     name: 'waypost_registry_propagation_seconds',
     help: 'Time from a registry write to its change being applied in this proxy’s mirror.',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
@@ -197,7 +203,7 @@ export class Metrics {
   readonly traffic: TrafficRecorder;
 
   /** `POST /v1/admin/reload` and SIGHUP; `result` is `success` or `failure` (nothing changed). */
-  readonly configReloads = new client.Counter({
+  readonly configReloads = new Counter({
     name: 'waypost_config_reloads_total',
     help: 'Configuration reloads by result: success (applied) or failure (refused; the previous configuration stays).',
     labelNames: ['result'] as const,
@@ -205,7 +211,7 @@ export class Metrics {
   });
 
   /** As Prometheus's own: set when the configuration is first loaded, then at each successful reload. */
-  readonly configLastReloadSuccess = new client.Gauge({
+  readonly configLastReloadSuccess = new Gauge({
     name: 'waypost_config_last_reload_success_timestamp_seconds',
     help: 'Unix time of the last successful configuration load (start or reload).',
     registers: [this.registry],
@@ -213,7 +219,7 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.traffic = new TrafficRecorder(options.now);
-    if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
+    this.#processMetrics = options.processMetrics ?? true;
     this.registryConnected.set(0);
     // Both series exist from the start, so a failure rate can be computed before the first reload.
     for (const result of ['success', 'failure']) this.configReloads.labels(result).inc(0);
@@ -274,8 +280,19 @@ export class Metrics {
     }
   }
 
+  /**
+   * Starts prom-client's process collectors (process_*, nodejs_*) the first time: an idle proxy
+   * nobody scrapes never loads them (src/prom-parts.ts). Call before reading the registry whole.
+   */
+  collectProcessMetrics(): void {
+    if (!this.#processMetrics) return;
+    this.#processMetrics = false;
+    startProcessMetrics(this.registry);
+  }
+
   /** Prometheus text exposition. */
   text(): Promise<string> {
+    this.collectProcessMetrics();
     return this.registry.metrics();
   }
 

@@ -7,13 +7,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DASHBOARD_HTML, NONCE } from './dashboard-page.js';
 import type { AdminRoute } from './server.js';
 
 export const DASHBOARD_PATH = '/';
 
-/** Split once at load; a response joins the pieces around its nonce. */
-const PAGE_PARTS = DASHBOARD_HTML.split(NONCE);
+/**
+ * The page split once around its nonce placeholder; a response joins the pieces around its
+ * nonce. Loaded on the first request: an admin port nobody browses never holds the page.
+ */
+let pageParts: Promise<string[]> | undefined;
+const loadPageParts = () => (pageParts ??= import('./dashboard-page.js').then(({ DASHBOARD_HTML, NONCE }) => DASHBOARD_HTML.split(NONCE)));
 
 export function contentSecurityPolicy(nonce: string): string {
   return [
@@ -34,9 +37,10 @@ export function dashboardRoute(): AdminRoute {
   return {
     method: 'GET',
     path: DASHBOARD_PATH,
-    handle(_req: IncomingMessage, res: ServerResponse): void {
+    async handle(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const parts = await loadPageParts();
       const nonce = randomBytes(16).toString('base64');
-      const body = PAGE_PARTS.join(nonce);
+      const body = parts.join(nonce);
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'content-length': Buffer.byteLength(body),

@@ -7,13 +7,13 @@ import { loadConfig } from '../config/load.js';
 import { ENGINE_NAMES, type WaypostConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
-import cluster from 'node:cluster';
 import { startProxy, type WaypostApp } from '../app.js';
-import { startPrimary, type RunningPrimary } from '../workers/primary.js';
-import { configFromPrimary, startWorker } from '../workers/worker.js';
+import type { RunningPrimary } from '../workers/primary.js';
+import { isClusterWorker } from '../workers/is-worker.js';
 import { formatHostPort } from '../net/address.js';
 import { logLevelOption } from './options.js';
 import { startOrFlush } from './log-flush.js';
+import { trimYoungGenerationWhileIdle } from '../idle-trim.js';
 
 interface ProxyFlags {
   config?: string;
@@ -67,17 +67,21 @@ export function proxyCommand(program: Command): Command {
           })),
         });
       // A cluster worker runs on the configuration the primary validated (and reloaded since), not on the file.
-      const config = cluster.isWorker ? await configFromPrimary() : load();
+      // node:cluster and the worker modules load only with --workers > 1 (idle memory of one process).
+      const worker = await isClusterWorker();
+      const config = worker ? await (await import('../workers/worker.js')).configFromPrimary() : load();
       const logger = createLogger({ level: config.logLevel });
       let stopping = false;
       // workers > 1: this process is the cluster primary, or one of its workers (cluster.fork re-runs this command).
-      const app = await startOrFlush<RunningPrimary | WaypostApp>(logger, () =>
+      const app = await startOrFlush<RunningPrimary | WaypostApp>(logger, async () =>
         config.workers <= 1
           ? startProxy(config, { logger, configSource: load })
-          : cluster.isWorker
-            ? startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
-            : startPrimary(config, logger, load),
+          : worker
+            ? (await import('../workers/worker.js')).startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
+            : (await import('../workers/primary.js')).startPrimary(config, logger, load),
       );
+      // Give back the young generation start-up grew (src/idle-trim.ts).
+      trimYoungGenerationWhileIdle();
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal, exiting at once');

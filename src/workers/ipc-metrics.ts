@@ -30,6 +30,7 @@ const MAX_OVER_WORKERS = new Set(['waypost_panic_mode']);
 
 /** A worker's share of the exposition (what it sends the primary). */
 export async function workerMetricsJson(metrics: Metrics): Promise<MetricJson[]> {
+  metrics.collectProcessMetrics();
   const all = (await metrics.registry.getMetricsAsJSON()) as MetricJson[];
   return all.filter((metric) => !PRIMARY_ONLY.has(metric.name));
 }
@@ -61,6 +62,7 @@ export class ClusterMetrics extends Metrics {
   }
 
   override async text(): Promise<string> {
+    this.collectProcessMetrics();
     const own = (await this.registry.getMetricsAsJSON()) as MetricJson[];
     // The primary serves no requests: its (empty) request-path metrics would only repeat the names.
     const primary = own.filter((metric) => PRIMARY_ONLY.has(metric.name) || !metric.name.startsWith('waypost_'));
