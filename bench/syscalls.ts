@@ -4,12 +4,14 @@
  *
  *   npx tsx bench/syscalls.ts [--systems raw-proto,waypost-raw,waypost-raw-log,waypost-undici]
  *                             [--requests 20000] [--connections 8] [--warmup 20000] [--rounds 1]
- *                             [--tool perf|strace|alloc] [--cli path/to/cli.js] [--no-pin]
+ *                             [--body 100|16384] [--post BYTES]
+ *                             [--tool perf|strace|alloc] [--cli path/to/cli.js] [--base-cli path/to/cli.js] [--no-pin]
  *
  * Each system starts once (the bench's own start: backends in one child, Waypost from its CLI
  * with stdout into /dev/null, the prototype as a plain-JavaScript child), is warmed up, then a
  * counter attaches to the proxy process (all its threads) while autocannon sends exactly
- * `--requests` keep-alive requests (100 B answers) over `--connections`. Counts are divided by
+ * `--requests` keep-alive requests (`--body` B answers; `--post N`: POSTs with an N-byte body) over
+ * `--connections`. Counts are divided by
  * the requests. Rounds interleave the systems (A B C A B C …); the table shows each system's
  * median per type, plus CPU µs/request over the same window (noisy: a hint, not the measure).
  *
@@ -21,7 +23,9 @@
  * lib/alloc-sampler.mjs preloaded (V8's sampling heap profiler, 256 B interval, collected objects
  * kept), which also prints the functions that allocate most. Sampling slows the proxy: its CPU
  * figures then mean nothing.
- * `--cli` measures another build's dist/cli.js (build two dists to compare code versions).
+ * `--cli` measures another build's dist/cli.js instead of this worktree's; `--base-cli` adds, for
+ * each Waypost system, the same system on that build (`<id>@base`), measured in the same rounds:
+ * before/after of a code change (copy dist/ and package.json into e.g. .base/ before the change).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { startBackends } from './lib/backends.js';
+import { bodyPath, startBackends } from './lib/backends.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, sleep } from './lib/processes.js';
 import { median } from './lib/rounds.js';
@@ -52,10 +56,15 @@ const requests = Number(flag('requests', '20000'));
 const connections = Number(flag('connections', '8'));
 const warmup = Number(flag('warmup', '20000'));
 const rounds = Number(flag('rounds', '1'));
+const bodyBytes = Number(flag('body', '100'));
+const postBytes = Number(flag('post', '0'));
 const tool = flag('tool', hasCommand('perf') ? 'perf' : 'strace') as 'perf' | 'strace' | 'alloc';
 const SAMPLER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'alloc-sampler.mjs');
 const cli = args.includes('--cli') ? path.resolve(flag('cli', '')) : undefined;
-const systemIds = flag('systems', 'raw-proto,waypost-raw,waypost-raw-log,waypost-undici').split(',');
+const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', '')) : undefined;
+const systemIds = flag('systems', 'raw-proto,waypost-raw,waypost-raw-log,waypost-undici')
+  .split(',')
+  .flatMap((id) => (baseCli !== undefined && id.startsWith('waypost') ? [id, `${id}@base`] : [id]));
 
 interface Measured {
   /** By syscall name (and `total`); with `--tool alloc`: `allocated` bytes. */
@@ -71,20 +80,22 @@ type Starter = (context: SystemContext) => Promise<RunningSystem>;
 
 function starterFor(id: string): Starter {
   if (id === 'raw-proto') return (context) => rawPrototype.start(context);
-  const match = /^waypost-(raw|undici|http-proxy)(-log)?$/.exec(id);
+  const match = /^waypost-(raw|undici|http-proxy)(-log)?(@base)?$/.exec(id);
   if (match === null) throw new Error(`--systems: unknown ${id}; known: raw-proto, waypost-<raw|undici|http-proxy>[-log]`);
   const engine = match[1] as WaypostEngine;
-  return (context) => startWaypost(context, { engine, accessLog: match[2] ? 'stdout' : 'off', ...(cli ? { cli } : {}) });
+  const build = match[3] ? baseCli : cli;
+  return (context) => startWaypost(context, { engine, accessLog: match[2] ? 'stdout' : 'off', ...(build ? { cli: build } : {}) });
 }
 
 /** Exactly `amount` requests, `connections` at a time, one in flight per connection. */
 async function drive(running: RunningSystem, amount: number): Promise<void> {
   const result = await autocannon({
-    url: `http://127.0.0.1:${running.port}/bytes/100`,
+    url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
     connections,
     amount,
     pipelining: 1,
     headers: running.hostHeader ? { host: running.hostHeader } : {},
+    ...(postBytes > 0 ? { method: 'POST' as const, body: Buffer.alloc(postBytes, 'p') } : {}),
   });
   if (result.non2xx + result.errors + result.timeouts > 0) {
     throw new Error(`load saw ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
@@ -97,7 +108,7 @@ async function attach(pid: number, dir: string): Promise<() => Promise<Pick<Meas
   const out = path.join(dir, `${tool}-${pid}-${Date.now()}.txt`);
   const command =
     tool === 'perf'
-      ? ['perf', ['stat', '-x', ',', '-o', out, '-p', String(pid), '-e', ['raw_syscalls:sys_enter', ...TYPES.map((t) => `syscalls:sys_enter_${t}`)].join(',')]]
+      ? ['perf', ['stat', '-x', ',', '-o', out, '-p', String(pid), '-e', ['raw_syscalls:sys_enter', 'context-switches', ...TYPES.map((t) => `syscalls:sys_enter_${t}`)].join(',')]]
       : ['strace', ['-f', '-c', '-o', out, '-p', String(pid)]];
   const counter = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -183,14 +194,35 @@ function table(results: Map<string, Measured[]>): string {
   const other = (id: string): number => median(results.get(id)!.map((m) => ((m.counts.get('total') ?? 0) - TYPES.reduce((s, t) => s + (m.counts.get(t) ?? 0), 0)) / requests));
   const lines = [`| per request | ${ids.join(' | ')} |`, `|---|${ids.map(() => '---:').join('|')}|`];
   for (const type of shown) lines.push(`| ${type} | ${ids.map((id) => perRequest(id, type).toFixed(2)).join(' | ')} |`);
-  if (tool === 'perf') lines.push(`| other | ${ids.map((id) => other(id).toFixed(2)).join(' | ')} |`);
+  if (tool === 'perf') {
+    lines.push(`| other | ${ids.map((id) => other(id).toFixed(2)).join(' | ')} |`);
+    // Not a syscall: how often the proxy's threads were switched out (thread-pool hops, preemption).
+    lines.push(`| (context switches) | ${ids.map((id) => perRequest(id, 'context-switches').toFixed(2)).join(' | ')} |`);
+  }
   const cpu = (id: string, of: (m: Measured) => number): string => {
     const values = results.get(id)!.map(of);
     return values.length === 1 ? values[0]!.toFixed(0) : `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
   };
   lines.push(`| CPU µs/req user (noisy) | ${ids.map((id) => cpu(id, (m) => m.userMicros)).join(' | ')} |`);
   lines.push(`| CPU µs/req sys (noisy) | ${ids.map((id) => cpu(id, (m) => m.sysMicros)).join(' | ')} |`);
-  return lines.join('\n');
+  return [lines.join('\n'), ...baseRatios(results)].join('\n\n');
+}
+
+/**
+ * Each system against its `@base` twin, measured right after it in every round: the ratio of
+ * their CPU per request, round by round, cancels most of the machine's drift.
+ */
+function baseRatios(results: Map<string, Measured[]>): string[] {
+  const total = (m: Measured): number => m.userMicros + m.sysMicros;
+  return [...results.keys()]
+    .filter((id) => results.has(`${id}@base`))
+    .map((id) => {
+      const mine = results.get(id)!;
+      const base = results.get(`${id}@base`)!;
+      const ratios = mine.map((m, round) => total(m) / total(base[round]!));
+      const shown = ratios.map((r) => r.toFixed(2)).join(' ');
+      return `${id} / ${id}@base, CPU µs per request: median ${median(ratios).toFixed(3)} (rounds: ${shown})`;
+    });
 }
 
 /** Bytes allocated per request by system, then each system's heaviest allocators (last round). */
@@ -215,7 +247,7 @@ async function main(): Promise<void> {
   const group = new ProcessGroup();
   const pinning = choosePinning(!args.includes('--no-pin'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-syscalls-'));
-  console.log(`syscalls per request · ${tool} · ${requests} requests × ${rounds} round(s), autocannon -c ${connections}, 100 B · ${pinning.description}`);
+  console.log(`syscalls per request · ${tool} · ${requests} requests × ${rounds} round(s), autocannon -c ${connections}, ${bodyBytes} B${postBytes > 0 ? `, POST ${postBytes} B` : ''} · ${pinning.description}`);
   try {
     const backends = await startBackends(group, pinning);
     // Only the systems under test get the sampler (the backends were started without it).
