@@ -117,10 +117,15 @@ export class RawConnection {
       this.#setTimeout(exchange.headerTimeout);
     }
     const socket = this.#socket;
-    socket.cork();
-    socket.write(head, 'latin1');
-    if (body !== undefined) socket.write(body);
-    socket.uncork();
+    if (body === undefined) {
+      // One chunk leaves in one write anyway: corking would only queue and unqueue it.
+      socket.write(head, 'latin1');
+    } else {
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    }
     if (stream !== undefined && framing !== 'none') this.#pipe(stream, framing === 'chunked');
   }
 
