@@ -12,7 +12,7 @@
  * counter attaches to the proxy process (all its threads) while autocannon sends exactly
  * `--requests` keep-alive requests (`--body` B answers; `--post N`: POSTs with an N-byte body) over
  * `--connections`. Counts are divided by
- * the requests. Rounds interleave the systems (A B C A B C …); the table shows each system's
+ * the requests. Rounds interleave the systems (A B C C B A …); the table shows each system's
  * median per type, plus CPU µs/request over the same window (noisy: a hint, not the measure).
  *
  * `--tool perf` (default when `perf` exists) counts with kernel tracepoints (`perf stat`): the
@@ -264,7 +264,8 @@ async function main(): Promise<void> {
     }
     const results = new Map<string, Measured[]>(systemIds.map((id) => [id, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const id of systemIds) {
+      // A B C, then C B A: whatever favours going first or last (and a twin's neighbour) evens out.
+      for (const id of round % 2 === 0 ? systemIds : [...systemIds].reverse()) {
         const measured = await measure(running.get(id)!, dir);
         results.get(id)!.push(measured);
         console.log(
