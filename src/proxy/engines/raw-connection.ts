@@ -8,11 +8,17 @@
  * out; a sink that is full pauses this socket until the exchange resumes it.
  *
  * One timer, the socket's own: connect timeout while connecting, header timeout until
- * the response head, idle timeout between body chunks, and the pool's idle limit while
- * parked. Every failure ends in `close`, which reports the recorded cause to the exchange.
+ * the response head, idle timeout between body chunks. socket.setTimeout makes a new timer
+ * each call, so it is re-armed only when the limit changes: the idle timeout is set once the
+ * read that carried the head is parsed (a response that arrived whole never needs it), and a
+ * parked connection keeps the timer it had (at least the pool's idle limit): the pool enforces
+ * that limit by the time of parking (`idleSince`), so a request-response pair of a warm
+ * connection re-arms nothing. Every failure ends in `close`, which reports the recorded cause
+ * to the exchange.
  */
 import net, { type Socket } from 'node:net';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { HTTPParser, HeadParts, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamProtocolError, UpstreamTimeoutError, isForwardableStatus } from '../forwarder.js';
 import type { BodyFraming } from './raw-request-head.js';
@@ -61,6 +67,10 @@ export class RawConnection {
   #keepAlive = true;
   #final = false;
   #error: Error | undefined;
+  /** The head was parsed in the current read: the idle timeout is armed once the read is done. */
+  #bodyTimerPending = false;
+  /** performance.now() when the connection was parked (State.Idle). */
+  idleSince = 0;
 
   constructor(
     readonly owner: ConnectionOwner,
@@ -87,9 +97,12 @@ export class RawConnection {
     this.#parser = parser;
   }
 
-  /** Parked and still open: a socket the upstream half-closed must not take a request. */
+  /**
+   * Parked, still open and parked for less than the idle limit: a socket the upstream
+   * half-closed, or may be closing right now (its keep-alive ran out), must not take a request.
+   */
   get reusable(): boolean {
-    return this.#state === State.Idle && !this.#socket.readableEnded;
+    return this.#state === State.Idle && !this.#socket.readableEnded && performance.now() - this.idleSince < UPSTREAM_IDLE_TIMEOUT_MS;
   }
 
   /**
@@ -104,10 +117,15 @@ export class RawConnection {
       this.#setTimeout(exchange.headerTimeout);
     }
     const socket = this.#socket;
-    socket.cork();
-    socket.write(head, 'latin1');
-    if (body !== undefined) socket.write(body);
-    socket.uncork();
+    if (body === undefined) {
+      // One chunk leaves in one write anyway: corking would only queue and unqueue it.
+      socket.write(head, 'latin1');
+    } else {
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    }
     if (stream !== undefined && framing !== 'none') this.#pipe(stream, framing === 'chunked');
   }
 
@@ -152,6 +170,11 @@ export class RawConnection {
       result = err instanceof Error ? err : new Error(String(err));
     }
     exchange.flush();
+    if (this.#bodyTimerPending) {
+      this.#bodyTimerPending = false;
+      // Still reading the body after this read: the idle timeout now guards it.
+      if (this.#state === State.Body) this.#setTimeout(this.#exchange!.idleTimeout);
+    }
     if (result instanceof Error) this.#fail(result);
   };
 
@@ -211,7 +234,7 @@ export class RawConnection {
     this.#final = true;
     this.#keepAlive = keepAlive;
     this.#state = State.Body;
-    this.#setTimeout(exchange.idleTimeout);
+    this.#bodyTimerPending = true;
     exchange.onHead(status, fields);
     // The answer to HEAD has no body whatever its content-length says.
     return exchange.method === 'HEAD' ? 1 : 0;
@@ -231,7 +254,9 @@ export class RawConnection {
     const reusable = this.#keepAlive && this.#streaming === undefined;
     if (reusable) {
       this.#state = State.Idle;
-      this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
+      this.idleSince = performance.now();
+      // The timer it has (header or idle timeout) still closes it eventually; a shorter one would close it too early.
+      if (this.#socket.timeout! < UPSTREAM_IDLE_TIMEOUT_MS) this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
       // Paused for a slow client on the last chunk: a parked socket must still see the upstream close.
       if (this.#socket.isPaused()) this.#socket.resume();
     } else {

@@ -2,9 +2,17 @@
  * The raw engine's connections to one upstream address: parked connections are reused
  * last-in first-out (the warmest socket), at most MAX_UPSTREAM_CONNECTIONS are open, and
  * exchanges beyond that wait in arrival order for the next connection to free up.
+ *
+ * A connection parked for UPSTREAM_IDLE_TIMEOUT_MS is never reused (RawConnection.reusable)
+ * and one sweep timer per pool, running while connections are parked, closes those within a
+ * SWEEP_INTERVAL_MS more: no timer is re-armed per request to park a connection.
  */
-import { MAX_UPSTREAM_CONNECTIONS } from '../forwarder.js';
+import { performance } from 'node:perf_hooks';
+import { MAX_UPSTREAM_CONNECTIONS, UPSTREAM_IDLE_TIMEOUT_MS } from '../forwarder.js';
 import { RawConnection, type ConnectionOwner } from './raw-connection.js';
+
+/** How often parked connections past the idle limit are closed. */
+const SWEEP_INTERVAL_MS = 1_000;
 
 /** An exchange as the pool schedules it. */
 export interface PooledExchange {
@@ -25,6 +33,7 @@ export class RawPool implements ConnectionOwner {
   readonly #waiting: PooledExchange[] = [];
   #retiring = false;
   #onEmpty: (() => void) | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
 
   /** `address`: HOST:PORT with an IPv6 host in brackets (Endpoint.address). */
   constructor(address: string, connectTimeout: number) {
@@ -67,7 +76,10 @@ export class RawPool implements ConnectionOwner {
     const next = this.#nextWaiting();
     if (next !== undefined) next.startOn(connection);
     else if (this.#retiring) connection.close();
-    else this.#idle.push(connection);
+    else {
+      this.#idle.push(connection);
+      this.#sweeper ??= setInterval(this.#sweep, SWEEP_INTERVAL_MS).unref();
+    }
   }
 
   closed(connection: RawConnection): void {
@@ -83,6 +95,7 @@ export class RawPool implements ConnectionOwner {
   /** The address left the registry: parked connections close now, busy ones once their exchange is over. */
   retire(): Promise<void> {
     this.#retiring = true;
+    this.#stopSweeping();
     for (const connection of this.#idle.splice(0)) connection.close();
     if (this.#all.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#onEmpty = resolve));
@@ -91,8 +104,25 @@ export class RawPool implements ConnectionOwner {
   /** Closes every connection now: exchanges on them and those still waiting fail. */
   destroy(): void {
     this.#retiring = true;
+    this.#stopSweeping();
     for (const exchange of this.#waiting.splice(0)) exchange.onError(poolClosedError());
     for (const connection of this.#all) connection.close();
+  }
+
+  /** Closes parked connections past the idle limit (the oldest are first: the list is a stack). */
+  readonly #sweep = (): void => {
+    const idle = this.#idle;
+    const cutoff = performance.now() - UPSTREAM_IDLE_TIMEOUT_MS;
+    let expired = 0;
+    while (expired < idle.length && idle[expired]!.idleSince <= cutoff) expired++;
+    for (const connection of idle.splice(0, expired)) connection.close();
+    if (idle.length === 0) this.#stopSweeping();
+  };
+
+  #stopSweeping(): void {
+    if (this.#sweeper === undefined) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #open(): RawConnection {

@@ -43,6 +43,8 @@ class RawAttempt implements RawExchange, PooledExchange {
   #finished = false;
   /** The client response is corked until the read that carried the head is parsed. */
   #corked = false;
+  #onDrain: (() => void) | undefined;
+  #onAbort: (() => void) | undefined;
   readonly #started = performance.now();
 
   constructor(
@@ -65,8 +67,21 @@ class RawAttempt implements RawExchange, PooledExchange {
     connection.start(this, this.head.text, attempt.body, stream, this.head.framing);
   }
 
+  /**
+   * Listens for the client leaving and the handler aborting until the attempt is settled. Plain
+   * `on` (not `once`: no wrapper per request); #resolve takes both listeners off again.
+   */
+  watch(): void {
+    this.res.on('close', this.#onClientClose);
+    const signal = this.attempt.signal;
+    if (signal !== undefined) {
+      this.#onAbort = () => this.cancel();
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
   /** The client went away, or the handler aborted the attempt (body over the limit). */
-  readonly cancel = (): void => {
+  cancel(): void {
     if (this.#finished || this.aborted) return;
     this.aborted = true;
     if (this.#connection !== undefined) {
@@ -77,10 +92,10 @@ class RawAttempt implements RawExchange, PooledExchange {
       this.#finished = true;
       this.#resolve(undefined);
     }
-  };
+  }
 
   /** The client response closed: after a complete exchange this is the end of the attempt. */
-  readonly onClientClose = (): void => {
+  readonly #onClientClose = (): void => {
     if (!this.#finished) this.cancel();
     else this.#resolve(undefined);
   };
@@ -101,6 +116,8 @@ class RawAttempt implements RawExchange, PooledExchange {
   onBody(chunk: Buffer): boolean {
     const sink = this.#sink;
     if (sink === undefined || sink.write(chunk)) return true;
+    // Made on the first full sink only: most attempts never need it.
+    this.#onDrain ??= () => this.#connection?.resume();
     sink.once('drain', this.#onDrain);
     return false;
   }
@@ -137,11 +154,11 @@ class RawAttempt implements RawExchange, PooledExchange {
     this.res.uncork();
   }
 
-  readonly #onDrain = (): void => this.#connection?.resume();
-
   #resolve(error: AttemptResult['error']): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.res.off('close', this.#onClientClose);
+    if (this.#onAbort !== undefined) this.attempt.signal!.removeEventListener('abort', this.#onAbort);
     this.#settle({ status: this.status, sent: this.sent, error, aborted: this.aborted, upstreamMs: this.upstreamMs });
   }
 }
@@ -160,26 +177,20 @@ export class RawEngine implements ForwardEngine {
   /** Pools of forgotten addresses, closing once their exchanges are done (still counted in stats). */
   readonly #retiring = new Set<RawPool>();
 
-  async forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
+  /** Not async: the attempt's own promise is the answer (one promise per attempt, not two). */
+  forward(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, attempt: AttemptOptions): Promise<AttemptResult> {
     let head: RequestHead;
     try {
       head = requestHead(attempt, endpoint.address);
     } catch {
-      return UNSENDABLE;
+      return Promise.resolve(UNSENDABLE);
     }
     const pool = this.#pool(endpoint.address, attempt.timeouts.connect);
     const exchange = new RawAttempt(req, res, attempt, head, pool);
-    res.once('close', exchange.onClientClose);
-    const signal = attempt.signal;
-    signal?.addEventListener('abort', exchange.cancel, { once: true });
-    if (signal?.aborted || res.destroyed) exchange.cancel();
+    exchange.watch();
+    if (attempt.signal?.aborted || res.destroyed) exchange.cancel();
     else pool.dispatch(exchange);
-    try {
-      return await exchange.done;
-    } finally {
-      res.off('close', exchange.onClientClose);
-      signal?.removeEventListener('abort', exchange.cancel);
-    }
+    return exchange.done;
   }
 
   stats(): EngineStats {
