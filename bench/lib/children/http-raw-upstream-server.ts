@@ -141,6 +141,8 @@ class UpstreamConnection {
   readonly #onComplete = (): void => {
     const res = this.res!;
     this.res = undefined;
+    // Paused by a full client response whose 'drain' never comes once it ends: read again before parking.
+    if (this.socket.isPaused()) this.socket.resume();
     if (!this.dead) this.upstream.idle.push(this);
     res.end();
   };
