@@ -29,7 +29,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { summarizeProfile, type AllocationSite, type SamplingHeapProfile } from './lib/heap-profile.js';
-import { OptionError, positive } from './lib/options.js';
+import { OptionError, positive, runBench } from './lib/options.js';
 import { runWrk, wrkAvailable } from './lib/load.js';
 import { choosePinning, type Pinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
@@ -321,17 +321,4 @@ async function main(options: Options): Promise<number> {
   return 0;
 }
 
-let parsed: Options;
-try {
-  parsed = parse(process.argv.slice(2));
-} catch (error) {
-  console.error((error as Error).message);
-  process.exit(2);
-}
-main(parsed).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(parse, main);

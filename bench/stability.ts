@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
-import { runWrk, wrkAvailable } from './lib/load.js';
+import { runWrk } from './lib/load.js';
 import { OptionError, positive } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT } from './lib/processes.js';
@@ -22,6 +22,7 @@ import { attachInProcessStats, formatTimeline, summarize, TimelineSampler } from
 import type { RunningSystem, SystemDefinition } from './lib/system.js';
 import { ALL_SYSTEMS } from './lib/systems/index.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
+import { runWrkBench } from './lib/wrk-rounds.js';
 
 const PRELOAD = path.join(REPO_ROOT, 'bench', 'lib', 'children', 'proxy-stats.mjs');
 
@@ -49,6 +50,7 @@ function parse(argv: string[]): Options {
     const name = argv[i]!;
     if (name === '--no-pin') options.pin = false;
     else if (name === '--quiet') options.timelines = false;
+    else if (!['--duration', '--rounds', '--connections', '--systems', '--body'].includes(name)) throw new OptionError(`unknown argument "${name}"`);
     else {
       const value = argv[++i];
       if (value === undefined) throw new OptionError(`${name}: missing value (see the header of bench/stability.ts)`);
@@ -59,10 +61,11 @@ function parse(argv: string[]): Options {
       else if (name === '--body') {
         if (value !== '100' && value !== '16384') throw new OptionError(`--body: expected 100 or 16384, got "${value}"`);
         options.body = Number(value);
-      } else throw new OptionError(`unknown argument "${name}"`);
+      }
     }
   }
   if (options.durationSeconds < 6) throw new OptionError('--duration: at least 6 seconds (the first and last are partial)');
+  options.systems.forEach(definitionFor); // an unknown id is a usage error
   return options;
 }
 
@@ -155,22 +158,4 @@ async function main(options: Options): Promise<number> {
   }
 }
 
-let options: Options;
-try {
-  options = parse(process.argv.slice(2));
-  options.systems.forEach(definitionFor);
-} catch (error) {
-  console.error((error as Error).message);
-  process.exit(2);
-}
-if (!wrkAvailable()) {
-  console.log('skip: wrk not found (apt-get install -y wrk)');
-  process.exit(0);
-}
-main(options).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runWrkBench(parse, main);

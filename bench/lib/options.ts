@@ -100,3 +100,24 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     pin: !booleans.has('no-pin') && env.BENCH_NO_PIN !== '1',
   };
 }
+
+/**
+ * The entry of a bench script: parse the arguments (a bad one prints its message and exits 2,
+ * the usage-error code), then run and exit with its code (1 on a thrown error).
+ */
+export function runBench<O>(parse: (argv: string[]) => O, run: (options: O) => Promise<number>): void {
+  let options: O;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  run(options).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -5,6 +5,7 @@
  */
 import { bodyPath, startBackends } from './backends.js';
 import { runWrk, wrkAvailable } from './load.js';
+import { runBench } from './options.js';
 import type { Pinning } from './pin.js';
 import { ProcessGroup } from './processes.js';
 import { startContenders, type Contender } from './rounds.js';
@@ -46,27 +47,11 @@ export async function measureWrkRounds(spec: WrkRounds): Promise<{ rows: RoundsR
   return { rows, skipped };
 }
 
-/**
- * The entry of a wrk rounds bench: parse the arguments (a bad one exits 2), skip with exit 0
- * when wrk is missing, then run and exit with its code (1 on a thrown error).
- */
+/** runBench for a script that needs wrk: without it, a skip line and exit 0. */
 export function runWrkBench<O>(parse: (argv: string[]) => O, run: (options: O) => Promise<number>): void {
-  let options: O;
-  try {
-    options = parse(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(2);
-  }
-  if (!wrkAvailable()) {
+  runBench(parse, async (options) => {
+    if (wrkAvailable()) return run(options);
     console.log('skip: wrk not found (apt-get install -y wrk)');
-    process.exit(0);
-  }
-  run(options).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+    return 0;
+  });
 }

@@ -29,7 +29,7 @@ import {
 } from './headers.js';
 import { isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc.js';
 import { PROXY_ERRORS, proxyErrorFor, sendProxyError, type ProxyErrorCode } from './responses.js';
-import { planBody, readBody } from './retry.js';
+import { planBody, readBody, type BodyPlan } from './retry.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
@@ -91,7 +91,7 @@ export class ProxyHandler implements PolicyAnswers {
       const log = this.#entry(req);
       const trace = this.#tracing?.startServer(log.method, log.path, log.host, req.headers);
       if (trace !== undefined) log.traceId = trace.traceId;
-      const record = new RequestRecord(req, log, trace);
+      const record = new RequestRecord(req, log, trace, this.#onAccessLog !== undefined);
       // The router gets the full target: it keeps the query in upstreamPath.
       this.#routedHeaders = req.headers;
       const match = this.#router.match(log.host, req.url ?? '/', this.#routedHeader);
@@ -117,7 +117,7 @@ export class ProxyHandler implements PolicyAnswers {
    */
   refuse(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean): void {
     const log = this.#entry(req);
-    const record = new RequestRecord(req, log, undefined);
+    const record = new RequestRecord(req, log, undefined, this.#onAccessLog !== undefined);
     log.error = code;
     log.status = this.#sendError(res, code, closeConnection, log);
     record.write(this.#services.of(UNROUTED), this.#onAccessLog);
@@ -133,34 +133,20 @@ export class ProxyHandler implements PolicyAnswers {
     const policy = match.policy;
     const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
     if (policy?.hasSteps === true || policy?.concurrency !== undefined || plan.kind === 'buffer') {
-      void this.#forwardAfterWaits(req, res, match, record);
+      void this.#forwardAfterWaits(req, res, match, record, plan);
       return;
     }
-    const log = record.log;
-    if (plan.kind === 'too_large') {
-      log.status = this.#proxyError(req, res, 'body_too_large', log);
-      this.#finish(res, record, this.#services.of(match.service));
-      return;
-    }
+    if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
     const peer = peerAddress(req);
     const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
-    // Pick before reading the body: no instance means an immediate 503.
-    const endpoint = match.pick(ctx);
-    if (endpoint === undefined) {
-      log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
-      this.#finish(res, record, this.#services.of(match.service));
-      return;
-    }
-    let signal: AbortSignal | undefined;
-    if (plan.kind === 'stream') {
-      log.bytesIn = plan.length;
-      if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
-    }
+    const endpoint = this.#pickFirst(req, res, match, record, ctx);
+    if (endpoint === undefined) return;
+    const signal = this.#streamed(req, record.log, plan);
     this.#send(req, res, match, record, peer, ctx, endpoint, undefined, plan.kind === 'stream', signal, undefined);
   }
 
   /** #forward for a request that may wait before its first attempt: policy steps, a buffered body, a concurrency slot. */
-  async #forwardAfterWaits(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord): Promise<void> {
+  async #forwardAfterWaits(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord, firstPlan: BodyPlan): Promise<void> {
     const log = record.log;
     try {
       const peer = peerAddress(req);
@@ -175,20 +161,13 @@ export class ProxyHandler implements PolicyAnswers {
         if (admitted !== true && admitted !== false) admitted = await admitted;
         if (!admitted) return this.#finish(res, record, this.#services.of(match.service));
       }
-      const plan = planBody(req, this.#retryBufferBytes, this.#maxBodyBytes);
-      if (plan.kind === 'too_large') {
-        log.status = this.#proxyError(req, res, 'body_too_large', log);
-        return this.#finish(res, record, this.#services.of(match.service));
-      }
+      // Planned again after request steps: one may have edited the headers that frame the body.
+      const plan = policy?.hasSteps === true ? planBody(req, this.#retryBufferBytes, this.#maxBodyBytes) : firstPlan;
+      if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
       const ctx = createPickContext(req, clientIp);
-      // Pick before reading the body: no instance means an immediate 503.
-      let endpoint = match.pick(ctx);
-      if (endpoint === undefined) {
-        log.status = this.#proxyError(req, res, 'no_healthy_instance', log);
-        return this.#finish(res, record, this.#services.of(match.service));
-      }
+      let endpoint = this.#pickFirst(req, res, match, record, ctx);
+      if (endpoint === undefined) return;
       let body: Buffer | undefined;
-      let signal: AbortSignal | undefined;
       if (plan.kind === 'buffer') {
         body = await readBody(req, plan.length);
         if (body === undefined) {
@@ -197,10 +176,8 @@ export class ProxyHandler implements PolicyAnswers {
           return this.#finish(res, record, this.#services.of(match.service));
         }
         log.bytesIn = body.length;
-      } else if (plan.kind === 'stream') {
-        log.bytesIn = plan.length;
-        if (plan.length === undefined && this.#maxBodyBytes > 0) signal = this.#limitChunkedBody(req, log);
       }
+      const signal = this.#streamed(req, log, plan);
       // A concurrency limit takes its slot once the body is in: a slow upload holds none.
       const limit = policy?.concurrency;
       if (limit !== undefined) {
@@ -208,7 +185,8 @@ export class ProxyHandler implements PolicyAnswers {
         if (admitted instanceof Promise) admitted = await admitted;
         if (typeof admitted === 'string') {
           log.error = admitted;
-          log.status = admitted === 'overloaded' ? this.#proxyError(req, res, 'overloaded', log) : 499;
+          if (admitted === 'overloaded') return this.#answerError(req, res, match, record, 'overloaded');
+          log.status = 499;
           return this.#finish(res, record, this.#services.of(match.service));
         }
         endpoint = admitted;
@@ -217,6 +195,26 @@ export class ProxyHandler implements PolicyAnswers {
     } catch (err) {
       this.crashed(res, err);
     }
+  }
+
+  /** The first instance, picked before the body is read (no instance: an immediate 503, answered here). */
+  #pickFirst(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord, ctx: RequestPickContext): Endpoint | undefined {
+    const endpoint = match.pick(ctx);
+    if (endpoint === undefined) this.#answerError(req, res, match, record, 'no_healthy_instance');
+    return endpoint;
+  }
+
+  /** A streamed body: its length into the log, and for a chunked one under a size limit the signal that ends the attempt past it. */
+  #streamed(req: IncomingMessage, log: AccessLogEntry, plan: BodyPlan): AbortSignal | undefined {
+    if (plan.kind !== 'stream') return undefined;
+    log.bytesIn = plan.length;
+    return plan.length === undefined && this.#maxBodyBytes > 0 ? this.#limitChunkedBody(req, log) : undefined;
+  }
+
+  /** A routed request answered with a proxy error before any attempt, then recorded. */
+  #answerError(req: IncomingMessage, res: ServerResponse, match: RouteMatch, record: RequestRecord, code: ProxyErrorCode): void {
+    record.log.status = this.#proxyError(req, res, code, record.log);
+    this.#finish(res, record, this.#services.of(match.service));
   }
 
   /** The upstream request's headers, then the attempt loop; it reports to the exchange (answered or crashed). */

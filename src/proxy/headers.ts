@@ -80,7 +80,6 @@ export function clientResponseHead(raw: readonly string[], requestId: string): s
   head.length = length;
   if (connection === undefined || equalsLowerCase(connection, 'keep-alive')) return head;
   const value = connection.toLowerCase();
-  if (value === 'keep-alive') return head;
   // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
   const named = connectionNames(value);
   return head.filter((_, i, list) => !named.has(list[i - (i % 2)]!.toLowerCase()));

@@ -16,14 +16,17 @@ const UPSTREAM_ERRORS: ReadonlySet<string> = new Set(UPSTREAM_ERROR_REASONS);
 
 export class RequestRecord {
   readonly started = performance.now();
-  readonly #socket: Socket;
-  readonly #bytesBefore: number;
+  /** Where the answer's bytes are counted, for the access log only (node:net's bytesWritten copies the write queue). */
+  readonly #socket: Socket | undefined;
+  readonly #bytesBefore: number = 0;
 
   constructor(
     req: IncomingMessage,
     readonly log: AccessLogEntry,
     readonly trace: ServerTrace | undefined,
+    accessLogged: boolean,
   ) {
+    if (!accessLogged) return;
     this.#socket = countingSocket(req);
     this.#bytesBefore = this.#socket.bytesWritten;
   }
@@ -38,7 +41,7 @@ export class RequestRecord {
     metrics.duration.observe(durationMs / 1000);
     // The dashboard's 15-minute series: 5xx answers and upstream failures count as errors.
     if (log.status !== 0) metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
-    if (onAccessLog !== undefined) {
+    if (onAccessLog !== undefined && this.#socket !== undefined) {
       log.durationMs = durationMs;
       log.bytesOut = this.#socket.bytesWritten - this.#bytesBefore;
       onAccessLog(log);

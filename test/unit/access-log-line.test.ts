@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AccessLogEntry } from '../../src/access-log.js';
 import { encodeLine, maxLineBytes } from '../../src/access-log-line.js';
+import { accessLogEntry } from '../helpers/access-log-entry.js';
 
 /** The line as the access log built it as a string before access-log-line.ts: the reference. */
 function referenceLine(entry: AccessLogEntry, time: string, pid: number): string {
@@ -21,27 +22,9 @@ function referenceLine(entry: AccessLogEntry, time: string, pid: number): string
   return `${line},"msg":"request"}\n`;
 }
 
+/** The entry these tests encode: a request id and path like real ones. */
 function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
-  return {
-    requestId: '0a1b2c3d4e5f-1z',
-    method: 'GET',
-    host: 'orders.localhost',
-    path: '/api/orders',
-    service: 'orders',
-    routeId: 'convention',
-    instance: 'orders/o-1',
-    status: 200,
-    bytesIn: undefined,
-    bytesOut: 120,
-    durationMs: 1.23456789,
-    upstreamMs: 0.5,
-    retries: 0,
-    error: undefined,
-    protocol: 'HTTP/1.1',
-    grpcStatus: undefined,
-    traceId: undefined,
-    ...overrides,
-  };
+  return accessLogEntry({ requestId: '0a1b2c3d4e5f-1z', path: '/api/orders', ...overrides });
 }
 
 const TIME = '2026-12-05T23:59:59.123Z';

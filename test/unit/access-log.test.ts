@@ -3,31 +3,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../../src/access-log.js';
-import type { AccessLogEntry } from '../../src/access-log.js';
 import { testTempDir } from '../helpers/temp-dir.js';
+import { accessLogEntry } from '../helpers/access-log-entry.js';
 
-function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
-  return {
-    requestId: 'r-1',
-    method: 'GET',
-    host: 'orders.localhost',
-    path: '/',
-    service: 'orders',
-    routeId: 'convention',
-    instance: 'orders/o-1',
-    status: 200,
-    bytesIn: undefined,
-    bytesOut: 120,
-    durationMs: 1.23456789,
-    upstreamMs: 0.5,
-    retries: 0,
-    error: undefined,
-    protocol: 'HTTP/1.1',
-    grpcStatus: undefined,
-    traceId: undefined,
-    ...overrides,
-  };
-}
+const entry = accessLogEntry;
 
 function readLines(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8')
