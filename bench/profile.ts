@@ -105,6 +105,8 @@ async function startProxy(name: string, extra: string[], backends: http.Server[]
   const port = await freePort();
   const adminPort = await freePort();
   const config = path.join(dir, 'waypost.yaml');
+  // A variant's top-level key replaces the bench's own (e.g. `accessLog: "off"`).
+  const overridden = new Set(extra.flatMap((yaml) => [...yaml.matchAll(/^(\w+):/gm)].map((m) => m[1]!)));
   writeFileSync(
     config,
     [
@@ -116,8 +118,10 @@ async function startProxy(name: string, extra: string[], backends: http.Server[]
       ...(engine ? [`engine: ${engine}`] : []),
       ...(policyDefaults ? [`defaults: ${policyDefaults}`] : []),
       'logLevel: warn',
-      ...extra,
-    ].join('\n'),
+    ]
+      .filter((line) => !overridden.has(line.slice(0, line.indexOf(':'))))
+      .concat(extra)
+      .join('\n'),
   );
   const nodeArgs = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), cli, 'proxy', '--config', config];
   const out = openSync('/dev/null', 'w');

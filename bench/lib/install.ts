@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { hasCommand } from './pin.js';
 
-const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy', wrk: 'wrk', h2load: 'nghttp2-client' };
+const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy', wrk: 'wrk', h2load: 'nghttp2-client', valgrind: 'valgrind' };
 
 /** `commands`: the ones this script needs (bench/run.ts: the peers and wrk; bench/h2.ts: h2load too). */
 export function installMissingPeers(allowed: boolean, commands = ['nginx', 'haproxy', 'caddy', 'wrk']): void {

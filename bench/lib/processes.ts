@@ -108,10 +108,16 @@ export class Started {
 export class ProcessGroup {
   private readonly running = new Set<Started>();
   private handlersInstalled = false;
+  /**
+   * A command every later start runs under (bench/instructions.ts: valgrind), e.g.
+   * `['valgrind', '--tool=callgrind']`; empty = none. Set after the backends started.
+   */
+  wrapper: readonly string[] = [];
 
   /** Start `command args`, pinned when asked, tracked until stopped. */
   start(name: string, command: string, args: string[], options: StartOptions = {}): Started {
     this.installExitHandlers();
+    if (this.wrapper.length > 0) [command, args] = [this.wrapper[0]!, [...this.wrapper.slice(1), command, ...args]];
     const [file, argv] =
       options.cpu === undefined ? [command, args] : ['taskset', ['-c', String(options.cpu), command, ...args]];
     const stdio: StdioOptions = ['ignore', options.stdout ?? 'pipe', 'pipe'];

@@ -29,7 +29,9 @@ function nginxConfig(tmp: string, port: number, backends: number[], keepalive: n
   // does not reconnect, so the default would end its clients early.
   const clientLimit = protocols.http2 ? '\n  keepalive_requests 10000000;' : '';
   const servers = backends.map((b) => `    server 127.0.0.1:${b};`).join('\n');
-  return `worker_processes ${workers};
+  // workers 0: one process and no master (bench/instructions.ts: valgrind cannot reach a forked worker).
+  const processes = workers === 0 ? 'master_process off;\nworker_processes 1;' : `worker_processes ${workers};`;
+  return `${processes}
 daemon off;
 pid ${tmp}/nginx.pid;
 error_log ${tmp}/error.log warn;
@@ -57,7 +59,7 @@ ${forward}
 
 /**
  * nginx with an upstream keepalive pool of `keepalive` (per worker) and `workers` worker
- * processes; `id`/`label` default to the HTTP/1.1 rows.
+ * processes (0: no master, the one process serves); `id`/`label` default to the HTTP/1.1 rows.
  */
 export function nginx(
   keepalive: number,

@@ -1,0 +1,237 @@
+/**
+ * User-space instructions per proxied request, counted by valgrind's callgrind: the CPU measure
+ * this machine's drift cannot move. CPU µs per request swings 2× within minutes here (a
+ * log-on/log-off pair measured 38.8–71.4 µs for the same build in one run); an instruction count
+ * repeats to about 0.2 % whatever else runs. It leaves out the kernel (syscalls, loopback TCP:
+ * bench/syscalls.ts counts those, and Waypost makes the prototype's) and cache and branch
+ * effects, so it ranks user-space work, which is where Waypost's gap to nginx is.
+ *
+ *   npx tsx bench/instructions.ts [--systems nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log]
+ *                                 [--requests 5000] [--warmup 20000] [--rounds 2] [--connections 8]
+ *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--no-pin] [--no-install]
+ *
+ * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
+ * `--warmup` requests run at near full speed, so V8 optimizes the request path as it would),
+ * then instrumentation goes on, 1,000 more requests re-translate the code, and in each round the
+ * counters are zeroed (`callgrind_control -z`), exactly `--requests` keep-alive requests are sent
+ * (autocannon, `--connections` at a time) and the counters are dumped (`-d`): every process of
+ * the system's tree is counted, helper threads included (V8's GC and compiler threads). nginx runs
+ * as one process (`master_process off`): valgrind cannot reach a worker forked by a master.
+ * Rounds interleave the systems; the table gives each system's median and its range.
+ * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
+ * change, in instructions. `--top N` prints the N costliest functions of each system's last
+ * round (JIT-compiled JavaScript shows as one address per code object).
+ *
+ * Caddy is not offered: Go's runtime does not run under valgrind.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { bodyPath, startBackends } from './lib/backends.js';
+import { installMissingPeers } from './lib/install.js';
+import { choosePinning, hasCommand } from './lib/pin.js';
+import { ProcessGroup, sleep } from './lib/processes.js';
+import { median } from './lib/rounds.js';
+import type { RunningSystem, SystemContext } from './lib/system.js';
+import { ALL_SYSTEMS } from './lib/systems/index.js';
+import { nginx } from './lib/systems/nginx.js';
+import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : args[i + 1]!;
+};
+const requests = Number(flag('requests', '5000'));
+const warmup = Number(flag('warmup', '20000'));
+const rounds = Number(flag('rounds', '2'));
+const connections = Number(flag('connections', '8'));
+const bodyBytes = Number(flag('body', '100'));
+const top = Number(flag('top', '0'));
+const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', '')) : undefined;
+const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
+  .split(',')
+  .flatMap((id) => (baseCli !== undefined && id.startsWith('waypost') ? [id, `${id}@base`] : [id]));
+/** Requests sent once instrumentation is on, before the first round: the code is translated again. */
+const INSTRUMENTED_WARMUP = 1000;
+/** Not offered: Go's runtime does not run under valgrind; `direct` has no process of its own. */
+const UNSUPPORTED = new Set(['caddy', 'direct']);
+
+type Starter = (context: SystemContext) => Promise<RunningSystem>;
+
+function starterFor(id: string): Starter {
+  const base = /^waypost-(raw|undici|http-proxy)(-log)?@base$/.exec(id);
+  if (base !== null) {
+    return (context) => startWaypost(context, { engine: base[1] as WaypostEngine, accessLog: base[2] ? 'stdout' : 'off', cli: baseCli! });
+  }
+  // nginx as one process: valgrind cannot reach a worker forked by a master.
+  const definition = id === 'nginx-ka64' ? nginx(64, undefined, id, 'nginx keepalive 64', 0) : ALL_SYSTEMS.find((system) => system.id === id);
+  if (definition === undefined || UNSUPPORTED.has(id)) {
+    const known = ALL_SYSTEMS.map((system) => system.id).filter((known) => !UNSUPPORTED.has(known));
+    throw new Error(`--systems: ${definition === undefined ? 'unknown' : 'not under valgrind'} ${id}; known: ${known.join(', ')}`);
+  }
+  return async (context) => {
+    const reason = await definition.unavailable();
+    if (reason !== undefined) throw new Error(`${id}: ${reason}`);
+    return definition.start(context);
+  };
+}
+
+/**
+ * `amount` requests, `connections` at a time, one in flight per connection; returns how many
+ * were answered. A few errors are allowed: nginx closes a client connection after 1,000 requests
+ * (keepalive_requests), and a request sent as it closes fails.
+ */
+async function drive(running: RunningSystem, amount: number): Promise<number> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
+    connections,
+    amount,
+    timeout: 60,
+    headers: running.hostHeader ? { host: running.hostHeader } : {},
+  });
+  if (result.non2xx > 0 || result.errors + result.timeouts > amount / 100) {
+    throw new Error(`load saw ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return (result as unknown as Record<'2xx', number>)['2xx'];
+}
+
+/** `pid` and every process below it (nginx's worker under its master). */
+function processTree(pid: number): number[] {
+  const found = [pid];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return found;
+  }
+  for (const task of tasks) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    for (const child of children ? children.split(' ') : []) found.push(...processTree(Number(child)));
+  }
+  return found;
+}
+
+function callgrindControl(options: string[], pid: number): void {
+  execFileSync('callgrind_control', [...options, String(pid)], { stdio: 'ignore', timeout: 60_000 });
+}
+
+/**
+ * The newest dump of `pid` in `dir` and its instruction total. Found by the `pid:` line inside:
+ * a forked child (nginx's worker) writes under its parent's file name.
+ */
+function lastDump(dir: string, pid: number): { file: string; instructions: number } {
+  const dumps = readdirSync(dir)
+    .filter((name) => /^callgrind\.\d+\.\d+$/.test(name))
+    .map((name) => path.join(dir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  for (const file of dumps) {
+    const text = readFileSync(file, 'utf8');
+    if (!new RegExp(`^pid: ${pid}$`, 'm').test(text)) continue;
+    const summary = /^summary: (\d+)$/m.exec(text);
+    if (summary === null) throw new Error(`${file} has no summary line`);
+    return { file, instructions: Number(summary[1]) };
+  }
+  throw new Error(`no callgrind dump of ${pid} in ${dir} (it holds ${readdirSync(dir).join(' ')})`);
+}
+
+interface Measured {
+  perRequest: number;
+  /** The dump of the process that did most of the work (for --top). */
+  busiest: string;
+}
+
+async function measure(running: RunningSystem, dir: string): Promise<Measured> {
+  const pids = processTree(running.pid!);
+  for (const pid of pids) callgrindControl(['-z'], pid);
+  const answered = await drive(running, requests);
+  let total = 0;
+  let busiest = { file: '', instructions: -1 };
+  for (const pid of pids) {
+    callgrindControl(['-d'], pid);
+    const dump = lastDump(dir, pid);
+    total += dump.instructions;
+    if (dump.instructions > busiest.instructions) busiest = dump;
+  }
+  return { perRequest: total / answered, busiest: busiest.file };
+}
+
+/** callgrind_annotate's costliest functions, one line each. */
+function topFunctions(file: string, count: number): string[] {
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const lines = text.split('\n').filter((line) => /^\s*[\d,]+ \(\s*[\d.]+%\)\s+\S/.test(line) && !line.includes('PROGRAM TOTALS'));
+  return lines.slice(0, count).map((line) => `  ${line.trim().replace(/ \[[^\]]*\]$/, '')}`);
+}
+
+function report(results: Map<string, Measured[]>): string {
+  const ids = [...results.keys()];
+  const perRequest = (id: string): number => median(results.get(id)!.map((m) => m.perRequest));
+  const reference = results.has('nginx-ka64') ? 'nginx-ka64' : results.has('raw-proto') ? 'raw-proto' : undefined;
+  const lines = [`| system | instructions/request (median) | range over rounds | × ${reference ?? '—'} |`, '|---|---:|---:|---:|'];
+  for (const id of ids) {
+    const values = results.get(id)!.map((m) => m.perRequest);
+    const range = `${Math.round(Math.min(...values)).toLocaleString('en')}–${Math.round(Math.max(...values)).toLocaleString('en')}`;
+    const ratio = reference === undefined ? '—' : (perRequest(id) / perRequest(reference)).toFixed(2);
+    lines.push(`| ${id} | ${Math.round(perRequest(id)).toLocaleString('en')} | ${range} | ${ratio} |`);
+  }
+  for (const id of ids.filter((id) => results.has(`${id}@base`))) {
+    const ratios = results.get(id)!.map((m, round) => m.perRequest / results.get(`${id}@base`)![round]!.perRequest);
+    lines.push('', `${id} / ${id}@base: ${median(ratios).toFixed(4)} (rounds: ${ratios.map((r) => r.toFixed(4)).join(' ')})`);
+  }
+  if (top > 0) {
+    for (const id of ids) lines.push('', `${id}: costliest functions, last round (instructions for ${requests} requests)`, ...topFunctions(results.get(id)!.at(-1)!.busiest, top));
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  installMissingPeers(!args.includes('--no-install') && process.env.BENCH_NO_INSTALL !== '1', ['valgrind', 'nginx', 'haproxy']);
+  if (!hasCommand('callgrind_control')) throw new Error('valgrind not found (apt-get install -y valgrind)');
+  if (systemIds.some((id) => id.startsWith('waypost'))) {
+    const reason = await ensureWaypostBuilt();
+    if (reason) throw new Error(reason);
+  }
+  if (baseCli !== undefined && !existsSync(baseCli)) throw new Error(`--base-cli: ${baseCli} not found`);
+  const starters = new Map(systemIds.map((id) => [id, starterFor(id)]));
+  const group = new ProcessGroup();
+  const pinning = choosePinning(!args.includes('--no-pin'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-instructions-'));
+  console.log(
+    `instructions per request · callgrind · ${requests} requests × ${rounds} round(s) after ${warmup} warm-up, autocannon -c ${connections}, ${bodyBytes} B · ${pinning.description}`,
+  );
+  try {
+    const backends = await startBackends(group, pinning);
+    // Everything started from here runs under callgrind; the backends and the load do not.
+    group.wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(dir, 'callgrind.%p')}`, '--quiet'];
+    const running = new Map<string, RunningSystem>();
+    for (const [id, start] of starters) {
+      const system = await start({ backends, group, pinning, tmpDir: mkdtempSync(path.join(dir, `${id}-`)) });
+      await drive(system, warmup).catch((error: Error) => {
+        throw new Error(`${id}: ${error.message}`);
+      });
+      for (const pid of processTree(system.pid!)) callgrindControl(['-i', 'on'], pid);
+      await sleep(100);
+      await drive(system, INSTRUMENTED_WARMUP);
+      running.set(id, system);
+      console.log(`${id}: started and warmed up`);
+    }
+    const results = new Map<string, Measured[]>(systemIds.map((id) => [id, []]));
+    for (let round = 0; round < rounds; round++) {
+      // A B C, then C B A.
+      for (const id of round % 2 === 0 ? systemIds : [...systemIds].reverse()) {
+        const measured = await measure(running.get(id)!, dir);
+        results.get(id)!.push(measured);
+        console.log(`round ${round + 1} ${id}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request`);
+      }
+    }
+    console.log(`\n${report(results)}`);
+  } finally {
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
