@@ -34,6 +34,7 @@ import type { Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
 import { RequestRecord } from './request-record.js';
+import { skipDrainOfEmptyBody } from './bodyless.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -137,6 +138,7 @@ export class ProxyHandler implements PolicyAnswers {
       return;
     }
     if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
+    if (plan.kind === 'none') skipDrainOfEmptyBody(req);
     const peer = peerAddress(req);
     const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
     const endpoint = this.#pickFirst(req, res, match, record, ctx);
@@ -164,6 +166,7 @@ export class ProxyHandler implements PolicyAnswers {
       // Planned again after request steps: one may have edited the headers that frame the body.
       const plan = policy?.hasSteps === true ? planBody(req, this.#retryBufferBytes, this.#maxBodyBytes) : firstPlan;
       if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
+      if (plan.kind === 'none') skipDrainOfEmptyBody(req);
       const ctx = createPickContext(req, clientIp);
       let endpoint = this.#pickFirst(req, res, match, record, ctx);
       if (endpoint === undefined) return;

@@ -109,7 +109,8 @@ export class PodmanEngine {
       .sort()
       .reverse();
     for (const mount of mounts) spawnSync('umount', ['-l', mount]);
-    rmSync(this.dir, { recursive: true, force: true });
+    // A container's cleanup process may still be writing under graph/ for a moment (ENOTEMPTY): retried.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 
   async #startService(): Promise<void> {
