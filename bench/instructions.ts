@@ -12,15 +12,16 @@
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
  * `--warmup` requests run at near full speed, so V8 optimizes the request path as it would),
- * then instrumentation goes on, 1,000 more requests re-translate the code, and in each round the
- * counters are zeroed (`callgrind_control -z`), exactly `--requests` keep-alive requests are sent
- * (autocannon, `--connections` at a time) and the counters are dumped (`-d`): every process of
- * the system's tree is counted, helper threads included (V8's GC and compiler threads). nginx runs
- * as one process (`master_process off`): valgrind cannot reach a worker forked by a master.
+ * then instrumentation goes on. In each round 3,000 requests warm the system again (idle while
+ * the others ran, V8 may have flushed code), the counters are zeroed (`callgrind_control -z`),
+ * exactly `--requests` keep-alive requests are sent (autocannon, `--connections` at a time) and
+ * the counters are dumped (`-d`): every process of the system's tree is counted, helper threads
+ * included (V8's GC and compiler threads). nginx runs as one process (`master_process off`):
+ * valgrind cannot reach a worker forked by a master.
  * Rounds interleave the systems; the table gives each system's median and its range.
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
  * change, in instructions. `--top N` prints the N costliest functions of each system's last
- * round (JIT-compiled JavaScript shows as one address per code object).
+ * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
  *
  * Caddy is not offered: Go's runtime does not run under valgrind.
  */
@@ -54,8 +55,8 @@ const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', ''))
 const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
   .split(',')
   .flatMap((id) => (baseCli !== undefined && id.startsWith('waypost') ? [id, `${id}@base`] : [id]));
-/** Requests sent once instrumentation is on, before the first round: the code is translated again. */
-const INSTRUMENTED_WARMUP = 1000;
+/** Requests sent once instrumentation is on and before each round: the code is translated and optimized again. */
+const INSTRUMENTED_WARMUP = 3000;
 /** Not offered: Go's runtime does not run under valgrind; `direct` has no process of its own. */
 const UNSUPPORTED = new Set(['caddy', 'direct']);
 
@@ -139,30 +140,72 @@ function lastDump(dir: string, pid: number): { file: string; instructions: numbe
 
 interface Measured {
   perRequest: number;
-  /** The dump of the process that did most of the work (for --top). */
+  /** The dump of the process that did most of the work, and its pid (for --top). */
   busiest: string;
+  busiestPid: number;
 }
 
 async function measure(running: RunningSystem, dir: string): Promise<Measured> {
+  // Idle while the other systems were measured, V8 may have flushed bytecode and dropped
+  // optimized code: warmed again first, so a round counts the steady state, not recompiling.
+  await drive(running, INSTRUMENTED_WARMUP);
   const pids = processTree(running.pid!);
   for (const pid of pids) callgrindControl(['-z'], pid);
   const answered = await drive(running, requests);
   let total = 0;
-  let busiest = { file: '', instructions: -1 };
+  let busiest = { file: '', instructions: -1, pid: 0 };
   for (const pid of pids) {
     callgrindControl(['-d'], pid);
     const dump = lastDump(dir, pid);
     total += dump.instructions;
-    if (dump.instructions > busiest.instructions) busiest = dump;
+    if (dump.instructions > busiest.instructions) busiest = { ...dump, pid };
   }
-  return { perRequest: total / answered, busiest: busiest.file };
+  return { perRequest: total / answered, busiest: busiest.file, busiestPid: busiest.pid };
 }
 
-/** callgrind_annotate's costliest functions, one line each. */
-function topFunctions(file: string, count: number): string[] {
-  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  const lines = text.split('\n').filter((line) => /^\s*[\d,]+ \(\s*[\d.]+%\)\s+\S/.test(line) && !line.includes('PROGRAM TOTALS'));
-  return lines.slice(0, count).map((line) => `  ${line.trim().replace(/ \[[^\]]*\]$/, '')}`);
+/**
+ * callgrind_annotate's costliest functions (self cost), one line each. JIT-compiled JavaScript,
+ * which callgrind knows only by address, is named from V8's perf map (`--perf-basic-prof`,
+ * /tmp/perf-PID.map) and summed per function over its code objects (baseline, optimized).
+ */
+function topFunctions(file: string, pid: number, count: number): string[] {
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const jit = perfMap(pid);
+  const costs = new Map<string, number>();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.+?)(?: \[[^\]]*\])?$/.exec(line);
+    if (match === null || line.includes('PROGRAM TOTALS')) continue;
+    const cost = Number(match[1]!.replaceAll(',', ''));
+    const address = /^\?\?\?:0x([0-9a-f]+)$/.exec(match[2]!);
+    const name = address === null ? match[2]!.replace(/^\?\?\?:/, '') : (jit(Number.parseInt(address[1]!, 16)) ?? match[2]!);
+    costs.set(name, (costs.get(name) ?? 0) + cost);
+    total += cost;
+  }
+  return [...costs]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, cost]) => `  ${Math.round(cost / requests).toLocaleString('en').padStart(7)}  ${((cost / total) * 100).toFixed(1).padStart(4)}%  ${name.slice(0, 140)}`);
+}
+
+/** Address → JavaScript function name from /tmp/perf-PID.map (`start size name`, hex); nothing when absent. */
+function perfMap(pid: number): (address: number) => string | undefined {
+  const file = `/tmp/perf-${pid}.map`;
+  if (!existsSync(file)) return () => undefined;
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => ({ start: Number.parseInt(match[1]!, 16), size: Number.parseInt(match[2]!, 16), name: shortName(match[3]!) }));
+  return (address) => entries.findLast((entry) => address >= entry.start && address < entry.start + entry.size)?.name;
+}
+
+/** `JS:*requestHead file:///…/dist/proxy/engines/raw-request-head.js:6:28` → `JS requestHead dist/proxy/engines/raw-request-head.js:6`. */
+function shortName(name: string): string {
+  return name
+    .replace(/^(\w+):[*~^+-]?/, 'JS ')
+    .replace(/file:\/\/\S*?\/(dist|src|node_modules|bench)\//, '$1/')
+    .replace(/:(\d+):\d+$/, ':$1');
 }
 
 function report(results: Map<string, Measured[]>): string {
@@ -181,7 +224,10 @@ function report(results: Map<string, Measured[]>): string {
     lines.push('', `${id} / ${id}@base: ${median(ratios).toFixed(4)} (rounds: ${ratios.map((r) => r.toFixed(4)).join(' ')})`);
   }
   if (top > 0) {
-    for (const id of ids) lines.push('', `${id}: costliest functions, last round (instructions for ${requests} requests)`, ...topFunctions(results.get(id)!.at(-1)!.busiest, top));
+    for (const id of ids) {
+      const last = results.get(id)!.at(-1)!;
+      lines.push('', `${id}: costliest functions by self cost, last round (instructions per request, share)`, ...topFunctions(last.busiest, last.busiestPid, top));
+    }
   }
   return lines.join('\n');
 }
@@ -201,11 +247,13 @@ async function main(): Promise<void> {
   console.log(
     `instructions per request · callgrind · ${requests} requests × ${rounds} round(s) after ${warmup} warm-up, autocannon -c ${connections}, ${bodyBytes} B · ${pinning.description}`,
   );
+  const running = new Map<string, RunningSystem>();
   try {
     const backends = await startBackends(group, pinning);
     // Everything started from here runs under callgrind; the backends and the load do not.
     group.wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(dir, 'callgrind.%p')}`, '--quiet'];
-    const running = new Map<string, RunningSystem>();
+    // V8 names its JIT code in /tmp/perf-PID.map for --top (Node systems; others ignore the variable).
+    if (top > 0) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
     for (const [id, start] of starters) {
       const system = await start({ backends, group, pinning, tmpDir: mkdtempSync(path.join(dir, `${id}-`)) });
       await drive(system, warmup).catch((error: Error) => {
@@ -230,6 +278,7 @@ async function main(): Promise<void> {
   } finally {
     await group.stopAll();
     rmSync(dir, { recursive: true, force: true });
+    for (const system of running.values()) rmSync(`/tmp/perf-${system.pid}.map`, { force: true });
   }
 }
 

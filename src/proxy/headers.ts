@@ -19,7 +19,9 @@ function stripHopByHop(headers: IncomingHttpHeaders): void {
       if (name && name !== 'via') delete headers[name];
     }
   }
-  for (let i = 0; i < HOP_BY_HOP_NAMES.length; i++) if (headers[HOP_BY_HOP_NAMES[i]!] !== undefined) delete headers[HOP_BY_HOP_NAMES[i]!];
+  // One pass over the fields the request has: a set lookup per field, rather than a load per
+  // hop-by-hop name (loads of absent keys by a varying name are V8's slow, megamorphic kind).
+  for (const name in headers) if (HOP_BY_HOP.has(name)) delete headers[name];
 }
 
 /** The hop-by-hop names as a list: walked per request without an iterator. */
