@@ -12,13 +12,15 @@
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
  * `--warmup` requests run at near full speed, so V8 optimizes the request path as it would),
- * then instrumentation goes on. In each round 3,000 requests warm the system again (idle while
- * the others ran, V8 may have flushed code), the counters are zeroed (`callgrind_control -z`),
- * exactly `--requests` keep-alive requests are sent (autocannon, `--connections` at a time) and
- * the counters are dumped (`-d`): every process of the system's tree is counted, helper threads
- * included (V8's GC and compiler threads). nginx runs as one process (`master_process off`):
- * valgrind cannot reach a worker forked by a master.
- * Rounds interleave the systems; the table gives each system's median and its range.
+ * then instrumentation goes on and 3,000 more requests re-translate the code. In each round the
+ * counters are zeroed (`callgrind_control -z`), exactly `--requests` keep-alive requests are sent
+ * (autocannon, `--connections` at a time) and the counters are dumped (`-d`): every process of
+ * the system's tree is counted, helper threads included (V8's GC and compiler threads). nginx
+ * runs as one process (`master_process off`): valgrind cannot reach a worker forked by a master.
+ * Systems are measured one after another, each in back-to-back rounds: a count does not drift
+ * with the machine, so there is nothing to interleave against, and a Node process left idle
+ * while others ran had V8 drop and recompile code (rounds then differed by up to 50 %). The
+ * table gives each system's median and range.
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
  * change, in instructions. `--top N` prints the N costliest functions of each system's last
  * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
@@ -55,7 +57,7 @@ const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', ''))
 const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
   .split(',')
   .flatMap((id) => (baseCli !== undefined && id.startsWith('waypost') ? [id, `${id}@base`] : [id]));
-/** Requests sent once instrumentation is on and before each round: the code is translated and optimized again. */
+/** Requests sent once instrumentation is on, before the first round: the code is translated again. */
 const INSTRUMENTED_WARMUP = 3000;
 /** Not offered: Go's runtime does not run under valgrind; `direct` has no process of its own. */
 const UNSUPPORTED = new Set(['caddy', 'direct']);
@@ -146,9 +148,6 @@ interface Measured {
 }
 
 async function measure(running: RunningSystem, dir: string): Promise<Measured> {
-  // Idle while the other systems were measured, V8 may have flushed bytecode and dropped
-  // optimized code: warmed again first, so a round counts the steady state, not recompiling.
-  await drive(running, INSTRUMENTED_WARMUP);
   const pids = processTree(running.pid!);
   for (const pid of pids) callgrindControl(['-z'], pid);
   const answered = await drive(running, requests);
@@ -254,25 +253,22 @@ async function main(): Promise<void> {
     group.wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(dir, 'callgrind.%p')}`, '--quiet'];
     // V8 names its JIT code in /tmp/perf-PID.map for --top (Node systems; others ignore the variable).
     if (top > 0) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
+    const results = new Map<string, Measured[]>(systemIds.map((id) => [id, []]));
     for (const [id, start] of starters) {
       const system = await start({ backends, group, pinning, tmpDir: mkdtempSync(path.join(dir, `${id}-`)) });
+      running.set(id, system);
       await drive(system, warmup).catch((error: Error) => {
         throw new Error(`${id}: ${error.message}`);
       });
       for (const pid of processTree(system.pid!)) callgrindControl(['-i', 'on'], pid);
       await sleep(100);
       await drive(system, INSTRUMENTED_WARMUP);
-      running.set(id, system);
-      console.log(`${id}: started and warmed up`);
-    }
-    const results = new Map<string, Measured[]>(systemIds.map((id) => [id, []]));
-    for (let round = 0; round < rounds; round++) {
-      // A B C, then C B A.
-      for (const id of round % 2 === 0 ? systemIds : [...systemIds].reverse()) {
-        const measured = await measure(running.get(id)!, dir);
+      for (let round = 1; round <= rounds; round++) {
+        const measured = await measure(system, dir);
         results.get(id)!.push(measured);
-        console.log(`round ${round + 1} ${id}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request`);
+        console.log(`${id} round ${round}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request`);
       }
+      await system.stop();
     }
     console.log(`\n${report(results)}`);
   } finally {
