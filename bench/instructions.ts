@@ -7,7 +7,7 @@
  * effects, so it ranks user-space work, which is where Waypost's gap to nginx is.
  *
  *   npx tsx bench/instructions.ts [--systems nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log]
- *                                 [--requests 5000] [--warmup 20000] [--rounds 2] [--connections 8]
+ *                                 [--requests 10000] [--warmup 50000] [--rounds 3] [--connections 8]
  *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--no-pin] [--no-install]
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
@@ -47,9 +47,9 @@ const flag = (name: string, fallback: string): string => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? fallback : args[i + 1]!;
 };
-const requests = Number(flag('requests', '5000'));
-const warmup = Number(flag('warmup', '20000'));
-const rounds = Number(flag('rounds', '2'));
+const requests = Number(flag('requests', '10000'));
+const warmup = Number(flag('warmup', '50000'));
+const rounds = Number(flag('rounds', '3'));
 const connections = Number(flag('connections', '8'));
 const bodyBytes = Number(flag('body', '100'));
 const top = Number(flag('top', '0'));
@@ -202,7 +202,7 @@ function perfMap(pid: number): (address: number) => string | undefined {
 /** `JS:*requestHead file:///…/dist/proxy/engines/raw-request-head.js:6:28` → `JS requestHead dist/proxy/engines/raw-request-head.js:6`. */
 function shortName(name: string): string {
   return name
-    .replace(/^(\w+):[*~^+-]?/, 'JS ')
+    .replace(/^(\w+):([*~^+-]?)/, 'JS$2 ')
     .replace(/file:\/\/\S*?\/(dist|src|node_modules|bench)\//, '$1/')
     .replace(/:(\d+):\d+$/, ':$1');
 }

@@ -65,29 +65,82 @@ export function maxLineBytes(entry: AccessLogEntry): number {
   return FIXED_BYTES + text * MAX_BYTES_PER_CHAR;
 }
 
+/** Values longer than this are encoded each time rather than cached (a cache holds short, repeating values). */
+const MAX_CACHED_LENGTH = 256;
+/** Values one cache holds before it is emptied and starts over: hosts come from clients, so it is bounded. */
+const MAX_CACHED_VALUES = 1024;
+
+/**
+ * `,"key":"value"` of one low-cardinality field (method, host, service, routeId, instance,
+ * error), encoded once per distinct value and copied from then on (TypedArray#set: a memmove):
+ * nearly every line repeats them, and the byte-by-byte encode with its escape checks was most of
+ * a line's cost (bench/instructions.ts: ~800 instructions a field in the proxy).
+ */
+class RepeatedField {
+  readonly #byValue = new Map<string, Uint8Array>();
+
+  constructor(readonly key: string) {}
+
+  write(buffer: Buffer, offset: number, value: string): number {
+    let bytes = this.#byValue.get(value);
+    if (bytes === undefined) {
+      if (value.length > MAX_CACHED_LENGTH) return field(buffer, offset, this.key, value);
+      const scratch = Buffer.allocUnsafe(this.key.length + value.length * MAX_BYTES_PER_CHAR + 2);
+      bytes = new Uint8Array(scratch.subarray(0, field(scratch, 0, this.key, value)));
+      if (this.#byValue.size >= MAX_CACHED_VALUES) this.#byValue.clear();
+      this.#byValue.set(value, bytes);
+    }
+    buffer.set(bytes, offset);
+    return offset + bytes.length;
+  }
+}
+
+const METHOD = new RepeatedField(',"method":');
+const HOST = new RepeatedField(',"host":');
+const SERVICE = new RepeatedField(',"service":');
+const ROUTE_ID = new RepeatedField(',"routeId":');
+const INSTANCE = new RepeatedField(',"instance":');
+const ERROR = new RepeatedField(',"error":');
+
+/** `{"level":"info","time":"…","pid":…,"requestId":`: the same for every line of one millisecond. */
+let prefix = new Uint8Array(0);
+let prefixTime = '';
+let prefixPid = -1;
+
+function linePrefix(time: string, pid: number): Uint8Array {
+  if (time !== prefixTime || pid !== prefixPid) {
+    const scratch = Buffer.allocUnsafe(64 + time.length * MAX_BYTES_PER_CHAR);
+    let at = ascii(scratch, 0, '{"level":"info","time":"');
+    at = raw(scratch, at, time);
+    at = integer(scratch, ascii(scratch, at, '","pid":'), pid);
+    prefix = new Uint8Array(scratch.subarray(0, ascii(scratch, at, ',"requestId":')));
+    prefixTime = time;
+    prefixPid = pid;
+  }
+  return prefix;
+}
+
 /**
  * Writes the line of `entry` (newline included) at `offset` and returns the offset after it.
  * `buffer` must have maxLineBytes(entry) bytes free from `offset`.
  */
 export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, time: string, pid: number): number {
-  let at = ascii(buffer, offset, '{"level":"info","time":"');
-  at = ascii(buffer, at, time);
-  at = ascii(buffer, at, '","pid":');
-  at = integer(buffer, at, pid);
-  at = field(buffer, at, ',"requestId":', entry.requestId);
-  at = field(buffer, at, ',"method":', entry.method);
-  at = field(buffer, at, ',"host":', entry.host);
+  const start = linePrefix(time, pid);
+  buffer.set(start, offset);
+  let at = jsonString(buffer, offset + start.length, entry.requestId);
+  at = METHOD.write(buffer, at, entry.method);
+  at = HOST.write(buffer, at, entry.host);
   at = field(buffer, at, ',"path":', entry.path);
-  if (entry.service !== undefined) at = field(buffer, at, ',"service":', entry.service);
-  if (entry.routeId !== undefined) at = field(buffer, at, ',"routeId":', entry.routeId);
-  if (entry.instance !== undefined) at = field(buffer, at, ',"instance":', entry.instance);
+  if (entry.service !== undefined) at = SERVICE.write(buffer, at, entry.service);
+  if (entry.routeId !== undefined) at = ROUTE_ID.write(buffer, at, entry.routeId);
+  if (entry.instance !== undefined) at = INSTANCE.write(buffer, at, entry.instance);
   at = integer(buffer, ascii(buffer, at, ',"status":'), entry.status);
   if (entry.bytesIn !== undefined) at = integer(buffer, ascii(buffer, at, ',"bytesIn":'), entry.bytesIn);
   at = integer(buffer, ascii(buffer, at, ',"bytesOut":'), entry.bytesOut);
   at = milliseconds(buffer, ascii(buffer, at, ',"durationMs":'), entry.durationMs);
   at = milliseconds(buffer, ascii(buffer, at, ',"upstreamMs":'), entry.upstreamMs);
   at = integer(buffer, ascii(buffer, at, ',"retries":'), entry.retries);
-  if (entry.error !== undefined) at = field(buffer, at, ',"error":', entry.error);
+  if (entry.error !== undefined) at = ERROR.write(buffer, at, entry.error);
   at = ascii(buffer, at, entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"');
   if (entry.grpcStatus !== undefined) at = integer(buffer, ascii(buffer, at, ',"grpcStatus":'), entry.grpcStatus);
   if (entry.traceId !== undefined) {

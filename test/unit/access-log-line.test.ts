@@ -75,4 +75,19 @@ describe('encodeLine', () => {
       expect(encoded(value)).toBe(referenceLine(value, TIME, 4242));
     }
   });
+
+  it('writes the same bytes from its caches of repeated values, past their bound and for long values, and as time and pid change', () => {
+    const hosts = Array.from({ length: 2_500 }, (_, i) => `h${i}.example`);
+    hosts.push(`${'x'.repeat(300)}.example`, 'häst.example', 'a"b');
+    for (const round of [1, 2]) {
+      for (const [i, host] of hosts.entries()) {
+        const value = entry({ host, service: `s${i % 7}`, instance: `s${i % 7}/i${i % 3}`, error: i % 2 === 0 ? 'upstream_timeout' : undefined });
+        const time = `2026-12-05T23:59:59.${String(i % 1000).padStart(3, '0')}Z`;
+        const pid = round === 1 ? 4242 : 7;
+        const buffer = Buffer.alloc(maxLineBytes(value));
+        const end = encodeLine(buffer, 0, value, time, pid);
+        expect(buffer.subarray(0, end).toString('utf8')).toBe(referenceLine(value, time, pid));
+      }
+    }
+  });
 });
