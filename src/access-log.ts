@@ -40,6 +40,8 @@ export class AccessLog {
   #batchLength = 0;
   #lastMs = 0;
   #lastTime = '';
+  #lastSecond = -1;
+  #secondText = '';
   /** Batches dropped since the last report. */
   #dropped = 0;
   /** Bytes handed to the destination and not yet written or dropped. */
@@ -153,12 +155,23 @@ export class AccessLog {
     if (this.#unwritten <= 0) this.#onWritten?.();
   }
 
-  /** pino's ISO time, formatted once per millisecond: many lines share one under load. */
+  /**
+   * pino's ISO time, made once per millisecond (many lines share one under load) from the
+   * second's text, formatted once per second: toISOString costs ~8,500 instructions.
+   */
   #time(): string {
     const now = Date.now();
     if (now !== this.#lastMs) {
       this.#lastMs = now;
-      this.#lastTime = new Date(now).toISOString();
+      const millis = now % 1000;
+      const second = now - millis;
+      if (second !== this.#lastSecond) {
+        this.#lastSecond = second;
+        const iso = new Date(second).toISOString();
+        // `…T03:15:08.000Z` without `000Z`.
+        this.#secondText = iso.slice(0, iso.length - 4);
+      }
+      this.#lastTime = `${this.#secondText}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
     }
     return this.#lastTime;
   }

@@ -35,6 +35,29 @@ describe('AccessLog', () => {
     expect(lines[0]).not.toHaveProperty('grpcStatus');
   });
 
+  it("stamps each line with the time it was written, in toISOString's form", async () => {
+    const file = path.join(testTempDir('access'), 'access.log');
+    const log = new AccessLog(file);
+    const written: [number, number][] = [];
+    // Lines across several seconds' boundaries and millisecond values with one, two and three digits.
+    const until = Date.now() + 2_200;
+    while (Date.now() < until) {
+      const before = Date.now();
+      log.write(entry());
+      written.push([before, Date.now()]);
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    await log.close();
+    const times = readLines(file).map((line) => line.time as string);
+    expect(times).toHaveLength(written.length);
+    for (const [i, time] of times.entries()) {
+      const at = Date.parse(time);
+      expect(new Date(at).toISOString()).toBe(time);
+      expect(at).toBeGreaterThanOrEqual(written[i]![0]);
+      expect(at).toBeLessThanOrEqual(written[i]![1]);
+    }
+  });
+
   it('records the protocol and, for gRPC calls, the grpc-status', async () => {
     const file = path.join(testTempDir('access'), 'access.log');
     const log = new AccessLog(file);
