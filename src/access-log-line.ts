@@ -4,8 +4,10 @@
  * `JSON.stringify`-style string building gave, without building that string. A line used to
  * allocate ~1.7 KB (a string per field, a concatenation per piece, then the flattened line);
  * this writes the bytes one by one and allocates nothing for ASCII text and ordinary numbers.
- * Text that needs escaping or is not ASCII, and numbers out of the plain range, take the
- * general path (JSON.stringify / String) as before.
+ * Fields that repeat from line to line (method, host, service, route, instance, error, and the
+ * time-and-pid prefix) are encoded once per value and copied. Text that needs escaping or is
+ * not ASCII, and numbers out of the plain range, take the general path (JSON.stringify / String)
+ * as before.
  */
 
 /**
@@ -73,8 +75,7 @@ const MAX_CACHED_VALUES = 1024;
 /**
  * `,"key":"value"` of one low-cardinality field (method, host, service, routeId, instance,
  * error), encoded once per distinct value and copied from then on (TypedArray#set: a memmove):
- * nearly every line repeats them, and the byte-by-byte encode with its escape checks was most of
- * a line's cost (bench/instructions.ts: ~800 instructions a field in the proxy).
+ * nearly every line repeats them, so the per-character escape checks run once per value.
  */
 class RepeatedField {
   readonly #byValue = new Map<string, Uint8Array>();
