@@ -5,6 +5,7 @@
  */
 import { bodyPath, startBackends } from './backends.js';
 import { runWrk, wrkAvailable } from './load.js';
+import { installMissingPeers } from './install.js';
 import { runBench } from './options.js';
 import type { Pinning } from './pin.js';
 import { ProcessGroup } from './processes.js';
@@ -47,9 +48,14 @@ export async function measureWrkRounds(spec: WrkRounds): Promise<{ rows: RoundsR
   return { rows, skipped };
 }
 
-/** runBench for a script that needs wrk: without it, a skip line and exit 0. */
+/**
+ * runBench for a script that needs wrk: wrk and the peers these scripts compare against are
+ * installed when missing (as bench/run.ts does; BENCH_NO_INSTALL=1 skips it); without wrk, a
+ * skip line and exit 0.
+ */
 export function runWrkBench<O>(parse: (argv: string[]) => O, run: (options: O) => Promise<number>): void {
   runBench(parse, async (options) => {
+    installMissingPeers(process.env.BENCH_NO_INSTALL !== '1', ['wrk', 'nginx', 'haproxy']);
     if (wrkAvailable()) return run(options);
     console.log('skip: wrk not found (apt-get install -y wrk)');
     return 0;
