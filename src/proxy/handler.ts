@@ -138,7 +138,6 @@ export class ProxyHandler implements PolicyAnswers {
       return;
     }
     if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
-    if (plan.kind === 'none') skipDrainOfEmptyBody(req);
     const peer = peerAddress(req);
     const ctx = createPickContext(req, clientAddress(req, peer, this.#trusted));
     const endpoint = this.#pickFirst(req, res, match, record, ctx);
@@ -166,7 +165,6 @@ export class ProxyHandler implements PolicyAnswers {
       // Planned again after request steps: one may have edited the headers that frame the body.
       const plan = policy?.hasSteps === true ? planBody(req, this.#retryBufferBytes, this.#maxBodyBytes) : firstPlan;
       if (plan.kind === 'too_large') return this.#answerError(req, res, match, record, 'body_too_large');
-      if (plan.kind === 'none') skipDrainOfEmptyBody(req);
       const ctx = createPickContext(req, clientIp);
       let endpoint = this.#pickFirst(req, res, match, record, ctx);
       if (endpoint === undefined) return;
@@ -234,6 +232,7 @@ export class ProxyHandler implements PolicyAnswers {
     signal: AbortSignal | undefined,
     policyRequest: ProxyPolicyRequest | undefined,
   ): void {
+    if (body === undefined && !streamBody) skipDrainOfEmptyBody(req);
     setForwardedHeaders(req, peer, this.#trusted, isEncrypted(req) ? 'https' : 'http', record.log.requestId);
     const metrics = this.#services.of(match.service);
     const exchange = new HttpExchange(this, this.#engine, req, res, match, ctx, metrics, record, body, streamBody, signal, policyRequest);

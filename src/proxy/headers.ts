@@ -24,10 +24,8 @@ function stripHopByHop(headers: IncomingHttpHeaders): void {
   for (const name in headers) if (HOP_BY_HOP.has(name)) delete headers[name];
 }
 
-/** The hop-by-hop names as a list: walked per request without an iterator. */
-const HOP_BY_HOP_NAMES: readonly string[] = [...HOP_BY_HOP];
 /** The hop-by-hop names by length: most response headers are ruled out by their length alone. */
-const HOP_BY_HOP_BY_LENGTH: readonly (readonly string[] | undefined)[] = HOP_BY_HOP_NAMES.reduce<string[][]>((byLength, name) => {
+const HOP_BY_HOP_BY_LENGTH: readonly (readonly string[] | undefined)[] = [...HOP_BY_HOP].reduce<string[][]>((byLength, name) => {
   (byLength[name.length] ??= []).push(name);
   return byLength;
 }, []);
