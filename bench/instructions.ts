@@ -31,9 +31,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { installMissingPeers } from './lib/install.js';
+import { sendCounted } from './lib/load.js';
+import { flagReader } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, sleep } from './lib/processes.js';
 import { median } from './lib/rounds.js';
@@ -43,10 +44,7 @@ import { nginx } from './lib/systems/nginx.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
 
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : args[i + 1]!;
-};
+const flag = flagReader(args);
 const requests = Number(flag('requests', '10000'));
 const warmup = Number(flag('warmup', '50000'));
 const rounds = Number(flag('rounds', '3'));
@@ -84,24 +82,21 @@ function starterFor(id: string): Starter {
 
 /**
  * `amount` requests, `connections` at a time, one in flight per connection; returns how many
- * were answered. A few errors are allowed: nginx closes a client connection after 1,000 requests
+ * were answered. Up to 1 % may fail: nginx closes a client connection after 1,000 requests
  * (keepalive_requests), and a request sent as it closes fails.
  */
-async function drive(running: RunningSystem, amount: number): Promise<number> {
-  const result = await autocannon({
+function drive(running: RunningSystem, amount: number): Promise<number> {
+  return sendCounted({
     url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
-    connections,
+    hostHeader: running.hostHeader,
     amount,
-    timeout: 60,
-    headers: running.hostHeader ? { host: running.hostHeader } : {},
+    connections,
+    maxFailures: amount / 100,
+    timeoutSeconds: 60,
   });
-  if (result.non2xx > 0 || result.errors + result.timeouts > amount / 100) {
-    throw new Error(`load saw ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
-  }
-  return (result as unknown as Record<'2xx', number>)['2xx'];
 }
 
-/** `pid` and every process below it (nginx's worker under its master). */
+/** `pid` and every process below it (a system that forks its workers). */
 function processTree(pid: number): number[] {
   const found = [pid];
   let tasks: string[] = [];

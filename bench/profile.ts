@@ -29,13 +29,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
+import { flagReader } from './lib/options.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : args[i + 1]!;
-};
+const flag = flagReader(args);
 const engine = flag('engine', '');
 const durationS = Number(flag('duration', '10'));
 const bodySize = Number(flag('body', '100'));

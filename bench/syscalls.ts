@@ -32,8 +32,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { bodyPath, startBackends } from './lib/backends.js';
+import { sendCounted } from './lib/load.js';
+import { flagReader } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, sleep } from './lib/processes.js';
 import { median } from './lib/rounds.js';
@@ -48,10 +49,7 @@ const CLOCK_TICKS = 100;
 const TYPES = ['read', 'readv', 'recvfrom', 'write', 'writev', 'sendto', 'epoll_wait', 'epoll_pwait', 'epoll_ctl', 'futex', 'mprotect', 'madvise', 'mmap', 'munmap', 'getpid', 'ioctl'] as const;
 
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : args[i + 1]!;
-};
+const flag = flagReader(args);
 const requests = Number(flag('requests', '20000'));
 const connections = Number(flag('connections', '8'));
 const warmup = Number(flag('warmup', '20000'));
@@ -87,19 +85,15 @@ function starterFor(id: string): Starter {
   return (context) => startWaypost(context, { engine, accessLog: match[2] ? 'stdout' : 'off', ...(build ? { cli: build } : {}) });
 }
 
-/** Exactly `amount` requests, `connections` at a time, one in flight per connection. */
+/** Exactly `amount` requests, `connections` at a time, one in flight per connection; no failure tolerated. */
 async function drive(running: RunningSystem, amount: number): Promise<void> {
-  const result = await autocannon({
+  await sendCounted({
     url: `http://127.0.0.1:${running.port}${bodyPath(bodyBytes)}`,
-    connections,
+    hostHeader: running.hostHeader,
     amount,
-    pipelining: 1,
-    headers: running.hostHeader ? { host: running.hostHeader } : {},
-    ...(postBytes > 0 ? { method: 'POST' as const, body: Buffer.alloc(postBytes, 'p') } : {}),
+    connections,
+    body: postBytes > 0 ? Buffer.alloc(postBytes, 'p') : undefined,
   });
-  if (result.non2xx + result.errors + result.timeouts > 0) {
-    throw new Error(`load saw ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
-  }
 }
 
 /** Starts the counter on `pid`; the returned function stops it and gives the counts by syscall name. */

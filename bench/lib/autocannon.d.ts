@@ -23,6 +23,8 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
+    /** Responses with a 2xx status. */
+    '2xx': number;
     /** Milliseconds. */
     latency: Histogram;
     requests: Histogram & { sent: number };

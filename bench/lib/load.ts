@@ -32,6 +32,40 @@ export async function runAutocannon(request: LoadRequest): Promise<LoadResult> {
   };
 }
 
+/** A counted load: exactly `amount` keep-alive requests, `connections` at a time, one in flight on each. */
+export interface CountedLoad {
+  url: string;
+  hostHeader: string | undefined;
+  amount: number;
+  connections: number;
+  /** POST this body instead of a GET. */
+  body?: Buffer | undefined;
+  /** Errors and timeouts tolerated (a server that closes after N requests, as nginx does); non-2xx never. */
+  maxFailures?: number;
+  /** Per-request timeout in seconds (a proxy under valgrind answers slowly). */
+  timeoutSeconds?: number;
+}
+
+/**
+ * Sends a counted load (bench/syscalls.ts, bench/instructions.ts divide what they counted by it)
+ * and returns how many requests were answered 2xx; throws past the tolerated failures.
+ */
+export async function sendCounted(load: CountedLoad): Promise<number> {
+  const result = await autocannon({
+    url: load.url,
+    connections: load.connections,
+    amount: load.amount,
+    pipelining: 1,
+    ...(load.timeoutSeconds === undefined ? {} : { timeout: load.timeoutSeconds }),
+    headers: load.hostHeader ? { host: load.hostHeader } : {},
+    ...(load.body === undefined ? {} : { method: 'POST' as const, body: load.body }),
+  });
+  if (result.non2xx > 0 || result.errors + result.timeouts > (load.maxFailures ?? 0)) {
+    throw new Error(`load saw ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return result['2xx'];
+}
+
 export async function runWrk(request: LoadRequest, group: ProcessGroup, pinning: Pinning): Promise<LoadResult> {
   // wrk takes whole seconds only.
   const seconds = Math.max(1, Math.round(request.durationSeconds));

@@ -37,6 +37,14 @@ export const USAGE = `npx tsx bench/run.ts [options]
 
 export class OptionError extends Error {}
 
+/** `--name value` from `argv`, else `fallback`: the flag reading of the smaller scripts (profile, syscalls, instructions). */
+export function flagReader(argv: readonly string[]): (name: string, fallback: string) => string {
+  return (name, fallback) => {
+    const i = argv.indexOf(`--${name}`);
+    return i === -1 ? fallback : argv[i + 1]!;
+  };
+}
+
 export function positive(name: string, text: string, integer: boolean): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
