@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../src/endpoint.js';
-import type { AttemptOptions, AttemptResult, ForwardEngine } from '../../src/proxy/forwarder.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, type AttemptOptions, type AttemptResult, type ForwardEngine } from '../../src/proxy/forwarder.js';
 import type { RouteTimeouts } from '../../src/routing/route.js';
 import { pattern, startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
 import { record } from '../helpers/endpoints.js';
@@ -123,9 +123,10 @@ function send(port: number, options: { path?: string; method?: string; headers?:
 }
 
 /** A backend whose one route is given per case. */
-async function rawBackend(handler: http.RequestListener): Promise<{ port: number; open: () => number; close: () => Promise<void> }> {
+async function rawBackend(handler: http.RequestListener, keepAliveMs?: number): Promise<{ port: number; open: () => number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = http.createServer(handler);
+  if (keepAliveMs !== undefined) server.keepAliveTimeout = keepAliveMs;
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
@@ -318,6 +319,24 @@ export function runEngineContract(name: string, create: () => ForwardEngine): vo
         await backend.close();
       }
     }, 60_000);
+
+    it('closes an upstream connection parked past its idle limit, before a 5 s backend keep-alive would', async () => {
+      // The backend keeps idle connections for a minute: only the engine's own limit can close this one.
+      const backend = await rawBackend((_req, res) => res.end('ok'), 60_000);
+      try {
+        const f = await frontTo(backend.port);
+        expect((await send(f.port, {})).status).toBe(200);
+        await eventually(() => expect(backend.open()).toBe(1));
+        // DESIGN: an idle timeout below the backend's (Node's default keep-alive is 5 s); bounded generously.
+        await eventually(() => expect(backend.open()).toBe(0), UPSTREAM_IDLE_TIMEOUT_MS + 3_000, 50);
+        await eventually(() => expect(engine.stats().sockets).toBe(0));
+        // The next request opens a new connection and is answered.
+        expect((await send(f.port, {})).status).toBe(200);
+        expect(backend.open()).toBe(1);
+      } finally {
+        await backend.close();
+      }
+    }, 20_000);
 
     it('counts its upstream sockets in stats() and drops them on close()', async () => {
       const f = await frontTo(echo.port);
