@@ -34,7 +34,7 @@ interface HistogramSeries {
   sum: number;
   count: number;
   labels: Labels;
-  bucketValues: Record<number, number>;
+  bucketValues: Record<string, number>;
 }
 
 function sameLabels(a: Labels, b: Labels): boolean {
@@ -57,10 +57,18 @@ class CounterChild implements CounterHandle {
 }
 
 class HistogramChild implements HistogramHandle {
+  /**
+   * The bucket keys as prom-client's object holds them (`String(bound)`), made once: indexing
+   * it by the number itself converts a fraction like 0.005 to its string on every observe.
+   */
+  readonly #keys: readonly string[];
+
   constructor(
     readonly series: HistogramSeries,
     readonly bounds: readonly number[],
-  ) {}
+  ) {
+    this.#keys = bounds.map(String);
+  }
 
   observe(value: number): void {
     const series = this.series;
@@ -69,7 +77,7 @@ class HistogramChild implements HistogramHandle {
     const bounds = this.bounds;
     for (let i = 0; i < bounds.length; i++) {
       if (value <= bounds[i]!) {
-        series.bucketValues[bounds[i]!]! += 1;
+        series.bucketValues[this.#keys[i]!]! += 1;
         return;
       }
     }
