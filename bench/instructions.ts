@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/instructions.ts [--systems nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log]
  *                                 [--requests 10000] [--warmup 50000] [--rounds 3] [--connections 8]
- *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--no-pin] [--no-install]
+ *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--browser-headers] [--no-pin] [--no-install]
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
  * `--warmup` requests run at near full speed, so V8 optimizes the request path as it would),
@@ -24,6 +24,7 @@
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
  * change, in instructions. `--top N` prints the N costliest functions of each system's last
  * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
+ * `--browser-headers` sends a browser's ten request headers (Connection second) besides Host.
  *
  * Caddy is not offered: Go's runtime does not run under valgrind.
  */
@@ -33,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { installMissingPeers } from './lib/install.js';
-import { sendCounted } from './lib/load.js';
+import { BROWSER_HEADERS, sendCounted } from './lib/load.js';
 import { flagReader } from './lib/options.js';
 import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, sleep } from './lib/processes.js';
@@ -51,6 +52,7 @@ const rounds = Number(flag('rounds', '3'));
 const connections = Number(flag('connections', '8'));
 const bodyBytes = Number(flag('body', '100'));
 const top = Number(flag('top', '0'));
+const browserHeaders = args.includes('--browser-headers');
 const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', '')) : undefined;
 const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
   .split(',')
@@ -93,6 +95,7 @@ function drive(running: RunningSystem, amount: number): Promise<number> {
     connections,
     maxFailures: amount / 100,
     timeoutSeconds: 60,
+    ...(browserHeaders ? { headers: BROWSER_HEADERS } : {}),
   });
 }
 
@@ -239,7 +242,7 @@ async function main(): Promise<void> {
   const pinning = choosePinning(!args.includes('--no-pin'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'waypost-instructions-'));
   console.log(
-    `instructions per request · callgrind · ${requests} requests × ${rounds} round(s) after ${warmup} warm-up, autocannon -c ${connections}, ${bodyBytes} B · ${pinning.description}`,
+    `instructions per request · callgrind · ${requests} requests × ${rounds} round(s) after ${warmup} warm-up, autocannon -c ${connections}, ${bodyBytes} B${browserHeaders ? ' · browser headers' : ''} · ${pinning.description}`,
   );
   const running = new Map<string, RunningSystem>();
   try {

@@ -44,7 +44,26 @@ export interface CountedLoad {
   maxFailures?: number;
   /** Per-request timeout in seconds (a proxy under valgrind answers slowly). */
   timeoutSeconds?: number;
+  /** Headers sent after Host, in this order (e.g. BROWSER_HEADERS). */
+  headers?: Readonly<Record<string, string>>;
 }
+
+/**
+ * What a browser's navigation sends besides Host, in Chrome's order (Connection second): a
+ * request with just a Host header understates the work each header costs a proxy.
+ */
+export const BROWSER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  connection: 'keep-alive',
+  'cache-control': 'max-age=0',
+  'upgrade-insecure-requests': '1',
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'sec-fetch-site': 'none',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-dest': 'document',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'accept-language': 'en-US,en;q=0.9',
+});
 
 /**
  * Sends a counted load (bench/syscalls.ts, bench/instructions.ts divide what they counted by it)
@@ -57,7 +76,7 @@ export async function sendCounted(load: CountedLoad): Promise<number> {
     amount: load.amount,
     pipelining: 1,
     ...(load.timeoutSeconds === undefined ? {} : { timeout: load.timeoutSeconds }),
-    headers: load.hostHeader ? { host: load.hostHeader } : {},
+    headers: { ...(load.hostHeader ? { host: load.hostHeader } : {}), ...load.headers },
     ...(load.body === undefined ? {} : { method: 'POST' as const, body: load.body }),
   });
   if (result.non2xx > 0 || result.errors + result.timeouts > (load.maxFailures ?? 0)) {

@@ -1,5 +1,7 @@
+import http from 'node:http';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { clientResponseHead } from '../../../src/proxy/headers.js';
+import { TrustedProxies, clientResponseHead, setForwardedHeaders } from '../../../src/proxy/headers.js';
 
 /** Pairs of a flat header list, for readable assertions. */
 function pairs(list: readonly string[]): [string, string][] {
@@ -44,5 +46,58 @@ describe('clientResponseHead', () => {
       ['X-Request-ID', 'upstream-id'],
       ['Content-Length', '0'],
     ]);
+  });
+});
+
+/**
+ * setForwardedHeaders on requests a real node:http server parsed: the hop-by-hop fields go, the
+ * rest keep their order, and an HTTP/1 request that had any gets a new header object (deleting a
+ * field in the middle would leave V8 a slow dictionary); one without any keeps its own.
+ */
+describe('setForwardedHeaders', () => {
+  interface Seen {
+    names: string[];
+    replaced: boolean;
+    headers: http.IncomingHttpHeaders;
+  }
+
+  async function forwarded(head: string): Promise<Seen> {
+    const trusted = new TrustedProxies([]);
+    let seen: Seen | undefined;
+    const server = http.createServer((req, res) => {
+      const before = req.headers;
+      setForwardedHeaders(req, '127.0.0.1', trusted, 'http', 'rid-1');
+      seen = { names: Object.keys(req.headers), replaced: req.headers !== before, headers: req.headers };
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        socket.on('data', () => resolve());
+        socket.write(head);
+      });
+      socket.destroy();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    return seen!;
+  }
+
+  it('drops hop-by-hop fields and those Connection names, keeping the order of the rest', async () => {
+    const seen = await forwarded(
+      'GET / HTTP/1.1\r\nHost: a.localhost\r\nConnection: keep-alive, X-Drop, Via\r\nX-Drop: 1\r\nTE: trailers\r\nAccept: */*\r\nVia: 1.1 other\r\nUser-Agent: t\r\n\r\n',
+    );
+    expect(seen.names).toEqual(['host', 'accept', 'via', 'user-agent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
+    expect(seen.replaced).toBe(true);
+    expect(seen.headers['x-request-id']).toBe('rid-1');
+  });
+
+  it('keeps the header object of a request with no hop-by-hop field', async () => {
+    const seen = await forwarded('GET / HTTP/1.1\r\nHost: a.localhost\r\nAccept: */*\r\n\r\n');
+    expect(seen.names).toEqual(['host', 'accept', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
+    expect(seen.replaced).toBe(false);
   });
 });
