@@ -24,7 +24,7 @@
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
  * change, in instructions. `--top N` prints the N costliest functions of each system's last
  * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
- * `--browser-headers` sends a browser's ten request headers (Connection second) besides Host.
+ * `--browser-headers` adds a browser's nine other request headers after Host (autocannon sends Connection first).
  *
  * Caddy is not offered: Go's runtime does not run under valgrind.
  */
