@@ -20,35 +20,34 @@ import { HOP_BY_HOP } from '../net/hop-by-hop.js';
 function stripHopByHop(req: IncomingMessage): void {
   const headers = req.headers;
   const connection = headers.connection;
-  // Via carries this proxy's loop marker (loop-guard.ts): a client may not name it away.
-  const named = connection !== undefined && !namesNoHeader(connection, headers) ? connectionNamed(connection) : undefined;
+  let named: Set<string> | undefined;
+  if (connection !== undefined && !namesNoHeader(connection, headers)) {
+    named = connectionNames(connection);
+    // Via carries this proxy's loop marker (loop-guard.ts): a client may not name it away.
+    named.delete('via');
+  }
   // One pass over the fields the request has: a set lookup per field, rather than a load per
   // hop-by-hop name (loads of absent keys by a varying name are V8's slow, megamorphic kind).
   let found = false;
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || named?.has(name) === true) {
+    if (isStripped(name, named)) {
       found = true;
       break;
     }
   }
   if (!found) return;
   if (req.httpVersionMajor === 2) {
-    for (const name in headers) if (HOP_BY_HOP.has(name) || named?.has(name) === true) delete headers[name];
+    for (const name in headers) if (isStripped(name, named)) delete headers[name];
     return;
   }
   const kept: IncomingHttpHeaders = {};
-  for (const name in headers) if (!HOP_BY_HOP.has(name) && named?.has(name) !== true) kept[name] = headers[name];
+  for (const name in headers) if (!isStripped(name, named)) kept[name] = headers[name];
   req.headers = kept;
 }
 
-/** The header names a Connection header lists (lower-cased), without Via. */
-function connectionNamed(connection: string): Set<string> {
-  const names = new Set<string>();
-  for (const token of connection.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name && name !== 'via') names.add(name);
-  }
-  return names;
+/** A hop-by-hop field, or one the request's Connection header names. */
+function isStripped(name: string, named: ReadonlySet<string> | undefined): boolean {
+  return HOP_BY_HOP.has(name) || (named !== undefined && named.has(name));
 }
 
 /** The hop-by-hop names by length: most response headers are ruled out by their length alone. */
@@ -101,9 +100,8 @@ export function clientResponseHead(raw: readonly string[], requestId: string): s
   }
   if (!hasRequestId) head.push(REQUEST_ID_HEADER, requestId);
   if (connection === undefined || equalsLowerCase(connection, 'keep-alive')) return head;
-  const value = connection.toLowerCase();
   // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
-  const named = connectionNames(value);
+  const named = connectionNames(connection);
   return head.filter((_, i, list) => !named.has(list[i - (i % 2)]!.toLowerCase()));
 }
 
@@ -117,8 +115,14 @@ function namesNoHeader(connection: string, headers: IncomingHttpHeaders): boolea
   return value === 'keep-alive' || (value === 'close' && headers.close === undefined);
 }
 
-function connectionNames(value: string): Set<string> {
-  return new Set(value.split(',').map((token) => token.trim()));
+/** The field names a Connection header lists, lower-cased (requests and responses alike). */
+function connectionNames(connection: string): Set<string> {
+  const names = new Set<string>();
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
 }
 
 /** The request's authority: HTTP/2's `:authority`, else the Host header ("" when neither). */

@@ -12,7 +12,6 @@ import type { Duplex } from 'node:stream';
 import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { KeepAliveSweep } from './keep-alive-sweep.js';
 import { createProtocolListener } from './protocol-listener.js';
 import type { TlsCertificates } from './tls.js';
 
@@ -20,7 +19,10 @@ export type ListenerConfig = WaypostConfig['listen'][number];
 
 /** The whole request (headers and body) must arrive within this; Node's own default. */
 const REQUEST_TIMEOUT_MS = 300_000;
-/** Client keep-alive: an idle HTTP/1.1 connection is closed after 5–6 s (Node's 5 s, swept once a second). */
+/**
+ * Client keep-alive: Node's 5 s, also sent to clients as `Keep-Alive: timeout=5` so their pools
+ * stop reusing a connection before it is closed.
+ */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 export interface HttpListenerHooks {
@@ -60,7 +62,6 @@ export class HttpListener {
   readonly socket: Server;
   readonly http1: http.Server;
   readonly sockets = new Set<Socket>();
-  readonly #keepAlive = new KeepAliveSweep(KEEP_ALIVE_TIMEOUT_MS);
   readonly #tls: TlsCertificates | undefined;
   #closing: Promise<void> | undefined;
 
@@ -73,15 +74,13 @@ export class HttpListener {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headersTimeout,
       requestTimeout: Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeout),
-      // 0: no socket timer re-armed around each request; #keepAlive closes idle connections instead.
-      keepAliveTimeout: 0,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       // Node checks header/request timeouts on this interval; the default (30 s) is too coarse for a 408.
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
     };
     const http1 = http.createServer(serverOptions, hooks.onRequest);
     http1.on('upgrade', hooks.onUpgrade);
     http1.on('clientError', hooks.onClientError);
-    http1.on('connection', (socket: Socket) => this.#keepAlive.watch(socket));
     // node:http starts its connection tracking (header/request timeouts → 408, closeIdleConnections)
     // when it listens; it never listens itself here, so it is told.
     http1.emit('listening');
@@ -180,7 +179,6 @@ export class HttpListener {
   }
 
   #detach(): void {
-    this.#keepAlive.stop();
     this.#tls?.detach(this.socket as tls.Server);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Client keep-alive on the proxy listener of a whole app: an HTTP/1.1 connection left idle
- * after its answer is closed after 5–6 s (src/proxy/keep-alive-sweep.ts), over plain TCP and
- * over TLS alike, and one kept busy is not.
+ * after its answer is closed after 5 s (node:http's keepAliveTimeout, src/proxy/http-listener.ts),
+ * over plain TCP and over TLS alike, and one kept busy is not.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -72,6 +72,8 @@ describe('client keep-alive', () => {
     const secure = watch(tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'web.localhost', rejectUnauthorized: false }));
     const busy = watch(net.connect(proxy.port, '127.0.0.1'));
     await Promise.all([request(plain, 1), request(secure, 1), request(busy, 1)]);
+    // Clients are told the limit, so their pools stop reusing a connection before it is closed.
+    for (const client of [plain, secure, busy]) expect(client.received()).toMatch(/\r\nKeep-Alive: timeout=5\r\n/i);
     // The busy connection asks again every 2 s, for longer than the limit.
     const keepBusy = (async () => {
       for (let i = 2; i <= 5; i++) {
