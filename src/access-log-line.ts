@@ -4,8 +4,9 @@
  * `JSON.stringify`-style string building gave, without building that string. A line used to
  * allocate ~1.7 KB (a string per field, a concatenation per piece, then the flattened line);
  * this writes the bytes one by one and allocates nothing for ASCII text and ordinary numbers.
- * Fields that repeat from line to line (method, host, service, route, instance, error, and the
- * time-and-pid prefix) are encoded once per value and copied. Text that needs escaping or is
+ * Fields that repeat from line to line (method, host, service, route, instance, error, status,
+ * and the time-and-pid prefix) are encoded once per value and copied, and so are the keys and
+ * the common ending: on this machine copying 20 bytes costs a third of writing 20 characters. Text that needs escaping or is
  * not ASCII, and numbers out of the plain range, take the general path (JSON.stringify / String)
  * as before.
  */
@@ -91,8 +92,7 @@ class RepeatedField {
       if (this.#byValue.size >= MAX_CACHED_VALUES) this.#byValue.clear();
       this.#byValue.set(value, bytes);
     }
-    buffer.set(bytes, offset);
-    return offset + bytes.length;
+    return copy(buffer, offset, bytes);
   }
 }
 
@@ -127,36 +127,83 @@ function linePrefix(time: string, pid: number): Uint8Array {
   return prefix;
 }
 
+/** A constant piece of every line, encoded once: copying bytes is cheaper than writing characters. */
+function constant(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'latin1'));
+}
+
+const PATH_KEY = constant(',"path":');
+const STATUS_KEY = constant(',"status":');
+const BYTES_IN_KEY = constant(',"bytesIn":');
+const BYTES_OUT_KEY = constant(',"bytesOut":');
+const DURATION_KEY = constant(',"durationMs":');
+const UPSTREAM_KEY = constant(',"upstreamMs":');
+const RETRIES_KEY = constant(',"retries":');
+const HTTP1 = constant(',"protocol":"HTTP/1.1"');
+const HTTP2 = constant(',"protocol":"HTTP/2"');
+const GRPC_KEY = constant(',"grpcStatus":');
+const TRACE_KEY = constant(',"traceId":"');
+const END = constant(',"msg":"request"}\n');
+/** The end of nearly every line: no retry, no error, HTTP/1.1, no gRPC status, no trace. */
+const PLAIN_END = constant(',"retries":0,"protocol":"HTTP/1.1","msg":"request"}\n');
+
 /**
  * Writes the line of `entry` (newline included) at `offset` and returns the offset after it.
  * `buffer` must have maxLineBytes(entry) bytes free from `offset`.
  */
 export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, time: string, pid: number): number {
-  const start = linePrefix(time, pid);
-  buffer.set(start, offset);
-  let at = jsonString(buffer, offset + start.length, entry.requestId);
+  let at = copy(buffer, offset, linePrefix(time, pid));
+  at = jsonString(buffer, at, entry.requestId);
   at = METHOD.write(buffer, at, entry.method);
   at = HOST.write(buffer, at, entry.host);
-  at = field(buffer, at, ',"path":', entry.path);
+  at = jsonString(buffer, copy(buffer, at, PATH_KEY), entry.path);
   if (entry.service !== undefined) at = SERVICE.write(buffer, at, entry.service);
   if (entry.routeId !== undefined) at = ROUTE_ID.write(buffer, at, entry.routeId);
   if (entry.instance !== undefined) at = INSTANCE.write(buffer, at, entry.instance);
-  at = integer(buffer, ascii(buffer, at, ',"status":'), entry.status);
-  if (entry.bytesIn !== undefined) at = integer(buffer, ascii(buffer, at, ',"bytesIn":'), entry.bytesIn);
-  at = integer(buffer, ascii(buffer, at, ',"bytesOut":'), entry.bytesOut);
-  at = milliseconds(buffer, ascii(buffer, at, ',"durationMs":'), entry.durationMs);
-  at = milliseconds(buffer, ascii(buffer, at, ',"upstreamMs":'), entry.upstreamMs);
-  at = integer(buffer, ascii(buffer, at, ',"retries":'), entry.retries);
+  at = copy(buffer, at, statusField(entry.status));
+  if (entry.bytesIn !== undefined) at = integer(buffer, copy(buffer, at, BYTES_IN_KEY), entry.bytesIn);
+  at = integer(buffer, copy(buffer, at, BYTES_OUT_KEY), entry.bytesOut);
+  at = milliseconds(buffer, copy(buffer, at, DURATION_KEY), entry.durationMs);
+  at = milliseconds(buffer, copy(buffer, at, UPSTREAM_KEY), entry.upstreamMs);
+  if (
+    entry.retries === 0 &&
+    entry.error === undefined &&
+    entry.protocol === 'HTTP/1.1' &&
+    entry.grpcStatus === undefined &&
+    entry.traceId === undefined
+  ) {
+    return copy(buffer, at, PLAIN_END);
+  }
+  at = integer(buffer, copy(buffer, at, RETRIES_KEY), entry.retries);
   if (entry.error !== undefined) at = ERROR.write(buffer, at, entry.error);
-  at = ascii(buffer, at, entry.protocol === 'HTTP/2' ? ',"protocol":"HTTP/2"' : ',"protocol":"HTTP/1.1"');
-  if (entry.grpcStatus !== undefined) at = integer(buffer, ascii(buffer, at, ',"grpcStatus":'), entry.grpcStatus);
+  at = copy(buffer, at, entry.protocol === 'HTTP/2' ? HTTP2 : HTTP1);
+  if (entry.grpcStatus !== undefined) at = integer(buffer, copy(buffer, at, GRPC_KEY), entry.grpcStatus);
   if (entry.traceId !== undefined) {
     // Written as it is, unescaped, as it always was: an id this proxy made (hex).
-    at = ascii(buffer, at, ',"traceId":"');
-    at = raw(buffer, at, entry.traceId);
+    at = raw(buffer, copy(buffer, at, TRACE_KEY), entry.traceId);
     buffer[at++] = 0x22;
   }
-  return ascii(buffer, at, ',"msg":"request"}\n');
+  return copy(buffer, at, END);
+}
+
+/** `,"status":200` and the like, by status code: one copy instead of a key and three digits. */
+const STATUS_FIELDS: (Uint8Array | undefined)[] = [];
+
+function statusField(status: number): Uint8Array {
+  // Statuses are 0 or 100–999 (node:http's range); anything else is encoded each time.
+  const kept = Number.isInteger(status) && status >= 0 && status < 1000;
+  const cached = kept ? STATUS_FIELDS[status] : undefined;
+  if (cached !== undefined) return cached;
+  // String(number) is at most 24 characters.
+  const scratch = Buffer.allocUnsafe(STATUS_KEY.length + 32);
+  const bytes = new Uint8Array(scratch.subarray(0, integer(scratch, copy(scratch, 0, STATUS_KEY), status)));
+  if (kept) STATUS_FIELDS[status] = bytes;
+  return bytes;
+}
+
+function copy(buffer: Buffer, offset: number, bytes: Uint8Array): number {
+  buffer.set(bytes, offset);
+  return offset + bytes.length;
 }
 
 /** A constant or already-checked ASCII text. */

@@ -51,6 +51,18 @@ describe('encodeLine', () => {
       { durationMs: 2 ** 45 + 0.123, upstreamMs: 1e21 },
       { path: 'a"b\\c\n{"status":500}\u0001\ud800é', host: 'häst.example', method: 'G"ET', requestId: 'x\u007fy' },
       { path: '/päth/✓/😀', error: 'über', service: 'ö', traceId: 'tracé' },
+      // Each way off the common ending (no retry, no error, HTTP/1.1, no gRPC status, no trace), alone.
+      { retries: 1 },
+      { error: 'timeout' },
+      { protocol: 'HTTP/2' },
+      { grpcStatus: 0 },
+      { traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+      // Statuses outside the range whose fields are kept encoded.
+      { status: -1 },
+      { status: 999 },
+      { status: 1000 },
+      { status: 1e21 },
+      { status: Number.NaN },
     ];
     for (const overrides of cases) {
       const value = entry(overrides);
