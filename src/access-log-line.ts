@@ -53,7 +53,7 @@ const MAX_BYTES_PER_CHAR = 6;
 /** Milliseconds below this (about 35 years) print exactly as `Math.round(ms * 1000) / 1000` does. */
 const PLAIN_MS_LIMIT = 2 ** 40;
 
-/** The most bytes `encodeLine` may write for `entry` (its time string is 24 characters). */
+/** The most bytes `encodeLine` may write for `entry` (its ISO time is 24 characters, 27 past the year 9999). */
 export function maxLineBytes(entry: AccessLogEntry): number {
   const text =
     entry.requestId.length +
@@ -104,25 +104,41 @@ const INSTANCE = new RepeatedField(',"instance":');
 const ERROR = new RepeatedField(',"error":');
 
 /**
- * `{"level":"info","time":"…","pid":…,"requestId":`: the same for every line of one millisecond.
- * Rewritten in place when the time changes: a new buffer per millisecond (an ArrayBuffer each)
- * cost ~8,000 instructions more per change (bench/instructions.ts, against a constant time).
+ * `{"level":"info","time":"…","pid":…,"requestId":`, kept in one buffer: rebuilt (toISOString)
+ * when the second or the pid changes, and within a second only its three millisecond digits are
+ * rewritten in place. A proxy at a few hundred requests a second starts a new millisecond with
+ * nearly every line; a string per millisecond and a rebuilt prefix cost it ~3,000 instructions a
+ * line (bench/instructions.ts, where valgrind's slowness gives every request its own millisecond).
  */
-let prefixBytes = Buffer.allocUnsafeSlow(256);
+const prefixBytes = Buffer.allocUnsafeSlow(256);
 let prefix: Uint8Array = prefixBytes.subarray(0, 0);
-let prefixTime = '';
+let prefixSecond = Number.NaN;
 let prefixPid = -1;
+let prefixMillis = -1;
+/** Where the milliseconds' three digits sit in the prefix. */
+let millisAt = 0;
 
-function linePrefix(time: string, pid: number): Uint8Array {
-  if (time !== prefixTime || pid !== prefixPid) {
-    const room = 64 + time.length * MAX_BYTES_PER_CHAR;
-    if (prefixBytes.length < room) prefixBytes = Buffer.allocUnsafeSlow(room);
+function linePrefix(nowMs: number, pid: number): Uint8Array {
+  const millis = ((nowMs % 1000) + 1000) % 1000;
+  const second = nowMs - millis;
+  if (second !== prefixSecond || pid !== prefixPid) {
+    // `2026-12-06T20:41:07.000Z` (±YYYYYY years past 9999): the digits before `Z` are the milliseconds.
+    const iso = new Date(second).toISOString();
     let at = ascii(prefixBytes, 0, '{"level":"info","time":"');
-    at = raw(prefixBytes, at, time);
+    at = ascii(prefixBytes, at, iso);
+    millisAt = at - 4;
     at = integer(prefixBytes, ascii(prefixBytes, at, '","pid":'), pid);
     prefix = prefixBytes.subarray(0, ascii(prefixBytes, at, ',"requestId":'));
-    prefixTime = time;
+    prefixSecond = second;
     prefixPid = pid;
+    prefixMillis = -1;
+  }
+  if (millis !== prefixMillis) {
+    const tens = Math.floor(millis / 10);
+    prefixBytes[millisAt] = 0x30 + Math.floor(millis / 100);
+    prefixBytes[millisAt + 1] = 0x30 + (tens % 10);
+    prefixBytes[millisAt + 2] = 0x30 + (millis - tens * 10);
+    prefixMillis = millis;
   }
   return prefix;
 }
@@ -148,11 +164,12 @@ const END = constant(',"msg":"request"}\n');
 const PLAIN_END = constant(',"retries":0,"protocol":"HTTP/1.1","msg":"request"}\n');
 
 /**
- * Writes the line of `entry` (newline included) at `offset` and returns the offset after it.
- * `buffer` must have maxLineBytes(entry) bytes free from `offset`.
+ * Writes the line of `entry` (newline included) at `offset` and returns the offset after it;
+ * its time is `nowMs` (Date.now()) as pino writes it (toISOString). `buffer` must have
+ * maxLineBytes(entry) bytes free from `offset`.
  */
-export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, time: string, pid: number): number {
-  let at = copy(buffer, offset, linePrefix(time, pid));
+export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, nowMs: number, pid: number): number {
+  let at = copy(buffer, offset, linePrefix(nowMs, pid));
   at = jsonString(buffer, at, entry.requestId);
   at = METHOD.write(buffer, at, entry.method);
   at = HOST.write(buffer, at, entry.host);

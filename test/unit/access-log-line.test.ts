@@ -4,7 +4,8 @@ import { encodeLine, maxLineBytes } from '../../src/access-log-line.js';
 import { accessLogEntry } from '../helpers/access-log-entry.js';
 
 /** The line as the access log built it as a string before access-log-line.ts: the reference. */
-function referenceLine(entry: AccessLogEntry, time: string, pid: number): string {
+function referenceLine(entry: AccessLogEntry, nowMs: number, pid: number): string {
+  const time = new Date(nowMs).toISOString();
   const json = (value: string): string => (/[\u0000-\u001f"\\\ud800-\udfff]/.test(value) ? JSON.stringify(value) : `"${value}"`);
   const ms = (value: number): number => Math.round(value * 1000) / 1000;
   let line = `{"level":"info","time":"${time}","pid":${pid},"requestId":${json(entry.requestId)}`;
@@ -27,7 +28,7 @@ function entry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
   return accessLogEntry({ requestId: '0a1b2c3d4e5f-1z', path: '/api/orders', ...overrides });
 }
 
-const TIME = '2026-12-05T23:59:59.123Z';
+const TIME = Date.UTC(2026, 11, 5, 23, 59, 59, 123);
 
 function encoded(value: AccessLogEntry): string {
   const buffer = Buffer.alloc(maxLineBytes(value) + 16, 0xff);
@@ -88,13 +89,40 @@ describe('encodeLine', () => {
     }
   });
 
+  it('writes pino\'s ISO time for any millisecond: within a second, across seconds and pids, before 1970 and past the year 9999', () => {
+    const value = entry();
+    const times = [
+      TIME,
+      TIME + 1,
+      TIME + 877,
+      TIME + 877,
+      TIME - 123,
+      TIME - 124,
+      TIME + 60_000,
+      0,
+      999,
+      -1,
+      -1001,
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      Date.UTC(10_000, 0, 1, 0, 0, 0, 7),
+      8.64e15,
+    ];
+    for (const pid of [4242, 1]) {
+      for (const time of times) {
+        const buffer = Buffer.alloc(maxLineBytes(value));
+        const end = encodeLine(buffer, 0, value, time, pid);
+        expect(buffer.subarray(0, end).toString('utf8')).toBe(referenceLine(value, time, pid));
+      }
+    }
+  });
+
   it('writes the same bytes from its caches of repeated values, past their bound and for long values, and as time and pid change', () => {
     const hosts = Array.from({ length: 2_500 }, (_, i) => `h${i}.example`);
     hosts.push(`${'x'.repeat(300)}.example`, 'häst.example', 'a"b');
     for (const round of [1, 2]) {
       for (const [i, host] of hosts.entries()) {
         const value = entry({ host, service: `s${i % 7}`, instance: `s${i % 7}/i${i % 3}`, error: i % 2 === 0 ? 'upstream_timeout' : undefined });
-        const time = `2026-12-05T23:59:59.${String(i % 1000).padStart(3, '0')}Z`;
+        const time = Date.UTC(2026, 11, 5, 23, 59, 59, i % 1000);
         const pid = round === 1 ? 4242 : 7;
         const buffer = Buffer.alloc(maxLineBytes(value));
         const end = encodeLine(buffer, 0, value, time, pid);
