@@ -6,7 +6,7 @@
  * Each build (this worktree's dist/, and with --main the main branch's) runs as the bench runs
  * Waypost (engine raw, access log to /dev/null, two keep-alive backends registered through the
  * admin API), with a fixed semi-space (`--min/max-semi-space-size`) and a preload
- * (children/alloc-probe.mjs) that counts from a mark to a mark. The load is wrk -c64 on 100 B
+ * (children/alloc-probe.mjs) that counts from a mark to a mark. The load is wrk -c64 on 100 B (`--body 16384`: 16 KiB)
  * (as bench/run.ts) for `--seconds`, or with `--tool autocannon` a fixed `--requests` count
  * (autocannon adds `Connection: keep-alive`, which the proxy strips: a little more work).
  * After a warm-up (JIT):
@@ -17,7 +17,7 @@
  *
  *   npx tsx bench/allocations.ts [--main] [--main-cli PATH] [--cli LABEL=PATH …] [--tool wrk|autocannon] [--rounds 2]
  *     [--seconds 5] [--profile-seconds 2] [--requests 100000] [--profile-requests 20000]
- *     [--interval 4096] [--semi 16] [--connections 64] [--top 20]
+ *     [--interval 4096] [--semi 16] [--connections 64] [--body 100|16384] [--top 20]
  *     [--engine raw] [--access-log stdout|off] [--no-inlining] [--save DIR] [--no-pin]
  *
  * V8's profile names the function a site was inlined into; --no-inlining (V8
@@ -59,6 +59,8 @@ interface Options {
   /** Only `--max-semi-space-size` (V8 grows the new space up to it), as a CLI flag would set it; default both min and max (a fixed size). */
   maxSemiOnly: boolean;
   connections: number;
+  /** Answer size: 100 B, or 16 KiB (bodies move as Buffers, whose backing stores the GC counts too). */
+  body: 100 | 16384;
   top: number;
   engine: WaypostEngine;
   accessLog: 'stdout' | 'off';
@@ -83,6 +85,7 @@ function parse(argv: string[]): Options {
     semiMiB: [16],
     maxSemiOnly: false,
     connections: 64,
+    body: 100,
     top: 20,
     engine: 'raw',
     accessLog: 'stdout',
@@ -118,6 +121,10 @@ function parse(argv: string[]): Options {
       else if (name === '--semi') options.semiMiB = value.split(',').map((size) => positive(name, size, true));
       else if (name === '--connections') options.connections = positive(name, value, true);
       else if (name === '--top') options.top = positive(name, value, true);
+      else if (name === '--body') {
+        if (value !== '100' && value !== '16384') throw new OptionError(`--body: 100 or 16384, not "${value}"`);
+        options.body = Number(value) as 100 | 16384;
+      }
       else if (name === '--engine') {
         if (!['raw', 'undici', 'http-proxy'].includes(value)) throw new OptionError(`--engine: raw, undici or http-proxy, not "${value}"`);
         options.engine = value as WaypostEngine;
@@ -181,7 +188,7 @@ type Phase = 'warm-up' | 'round' | 'profile';
 /** Load for one phase: wrk for a duration, or autocannon for a number of requests. Returns the requests answered. */
 async function drive(build: Build, phase: Phase, options: Options, group: ProcessGroup, pinning: Pinning): Promise<number> {
   const running = build.running!;
-  const url = `http://127.0.0.1:${running.port}${bodyPath(100)}`;
+  const url = `http://127.0.0.1:${running.port}${bodyPath(options.body)}`;
   if (options.tool === 'wrk') {
     const seconds = phase === 'warm-up' ? WARM_UP_SECONDS : phase === 'round' ? options.seconds : options.profileSeconds;
     const result = await runWrk({ url, hostHeader: running.hostHeader, connections: options.connections, durationSeconds: seconds }, group, pinning);
@@ -277,7 +284,7 @@ async function main(options: Options): Promise<number> {
     builds.push(...newBuild(other.label, other.cli));
   }
   console.log(
-    `bench allocations · engine ${options.engine}, access log ${options.accessLog}, ${options.tool} -c${options.connections}, 100 B · ${options.maxSemiOnly ? 'max ' : ''}semi-space ${options.semiMiB.join(', ')} MiB · ` +
+    `bench allocations · engine ${options.engine}, access log ${options.accessLog}, ${options.tool} -c${options.connections}, ${options.body} B · ${options.maxSemiOnly ? 'max ' : ''}semi-space ${options.semiMiB.join(', ')} MiB · ` +
       (options.noInlining ? 'no inlining · ' : '') +
       (options.tool === 'wrk'
         ? `${options.rounds} round(s) × ${options.seconds} s, profile ${options.profileSeconds} s`
