@@ -1,6 +1,6 @@
 /**
  * The body of an HTTP/1.1 rounds bench (bench/h1-vs-main.ts, bench/multicore.ts): start the
- * backends and every system, measure them in interleaved wrk rounds on 100 B, stop everything
+ * backends and every system, measure them in interleaved wrk rounds (100 B unless `body` says), stop everything
  * by PID (also when a step throws). The caller only chooses systems, pinning and wrk's shape.
  */
 import { bodyPath, startBackends } from './backends.js';
@@ -22,6 +22,8 @@ export interface WrkRounds {
   connections: number;
   /** wrk -t; undefined = 1. */
   threads?: number;
+  /** Answer size; undefined = 100 B. */
+  body?: 100 | 16384;
 }
 
 export async function measureWrkRounds(spec: WrkRounds): Promise<{ rows: RoundsRow[]; skipped: { system: string; reason: string }[] }> {
@@ -33,7 +35,7 @@ export async function measureWrkRounds(spec: WrkRounds): Promise<{ rows: RoundsR
     const started = await startContenders(spec.systems, { backends, group: processes, pinning: spec.pinning }, skipped);
     try {
       const measure = async ({ running }: Contender, seconds: number): Promise<RunFigures> => {
-        const url = `http://127.0.0.1:${running.port}${bodyPath(100)}`;
+        const url = `http://127.0.0.1:${running.port}${bodyPath(spec.body ?? 100)}`;
         const request = { url, hostHeader: running.hostHeader, connections: spec.connections, threads: spec.threads, durationSeconds: seconds };
         const result = await runWrk(request, processes, spec.pinning);
         return { requestsPerSecond: result.requestsPerSecond, latencyMs: result.p99Ms, secondLatencyMs: result.p50Ms, errors: result.errors, non2xx: result.non2xx };
