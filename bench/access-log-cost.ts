@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { runWrk } from './lib/load.js';
-import { OptionError, positive } from './lib/options.js';
+import { positive, strictFlags } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
 import { ResourceMonitor } from './lib/resources.js';
@@ -46,24 +46,15 @@ interface Build {
 }
 
 function parse(argv: string[]): Options {
-  const values = new Map<string, string>();
-  let pin = true;
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]!;
-    if (name === '--no-pin') pin = false;
-    else if (['--base-cli', '--rounds', '--duration'].includes(name)) {
-      const value = argv[++i];
-      if (value === undefined) throw new OptionError(`${name}: missing value`);
-      values.set(name, value);
-    } else throw new OptionError(`unknown argument "${name}"`);
-  }
+  const { values, switches } = strictFlags(argv, ['--base-cli', '--rounds', '--duration'], ['--no-pin']);
   const rounds = values.get('--rounds');
   const duration = values.get('--duration');
+  const baseCli = values.get('--base-cli');
   return {
-    baseCli: values.has('--base-cli') ? path.resolve(values.get('--base-cli')!) : undefined,
+    baseCli: baseCli === undefined ? undefined : path.resolve(baseCli),
     rounds: rounds ? positive('--rounds', rounds, true) : 5,
     durationSeconds: duration ? positive('--duration', duration, true) : 3,
-    pin,
+    pin: !switches.has('--no-pin'),
   };
 }
 

@@ -29,7 +29,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { bodyPath, startBackends } from './lib/backends.js';
 import { summarizeProfile, type AllocationSite, type SamplingHeapProfile } from './lib/heap-profile.js';
-import { OptionError, positive, runBench } from './lib/options.js';
+import { bodySize, OptionError, positive, runBench } from './lib/options.js';
 import { runWrk, wrkAvailable } from './lib/load.js';
 import { choosePinning, type Pinning } from './lib/pin.js';
 import { ProcessGroup, REPO_ROOT, sleep } from './lib/processes.js';
@@ -121,10 +121,7 @@ function parse(argv: string[]): Options {
       else if (name === '--semi') options.semiMiB = value.split(',').map((size) => positive(name, size, true));
       else if (name === '--connections') options.connections = positive(name, value, true);
       else if (name === '--top') options.top = positive(name, value, true);
-      else if (name === '--body') {
-        if (value !== '100' && value !== '16384') throw new OptionError(`--body: 100 or 16384, not "${value}"`);
-        options.body = Number(value) as 100 | 16384;
-      }
+      else if (name === '--body') options.body = bodySize(name, value);
       else if (name === '--engine') {
         if (!['raw', 'undici', 'http-proxy'].includes(value)) throw new OptionError(`--engine: raw, undici or http-proxy, not "${value}"`);
         options.engine = value as WaypostEngine;

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { OptionError, positive } from './lib/options.js';
+import { bodySize, OptionError, positive, strictFlags } from './lib/options.js';
 import { choosePinning } from './lib/pin.js';
 import { REPO_ROOT } from './lib/processes.js';
 import { publishRoundsReport } from './lib/rounds-table.js';
@@ -51,24 +51,12 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const values = new Map<string, string>();
-  let pin = true;
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]!;
-    if (name === '--no-pin') pin = false;
-    else if (['--main-cli', '--engines', '--rounds', '--duration', '--body', '--node-args'].includes(name)) {
-      const value = argv[++i];
-      if (value === undefined) throw new OptionError(`${name}: missing value`);
-      values.set(name, value);
-    } else throw new OptionError(`unknown argument "${name}"`);
-  }
+  const { values, switches } = strictFlags(argv, ['--main-cli', '--engines', '--rounds', '--duration', '--body', '--node-args'], ['--no-pin']);
   const engines = (values.get('--engines') ?? 'http-proxy,undici').split(',').filter(Boolean);
   const unknown = engines.find((engine) => !ENGINES.includes(engine as WaypostEngine));
   if (unknown !== undefined || engines.length === 0) throw new OptionError(`--engines: a list of ${ENGINES.join(', ')}`);
   const rounds = values.get('--rounds');
   const duration = values.get('--duration');
-  const body = values.get('--body') ?? '100';
-  if (body !== '100' && body !== '16384') throw new OptionError(`--body: 100 or 16384, not "${body}"`);
   const nodeArgs = (values.get('--node-args') ?? '').split(' ').filter(Boolean);
   const notFlag = nodeArgs.find((arg) => !arg.startsWith('--'));
   if (notFlag !== undefined) throw new OptionError(`--node-args: Node/V8 flags starting with --, not "${notFlag}"`);
@@ -77,9 +65,9 @@ function parse(argv: string[]): Options {
     engines: engines as WaypostEngine[],
     rounds: rounds ? positive('--rounds', rounds, true) : 5,
     durationSeconds: duration ? positive('--duration', duration, true) : 2,
-    body: Number(body) as 100 | 16384,
+    body: bodySize('--body', values.get('--body') ?? '100'),
     nodeArgs,
-    pin,
+    pin: !switches.has('--no-pin'),
   };
 }
 

@@ -45,6 +45,31 @@ export function flagReader(argv: readonly string[]): (name: string, fallback: st
   };
 }
 
+/**
+ * The flags of a script that takes only `valued` (`--name value`) and `switches` (`--name`):
+ * anything else, or a valued flag without its value, is a usage error naming it.
+ */
+export function strictFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[] = []): { values: Map<string, string>; switches: Set<string> } {
+  const values = new Map<string, string>();
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!;
+    if (switches.includes(name)) seen.add(name);
+    else if (valued.includes(name)) {
+      const value = argv[++i];
+      if (value === undefined) throw new OptionError(`${name}: missing value`);
+      values.set(name, value);
+    } else throw new OptionError(`unknown argument "${name}"`);
+  }
+  return { values, switches: seen };
+}
+
+/** A `--body` value: the two answer sizes the backends serve (backends.ts bodyPath). */
+export function bodySize(name: string, text: string): 100 | 16384 {
+  if (text !== '100' && text !== '16384') throw new OptionError(`${name}: 100 or 16384, not "${text}"`);
+  return Number(text) as 100 | 16384;
+}
+
 export function positive(name: string, text: string, integer: boolean): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {

@@ -58,7 +58,7 @@ describe('encodeLine', () => {
       { protocol: 'HTTP/2' },
       { grpcStatus: 0 },
       { traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
-      // Statuses outside the range whose fields are kept encoded.
+      // Statuses at and past the edges of node:http's range, and ones only String() writes.
       { status: -1 },
       { status: 999 },
       { status: 1000 },
