@@ -37,6 +37,8 @@ export interface RoundsRow {
    * shares the machine: a proxy starved of its core serves less but spends about the same per request.
    */
   cpuMicrosPerRequest: number | undefined;
+  /** The proxy's highest RSS over all rounds, MiB: what load grows a process to. */
+  peakRssMiB: number | undefined;
   errors: number;
   non2xx: number;
   otherCpuPercent: number;
@@ -50,6 +52,7 @@ export function summarize(group: string, system: string, label: string, samples:
   const perRequest = samples.flatMap((s) =>
     s.proxyCpuPercent === undefined || s.result.requestsPerSecond <= 0 ? [] : [(s.proxyCpuPercent / 100) * (1e6 / s.result.requestsPerSecond)],
   );
+  const peakRss = samples.flatMap((s) => (s.proxyPeakRssBytes === undefined ? [] : [s.proxyPeakRssBytes]));
   return {
     group,
     system,
@@ -62,6 +65,7 @@ export function summarize(group: string, system: string, label: string, samples:
     secondLatencyMs: median(samples.map((s) => s.result.secondLatencyMs)),
     proxyCpuPercent: cpu.length > 0 ? median(cpu) : undefined,
     cpuMicrosPerRequest: perRequest.length > 0 ? median(perRequest) : undefined,
+    peakRssMiB: peakRss.length > 0 ? Math.max(...peakRss) / 2 ** 20 : undefined,
     errors: samples.reduce((sum, s) => sum + s.result.errors, 0),
     non2xx: samples.reduce((sum, s) => sum + s.result.non2xx, 0),
     otherCpuPercent: samples.length > 0 ? Math.max(...samples.map((s) => s.otherCpuPercent)) : 0,
@@ -137,13 +141,13 @@ export function toMarkdown(report: RoundsReport): string {
     const rows = report.rows.filter((r) => r.group === group.id).sort((a, b) => b.requestsPerSecond - a.requestsPerSecond);
     out.push(`## ${group.title}`, '');
     out.push(
-      `| system | req/s (median) | spread % | ${report.latencyColumns[0]} | ${report.latencyColumns[1]} | proxy CPU % | CPU µs/req | ${report.references.map((r) => `× ${r.label}`).join(' | ')} | errors/non-2xx | other CPU % | per round |`,
-      `|---|---:|---:|---:|---:|---:|---:|${report.references.map(() => '---:|').join('')}---:|---:|---|`,
+      `| system | req/s (median) | spread % | ${report.latencyColumns[0]} | ${report.latencyColumns[1]} | proxy CPU % | CPU µs/req | peak RSS MiB | ${report.references.map((r) => `× ${r.label}`).join(' | ')} | errors/non-2xx | other CPU % | per round |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|${report.references.map(() => '---:|').join('')}---:|---:|---|`,
     );
     for (const r of rows) {
       const noisy = r.spreadPercent > SPREAD_LIMIT_PERCENT ? ' ⚠' : '';
       out.push(
-        `| ${r.label} | ${integer(r.requestsPerSecond)} | ${r.spreadPercent.toFixed(0)}${noisy} | ${fixed(r.latencyMs, 2)} | ${fixed(r.secondLatencyMs, 2)} | ${fixed(r.proxyCpuPercent, 0)} | ${fixed(r.cpuMicrosPerRequest, 0)} | ` +
+        `| ${r.label} | ${integer(r.requestsPerSecond)} | ${r.spreadPercent.toFixed(0)}${noisy} | ${fixed(r.latencyMs, 2)} | ${fixed(r.secondLatencyMs, 2)} | ${fixed(r.proxyCpuPercent, 0)} | ${fixed(r.cpuMicrosPerRequest, 0)} | ${fixed(r.peakRssMiB, 0)} | ` +
           `${report.references.map((ref) => fixed(r.ratios[ref.id], 2)).join(' | ')} | ${r.errors}/${r.non2xx} | ${r.otherCpuPercent.toFixed(0)} | ${r.perRound.map(integer).join(' ')} |`,
       );
     }
@@ -152,6 +156,7 @@ export function toMarkdown(report: RoundsReport): string {
   out.push(
     `spread = (max − min) / median over the rounds; ⚠ = above ${SPREAD_LIMIT_PERCENT} %: treat that row as noise. ` +
       'CPU µs/req = proxy CPU time per request (lower is better; the steadier figure on a shared machine). ' +
+      'peak RSS = the proxy process tree\'s highest resident memory over all its rounds. ' +
       'other CPU % = CPU of processes outside the bench during the row (highest round), % of one core: above ~10 the cores were shared.',
     '',
   );

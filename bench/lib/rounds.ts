@@ -28,6 +28,8 @@ export function spreadPercent(values: number[]): number {
 export interface RoundSample<T> {
   result: T;
   proxyCpuPercent: number | undefined;
+  /** The proxy's highest RSS during the run, bytes (undefined when it has no PID of ours). */
+  proxyPeakRssBytes: number | undefined;
   otherCpuPercent: number;
 }
 
@@ -91,7 +93,8 @@ export async function runInterleaved<T>(
       const others = new ForeignLoadMonitor();
       try {
         const result = await measure(contender);
-        const sample = { result, proxyCpuPercent: monitor?.stop().cpuPercent, otherCpuPercent: others.stop() };
+        const resources = monitor?.stop();
+        const sample = { result, proxyCpuPercent: resources?.cpuPercent, proxyPeakRssBytes: resources?.peakRssBytes, otherCpuPercent: others.stop() };
         samples.get(contender.definition.id)!.push(sample);
         console.log(`  round ${round} ${describe(contender.definition.id, sample)}`);
       } catch (error) {

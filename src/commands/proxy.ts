@@ -14,6 +14,7 @@ import { formatHostPort } from '../net/address.js';
 import { logLevelOption } from './options.js';
 import { startOrFlush } from './log-flush.js';
 import { trimYoungGenerationWhileIdle } from '../idle-trim.js';
+import { growOldGenerationForThroughput } from '../heap-growth.js';
 
 interface ProxyFlags {
   config?: string;
@@ -80,8 +81,9 @@ export function proxyCommand(program: Command): Command {
             ? (await import('../workers/worker.js')).startWorker(config, logger, { onStopRequest: () => stopping || stop('SIGTERM') })
             : (await import('../workers/primary.js')).startPrimary(config, logger, load),
       );
-      // Give back the young generation start-up grew (src/idle-trim.ts).
+      // Give back the young generation start-up grew (src/idle-trim.ts); room for load's promotions (src/heap-growth.ts).
       trimYoungGenerationWhileIdle();
+      growOldGenerationForThroughput();
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal, exiting at once');
