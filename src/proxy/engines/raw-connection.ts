@@ -4,8 +4,13 @@
  *
  * The request head and a buffered body leave corked, in one write; a streamed body is
  * piped with backpressure (a full socket pauses the client request). The response head
- * goes to the exchange as llhttp's raw field list, its body as the Buffers llhttp hands
- * out; a sink that is full pauses this socket until the exchange resumes it.
+ * goes to the exchange as llhttp's raw field list; a sink that is full pauses this socket
+ * until the exchange resumes it. The body of an answer llhttp framed by Content-Length (the
+ * common case) goes to the exchange as slices of the socket's own reads, counted down here:
+ * llhttp would copy every chunk into a new Buffer and call back twice more per answer. The
+ * parser stops right after such a head (a callback result that llhttp takes as "no body,
+ * upgrade": it returns how much of the read the head took) and parses the next answer's head
+ * as usual. Chunked and close-delimited bodies stay with llhttp.
  *
  * One timer, the socket's own: connect timeout while connecting, header timeout until
  * the response head, idle timeout between body chunks. socket.setTimeout makes a new timer
@@ -55,6 +60,26 @@ const enum State {
 
 const LAST_CHUNK = '0\r\n\r\n';
 
+/** kOnHeadersComplete results: llhttp frames the body / there is none / stop after the head (we frame it). */
+const PARSE_BODY = 0;
+const NO_BODY = 1;
+const STOP_AFTER_HEAD = 2;
+
+/**
+ * The Content-Length of a head llhttp accepted, or -1 when llhttp must frame the body (no length,
+ * a Transfer-Encoding, or a length past 2^53). llhttp has already refused every malformed or
+ * duplicate length and a length beside a Transfer-Encoding; its value arrives trimmed.
+ */
+function framedLength(fields: string[]): number {
+  let length = -1;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(fields[i + 1]);
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return Number.isSafeInteger(length) ? length : -1;
+}
+
 export class RawConnection {
   readonly #socket: Socket;
   readonly #parser: LlhttpParser;
@@ -67,6 +92,10 @@ export class RawConnection {
   #keepAlive = true;
   #final = false;
   #error: Error | undefined;
+  /** The async resource llhttp's initialize() asks for: the connection's own (async context is per connection). */
+  readonly #parserResource = {};
+  /** Body bytes of a Content-Length answer still to come, framed here (not by llhttp); 0 = none. */
+  #remaining = 0;
   /** The head was parsed in the current read: the idle timeout is armed once the read is done. */
   #bodyTimerPending = false;
   /** performance.now() when the connection was parked (State.Idle). */
@@ -89,12 +118,17 @@ export class RawConnection {
     socket.on('error', this.#onSocketError);
     socket.once('close', this.#onClose);
     const parser = new HTTPParser();
-    parser.initialize(HTTPParser.RESPONSE, {}, http.maxHeaderSize, HTTPParser.kLenientNone);
+    this.#parser = parser;
+    this.#initializeParser();
     parser[HTTPParser.kOnHeaders] = this.#onHeaders;
     parser[HTTPParser.kOnHeadersComplete] = this.#onHeadersComplete;
     parser[HTTPParser.kOnBody] = this.#onBody;
     parser[HTTPParser.kOnMessageComplete] = this.#onMessageComplete;
-    this.#parser = parser;
+  }
+
+  /** A fresh llhttp state for the next answer (strict: no lenient flags). */
+  #initializeParser(): void {
+    this.#parser.initialize(HTTPParser.RESPONSE, this.#parserResource, http.maxHeaderSize, HTTPParser.kLenientNone);
   }
 
   /**
@@ -156,12 +190,18 @@ export class RawConnection {
   };
 
   readonly #onData = (data: Buffer): void => {
+    // The exchange of this read: the answer may end in it, and the connection pass to the next one.
+    const exchange = this.#exchange;
+    if (this.#remaining > 0) {
+      this.#moveBody(data, 0);
+      this.#afterRead(exchange, undefined);
+      return;
+    }
     if (this.#state !== State.AwaitingHead && this.#state !== State.Body) {
       // Bytes nobody asked for: the connection's framing can no longer be trusted.
       this.#fail(new UpstreamProtocolError(0));
       return;
     }
-    const exchange = this.#exchange!;
     let result: number | Error;
     try {
       result = this.#parser.execute(data);
@@ -169,18 +209,44 @@ export class RawConnection {
       // A callback threw (writing the client head): llhttp rethrows it from execute.
       result = err instanceof Error ? err : new Error(String(err));
     }
-    exchange.flush();
+    // The head said Content-Length: what the read holds past it is body.
+    if (this.#remaining > 0 && typeof result === 'number' && result < data.length) this.#moveBody(data, result);
+    this.#afterRead(exchange, result instanceof Error ? result : undefined);
+  };
+
+  /** Body bytes of a Content-Length answer from `offset` on; past its end they are bytes nobody asked for. */
+  #moveBody(data: Buffer, offset: number): void {
+    const available = data.length - offset;
+    const length = available <= this.#remaining ? available : this.#remaining;
+    this.#remaining -= length;
+    if (this.#state === State.Body && !this.#exchange!.onBody(offset === 0 && length === available ? data : data.subarray(offset, offset + length))) {
+      this.#socket.pause();
+    }
+    if (this.#remaining > 0) return;
+    // More than the answer's length: the connection's framing can no longer be trusted.
+    if (length < available) this.#keepAlive = false;
+    // llhttp keeps the "upgrade" it was told, and node's binding reports no parse error while it does.
+    this.#initializeParser();
+    this.#onMessageComplete();
+  }
+
+  /** After each read: what it produced for the client leaves now; the body's idle timeout is armed once. */
+  #afterRead(exchange: RawExchange | undefined, error: Error | undefined): void {
+    exchange?.flush();
     if (this.#bodyTimerPending) {
       this.#bodyTimerPending = false;
       // Still reading the body after this read: the idle timeout now guards it.
       if (this.#state === State.Body) this.#setTimeout(this.#exchange!.idleTimeout);
     }
-    if (result instanceof Error) this.#fail(result);
-  };
+    if (error !== undefined) this.#fail(error);
+  }
 
   /** The upstream closed its side: a body delimited by the close ends here. */
   readonly #onEnd = (): void => {
-    if (this.#state === State.Body || this.#state === State.AwaitingHead) {
+    if (this.#remaining > 0) {
+      // Fewer bytes than the Content-Length: what llhttp's finish() reports for the same answer.
+      this.#fail(Object.assign(new Error('upstream closed before the end of the body'), { code: 'HPE_INVALID_EOF_STATE' }));
+    } else if (this.#state === State.Body || this.#state === State.AwaitingHead) {
       const result = this.#parser.finish();
       if (result instanceof Error) this.#fail(result);
     }
@@ -224,20 +290,25 @@ export class RawConnection {
   readonly #onHeadersComplete: OnHeadersComplete = (_major, _minor, headers, _method, _url, status, _message, _upgrade, keepAlive) => {
     const fields = this.#parts.take(headers);
     const exchange = this.#exchange;
-    if (exchange === undefined || this.#state !== State.AwaitingHead) return 0;
+    if (exchange === undefined || this.#state !== State.AwaitingHead) return PARSE_BODY;
     // 1xx interim answers (100 Continue, 103 Early Hints) are not passed on; 101 cannot be, here.
-    if (status < 200 && status !== 101) return 1;
+    if (status < 200 && status !== 101) return NO_BODY;
     if (!isForwardableStatus(status) || status === 101) {
       this.#fail(new UpstreamProtocolError(status));
-      return 1;
+      return NO_BODY;
     }
     this.#final = true;
     this.#keepAlive = keepAlive;
     this.#state = State.Body;
     this.#bodyTimerPending = true;
     exchange.onHead(status, fields);
-    // The answer to HEAD has no body whatever its content-length says.
-    return exchange.method === 'HEAD' ? 1 : 0;
+    // The answer to HEAD has no body whatever its content-length says; nor have 204 and 304.
+    if (exchange.method === 'HEAD') return NO_BODY;
+    if (status === 204 || status === 304) return PARSE_BODY;
+    const length = framedLength(fields);
+    if (length <= 0) return PARSE_BODY;
+    this.#remaining = length;
+    return STOP_AFTER_HEAD;
   };
 
   readonly #onBody = (chunk: Buffer): void => {
@@ -246,7 +317,8 @@ export class RawConnection {
   };
 
   readonly #onMessageComplete = (): void => {
-    if (!this.#final || this.#state !== State.Body) return;
+    // llhttp ends a head it stopped after at once: that answer ends when #remaining reaches 0.
+    if (!this.#final || this.#state !== State.Body || this.#remaining > 0) return;
     const exchange = this.#exchange!;
     this.#exchange = undefined;
     this.#parts.clear();
