@@ -225,7 +225,9 @@ export class RawConnection {
     if (this.#remaining > 0) return;
     // More than the answer's length: the connection's framing can no longer be trusted.
     if (length < available) this.#keepAlive = false;
-    // llhttp keeps the "upgrade" it was told, and node's binding reports no parse error while it does.
+    // llhttp keeps the "upgrade" it was told until the next head completes, and node's binding reports
+    // no parse error while it does (a bad next head would pass unseen). A reset costs ~0.25 µs; the
+    // stop and the reset together ~1.4 µs against ~2.5 µs for llhttp parsing a 100 B body, ~5.5 µs 16 KiB.
     this.#initializeParser();
     this.#onMessageComplete();
   }
