@@ -23,7 +23,7 @@
  * V8's profile names the function a site was inlined into; --no-inlining (V8
  * --no-turbo-inlining) names each function itself, at the price of figures a little higher.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -213,6 +213,7 @@ async function measureProfile(build: Build, options: Options, group: ProcessGrou
   const requests = await drive(build, 'profile', options, group, pinning);
   await probe(build, 'stop');
   const profileFile = path.join(build.probeDir, 'profile.json');
+  if (options.saveDir !== undefined) mkdirSync(options.saveDir, { recursive: true });
   if (options.saveDir !== undefined) copyFileSync(profileFile, path.join(options.saveDir, `${build.label.split(' ')[0]!.replace(/[^\w.-]/g, '_')}.heapprofile`));
   const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as SamplingHeapProfile;
   const summary = summarizeProfile(profile, build.distDir);
