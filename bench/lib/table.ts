@@ -33,6 +33,8 @@ export interface ResultRow {
   vsDirect?: number | undefined;
   vsNginx?: number | undefined;
   vsCaddy?: number | undefined;
+  /** p99 over nginx's p99 (same tool and body): with the paced tool, issue 21's "p99 at equal load ≤ 1.5× nginx". */
+  p99VsNginx?: number | undefined;
 }
 
 export interface SkippedSystem {
@@ -63,6 +65,7 @@ export function addRatios(rows: ResultRow[]): void {
     row.vsCaddy = caddy && caddy.requestsPerSecond > 0 ? row.requestsPerSecond / caddy.requestsPerSecond : undefined;
     row.vsDirect = direct && direct.requestsPerSecond > 0 ? row.requestsPerSecond / direct.requestsPerSecond : undefined;
     row.vsNginx = nginx && nginx.requestsPerSecond > 0 ? row.requestsPerSecond / nginx.requestsPerSecond : undefined;
+    row.p99VsNginx = nginx && nginx.p99Ms > 0 ? row.p99Ms / nginx.p99Ms : undefined;
   }
 }
 
@@ -72,8 +75,8 @@ const body = (bytes: number): string => (bytes === 16384 ? '16 KiB' : `${bytes} 
 
 export function toMarkdown(report: BenchReport): string {
   const header =
-    '| system | tool | body | req/s | spread % | p50 ms | p99 ms | × direct | × nginx(ka64) | × Caddy | proxy CPU % | CPU µs/req | RSS idle → loaded MiB | errors/non-2xx | other CPU % |\n' +
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| system | tool | body | req/s | spread % | p50 ms | p99 ms | p99 × nginx | × direct | × nginx(ka64) | × Caddy | proxy CPU % | CPU µs/req | RSS idle → loaded MiB | errors/non-2xx | other CPU % |\n' +
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   // Grouped by tool and body so each block reads top to bottom, fastest first.
   const sorted = [...report.rows].sort(
     (a, b) => a.tool.localeCompare(b.tool) || a.bodyBytes - b.bodyBytes || b.requestsPerSecond - a.requestsPerSecond,
@@ -88,6 +91,7 @@ export function toMarkdown(report: BenchReport): string {
       `${r.spreadPercent.toFixed(0)}${r.spreadPercent > SPREAD_LIMIT_PERCENT ? ' ⚠' : ''}`,
       fixed(r.p50Ms, 2),
       fixed(r.p99Ms, 2),
+      fixed(r.p99VsNginx, 2),
       fixed(r.vsDirect, 2),
       fixed(r.vsNginx, 2),
       fixed(r.vsCaddy, 2),
