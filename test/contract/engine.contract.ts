@@ -240,6 +240,29 @@ export function runEngineContract(name: string, create: () => ForwardEngine): vo
       }
     });
 
+    it.each([
+      ['Content-Length', { 'content-length': 1024 * 1024 }],
+      ['chunked', { 'transfer-encoding': 'chunked' }],
+    ])('reports a %s body that stalls past the idle timeout as idle_timeout after bytes were sent', async (_framing, headers) => {
+      // DESIGN §5: timeouts connect, response-header and idle; the idle one guards the gaps in a body.
+      const backend = await rawBackend((_req, res) => {
+        res.writeHead(200, headers);
+        res.write(pattern(1024));
+      });
+      try {
+        const f = await frontTo(backend.port);
+        // The head timeout stays long: only the idle timeout can end this attempt within the bound below.
+        f.plan = { bufferBody: true, timeouts: { ...TIMEOUTS, header: 10_000, idle: 300 } };
+        const result = f.nextResult();
+        const started = Date.now();
+        await send(f.port, {}).catch(() => undefined);
+        expect(await result).toMatchObject({ status: 200, sent: true, error: 'idle_timeout', aborted: false });
+        expect(Date.now() - started).toBeLessThan(5_000);
+      } finally {
+        await backend.close();
+      }
+    });
+
     it('reports a client abort as aborted and leaves no upstream socket behind', async () => {
       const backend = await rawBackend((_req, res) => {
         res.writeHead(200, { 'content-length': 64 * 1024 * 1024 });
