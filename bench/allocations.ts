@@ -213,8 +213,10 @@ async function measureProfile(build: Build, options: Options, group: ProcessGrou
   const requests = await drive(build, 'profile', options, group, pinning);
   await probe(build, 'stop');
   const profileFile = path.join(build.probeDir, 'profile.json');
-  if (options.saveDir !== undefined) mkdirSync(options.saveDir, { recursive: true });
-  if (options.saveDir !== undefined) copyFileSync(profileFile, path.join(options.saveDir, `${build.label.split(' ')[0]!.replace(/[^\w.-]/g, '_')}.heapprofile`));
+  if (options.saveDir !== undefined) {
+    mkdirSync(options.saveDir, { recursive: true });
+    copyFileSync(profileFile, path.join(options.saveDir, `${build.label.split(' ')[0]!.replace(/[^\w.-]/g, '_')}.heapprofile`));
+  }
   const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as SamplingHeapProfile;
   const summary = summarizeProfile(profile, build.distDir);
   build.profile = { bytesPerRequest: summary.totalBytes / requests, requests, bySelf: summary.bySelf, byWaypostFrame: summary.byWaypostFrame };

@@ -114,7 +114,6 @@ const prefixBytes = Buffer.allocUnsafeSlow(256);
 let prefix: Uint8Array = prefixBytes.subarray(0, 0);
 let prefixSecond = Number.NaN;
 let prefixPid = -1;
-let prefixMillis = -1;
 /** Where the milliseconds' three digits sit in the prefix. */
 let millisAt = 0;
 
@@ -131,15 +130,11 @@ function linePrefix(nowMs: number, pid: number): Uint8Array {
     prefix = prefixBytes.subarray(0, ascii(prefixBytes, at, ',"requestId":'));
     prefixSecond = second;
     prefixPid = pid;
-    prefixMillis = -1;
   }
-  if (millis !== prefixMillis) {
-    const tens = Math.floor(millis / 10);
-    prefixBytes[millisAt] = 0x30 + Math.floor(millis / 100);
-    prefixBytes[millisAt + 1] = 0x30 + (tens % 10);
-    prefixBytes[millisAt + 2] = 0x30 + (millis - tens * 10);
-    prefixMillis = millis;
-  }
+  const tens = Math.floor(millis / 10);
+  prefixBytes[millisAt] = 0x30 + Math.floor(millis / 100);
+  prefixBytes[millisAt + 1] = 0x30 + (tens % 10);
+  prefixBytes[millisAt + 2] = 0x30 + (millis - tens * 10);
   return prefix;
 }
 

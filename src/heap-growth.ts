@@ -50,11 +50,11 @@ export function oldGenerationBytes(): number {
 }
 
 /**
- * Sets the growing factor for the heap in use now, and again after every full GC, unless this
- * process's Node flags name it. Returns a stop function, or undefined when the flags name it.
+ * Sets the growing factor for the heap in use now, and again after every full GC for the life of
+ * the process, unless its Node flags name it; false when they do.
  */
-export function growOldGenerationForThroughput(): (() => void) | undefined {
-  if (namesGrowingFactor(process.execArgv.join(' '))) return undefined;
+export function growOldGenerationForThroughput(): boolean {
+  if (namesGrowingFactor(process.execArgv.join(' '))) return false;
   let percent = -1;
   const retune = (): void => {
     const next = growingPercentFor(oldGenerationBytes());
@@ -71,5 +71,5 @@ export function growOldGenerationForThroughput(): (() => void) | undefined {
     }
   });
   observer.observe({ entryTypes: ['gc'] });
-  return () => observer.disconnect();
+  return true;
 }

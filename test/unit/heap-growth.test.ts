@@ -21,7 +21,7 @@ const MiB = 1024 * 1024;
  */
 function script(retainMiB: number): string {
   return `import(${JSON.stringify(MODULE)}).then(async (m) => {
-    console.log('set=' + (m.growOldGenerationForThroughput() !== undefined));
+    console.log('set=' + m.growOldGenerationForThroughput());
     gc();
     if (${retainMiB} > 0) {
       globalThis.kept = Array.from({ length: ${retainMiB} }, () => new Array(${MiB / 8}).fill(1.5));

@@ -60,8 +60,8 @@ const enum State {
 
 const LAST_CHUNK = '0\r\n\r\n';
 
-/** kOnHeadersComplete results: llhttp frames the body / there is none / stop after the head (we frame it). */
-const PARSE_BODY = 0;
+/** kOnHeadersComplete results: llhttp frames the body (it knows 204 and 304 have none) / there is none / stop after the head (we frame it). */
+const LLHTTP_FRAMES_BODY = 0;
 const NO_BODY = 1;
 const STOP_AFTER_HEAD = 2;
 
@@ -292,7 +292,7 @@ export class RawConnection {
   readonly #onHeadersComplete: OnHeadersComplete = (_major, _minor, headers, _method, _url, status, _message, _upgrade, keepAlive) => {
     const fields = this.#parts.take(headers);
     const exchange = this.#exchange;
-    if (exchange === undefined || this.#state !== State.AwaitingHead) return PARSE_BODY;
+    if (exchange === undefined || this.#state !== State.AwaitingHead) return LLHTTP_FRAMES_BODY;
     // 1xx interim answers (100 Continue, 103 Early Hints) are not passed on; 101 cannot be, here.
     if (status < 200 && status !== 101) return NO_BODY;
     if (!isForwardableStatus(status) || status === 101) {
@@ -306,9 +306,9 @@ export class RawConnection {
     exchange.onHead(status, fields);
     // The answer to HEAD has no body whatever its content-length says; nor have 204 and 304.
     if (exchange.method === 'HEAD') return NO_BODY;
-    if (status === 204 || status === 304) return PARSE_BODY;
+    if (status === 204 || status === 304) return LLHTTP_FRAMES_BODY;
     const length = framedLength(fields);
-    if (length <= 0) return PARSE_BODY;
+    if (length <= 0) return LLHTTP_FRAMES_BODY;
     this.#remaining = length;
     return STOP_AFTER_HEAD;
   };
