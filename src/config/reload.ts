@@ -20,6 +20,7 @@ export const RESTART_ONLY_FIELDS: readonly string[] = [
   'admin',
   'workers',
   'engine',
+  'http1Server',
   'proxyId',
   'compat',
   'zone',

@@ -242,6 +242,11 @@ export const configSchema = z.strictObject({
   retries: z.number().int().min(0).max(10).default(2),
   /** HTTP/1.1 forwarding engine; raw measured the least CPU per request (bench/run.ts, README "Performance"). */
   engine: z.enum(ENGINE_NAMES).default('raw'),
+  /**
+   * Who parses client HTTP/1.1: `raw` (with engine raw and tracing off) serves bodiless requests on
+   * Node's llhttp directly and hands a connection to node:http at its first other request; `node` = node:http only.
+   */
+  http1Server: z.enum(['raw', 'node']).default('raw'),
   limits: z
     .strictObject({
       /** Largest request header block from clients (431 above). */

@@ -13,6 +13,7 @@ import type { WaypostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { createProtocolListener } from './protocol-listener.js';
+import { RawHttp1Connections, type RawHttp1Limits } from './raw-http1/connection.js';
 import type { TlsCertificates } from './tls.js';
 
 export type ListenerConfig = WaypostConfig['listen'][number];
@@ -40,6 +41,11 @@ export interface HttpListenerOptions {
   /** Present when the listener has `tls: true`. */
   tls: TlsCertificates | undefined;
   hooks: HttpListenerHooks;
+  /**
+   * HTTP/1.1 connections start on the raw listener (raw-http1/connection.ts), which hands a
+   * connection to node:http at its first request it does not serve itself; false = node:http only.
+   */
+  rawHttp1: boolean;
   metrics: Metrics;
   logger: Logger;
 }
@@ -61,6 +67,8 @@ export class HttpListener {
   readonly config: ListenerConfig;
   readonly socket: Server;
   readonly http1: http.Server;
+  /** Connections on the raw HTTP/1.1 listener (not yet handed to node:http); undefined = off. */
+  readonly #raw: RawHttp1Connections | undefined;
   readonly sockets = new Set<Socket>();
   readonly #tls: TlsCertificates | undefined;
   #closing: Promise<void> | undefined;
@@ -85,9 +93,22 @@ export class HttpListener {
     // when it listens; it never listens itself here, so it is told.
     http1.emit('listening');
     this.http1 = http1;
+    const checkEveryMs = serverOptions.connectionsCheckingInterval!;
+    this.#raw = options.rawHttp1
+      ? new RawHttp1Connections(
+          {
+            onRequest: hooks.onRequest,
+            onClientError: hooks.onClientError,
+            handOff: (socket) => http1.emit('connection', socket),
+          },
+          rawLimits(config),
+          checkEveryMs,
+        )
+      : undefined;
+    const raw = this.#raw;
     const wantsHttp2 = listener.protocols.some((protocol) => protocol !== 'http1');
     this.socket = createProtocolListener({
-      http1,
+      http1: raw === undefined ? (socket) => http1.emit('connection', socket) : (socket) => raw.accept(socket),
       http2: wantsHttp2 ? hooks.http2() : undefined,
       allowHttp1: listener.protocols.includes('http1'),
       firstBytesTimeoutMs: limits.headersTimeout,
@@ -137,12 +158,30 @@ export class HttpListener {
   applyLive(config: Pick<WaypostConfig, 'limits' | 'timeouts'>): void {
     // Client socket inactivity (the client side of the idle timeout).
     this.http1.timeout = config.timeouts.idle;
+    if (this.#raw !== undefined) this.#raw.limits = rawLimits(config);
     this.socket.maxConnections = config.limits.maxConnections > 0 ? config.limits.maxConnections : Infinity;
   }
 
   address(): AddressInfo | undefined {
     const address = this.socket.address();
     return typeof address === 'object' && address !== null ? address : undefined;
+  }
+
+  /** Connections the raw HTTP/1.1 listener serves right now (not handed to node:http). */
+  get rawHttp1Connections(): number {
+    return this.#raw?.size ?? 0;
+  }
+
+  /** Closes the connections between requests (node:http's and the raw listener's). */
+  closeIdleConnections(): void {
+    this.http1.closeIdleConnections();
+    this.#raw?.closeIdle();
+  }
+
+  /** Closes every connection, requests in flight or not. */
+  closeAllConnections(): void {
+    this.http1.closeAllConnections();
+    this.#raw?.closeAll();
   }
 
   /** Stops accepting at once; the returned promise settles when the socket no longer listens. */
@@ -167,12 +206,12 @@ export class HttpListener {
     // The shared HTTP/2 server does not know listeners; a session belongs to the port it came in on.
     for (const session of http2Sessions) if (session.socket?.localPort === port) session.close();
     const deadline = Date.now() + graceMs;
-    this.http1.closeIdleConnections();
+    this.closeIdleConnections();
     while (this.sockets.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
-      this.http1.closeIdleConnections();
+      this.closeIdleConnections();
     }
-    this.http1.closeAllConnections();
+    this.closeAllConnections();
     this.http1.close();
     for (const socket of this.sockets) socket.destroy();
     await closed;
@@ -181,4 +220,14 @@ export class HttpListener {
   #detach(): void {
     this.#tls?.detach(this.socket as tls.Server);
   }
+}
+
+/** The raw listener's limits: node:http's for the same configuration (see the constructor). */
+function rawLimits(config: Pick<WaypostConfig, 'limits' | 'timeouts'>): RawHttp1Limits {
+  return {
+    maxHeaderBytes: config.limits.maxHeaderBytes,
+    headersTimeout: config.limits.headersTimeout,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    idleTimeout: config.timeouts.idle,
+  };
 }

@@ -86,6 +86,8 @@ export class HttpProxyServer {
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
+  /** The engine and tracing allow the raw HTTP/1.1 listener (raw-http1/connection.ts). */
+  readonly #rawHttp1Allowed: boolean;
 
   constructor(options: HttpProxyServerOptions) {
     this.#config = options.config;
@@ -116,6 +118,8 @@ export class HttpProxyServer {
       tracing: options.tracing,
     });
     this.#tls = options.tls;
+    // Its light request/response pair is what the raw engine uses of node:http's; a trace needs the full objects.
+    this.#rawHttp1Allowed = options.engine === 'raw' && options.tracing === undefined;
     this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);
   }
 
@@ -141,6 +145,13 @@ export class HttpProxyServer {
   /** An upstream address left the registry: its pooled connections close once idle. */
   forgetUpstream(address: string): void {
     this.#engine.forget(address);
+  }
+
+  /** Client connections the raw HTTP/1.1 listener serves right now (for tests and diagnostics). */
+  get rawHttp1Connections(): number {
+    let open = 0;
+    for (const listener of this.#listeners) open += listener.rawHttp1Connections;
+    return open;
   }
 
   /** Requests being handled right now. */
@@ -173,6 +184,8 @@ export class HttpProxyServer {
       config: this.#config,
       tls,
       hooks: { onRequest: this.#onRequest, onUpgrade: this.#onUpgrade, onClientError: this.#onClientError, http2: () => this.#http2Server() },
+      // A redirecting listener answers every request itself (and writes its head as an object).
+      rawHttp1: this.#rawHttp1Allowed && this.#config.http1Server === 'raw' && listener.redirect !== 'https',
       metrics: this.#metrics,
       logger: this.#log,
     });
@@ -233,14 +246,14 @@ export class HttpProxyServer {
     this.#handler.closing = true;
     this.#ws.closing = true;
     const closed = this.#listeners.map((listener) => listener.stopAccepting());
-    for (const { http1 } of this.#listeners) http1.closeIdleConnections();
+    for (const listener of this.#listeners) listener.closeIdleConnections();
     // HTTP/2: GOAWAY now (no new streams; those open finish), the session closes once they have.
     for (const session of this.#http2Sessions) session.close();
     const deadline = Date.now() + graceMs;
     while ((this.#handler.inflight > 0 || this.#ws.open > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       // Connections that finished their last request become idle: drop them now.
-      for (const { http1 } of this.#listeners) http1.closeIdleConnections();
+      for (const listener of this.#listeners) listener.closeIdleConnections();
     }
     if (this.#handler.inflight > 0) this.#log.warn({ inflight: this.#handler.inflight }, 'grace period over; closing connections');
     if (this.#ws.open > 0) {
@@ -250,8 +263,9 @@ export class HttpProxyServer {
       const closeBy = Date.now() + WEBSOCKET_CLOSE_MS;
       while (this.#ws.open > 0 && Date.now() < closeBy) await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    for (const { http1 } of this.#listeners) {
-      http1.closeAllConnections();
+    for (const listener of this.#listeners) {
+      listener.closeAllConnections();
+      const http1 = listener.http1;
       // Stops node:http's connection-checking timer (started by the 'listening' it was told).
       http1.close();
     }

@@ -12,7 +12,6 @@
  * hands everything to node:http (which answers a preface with 400), an HTTP/2-only
  * listener closes connections that do not start with the preface (or negotiate h2).
  */
-import type http from 'node:http';
 import type http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
@@ -20,8 +19,8 @@ import tls from 'node:tls';
 const PREFACE_START = Buffer.from('PRI ');
 
 export interface ProtocolListenerOptions {
-  /** Serves HTTP/1.1 connections (never listens itself). */
-  http1: http.Server;
+  /** Serves an HTTP/1.1 connection (node:http's server, or the raw listener: http-listener.ts). */
+  http1: (socket: Socket) => void;
   /** Serves HTTP/2 connections (never listens itself); undefined = HTTP/2 off. */
   http2: http2.Http2Server | undefined;
   /** false = HTTP/2 only: HTTP/1.1 connections are closed. */
@@ -40,21 +39,21 @@ export function createProtocolListener(options: ProtocolListenerOptions): net.Se
     const server = tls.createServer({ ...options.tls, ALPNProtocols: alpn });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === 'h2' && h2 !== undefined) h2.emit('connection', socket);
-      else if (allowH1) http1.emit('connection', socket);
+      else if (allowH1) http1(socket);
       else socket.destroy();
     });
     return server;
   }
   const allowH2 = h2 !== undefined;
-  if (!allowH2) return netServer((socket) => http1.emit('connection', socket));
+  if (!allowH2) return netServer(http1);
   return netServer((socket) => {
     sniffPreface(socket, options.firstBytesTimeoutMs, (isH2) => {
       if (isH2) {
         // node:http2 reads what is already buffered (the preface) before it consumes the socket.
         h2!.emit('connection', socket);
       } else if (allowH1) {
-        http1.emit('connection', socket);
-        // node:http reads through the stream: flowing again, it gets the bytes put back first.
+        http1(socket);
+        // Both HTTP/1.1 servers read through the stream: flowing again, they get the bytes put back first.
         socket.resume();
       } else socket.destroy();
     });

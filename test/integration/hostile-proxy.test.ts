@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
 import { readUntil, sleep, waitFor } from '../helpers/wait.js';
-import { ENGINES } from './proxy-harness.js';
+import { SERVINGS } from './proxy-harness.js';
 
 async function startApp(overrides: ConfigInput = {}): Promise<{ app: WaypostApp; port: number }> {
   const config = configSchema.parse({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, accessLog: 'off', ...overrides });
@@ -54,14 +54,14 @@ function get(port: number, headers: http.OutgoingHttpHeaders = {}): Promise<{ st
 }
 
 // The whole suite runs against every engine: a hostile client must not get further through any of them.
-describe.each(ENGINES)('%s engine', (engine) => {
+describe.each(SERVINGS)('$label', ({ engine, http1Server }) => {
   let backend: Backend;
   let app: WaypostApp;
   let port: number;
 
   beforeAll(async () => {
     backend = await startBackend({ name: 'echo' });
-    ({ app, port } = await startApp({ engine, limits: { maxHeaderBytes: 4096, headersTimeout: '500ms' } }));
+    ({ app, port } = await startApp({ engine, http1Server, limits: { maxHeaderBytes: 4096, headersTimeout: '500ms' } }));
     // The longest lease there is: with the default (30 s) the instance expired, and the proxy answered 503,
     // whenever this file ran longer than that on a loaded machine.
     await app.store.register({ service: 'echo', id: 'e1', host: '127.0.0.1', port: backend.port, ttl: 3600 });
@@ -116,7 +116,7 @@ describe.each(ENGINES)('%s engine', (engine) => {
     });
 
     it('extends X-Forwarded-For from a peer inside trustedProxies', async () => {
-      const trusted = await startApp({ engine, trustedProxies: ['127.0.0.0/8'] });
+      const trusted = await startApp({ engine, http1Server, trustedProxies: ['127.0.0.0/8'] });
       try {
         await trusted.app.store.register({ service: 'echo', id: 'e1', host: '127.0.0.1', port: backend.port });
         for (let i = 0; i < 200 && !trusted.app.mirror.service('echo'); i++) await new Promise((r) => setTimeout(r, 5));
@@ -144,7 +144,7 @@ describe.each(ENGINES)('%s engine', (engine) => {
     });
 
     it('holds no more than limits.maxConnections open client connections', async () => {
-      const capped = await startApp({ engine, limits: { maxConnections: 5 } });
+      const capped = await startApp({ engine, http1Server, limits: { maxConnections: 5 } });
       const sockets: net.Socket[] = [];
       try {
         for (let i = 0; i < 20; i++) {

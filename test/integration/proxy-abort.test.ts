@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backends.js';
 import { eventually } from '../helpers/eventually.js';
-import { ENGINES, startProxy, type ProxyHarness } from './proxy-harness.js';
+import { SERVINGS, startProxy, type ProxyHarness } from './proxy-harness.js';
 
 const ABORTS = 500;
 const CONCURRENCY = 50;
@@ -39,7 +39,8 @@ function abortWhen(port: number, payload: string | Buffer, abort: (socket: net.S
 
 const firstByte = (socket: net.Socket): Promise<void> => new Promise((resolve) => socket.once('data', () => resolve()));
 
-describe.each(ENGINES)('client aborts with the %s engine', (engine) => {
+describe.each(SERVINGS)('client aborts with the $label', (serving) => {
+  const engine = serving.engine;
   let backend: Backend;
   let proxy: ProxyHarness;
   /** Upload id (x-upload header) → resolves once the backend has the request's head. */
@@ -64,7 +65,7 @@ describe.each(ENGINES)('client aborts with the %s engine', (engine) => {
   }
 
   it('aborting uploads mid-body leaves no upstream request or socket behind', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [backend.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [backend.address] }]);
     const body = Buffer.alloc(128 * 1024, 1);
     const upload = (i: number): Promise<void> => {
       const head = `POST /upload HTTP/1.1\r\nhost: orders.test\r\nx-upload: ${i}\r\ncontent-length: 1048576\r\ncontent-type: application/octet-stream\r\n\r\n`;
@@ -83,7 +84,7 @@ describe.each(ENGINES)('client aborts with the %s engine', (engine) => {
   }, TEST_BUDGET_MS);
 
   it('aborting downloads mid-body leaves no upstream request or socket behind', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [backend.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [backend.address] }]);
     const payload = 'GET /download HTTP/1.1\r\nhost: orders.test\r\nx-test: big=1048576\r\n\r\n';
     await inBatches(ABORTS, CONCURRENCY, () => abortWhen(proxy.port, payload, firstByte));
     await eventually(expectNothingLeft, DRAIN_BUDGET_MS);

@@ -10,6 +10,19 @@ import { StaticRouter, type StaticRoute } from '../helpers/static-router.js';
 
 export const ENGINES: readonly EngineName[] = ENGINE_NAMES;
 
+/** An engine and the HTTP/1.1 server in front of it (config `http1Server`; only the raw engine uses the raw one). */
+export interface Serving {
+  label: string;
+  engine: EngineName;
+  http1Server: 'raw' | 'node';
+}
+
+/** Every engine, and the raw engine once more behind node:http's server instead of the raw HTTP/1.1 listener. */
+export const SERVINGS: readonly Serving[] = [
+  ...ENGINE_NAMES.map((engine): Serving => ({ label: `${engine} engine`, engine, http1Server: 'raw' })),
+  { label: 'raw engine behind node:http', engine: 'raw', http1Server: 'node' },
+];
+
 export interface ProxyHarness {
   server: HttpProxyServer;
   router: StaticRouter;
@@ -21,11 +34,13 @@ export interface ProxyHarness {
 }
 
 export async function startProxy(
-  engine: EngineName,
+  serving: EngineName | Serving,
   routes: StaticRoute[],
   overrides: Partial<ConfigInput> = {},
 ): Promise<ProxyHarness> {
-  const config = configSchema.parse({ listen: '127.0.0.1:0', ...overrides });
+  const engine = typeof serving === 'string' ? serving : serving.engine;
+  const http1Server = typeof serving === 'string' ? {} : { http1Server: serving.http1Server };
+  const config = configSchema.parse({ listen: '127.0.0.1:0', ...http1Server, ...overrides });
   const router = new StaticRouter(routes);
   const metrics = new Metrics({ processMetrics: false });
   const accessLog: AccessLogEntry[] = [];

@@ -5,9 +5,10 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, pattern, type Backend, type EchoReply } from '../helpers/backends.js';
 import { deadPort } from '../helpers/ports.js';
-import { ENGINES, json, request, startProxy, type ProxyHarness } from './proxy-harness.js';
+import { SERVINGS, json, request, startProxy, type ProxyHarness } from './proxy-harness.js';
 
-describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
+describe.each(SERVINGS)('the HTTP proxy with the $label', (serving) => {
+  const engine = serving.engine;
   let a: Backend;
   let b: Backend;
   let dead: number;
@@ -28,7 +29,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('sets X-Forwarded-*, strips hop-by-hop headers both ways and keeps a valid client request id', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
     const reply = await request(proxy.port, {
       host: 'orders.test:8080',
       path: '/v1/items?x=1',
@@ -59,7 +60,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('appends to X-Forwarded-For from a trusted proxy and generates a request id for an invalid one', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       trustedProxies: ['127.0.0.0/8'],
     });
     const reply = await request(proxy.port, {
@@ -76,7 +77,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('streams a 5 MiB body up and a 5 MiB body down byte-exact', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
     const size = 5 * 1024 * 1024;
     const up = pattern(size);
     const echoed = await request(proxy.port, {
@@ -96,7 +97,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('retries a refused connection on another instance', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }]);
     const reply = await request(proxy.port, { host: 'orders.test' });
     expect(reply.status).toBe(200);
     expect(json<EchoReply>(reply).backend).toBe('a');
@@ -109,7 +110,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('retries a small buffered POST and the body arrives intact', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }]);
     const body = Buffer.from('{"order":1}');
     const reply = await request(proxy.port, { host: 'orders.test', method: 'POST', body, headers: { 'content-length': body.length } });
     expect(reply.status).toBe(200);
@@ -124,7 +125,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   // starts piping the body before it connects, so its failed attempt has consumed some: 502.
   it('retries a streamed POST larger than the retry buffer only while no byte of its body was read', async () => {
     proxy = await startProxy(
-      engine,
+      serving,
       [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${dead}`, a.address] }],
       { limits: { retryBufferBytes: 1024 } },
     );
@@ -143,7 +144,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 504 when the backend is slower than the header timeout', async () => {
-    proxy = await startProxy(engine, [
+    proxy = await startProxy(serving, [
       { host: 'orders.test', service: 'orders', targets: [a.address], timeouts: { header: 200 } },
     ]);
     const reply = await request(proxy.port, { host: 'orders.test', headers: { 'x-test': 'slow=1500' } });
@@ -154,7 +155,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 503 with Retry-After when the route has no endpoints', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [] }]);
     const reply = await request(proxy.port, { host: 'orders.test' });
     expect(reply.status).toBe(503);
     expect(reply.headers['retry-after']).toBe('1');
@@ -163,7 +164,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 404 with x-waypost-error for an unknown host', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
     const reply = await request(proxy.port, { host: 'nothing.test', path: '/x' });
     expect(reply.status).toBe(404);
     expect(reply.headers['x-waypost-error']).toBe('no_route');
@@ -172,7 +173,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 431 to oversized request headers', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       limits: { maxHeaderBytes: 2048 },
     });
     const reply = await request(proxy.port, { host: 'orders.test', headers: { 'x-big': 'y'.repeat(4096) } });
@@ -182,7 +183,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 413 to a body over maxBodyBytes, declared or chunked', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       limits: { maxBodyBytes: 1000 },
     });
     const declared = await request(proxy.port, { host: 'orders.test', method: 'POST', body: pattern(5000) });
@@ -204,7 +205,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('streams a chunked body under maxBodyBytes to the upstream intact', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       limits: { maxBodyBytes: 100_000 },
     });
     const parts = [pattern(20_000), pattern(30_000), pattern(25_000)];
@@ -227,7 +228,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('answers 408 when the request headers arrive too slowly', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }], {
       limits: { headersTimeout: '300ms' },
     });
     const socket = net.connect(proxy.port, '127.0.0.1');
@@ -243,7 +244,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('lets a request in flight finish during a graceful close', async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [a.address] }]);
     const pending = request(proxy.port, { host: 'orders.test', headers: { 'x-test': 'slow=300' } });
     await new Promise((resolve) => setTimeout(resolve, 100));
     const closed = proxy.close(5_000);
@@ -254,7 +255,7 @@ describe.each(ENGINES)('the HTTP proxy with the %s engine', (engine) => {
   });
 
   it('counts requests and upstream errors with bounded labels', async () => {
-    proxy = await startProxy(engine, [
+    proxy = await startProxy(serving, [
       { host: 'orders.test', service: 'orders', targets: [a.address] },
       { host: 'dead.test', service: 'dead', targets: [`127.0.0.1:${dead}`], retries: 0 },
     ]);

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
-import { ENGINES, startProxy, type ProxyHarness } from './proxy-harness.js';
+import { SERVINGS, startProxy, type ProxyHarness } from './proxy-harness.js';
 
 interface RawReply {
   status: number;
@@ -71,7 +71,8 @@ async function startRawUpstream(statusLine: string): Promise<{ address: string; 
   };
 }
 
-describe.each(ENGINES)('well-formed forwarding with the %s engine', (engine) => {
+describe.each(SERVINGS)('well-formed forwarding with the $label', (serving) => {
+  const engine = serving.engine;
   let backend: Backend;
   let proxy: ProxyHarness | undefined;
 
@@ -85,7 +86,7 @@ describe.each(ENGINES)('well-formed forwarding with the %s engine', (engine) => 
   });
 
   const startOrders = async () => {
-    proxy = await startProxy(engine, [{ host: 'orders.test', service: 'orders', targets: [backend.address], retries: 0 }]);
+    proxy = await startProxy(serving, [{ host: 'orders.test', service: 'orders', targets: [backend.address], retries: 0 }]);
     return proxy.port;
   };
 
@@ -127,7 +128,7 @@ describe.each(ENGINES)('well-formed forwarding with the %s engine', (engine) => 
   it.each(['HTTP/1.1 999 Odd', 'HTTP/1.1 600 Odd', 'HTTP/1.1 99 Odd'])('answers an upstream "%s" with 502 upstream_failed', async (statusLine) => {
     const upstream = await startRawUpstream(statusLine);
     try {
-      proxy = await startProxy(engine, [{ host: 'odd.test', service: 'odd', targets: [upstream.address], retries: 0 }]);
+      proxy = await startProxy(serving, [{ host: 'odd.test', service: 'odd', targets: [upstream.address], retries: 0 }]);
       const reply = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: odd.test\r\nConnection: close\r\n\r\n');
       expect(reply.status).toBe(502);
       expect(reply.headers['x-waypost-error']).toBe('upstream_failed');
@@ -139,7 +140,7 @@ describe.each(ENGINES)('well-formed forwarding with the %s engine', (engine) => 
   it('passes the edge status 599 through', async () => {
     const upstream = await startRawUpstream('HTTP/1.1 599 Edge');
     try {
-      proxy = await startProxy(engine, [{ host: 'odd.test', service: 'odd', targets: [upstream.address], retries: 0 }]);
+      proxy = await startProxy(serving, [{ host: 'odd.test', service: 'odd', targets: [upstream.address], retries: 0 }]);
       const reply = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: odd.test\r\nConnection: close\r\n\r\n');
       expect(reply.status).toBe(599);
       expect(reply.body).toBe('hi');

@@ -1,0 +1,385 @@
+/**
+ * One client connection of the raw HTTP/1.1 listener (issue 21): Node's own llhttp binding in
+ * REQUEST mode, strict, on the accepted socket, one request at a time, and a light
+ * request/response pair (request.ts, response.ts) for the handler instead of node:http's
+ * IncomingMessage and ServerResponse, its header-map building, its per-request timers and its
+ * stream machinery.
+ *
+ * It serves itself only the requests nearly all traffic is made of: HTTP/1.1 with a Host, no
+ * body, no Upgrade or CONNECT, no Expect, not gRPC. At the first request that is anything else
+ * the connection goes to node:http for good (`handOff`): the bytes of that request and all
+ * after it are put back on the socket and node:http parses them as if it had accepted the
+ * connection itself, so bodies, 100-continue, upgrades (the WebSocket path) and node:http's
+ * answers to what it refuses stay exactly as they were. The handler hands a connection off the
+ * same way when the route has a policy (its steps need node:http's full objects).
+ *
+ * llhttp is told to stop after each head (the "no body, upgrade" result of kOnHeadersComplete):
+ * bytes past it — a pipelined request — wait until the answer is out, then are parsed. The
+ * parser is initialized afresh after each head: llhttp keeps the upgrade flag until the next
+ * head and node's binding reports no parse error while it is set (raw-connection.ts found the
+ * same on the upstream side).
+ *
+ * Timeouts as node:http keeps them, without a timer per request: the socket's own inactivity
+ * timer (`timeouts.idle`, node:http's server.timeout) is set once; the head timeout (408 once
+ * `limits.headersTimeout` passed since the connection opened or the previous answer ended and
+ * bytes began) and the keep-alive timeout (5 s idle between requests) are checked by the
+ * listener's sweep (RawHttp1Connections) against the time the connection's phase began.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+import { HTTPParser, HeadParts, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { isGrpc } from '../grpc.js';
+import { RawRequest, type RequestConnection } from './request.js';
+import { RawResponse, type ResponseConnection } from './response.js';
+
+const require = createRequire(import.meta.url);
+const { methods: METHODS } = require('_http_common') as { methods: readonly string[] };
+
+/** kOnHeadersComplete's result "no body, upgrade": llhttp's execute returns how much of the read the head took. */
+const STOP_AFTER_HEAD = 2;
+/** Pipelined bytes held while a request is answered before the socket stops being read. */
+const MAX_HELD_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+export interface RawHttp1Hooks {
+  /** The request listener (http-server.ts's onRequest), given the light pair in node:http's place. */
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** A request llhttp refused, or a head that took too long (ERR_HTTP_REQUEST_TIMEOUT): answered and closed. */
+  onClientError(err: NodeJS.ErrnoException, socket: Duplex): void;
+  /** node:http takes the connection over (the bytes it has not seen are back on the socket). */
+  handOff(socket: Socket): void;
+}
+
+export interface RawHttp1Limits {
+  maxHeaderBytes: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  /** Client socket inactivity (timeouts.idle). */
+  idleTimeout: number;
+}
+
+const enum Phase {
+  /** Waiting for, or reading, a request head. */
+  Head,
+  /** A request is being answered. */
+  Answering,
+  /** Between requests. */
+  KeepAlive,
+  /** Closed, or given to node:http. */
+  Gone,
+}
+
+export class RawHttp1Connection implements RequestConnection, ResponseConnection {
+  readonly #parser: LlhttpParser;
+  readonly #parts = new HeadParts();
+  readonly #parserResource = {};
+  #phase = Phase.Head;
+  /** performance.now() when the phase began (head: the connection opened or the first byte came). */
+  since = performance.now();
+  /** Reads that carried the head so far, before the one that completed it (a head across reads). */
+  #headReads: Buffer[] | undefined;
+  /** The read that completed the current request's head, and where the head ended in it. */
+  #headRead: Buffer = EMPTY;
+  #headEnd = 0;
+  /** Bytes past the current request's head (pipelined), parsed once it is answered. */
+  #held: Buffer | undefined;
+  #response: RawResponse | undefined;
+  // kOnHeadersComplete's arguments, kept for after execute() (no object per head).
+  #headDone = false;
+  #major = 0;
+  #minor = 0;
+  #fields: string[] = [];
+  #method = 0;
+  #url = '';
+  #urlParts = '';
+  #upgrade = false;
+  #keepAlive = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly limits: RawHttp1Limits,
+    readonly hooks: RawHttp1Hooks,
+    readonly owner: RawHttp1Connections,
+  ) {
+    const parser = new HTTPParser();
+    this.#parser = parser;
+    this.#initializeParser();
+    parser[HTTPParser.kOnHeaders] = this.#onHeaders;
+    parser[HTTPParser.kOnHeadersComplete] = this.#onHeadersComplete;
+    socket.setTimeout(limits.idleTimeout);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  get keepAliveSeconds(): number {
+    return Math.floor(this.limits.keepAliveTimeout / 1000);
+  }
+
+  /** Between requests (a graceful stop closes these at once). */
+  get idle(): boolean {
+    return this.#phase === Phase.KeepAlive || (this.#phase === Phase.Head && this.#headReads === undefined);
+  }
+
+  /** The sweep: a head past its timeout gets 408, a connection idle past the keep-alive timeout is closed. */
+  check(now: number): void {
+    if (this.#phase === Phase.Head && now - this.since > this.limits.headersTimeout) {
+      this.#refuse(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+    } else if (this.#phase === Phase.KeepAlive && now - this.since > this.limits.keepAliveTimeout) {
+      this.destroy();
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  #initializeParser(): void {
+    this.#parser.initialize(HTTPParser.REQUEST, this.#parserResource, this.limits.maxHeaderBytes, HTTPParser.kLenientNone);
+  }
+
+  readonly #onData = (data: Buffer): void => {
+    switch (this.#phase) {
+      case Phase.Answering:
+        this.#hold(data);
+        return;
+      case Phase.KeepAlive:
+        this.#phase = Phase.Head;
+        this.since = performance.now();
+        this.#parse(data);
+        return;
+      case Phase.Head:
+        this.#parse(data);
+        return;
+      default:
+    }
+  };
+
+  /** A pipelined request arriving while one is answered: kept, and reading stops past a bound. */
+  #hold(data: Buffer): void {
+    this.#held = this.#held === undefined ? data : Buffer.concat([this.#held, data]);
+    if (this.#held.length > MAX_HELD_BYTES) this.socket.pause();
+  }
+
+  /** `data` starts a request head or continues one. */
+  #parse(data: Buffer): void {
+    this.#headDone = false;
+    const result = this.#parser.execute(data);
+    if (result instanceof Error) {
+      this.#refuse(result as NodeJS.ErrnoException);
+      return;
+    }
+    if (!this.#headDone) {
+      (this.#headReads ??= []).push(data);
+      return;
+    }
+    this.#headRead = data;
+    this.#headEnd = result;
+    if (result < data.length) this.#held = data.subarray(result);
+    this.#initializeParser();
+    this.#start();
+  }
+
+  /** A complete head: served here, or the connection goes to node:http. */
+  #start(): void {
+    const fields = this.#fields;
+    const method = METHODS[this.#method] ?? 'GET';
+    if (this.#upgrade || this.#major !== 1 || this.#minor !== 1 || method === 'CONNECT') {
+      this.handOff();
+      return;
+    }
+    const req = new RawRequest(this.socket, method, this.#url, fields, this);
+    const headers = req.headers;
+    const length = headers['content-length'];
+    if (
+      headers.host === undefined ||
+      headers['transfer-encoding'] !== undefined ||
+      (length !== undefined && Number(length) !== 0) ||
+      headers.expect !== undefined ||
+      isGrpc(headers)
+    ) {
+      this.handOff();
+      return;
+    }
+    const res = new RawResponse(req, this.socket, this, this.#keepAlive);
+    this.#response = res;
+    this.#phase = Phase.Answering;
+    this.hooks.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  }
+
+  /**
+   * node:http takes the connection from the current request on (its head, what followed it):
+   * nothing of that request was answered. Every listener of this connection comes off the socket.
+   */
+  handOff(): void {
+    if (this.#phase === Phase.Gone) return;
+    this.#phase = Phase.Gone;
+    this.#response = undefined;
+    const socket = this.socket;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('timeout', this.#onTimeout);
+    socket.off('drain', this.#onDrain);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+    this.#parser.close();
+    this.owner.delete(this);
+    const pieces = this.#headReads ?? [];
+    pieces.push(this.#headEnd === this.#headRead.length ? this.#headRead : this.#headRead.subarray(0, this.#headEnd));
+    if (this.#held !== undefined) pieces.push(this.#held);
+    this.#headReads = undefined;
+    this.#held = undefined;
+    socket.pause();
+    socket.unshift(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+    this.hooks.handOff(socket);
+    socket.resume();
+  }
+
+  /** The response's last bytes; the response ends when they are handed to the socket. */
+  endResponse(last: string | Buffer, close: boolean): void {
+    if (close) this.#keepAlive = false;
+    if (typeof last === 'string') this.socket.write(last, 'latin1', this.#onFlushed);
+    else this.socket.write(last, this.#onFlushed);
+  }
+
+  readonly #onFlushed = (err?: Error | null): void => {
+    const res = this.#response;
+    if (res === undefined) return;
+    this.#response = undefined;
+    this.#headReads = undefined;
+    this.#headRead = EMPTY;
+    if (err != null || this.#phase !== Phase.Answering) {
+      res.aborted();
+      return;
+    }
+    res.finished();
+    if (this.#phase !== Phase.Answering) return;
+    if (!this.#keepAlive) {
+      this.#phase = Phase.Gone;
+      this.socket.destroySoon();
+      return;
+    }
+    this.#phase = Phase.KeepAlive;
+    this.since = performance.now();
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.#phase = Phase.Head;
+    this.#parse(held);
+  };
+
+  /** A request refused before it reached the handler: answered as node:http's clientError would be, then closed. */
+  #refuse(err: NodeJS.ErrnoException): void {
+    if (this.#phase === Phase.Gone) return;
+    this.#phase = Phase.Gone;
+    this.socket.off('data', this.#onData);
+    this.hooks.onClientError(err, this.socket);
+  }
+
+  readonly #onEnd = (): void => {
+    // A head cut short by the client's end is a request llhttp cannot finish: refused as node:http does.
+    if (this.#phase === Phase.Head && this.#headReads !== undefined) {
+      const result = this.#parser.finish();
+      if (result instanceof Error) this.#refuse(result as NodeJS.ErrnoException);
+    }
+  };
+
+  readonly #onTimeout = (): void => {
+    this.socket.destroy();
+  };
+
+  readonly #onDrain = (): void => {
+    this.#response?.emit('drain');
+  };
+
+  readonly #onError = (): void => {
+    // 'close' follows; a reset client is just gone.
+  };
+
+  readonly #onClose = (): void => {
+    const res = this.#response;
+    this.#phase = Phase.Gone;
+    this.#response = undefined;
+    this.#held = undefined;
+    this.#headReads = undefined;
+    this.#parser.close();
+    this.owner.delete(this);
+    res?.aborted();
+  };
+
+  readonly #onHeaders = (fields: string[], url: string): void => {
+    this.#parts.add(fields);
+    this.#urlParts += url;
+  };
+
+  readonly #onHeadersComplete: OnHeadersComplete = (major, minor, headers, method, url, _status, _message, upgrade, keepAlive) => {
+    this.#headDone = true;
+    this.#major = major;
+    this.#minor = minor;
+    this.#fields = this.#parts.take(headers);
+    this.#method = method;
+    if (this.#urlParts.length > 0) {
+      this.#url = this.#urlParts + (url ?? '');
+      this.#urlParts = '';
+    } else {
+      this.#url = url ?? '';
+    }
+    this.#upgrade = upgrade;
+    this.#keepAlive = keepAlive;
+    return STOP_AFTER_HEAD;
+  };
+}
+
+/**
+ * A listener's raw connections: the sweep that enforces head and keep-alive timeouts (node:http's
+ * connectionsCheckingInterval does the same for its own), and the graceful stop's "close the idle
+ * ones" and "close them all".
+ */
+export class RawHttp1Connections {
+  readonly #open = new Set<RawHttp1Connection>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly hooks: RawHttp1Hooks,
+    public limits: RawHttp1Limits,
+    readonly checkEveryMs: number,
+  ) {}
+
+  /** Serves a newly accepted connection. */
+  accept(socket: Socket): void {
+    this.#open.add(new RawHttp1Connection(socket, this.limits, this.hooks, this));
+    this.#sweep ??= setInterval(this.#check, this.checkEveryMs).unref();
+  }
+
+  delete(connection: RawHttp1Connection): void {
+    this.#open.delete(connection);
+    if (this.#open.size === 0 && this.#sweep !== undefined) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  closeIdle(): void {
+    for (const connection of this.#open) if (connection.idle) connection.destroy();
+  }
+
+  closeAll(): void {
+    for (const connection of this.#open) connection.destroy();
+  }
+
+  readonly #check = (): void => {
+    const now = performance.now();
+    for (const connection of this.#open) connection.check(now);
+  };
+}

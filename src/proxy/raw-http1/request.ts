@@ -1,0 +1,120 @@
+/**
+ * The request half of the raw HTTP/1.1 listener's light pair (connection.ts): what the handler,
+ * the attempt loop and the raw engine read of a node:http IncomingMessage, for the only
+ * requests the listener serves itself: HTTP/1.1, no body, no upgrade, no Expect. It is not a
+ * stream: a request without a body has nothing to read, and every request that has one goes
+ * to node:http with its connection (connection.ts hands it over before anything was answered).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** The connection a request came in on, as the request sees it. */
+export interface RequestConnection {
+  /** Gives the connection, this request included, to node:http: nothing was answered yet. */
+  handOff(): void;
+}
+
+/**
+ * Fields node:http keeps the first of when a request repeats them (its `matchKnownFields`);
+ * `set-cookie` becomes an array, `cookie` is joined with `; `, every other field with `, `.
+ */
+const FIRST_ONLY: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'user-agent',
+  'referer',
+  'host',
+  'authorization',
+  'proxy-authorization',
+  'if-modified-since',
+  'if-unmodified-since',
+  'from',
+  'location',
+  'max-forwards',
+  'retry-after',
+  'etag',
+  'last-modified',
+  'server',
+  'age',
+  'expires',
+]);
+
+/** node:http's default `maxHeadersCount`: fields past it are left out of `headers` (rawHeaders keeps them). */
+const MAX_HEADERS_COUNT = 2000;
+
+/** `headers` as node:http builds it from the raw list: lower-case names, repeats merged by its rules. */
+export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  const end = raw.length < MAX_HEADERS_COUNT * 2 ? raw.length : MAX_HEADERS_COUNT * 2;
+  for (let i = 0; i < end; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (FIRST_ONLY.has(name)) {
+      if (headers[name] === undefined) headers[name] = value;
+    } else if (name === 'set-cookie') {
+      const list = headers[name];
+      if (list === undefined) headers[name] = [value];
+      else (list as string[]).push(value);
+    } else {
+      // As node:http: only a string is joined (a name such as `constructor` finds Object's own property).
+      const seen = headers[name];
+      headers[name] = typeof seen === 'string' ? `${seen}${name === 'cookie' ? '; ' : ', '}${value}` : value;
+    }
+  }
+  return headers as IncomingHttpHeaders;
+}
+
+export class RawRequest {
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly httpVersion = '1.1';
+  /** No body: the request is complete once its head is. */
+  readonly complete = true;
+  readonly readableDidRead = false;
+  headers: IncomingHttpHeaders;
+
+  constructor(
+    readonly socket: Socket,
+    public method: string,
+    public url: string,
+    readonly rawHeaders: string[],
+    readonly connection: RequestConnection,
+  ) {
+    this.headers = headersObject(rawHeaders);
+  }
+
+  /** A route whose policy needs node:http's full request and response: the connection goes to node:http, this request first. */
+  handOff(): void {
+    this.connection.handOff();
+  }
+
+  // No body: nothing is ever emitted. The stream calls a bodyless request may get are accepted.
+  on(): this {
+    return this;
+  }
+
+  once(): this {
+    return this;
+  }
+
+  off(): this {
+    return this;
+  }
+
+  removeListener(): this {
+    return this;
+  }
+
+  pause(): this {
+    return this;
+  }
+
+  resume(): this {
+    return this;
+  }
+}
+
+/** The request came through the raw listener (and may be handed to node:http before it is answered). */
+export function isRawRequest(req: object): req is RawRequest {
+  return req instanceof RawRequest;
+}

@@ -1,0 +1,264 @@
+/**
+ * The response half of the raw HTTP/1.1 listener's light pair (connection.ts): the part of a
+ * node:http ServerResponse the handler, the attempt loop, the raw and HTTP/2 engines and the
+ * proxy's own error answers use — setHeader, writeHead (a flat [name, value, …] list or an
+ * object), write with backpressure ('drain'), end, cork, addTrailers, destroy, and 'finish'
+ * then 'close' once the last byte is handed to the socket or the client is gone.
+ *
+ * The head is framed as node:http frames it: status line with Node's reason phrase, the given
+ * fields, then Date, Connection (keep-alive with `Keep-Alive: timeout=5`, or close) and
+ * `Transfer-Encoding: chunked` when a body has no Content-Length. No body after HEAD, 204, 304
+ * or 1xx. A CR, LF or NUL in a field refuses the head (ERR_INVALID_CHAR, as node:http throws):
+ * nothing reaches the socket.
+ */
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RawRequest } from './request.js';
+
+/** The connection a response goes out on, as the response sees it. */
+export interface ResponseConnection {
+  readonly socket: Socket;
+  /** Seconds announced in `Keep-Alive: timeout=`. */
+  readonly keepAliveSeconds: number;
+  /** The last bytes of the response (may be empty): written with the callback that ends the response. */
+  endResponse(last: string | Buffer, close: boolean): void;
+}
+
+/** Splits a head: such a field refuses the whole head (node:http's ERR_INVALID_CHAR). */
+const SPLITS_HEAD = /[\r\n\0]/;
+
+/** `value` has a CR, LF or NUL. A loop, not SPLITS_HEAD: values are short and a regex call costs more than the scan. */
+function splitsHead(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code <= 13 && (code === 13 || code === 10 || code === 0)) return true;
+  }
+  return false;
+}
+const CLOSE = /(?:^|[\s,])close(?:$|[\s,])/i;
+const EMPTY = Buffer.alloc(0);
+
+let cachedDateSecond = -1;
+let cachedDate = '';
+
+/** The Date field's value, made once a second (as node:http's utcDate). */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== cachedDateSecond) {
+    cachedDateSecond = second;
+    cachedDate = new Date(now).toUTCString();
+  }
+  return cachedDate;
+}
+
+function invalidChar(name: string): TypeError {
+  return Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+}
+
+export class RawResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  closed = false;
+  /** setHeader's fields by lower-case name (proxy-made answers only). */
+  #fields: Map<string, [string, string | number | readonly string[]]> | undefined;
+  #trailers: OutgoingHttpHeaders | undefined;
+  #hasBody: boolean;
+  #chunked = false;
+  /** The connection closes after this response (the request or the head said so). */
+  #close: boolean;
+
+  constructor(
+    readonly req: RawRequest,
+    readonly socket: Socket,
+    readonly connection: ResponseConnection,
+    keepAlive: boolean,
+  ) {
+    super();
+    this.#close = !keepAlive;
+    this.#hasBody = req.method !== 'HEAD';
+  }
+
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    (this.#fields ??= new Map()).set(name.toLowerCase(), [name, value]);
+    return this;
+  }
+
+  getHeader(name: string): string | number | readonly string[] | undefined {
+    return this.#fields?.get(name.toLowerCase())?.[1];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.#fields?.has(name.toLowerCase()) ?? false;
+  }
+
+  removeHeader(name: string): void {
+    this.#fields?.delete(name.toLowerCase());
+  }
+
+  addTrailers(trailers: OutgoingHttpHeaders): void {
+    this.#trailers = { ...this.#trailers, ...trailers };
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  /** writeHead(status, [name, value, …]) or writeHead(status, { name: value }); setHeader's fields go first. */
+  writeHead(status: number, headers?: readonly string[] | OutgoingHttpHeaders): this {
+    this.#writeHead(status, headers, -1);
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.#writeHead(this.statusCode, undefined, -1);
+    if (!this.#hasBody || chunk.length === 0) return true;
+    const socket = this.socket;
+    if (!this.#chunked) return socket.write(chunk);
+    socket.cork();
+    socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const ok = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    this.writableEnded = true;
+    if (this.destroyed) return this;
+    const body = chunk === undefined || !this.#hasBody ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    // A whole answer in one end(): its length is known (node:http sends Content-Length too).
+    if (!this.headersSent) this.#writeHead(this.statusCode, undefined, body.length);
+    const socket = this.socket;
+    socket.cork();
+    if (this.#chunked) {
+      if (body.length > 0) this.write(body);
+      this.connection.endResponse(`0\r\n${this.#trailerText()}\r\n`, this.#close);
+    } else {
+      this.connection.endResponse(body, this.#close);
+    }
+    socket.uncork();
+    return this;
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.socket.destroy();
+    return this;
+  }
+
+  /** The last byte went to the socket (connection.ts). */
+  finished(): void {
+    this.writableFinished = true;
+    this.emit('finish');
+    this.#closed();
+  }
+
+  /** The connection closed before the response finished (client gone, or destroyed). */
+  aborted(): void {
+    this.destroyed = true;
+    this.#closed();
+  }
+
+  #closed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  }
+
+  /** `knownLength` ≥ 0: end() with the whole body, no Content-Length given → that length. */
+  #writeHead(status: number, headers: readonly string[] | OutgoingHttpHeaders | undefined, knownLength: number): void {
+    if (this.headersSent) return;
+    this.statusCode = status;
+    if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.#hasBody = false;
+    const head = new HeadText(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
+    if (this.#fields !== undefined) for (const [name, value] of this.#fields.values()) head.addValues(name, value);
+    if (Array.isArray(headers)) {
+      const list = headers as readonly string[];
+      // Names here are llhttp's (tokens) or the proxy's own: only the values are checked.
+      for (let i = 0; i < list.length; i += 2) head.addChecked(list[i]!, list[i + 1]!);
+    } else if (headers !== undefined) {
+      const fields = headers as OutgoingHttpHeaders;
+      for (const name in fields) {
+        const value = fields[name];
+        if (value !== undefined) head.addValues(name, value);
+      }
+    }
+    let text = head.text;
+    if (head.closes) this.#close = true;
+    if (!head.hasDate) text += `Date: ${httpDate()}\r\n`;
+    if (!head.hasConnection) text += this.#close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.connection.keepAliveSeconds}\r\n`;
+    if (this.#hasBody && !head.hasLength) {
+      if (knownLength >= 0) text += `Content-Length: ${knownLength}\r\n`;
+      else {
+        text += 'Transfer-Encoding: chunked\r\n';
+        this.#chunked = true;
+      }
+    }
+    this.headersSent = true;
+    this.socket.write(`${text}\r\n`, 'latin1');
+  }
+
+  #trailerText(): string {
+    const trailers = this.#trailers;
+    if (trailers === undefined) return '';
+    const text = new HeadText('');
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (value !== undefined) text.addValues(name, value);
+    }
+    return text.text;
+  }
+}
+
+/** A head (or trailer section) being written: its lines and what the framing needs to know of them. */
+class HeadText {
+  hasLength = false;
+  hasConnection = false;
+  hasDate = false;
+  /** A Connection field says close. */
+  closes = false;
+
+  constructor(public text: string) {}
+
+  add(name: string, value: string): void {
+    if (SPLITS_HEAD.test(name)) throw invalidChar(name);
+    this.addChecked(name, value);
+  }
+
+  /** A field whose name is known to be a token. */
+  addChecked(name: string, value: string): void {
+    if (splitsHead(value)) throw invalidChar(name);
+    this.text += `${name}: ${value}\r\n`;
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'date') this.hasDate = true;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          this.hasConnection = true;
+          if (CLOSE.test(value)) this.closes = true;
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') this.hasLength = true;
+        break;
+    }
+  }
+
+  addValues(name: string, value: string | number | readonly string[]): void {
+    if (Array.isArray(value)) for (const one of value as readonly string[]) this.add(name, one);
+    else this.add(name, String(value));
+  }
+}

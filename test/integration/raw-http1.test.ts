@@ -1,0 +1,311 @@
+/**
+ * The raw HTTP/1.1 listener (src/proxy/raw-http1/): what it serves itself, when it hands a
+ * connection to node:http (the bytes of that request and all after it re-parsed there), and the
+ * framing and timeouts it owes clients. Real sockets: exact bytes in, every response parsed by
+ * Node's llhttp out. The whole HTTP and hostile-HTTP suites also run on it and on node:http
+ * (proxy-harness.ts SERVINGS); this file covers what only the raw listener has.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HTTPParser, HeadParts } from '../../src/net/llhttp.js';
+import { headersObject } from '../../src/proxy/raw-http1/request.js';
+import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
+import { startProxy, type ProxyHarness } from './proxy-harness.js';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A client connection that parses every answer the proxy sends, in order. */
+class Client {
+  readonly socket: net.Socket;
+  readonly answers: Answer[] = [];
+  closed = false;
+  readonly #parser = new HTTPParser();
+  readonly #parts = new HeadParts();
+  #current: Answer | undefined;
+  readonly #methods: string[] = [];
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => {
+      this.closed = true;
+      // Completes an answer delimited by the close (to HTTP/1.0).
+      this.#parser.finish();
+    });
+    this.#parser.initialize(HTTPParser.RESPONSE, {}, 64 * 1024, HTTPParser.kLenientNone);
+    this.#parser[HTTPParser.kOnHeaders] = (fields: string[]) => this.#parts.add(fields);
+    this.#parser[HTTPParser.kOnHeadersComplete] = (_a: number, _b: number, raw: string[] | undefined, _m: number, _u: string, status: number) => {
+      const fields = this.#parts.take(raw);
+      const headers: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) headers[fields[i]!.toLowerCase()] = fields[i + 1]!;
+      this.#current = { status, headers, body: '' };
+      // An interim answer (100 Continue) is not the request's answer.
+      if (status < 200) return 1;
+      // The answer to HEAD has no body whatever it says.
+      return this.#methods.shift() === 'HEAD' ? 1 : 0;
+    };
+    this.#parser[HTTPParser.kOnBody] = (chunk: Buffer) => (this.#current!.body += chunk.toString('latin1'));
+    this.#parser[HTTPParser.kOnMessageComplete] = () => {
+      if (this.#current!.status >= 200) this.answers.push(this.#current!);
+      this.#current = undefined;
+    };
+    this.socket.on('data', (data: Buffer) => {
+      const result = this.#parser.execute(data);
+      if (result instanceof Error) throw result;
+    });
+  }
+
+  /** Sends raw bytes; `methods` are the methods of the requests in them, in order (HEAD answers have no body). */
+  send(bytes: string | Buffer, ...methods: string[]): void {
+    this.#methods.push(...(methods.length > 0 ? methods : ['GET']));
+    this.socket.write(bytes);
+  }
+
+  async answer(n: number): Promise<Answer> {
+    return waitFor(`answer ${n}`, () => this.answers[n - 1] ?? undefined);
+  }
+
+  async closing(): Promise<void> {
+    await waitFor('the proxy to close the connection', () => this.closed);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: orders.test\r\n${extra}\r\n`;
+const echoed = (answer: Answer): EchoReply => JSON.parse(answer.body) as EchoReply;
+
+describe('the raw HTTP/1.1 listener', () => {
+  let backend: Backend;
+  let proxy: ProxyHarness | undefined;
+  let client: Client | undefined;
+
+  beforeAll(async () => {
+    backend = await startBackend();
+  });
+  afterEach(async () => {
+    client?.close();
+    client = undefined;
+    await proxy?.close();
+    proxy = undefined;
+  });
+  afterAll(async () => {
+    await backend.close();
+  });
+
+  const start = async (overrides = {}): Promise<ProxyHarness> =>
+    startProxy('raw', [{ host: 'orders.test', service: 'orders', targets: [backend.address] }], overrides);
+
+  it('serves bodiless requests itself, keeping the connection, with the head node:http would write', async () => {
+    proxy = await start();
+    client = new Client(proxy.port);
+    client.send(get('/one'));
+    const first = await client.answer(1);
+    client.send(get('/two'));
+    const second = await client.answer(2);
+    expect(proxy.server.rawHttp1Connections).toBe(1);
+    expect(first.status).toBe(200);
+    expect(echoed(first).url).toBe('/one');
+    expect(echoed(second).url).toBe('/two');
+    expect(first.headers.connection).toBe('keep-alive');
+    expect(first.headers['keep-alive']).toBe('timeout=5');
+    expect(Date.parse(first.headers.date!)).toBeGreaterThan(Date.now() - 60_000);
+    // The echo backend answers chunked: so does the proxy.
+    expect(first.headers['transfer-encoding']).toBe('chunked');
+    // The upstream's hop-by-hop fields stay behind; the request id goes both ways.
+    expect(first.headers['x-hop']).toBeUndefined();
+    expect(first.headers['x-request-id']).toBe(echoed(first).headers['x-request-id']);
+    expect(client.closed).toBe(false);
+  });
+
+  it('answers pipelined requests in order, one at a time, from a single write', async () => {
+    proxy = await start();
+    client = new Client(proxy.port);
+    client.send(get('/a', 'x-test: slow=80\r\n') + get('/b') + get('/c'), 'GET', 'GET', 'GET');
+    await client.answer(3);
+    expect(client.answers.map((answer) => echoed(answer).url)).toEqual(['/a', '/b', '/c']);
+    expect(proxy.server.rawHttp1Connections).toBe(1);
+  });
+
+  it('takes a head that arrives a few bytes at a time', async () => {
+    proxy = await start();
+    client = new Client(proxy.port);
+    const bytes = get('/trickled', 'x-one: 1\r\n');
+    for (let i = 0; i < bytes.length; i += 5) {
+      client.socket.write(bytes.slice(i, i + 5));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    client.send('', 'GET');
+    expect(echoed(await client.answer(1)).url).toBe('/trickled');
+    expect(echoed(client.answers[0]!).headers['x-one']).toBe('1');
+  });
+
+  it('hands the connection to node:http at a request with a body, mid-pipeline, losing no byte', async () => {
+    proxy = await start();
+    client = new Client(proxy.port);
+    client.send(get('/before'));
+    await client.answer(1);
+    const body = 'x'.repeat(3000);
+    client.send(
+      `POST /upload HTTP/1.1\r\nHost: orders.test\r\ncontent-length: ${body.length}\r\n\r\n${body}` + get('/after'),
+      'POST',
+      'GET',
+    );
+    await client.answer(3);
+    const [, upload, after] = client.answers.map(echoed);
+    expect(upload!.method).toBe('POST');
+    expect(upload!.bodyBytes).toBe(3000);
+    expect(after!.url).toBe('/after');
+    // node:http serves it now; the connection is still open.
+    expect(proxy.server.rawHttp1Connections).toBe(0);
+    expect(client.closed).toBe(false);
+  });
+
+  it('hands off a request that is not plain HTTP/1.1: chunked body, Expect, HTTP/1.0, no Host', async () => {
+    proxy = await start();
+    const cases: [string, string, number][] = [
+      ['chunked', 'POST /c HTTP/1.1\r\nHost: orders.test\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 200],
+      ['expect', 'POST /e HTTP/1.1\r\nHost: orders.test\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\nhi', 200],
+      ['http/1.0', 'GET /old HTTP/1.0\r\nHost: orders.test\r\n\r\n', 200],
+      // node:http's own answer to an HTTP/1.1 request without Host.
+      ['no host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ];
+    for (const [what, bytes, status] of cases) {
+      const one = new Client(proxy.port);
+      one.send(bytes, bytes.startsWith('POST') ? 'POST' : 'GET');
+      const answer = await one.answer(1);
+      expect(answer.status, what).toBe(status);
+      one.close();
+    }
+  });
+
+  it('closes after answering a request that asked to close, and says so', async () => {
+    proxy = await start();
+    client = new Client(proxy.port);
+    client.send(get('/bye', 'connection: close\r\n'));
+    const answer = await client.answer(1);
+    expect(answer.headers.connection).toBe('close');
+    expect(answer.headers['keep-alive']).toBeUndefined();
+    await client.closing();
+  });
+
+  it('answers 408 to a head that does not complete in time, and 400 or 431 to one llhttp refuses', async () => {
+    proxy = await start({ limits: { headersTimeout: '300ms', maxHeaderBytes: 2048 } });
+    client = new Client(proxy.port);
+    client.send('GET / HTTP/1.1\r\nHost: orders.test\r\n');
+    const slow = await client.answer(1);
+    expect(slow.status).toBe(408);
+    expect(slow.headers['x-waypost-error']).toBe('request_timeout');
+    await client.closing();
+
+    const bad = new Client(proxy.port);
+    bad.send('GET / HTTP/1.1\r\nHost: orders.test\r\nbad header\r\n\r\n');
+    expect((await bad.answer(1)).status).toBe(400);
+    await bad.closing();
+
+    const big = new Client(proxy.port);
+    big.send(`GET / HTTP/1.1\r\nHost: orders.test\r\nx-big: ${'b'.repeat(4096)}\r\n\r\n`);
+    expect((await big.answer(1)).status).toBe(431);
+    await big.closing();
+  });
+
+  it('sends no body after HEAD, and chunks an answer that has no length', async () => {
+    const chunky = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', ...(req.url === '/head' ? { 'content-length': '5' } : {}) });
+      if (req.method === 'HEAD') return res.end();
+      res.write('first,');
+      setTimeout(() => res.end('second'), 20);
+    });
+    await new Promise<void>((resolve) => chunky.listen(0, '127.0.0.1', resolve));
+    const port = (chunky.address() as net.AddressInfo).port;
+    try {
+      proxy = await startProxy('raw', [{ host: 'orders.test', service: 'orders', targets: [`127.0.0.1:${port}`] }]);
+      client = new Client(proxy.port);
+      client.send(get('/chunks'));
+      const chunked = await client.answer(1);
+      expect(chunked.headers['transfer-encoding']).toBe('chunked');
+      expect(chunked.body).toBe('first,second');
+      client.send('HEAD /head HTTP/1.1\r\nHost: orders.test\r\n\r\n', 'HEAD');
+      client.send(get('/chunks'));
+      const head = await client.answer(2);
+      expect(head.headers['content-length']).toBe('5');
+      expect(head.body).toBe('');
+      // Had a body (or a last chunk) followed the HEAD answer, this one would not parse.
+      expect((await client.answer(3)).body).toBe('first,second');
+      // A HEAD answer without a length is not chunked either.
+      client.send('HEAD /chunks HTTP/1.1\r\nHost: orders.test\r\n\r\n', 'HEAD');
+      client.send(get('/chunks'));
+      expect((await client.answer(4)).headers['transfer-encoding']).toBeUndefined();
+      expect((await client.answer(5)).body).toBe('first,second');
+    } finally {
+      chunky.closeAllConnections();
+      await new Promise((resolve) => chunky.close(resolve));
+    }
+  });
+
+  it('leaves HTTP/1.1 to node:http with http1Server: node', async () => {
+    proxy = await start({ http1Server: 'node' });
+    client = new Client(proxy.port);
+    client.send(get('/node'));
+    expect(echoed(await client.answer(1)).url).toBe('/node');
+    expect(proxy.server.rawHttp1Connections).toBe(0);
+  });
+
+  it('closes idle connections at a graceful stop and lets the one in flight finish', async () => {
+    proxy = await start();
+    const idle = new Client(proxy.port);
+    idle.send(get('/idle'));
+    await idle.answer(1);
+    client = new Client(proxy.port);
+    client.send(get('/busy', 'x-test: slow=300\r\n'));
+    await waitFor('the slow request to be in flight', () => proxy!.server.inflight === 1);
+    const stopping = proxy.close(5_000);
+    await idle.closing();
+    const busy = await client.answer(1);
+    expect(echoed(busy).url).toBe('/busy');
+    expect(busy.headers.connection).toBe('close');
+    await stopping;
+    proxy = undefined;
+  });
+});
+
+describe('headersObject', () => {
+  it('builds the header object node:http builds from the same raw fields', async () => {
+    const raw = [
+      'Host', 'a.test', 'HOST', 'b.test',
+      'Set-Cookie', 'a=1', 'set-cookie', 'b=2',
+      'Cookie', 'x=1', 'cookie', 'y=2',
+      'Accept', 'text/html', 'accept', 'application/json',
+      'Content-Type', 'text/plain', 'content-type', 'text/html',
+      'X-Custom', 'one', 'x-custom', 'two',
+      'constructor', 'c', '__proto__', 'p', 'toString', 't',
+      'User-Agent', 'ua1', 'user-agent', 'ua2',
+    ];
+    let seen: { headers: http.IncomingHttpHeaders; rawHeaders: string[] } | undefined;
+    const server = http.createServer((req, res) => {
+      seen = { headers: { ...req.headers }, rawHeaders: req.rawHeaders };
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      let head = 'GET / HTTP/1.1\r\n';
+      for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      const client = new Client(port);
+      client.send(`${head}connection: close\r\n\r\n`);
+      await client.answer(1);
+      client.close();
+      expect({ ...headersObject(seen!.rawHeaders) }).toEqual(seen!.headers);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
