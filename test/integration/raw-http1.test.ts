@@ -8,77 +8,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HTTPParser, HeadParts } from '../../src/net/llhttp.js';
 import { headersObject } from '../../src/proxy/raw-http1/request.js';
 import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait.js';
+import { Client, type Answer } from '../helpers/http1-client.js';
 import { startProxy, type ProxyHarness } from './proxy-harness.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** A client connection that parses every answer the proxy sends, in order. */
-class Client {
-  readonly socket: net.Socket;
-  readonly answers: Answer[] = [];
-  closed = false;
-  readonly #parser = new HTTPParser();
-  readonly #parts = new HeadParts();
-  #current: Answer | undefined;
-  readonly #methods: string[] = [];
-
-  constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
-    this.socket.on('error', () => {});
-    this.socket.on('close', () => {
-      this.closed = true;
-      // Completes an answer delimited by the close (to HTTP/1.0).
-      this.#parser.finish();
-    });
-    this.#parser.initialize(HTTPParser.RESPONSE, {}, 64 * 1024, HTTPParser.kLenientNone);
-    this.#parser[HTTPParser.kOnHeaders] = (fields: string[]) => this.#parts.add(fields);
-    this.#parser[HTTPParser.kOnHeadersComplete] = (_a: number, _b: number, raw: string[] | undefined, _m: number, _u: string, status: number) => {
-      const fields = this.#parts.take(raw);
-      const headers: Record<string, string> = {};
-      for (let i = 0; i < fields.length; i += 2) headers[fields[i]!.toLowerCase()] = fields[i + 1]!;
-      this.#current = { status, headers, body: '' };
-      // An interim answer (100 Continue) is not the request's answer.
-      if (status < 200) return 1;
-      // The answer to HEAD has no body whatever it says.
-      return this.#methods.shift() === 'HEAD' ? 1 : 0;
-    };
-    this.#parser[HTTPParser.kOnBody] = (chunk: Buffer) => (this.#current!.body += chunk.toString('latin1'));
-    this.#parser[HTTPParser.kOnMessageComplete] = () => {
-      if (this.#current!.status >= 200) this.answers.push(this.#current!);
-      this.#current = undefined;
-    };
-    this.socket.on('data', (data: Buffer) => {
-      const result = this.#parser.execute(data);
-      if (result instanceof Error) throw result;
-    });
-  }
-
-  /** Sends raw bytes; `methods` are the methods of the requests in them, in order (HEAD answers have no body). */
-  send(bytes: string | Buffer, ...methods: string[]): void {
-    this.#methods.push(...(methods.length > 0 ? methods : ['GET']));
-    this.socket.write(bytes);
-  }
-
-  async answer(n: number): Promise<Answer> {
-    return waitFor(`answer ${n}`, () => this.answers[n - 1] ?? undefined);
-  }
-
-  async closing(): Promise<void> {
-    await waitFor('the proxy to close the connection', () => this.closed);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: orders.test\r\n${extra}\r\n`;
 const echoed = (answer: Answer): EchoReply => JSON.parse(answer.body) as EchoReply;

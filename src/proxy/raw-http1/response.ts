@@ -66,7 +66,8 @@ export class RawResponse extends EventEmitter {
   closed = false;
   /** setHeader's fields by lower-case name (proxy-made answers only). */
   #fields: Map<string, [string, string | number | readonly string[]]> | undefined;
-  #trailers: OutgoingHttpHeaders | undefined;
+  /** Trailer lines (addTrailers), written after a chunked body's last chunk. */
+  #trailers = '';
   #hasBody: boolean;
   #chunked = false;
   /** The connection closes after this response (the request or the head said so). */
@@ -100,8 +101,14 @@ export class RawResponse extends EventEmitter {
     this.#fields?.delete(name.toLowerCase());
   }
 
+  /** Checked now (a CR, LF or NUL throws, as node:http's addTrailers does); sent after a chunked body only. */
   addTrailers(trailers: OutgoingHttpHeaders): void {
-    this.#trailers = { ...this.#trailers, ...trailers };
+    const text = new HeadText('');
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (value !== undefined) text.addValues(name, value);
+    }
+    this.#trailers += text.text;
   }
 
   cork(): void {
@@ -122,33 +129,45 @@ export class RawResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.#writeHead(this.statusCode, undefined, -1);
     if (!this.#hasBody || chunk.length === 0) return true;
+    return this.#chunked ? this.#writeChunk(chunk) : this.socket.write(chunk);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    if (this.destroyed) {
+      this.writableEnded = true;
+      return this;
+    }
+    const given = chunk === undefined ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const socket = this.socket;
-    if (!this.#chunked) return socket.write(chunk);
+    // Head, body and end leave in one write.
+    socket.cork();
+    try {
+      // A whole answer in one end(): its length is known (node:http sends Content-Length too).
+      // A head refused (ERR_INVALID_CHAR) throws here and leaves the response unended, as node:http does.
+      if (!this.headersSent) this.#writeHead(this.statusCode, undefined, given.length);
+      this.writableEnded = true;
+      const body = this.#hasBody ? given : EMPTY;
+      if (this.#chunked) {
+        if (body.length > 0) this.#writeChunk(body);
+        this.connection.endResponse(`0\r\n${this.#trailers}\r\n`, this.#close);
+      } else {
+        this.connection.endResponse(body, this.#close);
+      }
+    } finally {
+      socket.uncork();
+    }
+    return this;
+  }
+
+  #writeChunk(chunk: Buffer | string): boolean {
+    const socket = this.socket;
     socket.cork();
     socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
     const ok = socket.write('\r\n', 'latin1');
     socket.uncork();
     return ok;
-  }
-
-  end(chunk?: Buffer | string): this {
-    if (this.writableEnded) return this;
-    this.writableEnded = true;
-    if (this.destroyed) return this;
-    const body = chunk === undefined || !this.#hasBody ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    // A whole answer in one end(): its length is known (node:http sends Content-Length too).
-    if (!this.headersSent) this.#writeHead(this.statusCode, undefined, body.length);
-    const socket = this.socket;
-    socket.cork();
-    if (this.#chunked) {
-      if (body.length > 0) this.write(body);
-      this.connection.endResponse(`0\r\n${this.#trailerText()}\r\n`, this.#close);
-    } else {
-      this.connection.endResponse(body, this.#close);
-    }
-    socket.uncork();
-    return this;
   }
 
   destroy(): this {
@@ -208,17 +227,6 @@ export class RawResponse extends EventEmitter {
     }
     this.headersSent = true;
     this.socket.write(`${text}\r\n`, 'latin1');
-  }
-
-  #trailerText(): string {
-    const trailers = this.#trailers;
-    if (trailers === undefined) return '';
-    const text = new HeadText('');
-    for (const name in trailers) {
-      const value = trailers[name];
-      if (value !== undefined) text.addValues(name, value);
-    }
-    return text.text;
   }
 }
 

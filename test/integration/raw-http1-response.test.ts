@@ -1,0 +1,128 @@
+/**
+ * The raw HTTP/1.1 listener's response (src/proxy/raw-http1/response.ts) on its own: a real
+ * listening socket served by RawHttp1Connections, a request listener that answers the way each
+ * case needs, and a real client parsing the bytes with llhttp. The framing must be what node:http
+ * would send: a length when end() has the whole body, chunks otherwise, trailers after the last
+ * chunk, no body where HTTP allows none, a refused head that sends nothing and leaves the response open.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RawHttp1Connections } from '../../src/proxy/raw-http1/connection.js';
+import { Client } from '../helpers/http1-client.js';
+
+type Answerer = (req: IncomingMessage, res: ServerResponse) => void;
+
+describe('the raw HTTP/1.1 response', () => {
+  let server: net.Server;
+  let port: number;
+  let answer: Answerer = () => {};
+  let client: Client | undefined;
+
+  beforeEach(async () => {
+    const connections = new RawHttp1Connections(
+      {
+        onRequest: (req, res) => answer(req, res),
+        onClientError: (_err, socket) => socket.destroy(),
+        handOff: (socket) => socket.destroy(),
+      },
+      { maxHeaderBytes: 16 * 1024, headersTimeout: 5_000, keepAliveTimeout: 5_000, idleTimeout: 10_000 },
+      100,
+    );
+    server = net.createServer((socket) => connections.accept(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  afterEach(async () => {
+    client?.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const request = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`;
+
+  it('sends a Content-Length when end() has the whole body, and chunks a body written in parts', async () => {
+    answer = (req, res) => {
+      if (req.url === '/whole') res.end('whole body');
+      else {
+        res.write('part one, ');
+        res.end('part two');
+      }
+    };
+    client = new Client(port);
+    client.send(request('/whole') + request('/parts'), 'GET', 'GET');
+    const whole = await client.answer(1);
+    const parts = await client.answer(2);
+    expect(whole.headers['content-length']).toBe('10');
+    expect(whole.body).toBe('whole body');
+    expect(parts.headers['transfer-encoding']).toBe('chunked');
+    expect(parts.body).toBe('part one, part two');
+  });
+
+  it('writes trailers after the last chunk', async () => {
+    answer = (_req, res) => {
+      res.writeHead(200, ['content-type', 'text/plain', 'trailer', 'x-checksum']);
+      res.write('data');
+      res.addTrailers({ 'x-checksum': 'abc123' });
+      res.end();
+    };
+    client = new Client(port);
+    client.send(request('/t'));
+    expect((await client.answer(1)).body).toBe('data');
+    expect(client.received).toContain('0\r\nx-checksum: abc123\r\n\r\n');
+  });
+
+  it('sends no body with 204 and 304, even when one is given, and the next answer still parses', async () => {
+    answer = (req, res) => {
+      if (req.url === '/none') {
+        res.statusCode = 204;
+        res.end('ignored');
+      } else if (req.url === '/same') {
+        res.writeHead(304, ['etag', '"v1"']);
+        res.end();
+      } else res.end('after');
+    };
+    client = new Client(port);
+    client.send(request('/none') + request('/same') + request('/next'), 'GET', 'GET', 'GET');
+    const [none, same, next] = [await client.answer(1), await client.answer(2), await client.answer(3)];
+    expect(none.status).toBe(204);
+    expect(none.headers['content-length']).toBeUndefined();
+    expect(same.status).toBe(304);
+    expect(next.body).toBe('after');
+    expect(client.received).not.toContain('ignored');
+  });
+
+  it('refuses a head with a CR or LF in a field, sends nothing of it, and can still answer', async () => {
+    let refused: unknown;
+    answer = (_req, res) => {
+      try {
+        res.writeHead(200, ['x-split', 'a\r\nx-injected: 1']);
+      } catch (err) {
+        refused = err;
+      }
+      res.statusCode = 502;
+      res.end('fallback');
+    };
+    client = new Client(port);
+    client.send(request('/bad'));
+    const fallback = await client.answer(1);
+    expect((refused as NodeJS.ErrnoException).code).toBe('ERR_INVALID_CHAR');
+    expect(fallback.status).toBe(502);
+    expect(fallback.body).toBe('fallback');
+    expect(client.received).not.toContain('x-injected');
+  });
+
+  it('closes the connection after an answer whose head says close, and emits finish then close', async () => {
+    const events: string[] = [];
+    answer = (_req, res) => {
+      res.on('finish', () => events.push('finish'));
+      res.on('close', () => events.push('close'));
+      res.setHeader('connection', 'close');
+      res.end('bye');
+    };
+    client = new Client(port);
+    client.send(request('/bye'));
+    expect((await client.answer(1)).headers.connection).toBe('close');
+    await client.closing();
+    expect(events).toEqual(['finish', 'close']);
+  });
+});
