@@ -229,5 +229,6 @@ function rawLimits(config: Pick<WaypostConfig, 'limits' | 'timeouts'>): RawHttp1
     headersTimeout: config.limits.headersTimeout,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     idleTimeout: config.timeouts.idle,
+    requestTimeout: Math.max(REQUEST_TIMEOUT_MS, config.limits.headersTimeout),
   };
 }

@@ -26,7 +26,7 @@ describe('the raw HTTP/1.1 response', () => {
         onClientError: (_err, socket) => socket.destroy(),
         handOff: (socket) => socket.destroy(),
       },
-      { maxHeaderBytes: 16 * 1024, headersTimeout: 5_000, keepAliveTimeout: 5_000, idleTimeout: 10_000 },
+      { maxHeaderBytes: 16 * 1024, headersTimeout: 5_000, keepAliveTimeout: 5_000, idleTimeout: 10_000, requestTimeout: 30_000 },
       100,
     );
     server = net.createServer((socket) => connections.accept(socket));

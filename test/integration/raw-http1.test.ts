@@ -9,13 +9,15 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { headersObject } from '../../src/proxy/raw-http1/request.js';
-import { startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
+import { createHash } from 'node:crypto';
+import { pattern, startBackend, type Backend, type EchoReply } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait.js';
 import { Client, type Answer } from '../helpers/http1-client.js';
 import { startProxy, type ProxyHarness } from './proxy-harness.js';
 
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: orders.test\r\n${extra}\r\n`;
 const echoed = (answer: Answer): EchoReply => JSON.parse(answer.body) as EchoReply;
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 describe('the raw HTTP/1.1 listener', () => {
   let backend: Backend;
@@ -82,14 +84,14 @@ describe('the raw HTTP/1.1 listener', () => {
     expect(echoed(client.answers[0]!).headers['x-one']).toBe('1');
   });
 
-  it('hands the connection to node:http at a request with a body, mid-pipeline, losing no byte', async () => {
+  it('hands the connection to node:http at a chunked request, mid-pipeline, losing no byte', async () => {
     proxy = await start();
     client = new Client(proxy.port);
     client.send(get('/before'));
     await client.answer(1);
-    const body = 'x'.repeat(3000);
+    const chunk = 'x'.repeat(3000);
     client.send(
-      `POST /upload HTTP/1.1\r\nHost: orders.test\r\ncontent-length: ${body.length}\r\n\r\n${body}` + get('/after'),
+      `POST /upload HTTP/1.1\r\nHost: orders.test\r\ntransfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n` + get('/after'),
       'POST',
       'GET',
     );
@@ -101,6 +103,52 @@ describe('the raw HTTP/1.1 listener', () => {
     // node:http serves it now; the connection is still open.
     expect(proxy.server.rawHttp1Connections).toBe(0);
     expect(client.closed).toBe(false);
+  });
+
+  it('serves Content-Length bodies itself, buffered or streamed, pipelined or trickled', async () => {
+    proxy = await start({ limits: { retryBufferBytes: 1024 } });
+    client = new Client(proxy.port);
+    const small = pattern(700);
+    const large = pattern(200 * 1024);
+    const post = (path: string, body: Buffer): Buffer =>
+      Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: orders.test\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
+    // A buffered body and a streamed one, each followed by a GET, in one write.
+    client.send(Buffer.concat([post('/small', small), Buffer.from(get('/one')), post('/large', large), Buffer.from(get('/two'))]), 'POST', 'GET', 'POST', 'GET');
+    await client.answer(4);
+    // A body trickled in pieces after its head.
+    const trickled = post('/trickled', small);
+    client.send('', 'POST');
+    for (let i = 0; i < trickled.length; i += 97) {
+      client.socket.write(trickled.subarray(i, i + 97));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await client.answer(5);
+    const replies = client.answers.map(echoed);
+    expect(replies.map((reply) => reply.url)).toEqual(['/small', '/one', '/large', '/two', '/trickled']);
+    expect(replies[0]!.bodySha256).toBe(sha256(small));
+    expect(replies[2]!.bodyBytes).toBe(large.length);
+    expect(replies[2]!.bodySha256).toBe(sha256(large));
+    expect(replies[4]!.bodySha256).toBe(sha256(small));
+    expect(proxy.server.rawHttp1Connections).toBe(1);
+    expect(proxy.accessLog.map((entry) => entry.bytesIn)).toEqual([700, undefined, large.length, undefined, 700]);
+  });
+
+  it('answers 413 to a body over the limit without reading it and closes; a client leaving mid-body is a 499', async () => {
+    proxy = await start({ limits: { maxBodyBytes: 1000 } });
+    client = new Client(proxy.port);
+    client.send(`POST /big HTTP/1.1\r\nHost: orders.test\r\ncontent-length: 5000\r\n\r\n${'y'.repeat(100)}`, 'POST');
+    const refused = await client.answer(1);
+    expect(refused.status).toBe(413);
+    expect(refused.headers.connection).toBe('close');
+    await client.closing();
+
+    const leaving = new Client(proxy.port);
+    leaving.send(`POST /gone HTTP/1.1\r\nHost: orders.test\r\ncontent-length: 900\r\n\r\n${'z'.repeat(300)}`, 'POST');
+    await waitFor('the request to be in flight', () => proxy!.server.inflight === 1);
+    leaving.close();
+    await waitFor('the request to be over', () => proxy!.server.inflight === 0);
+    expect(proxy.accessLog.at(-1)!.status).toBe(499);
+    expect(proxy.server.rawHttp1Connections).toBe(0);
   });
 
   it('hands off a request that is not plain HTTP/1.1: chunked body, Expect, HTTP/1.0, no Host', async () => {

@@ -5,8 +5,8 @@
  * IncomingMessage and ServerResponse, its header-map building, its per-request timers and its
  * stream machinery.
  *
- * It serves itself only the requests nearly all traffic is made of: HTTP/1.1 with a Host, no
- * body, no Upgrade or CONNECT, no Expect, not gRPC. At the first request that is anything else
+ * It serves itself the requests nearly all traffic is made of: HTTP/1.1 with a Host, no body or
+ * a Content-Length one, no Upgrade or CONNECT, no Expect, not gRPC. At the first request that is anything else
  * the connection goes to node:http for good (`handOff`): the bytes of that request and all
  * after it are put back on the socket and node:http parses them as if it had accepted the
  * connection itself, so bodies, 100-continue, upgrades (the WebSocket path) and node:http's
@@ -14,7 +14,9 @@
  * same way when the route has a policy (its steps need node:http's full objects).
  *
  * llhttp is told to stop after each head (the "no body, upgrade" result of kOnHeadersComplete):
- * bytes past it — a pipelined request — wait until the answer is out, then are parsed. The
+ * a Content-Length body is counted off the following bytes here and pushed into the request
+ * (RawBodyRequest); bytes past it — a pipelined request — wait until the answer is out, then are
+ * parsed. A body not read to its end when the answer is out closes the connection. The
  * parser is initialized afresh after each head: llhttp keeps the upgrade flag until the next
  * head and node's binding reports no parse error while it is set (raw-connection.ts found the
  * same on the upstream side).
@@ -32,7 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { HTTPParser, HeadParts, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
-import { RawRequest, type RequestConnection } from './request.js';
+import { RawBodyRequest, RawRequest, headersObject, type RequestConnection } from './request.js';
 import { RawResponse, type ResponseConnection } from './response.js';
 
 const require = createRequire(import.meta.url);
@@ -59,6 +61,8 @@ export interface RawHttp1Limits {
   keepAliveTimeout: number;
   /** Client socket inactivity (timeouts.idle). */
   idleTimeout: number;
+  /** A request body must have arrived this long after its head (node:http's requestTimeout). */
+  requestTimeout: number;
 }
 
 const enum Phase {
@@ -87,6 +91,11 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   /** Bytes past the current request's head (pipelined), parsed once it is answered. */
   #held: Buffer | undefined;
   #response: RawResponse | undefined;
+  /** The current request's body still arriving, and how many of its bytes are still to come. */
+  #body: RawBodyRequest | undefined;
+  #bodyLeft = 0;
+  /** Reading stopped because the body's reader is full. */
+  #bodyPaused = false;
   // kOnHeadersComplete's arguments, kept for after execute() (no object per head).
   #headDone = false;
   #major = 0;
@@ -133,6 +142,10 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       this.#refuse(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
     } else if (this.#phase === Phase.KeepAlive && now - this.since > this.limits.keepAliveTimeout) {
       this.destroy();
+    } else if (this.#bodyLeft > 0 && now - this.since > this.limits.requestTimeout) {
+      // A body too slow to arrive: 408 while nothing was answered yet, as node:http; else the connection is cut.
+      if (this.#response?.headersSent === false) this.#refuse(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+      else this.destroy();
     }
   }
 
@@ -147,7 +160,8 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   readonly #onData = (data: Buffer): void => {
     switch (this.#phase) {
       case Phase.Answering:
-        this.#hold(data);
+        if (this.#bodyLeft > 0) this.#feedBody(data);
+        else this.#hold(data);
         return;
       case Phase.KeepAlive:
         this.#phase = Phase.Head;
@@ -194,23 +208,57 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       this.handOff();
       return;
     }
-    const req = new RawRequest(this.socket, method, this.#url, fields, this);
-    const headers = req.headers;
+    const headers = headersObject(fields);
     const length = headers['content-length'];
+    const bodyLength = length === undefined ? 0 : Number(length);
     if (
       headers.host === undefined ||
       headers['transfer-encoding'] !== undefined ||
-      (length !== undefined && Number(length) !== 0) ||
+      !Number.isSafeInteger(bodyLength) ||
       headers.expect !== undefined ||
       isGrpc(headers)
     ) {
       this.handOff();
       return;
     }
+    const req =
+      bodyLength === 0
+        ? new RawRequest(this.socket, method, this.#url, fields, headers, this)
+        : new RawBodyRequest(this.socket, method, this.#url, fields, headers, this);
     const res = new RawResponse(req, this.socket, this, this.#keepAlive);
     this.#response = res;
     this.#phase = Phase.Answering;
     this.hooks.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    // Handed off (a route with a policy) or gone: the body's bytes are not this connection's any more.
+    if (bodyLength === 0 || this.#phase !== Phase.Answering || this.#response !== res) return;
+    this.#body = req as RawBodyRequest;
+    this.#bodyLeft = bodyLength;
+    this.since = performance.now();
+    const rest = this.#held;
+    this.#held = undefined;
+    if (rest !== undefined) this.#feedBody(rest);
+  }
+
+  /** Bytes while a body is arriving: its part goes to the request, the rest (a pipelined request) is held. */
+  #feedBody(data: Buffer): void {
+    const body = this.#body!;
+    const take = data.length <= this.#bodyLeft ? data.length : this.#bodyLeft;
+    this.#bodyLeft -= take;
+    const wantsMore = body.push(take === data.length ? data : data.subarray(0, take));
+    if (this.#bodyLeft === 0) {
+      body.complete = true;
+      body.push(null);
+    } else if (!wantsMore) {
+      this.#bodyPaused = true;
+      this.socket.pause();
+    }
+    if (take < data.length) this.#hold(data.subarray(take));
+  }
+
+  readMore(): void {
+    if (!this.#bodyPaused) return;
+    this.#bodyPaused = false;
+    this.socket.resume();
   }
 
   /**
@@ -219,6 +267,11 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
    */
   handOff(): void {
     if (this.#phase === Phase.Gone) return;
+    // Part of a body was read here already: node:http could not take the request whole.
+    if (this.#body !== undefined) {
+      this.destroy();
+      return;
+    }
     this.#phase = Phase.Gone;
     this.#response = undefined;
     const socket = this.socket;
@@ -254,6 +307,10 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     this.#response = undefined;
     this.#headReads = undefined;
     this.#headRead = EMPTY;
+    // The answer is out before the body's end: what is left of it would be read as the next request.
+    if (this.#bodyLeft > 0) this.#keepAlive = false;
+    this.#body = undefined;
+    this.#bodyLeft = 0;
     if (err != null || this.#phase !== Phase.Answering) {
       res.aborted();
       return;
@@ -305,8 +362,13 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
 
   readonly #onClose = (): void => {
     const res = this.#response;
+    const body = this.#body;
     this.#phase = Phase.Gone;
     this.#response = undefined;
+    this.#body = undefined;
+    // A body cut short: its reader sees the request close unfinished (complete stays false).
+    if (body !== undefined && this.#bodyLeft > 0) body.destroy();
+    this.#bodyLeft = 0;
     this.#held = undefined;
     this.#headReads = undefined;
     this.#parser.close();

@@ -1,17 +1,20 @@
 /**
  * The request half of the raw HTTP/1.1 listener's light pair (connection.ts): what the handler,
- * the attempt loop and the raw engine read of a node:http IncomingMessage, for the only
- * requests the listener serves itself: HTTP/1.1, no body, no upgrade, no Expect. It is not a
- * stream: a request without a body has nothing to read, and every request that has one goes
- * to node:http with its connection (connection.ts hands it over before anything was answered).
+ * the attempt loop and the raw engine read of a node:http IncomingMessage, for the requests the
+ * listener serves itself: HTTP/1.1, no upgrade, no Expect, no chunked body. A request without a
+ * body (nearly all) is a plain object: it has nothing to read. One with a Content-Length is a
+ * Readable the connection pushes the body into, with backpressure (RawBodyRequest).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 
 /** The connection a request came in on, as the request sees it. */
 export interface RequestConnection {
   /** Gives the connection, this request included, to node:http: nothing was answered yet. */
   handOff(): void;
+  /** The body's reader wants more: reading the socket resumes if the body paused it. */
+  readMore(): void;
 }
 
 /**
@@ -71,17 +74,15 @@ export class RawRequest {
   /** No body: the request is complete once its head is. */
   readonly complete = true;
   readonly readableDidRead = false;
-  headers: IncomingHttpHeaders;
 
   constructor(
     readonly socket: Socket,
     public method: string,
     public url: string,
     readonly rawHeaders: string[],
+    public headers: IncomingHttpHeaders,
     readonly connection: RequestConnection,
-  ) {
-    this.headers = headersObject(rawHeaders);
-  }
+  ) {}
 
   /** A route whose policy needs node:http's full request and response: the connection goes to node:http, this request first. */
   handOff(): void {
@@ -114,7 +115,40 @@ export class RawRequest {
   }
 }
 
+/**
+ * A request with a Content-Length body: a Readable the connection pushes the body's bytes into
+ * (slices of its reads, no copy); a full buffer pauses the socket until the reader wants more.
+ * `complete` once the last byte arrived, as IncomingMessage's.
+ */
+export class RawBodyRequest extends Readable {
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly httpVersion = '1.1';
+  complete = false;
+
+  constructor(
+    readonly socket: Socket,
+    public method: string,
+    public url: string,
+    readonly rawHeaders: string[],
+    public headers: IncomingHttpHeaders,
+    readonly connection: RequestConnection,
+  ) {
+    super();
+  }
+
+  handOff(): void {
+    this.connection.handOff();
+  }
+
+  override _read(): void {
+    this.connection.readMore();
+  }
+}
+
+export type AnyRawRequest = RawRequest | RawBodyRequest;
+
 /** The request came through the raw listener (and may be handed to node:http before it is answered). */
-export function isRawRequest(req: object): req is RawRequest {
-  return req instanceof RawRequest;
+export function isRawRequest(req: object): req is AnyRawRequest {
+  return req instanceof RawRequest || req instanceof RawBodyRequest;
 }

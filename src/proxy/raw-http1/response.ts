@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RawRequest } from './request.js';
+import type { AnyRawRequest } from './request.js';
 
 /** The connection a response goes out on, as the response sees it. */
 export interface ResponseConnection {
@@ -74,7 +74,7 @@ export class RawResponse extends EventEmitter {
   #close: boolean;
 
   constructor(
-    readonly req: RawRequest,
+    readonly req: AnyRawRequest,
     readonly socket: Socket,
     readonly connection: ResponseConnection,
     keepAlive: boolean,
