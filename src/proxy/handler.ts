@@ -35,7 +35,6 @@ import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
 import { RequestRecord } from './request-record.js';
 import { skipDrainOfEmptyBody } from './bodyless.js';
-import { isRawRequest } from './raw-http1/request.js';
 
 export interface ProxyHandlerOptions {
   config: WaypostConfig;
@@ -101,12 +100,6 @@ export class ProxyHandler implements PolicyAnswers {
       if (match === undefined) {
         log.status = this.#proxyError(req, res, 'no_route', log);
         this.#finish(res, record, this.#services.of(UNROUTED));
-        return;
-      }
-      if (match.policy !== undefined && isRawRequest(req)) {
-        // Policy steps use node:http's full request and response: the connection goes to node:http, this request first.
-        this.inflight--;
-        req.handOff();
         return;
       }
       log.service = match.service;

@@ -10,8 +10,8 @@
  * the connection goes to node:http for good (`handOff`): the bytes of that request and all
  * after it are put back on the socket and node:http parses them as if it had accepted the
  * connection itself, so bodies, 100-continue, upgrades (the WebSocket path) and node:http's
- * answers to what it refuses stay exactly as they were. The handler hands a connection off the
- * same way when the route has a policy (its steps need node:http's full objects).
+ * answers to what it refuses stay exactly as they were. Routes with a policy are served here too:
+ * their steps use only what the light pair has (the policy suites run on it).
  *
  * llhttp is told to stop after each head (the "no body, upgrade" result of kOnHeadersComplete):
  * a Content-Length body is counted off the following bytes here and pushed into the request
@@ -205,7 +205,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     const fields = this.#fields;
     const method = METHODS[this.#method] ?? 'GET';
     if (this.#upgrade || this.#major !== 1 || this.#minor !== 1 || method === 'CONNECT') {
-      this.handOff();
+      this.#handOff();
       return;
     }
     const headers = headersObject(fields);
@@ -218,18 +218,18 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       headers.expect !== undefined ||
       isGrpc(headers)
     ) {
-      this.handOff();
+      this.#handOff();
       return;
     }
     const req =
       bodyLength === 0
-        ? new RawRequest(this.socket, method, this.#url, fields, headers, this)
+        ? new RawRequest(this.socket, method, this.#url, fields, headers)
         : new RawBodyRequest(this.socket, method, this.#url, fields, headers, this);
     const res = new RawResponse(req, this.socket, this, this.#keepAlive);
     this.#response = res;
     this.#phase = Phase.Answering;
     this.hooks.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-    // Handed off (a route with a policy) or gone: the body's bytes are not this connection's any more.
+    // Closed meanwhile: the body's bytes are nobody's.
     if (bodyLength === 0 || this.#phase !== Phase.Answering || this.#response !== res) return;
     this.#body = req as RawBodyRequest;
     this.#bodyLeft = bodyLength;
@@ -265,13 +265,8 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
    * node:http takes the connection from the current request on (its head, what followed it):
    * nothing of that request was answered. Every listener of this connection comes off the socket.
    */
-  handOff(): void {
+  #handOff(): void {
     if (this.#phase === Phase.Gone) return;
-    // Part of a body was read here already: node:http could not take the request whole.
-    if (this.#body !== undefined) {
-      this.destroy();
-      return;
-    }
     this.#phase = Phase.Gone;
     this.#response = undefined;
     const socket = this.socket;

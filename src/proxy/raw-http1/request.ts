@@ -11,8 +11,6 @@ import { Readable } from 'node:stream';
 
 /** The connection a request came in on, as the request sees it. */
 export interface RequestConnection {
-  /** Gives the connection, this request included, to node:http: nothing was answered yet. */
-  handOff(): void;
   /** The body's reader wants more: reading the socket resumes if the body paused it. */
   readMore(): void;
 }
@@ -81,13 +79,7 @@ export class RawRequest {
     public url: string,
     readonly rawHeaders: string[],
     public headers: IncomingHttpHeaders,
-    readonly connection: RequestConnection,
   ) {}
-
-  /** A route whose policy needs node:http's full request and response: the connection goes to node:http, this request first. */
-  handOff(): void {
-    this.connection.handOff();
-  }
 
   // No body: nothing is ever emitted. The stream calls a bodyless request may get are accepted.
   on(): this {
@@ -137,18 +129,9 @@ export class RawBodyRequest extends Readable {
     super();
   }
 
-  handOff(): void {
-    this.connection.handOff();
-  }
-
   override _read(): void {
     this.connection.readMore();
   }
 }
 
 export type AnyRawRequest = RawRequest | RawBodyRequest;
-
-/** The request came through the raw listener (and may be handed to node:http before it is answered). */
-export function isRawRequest(req: object): req is AnyRawRequest {
-  return req instanceof RawRequest || req instanceof RawBodyRequest;
-}

@@ -1,9 +1,10 @@
 /**
  * The response half of the raw HTTP/1.1 listener's light pair (connection.ts): the part of a
- * node:http ServerResponse the handler, the attempt loop, the raw and HTTP/2 engines and the
- * proxy's own error answers use — setHeader, writeHead (a flat [name, value, …] list or an
- * object), write with backpressure ('drain'), end, cork, addTrailers, destroy, and 'finish'
- * then 'close' once the last byte is handed to the socket or the client is gone.
+ * node:http ServerResponse the handler, the attempt loop, the raw and HTTP/2 engines, policy
+ * steps (a compressor is piped into it) and the proxy's own error answers use — setHeader,
+ * writeHead (a flat [name, value, …] list or an object), write with backpressure ('drain'), end,
+ * cork, addTrailers, destroy, and 'finish' then 'close' once the last byte is handed to the
+ * socket or the client is gone.
  *
  * The head is framed as node:http frames it: status line with Node's reason phrase, the given
  * fields, then Date, Connection (keep-alive with `Keep-Alive: timeout=5`, or close) and
