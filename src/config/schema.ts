@@ -243,7 +243,7 @@ export const configSchema = z.strictObject({
   /** HTTP/1.1 forwarding engine; raw measured the least CPU per request (bench/run.ts, README "Performance"). */
   engine: z.enum(ENGINE_NAMES).default('raw'),
   /**
-   * Who parses client HTTP/1.1: `raw` (with engine raw and tracing off) serves requests with no body or a
+   * Who parses client HTTP/1.1: `raw` (with engine raw) serves requests with no body or a
    * Content-Length one on Node's llhttp directly and hands a connection to node:http at its first other
    * request (src/proxy/raw-http1/connection.ts); `node` = node:http only.
    */

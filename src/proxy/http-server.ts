@@ -86,7 +86,7 @@ export class HttpProxyServer {
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
-  /** The engine and tracing allow the raw HTTP/1.1 listener (raw-http1/connection.ts). */
+  /** The engine allows the raw HTTP/1.1 listener (raw-http1/connection.ts). */
   readonly #rawHttp1Allowed: boolean;
 
   constructor(options: HttpProxyServerOptions) {
@@ -118,8 +118,8 @@ export class HttpProxyServer {
       tracing: options.tracing,
     });
     this.#tls = options.tls;
-    // Its light request/response pair is what the raw engine uses of node:http's; a trace needs the full objects.
-    this.#rawHttp1Allowed = options.engine === 'raw' && options.tracing === undefined;
+    // Its light request/response pair is what the raw engine uses of node:http's (the other engines use more).
+    this.#rawHttp1Allowed = options.engine === 'raw';
     this.#loopGuard = new LoopGuard(options.proxyId ?? generateProxyId(), this.#log);
   }
 
@@ -184,8 +184,7 @@ export class HttpProxyServer {
       config: this.#config,
       tls,
       hooks: { onRequest: this.#onRequest, onUpgrade: this.#onUpgrade, onClientError: this.#onClientError, http2: () => this.#http2Server() },
-      // A redirecting listener answers every request itself (and writes its head as an object).
-      rawHttp1: this.#rawHttp1Allowed && this.#config.http1Server === 'raw' && listener.redirect !== 'https',
+      rawHttp1: this.#rawHttp1Allowed && this.#config.http1Server === 'raw',
       metrics: this.#metrics,
       logger: this.#log,
     });
@@ -265,9 +264,8 @@ export class HttpProxyServer {
     }
     for (const listener of this.#listeners) {
       listener.closeAllConnections();
-      const http1 = listener.http1;
       // Stops node:http's connection-checking timer (started by the 'listening' it was told).
-      http1.close();
+      listener.http1.close();
     }
     for (const session of this.#http2Sessions) session.destroy();
     for (const listener of this.#listeners) for (const socket of listener.sockets) socket.destroy();

@@ -5,6 +5,7 @@
  * content-length or is re-chunked; whatever framing headers the object still has are
  * dropped so a request can never carry two.
  */
+import { splitsHeaderLine } from '../../net/header-line.js';
 import type { AttemptOptions } from '../forwarder.js';
 
 /** Control characters and spaces cannot appear in a request target (it would split the request line). */
@@ -64,15 +65,8 @@ function isFramedByEngine(name: string): boolean {
   }
 }
 
-/**
- * A value that would end the header line early (CR, LF: request splitting) or that parsers
- * refuse (NUL) is never sent. A loop, not a regex: most values are short and a regex call
- * costs more than the scan (~20 values a request).
- */
+/** A value that would end the header line early or that parsers refuse is never sent (net/header-line.ts). */
 function checked(name: string, value: string): string {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code <= 13 && (code === 13 || code === 10 || code === 0)) throw new InvalidUpstreamRequest(`header ${name} has a CR, LF or NUL`);
-  }
+  if (splitsHeaderLine(value)) throw new InvalidUpstreamRequest(`header ${name} has a CR, LF or NUL`);
   return value;
 }

@@ -106,6 +106,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   #urlParts = '';
   #upgrade = false;
   #keepAlive = false;
+  readonly keepAliveLines: string;
 
   constructor(
     readonly socket: Socket,
@@ -113,6 +114,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     readonly hooks: RawHttp1Hooks,
     readonly owner: RawHttp1Connections,
   ) {
+    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n`;
     const parser = new HTTPParser();
     this.#parser = parser;
     this.#initializeParser();
@@ -127,9 +129,6 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     socket.on('close', this.#onClose);
   }
 
-  get keepAliveSeconds(): number {
-    return Math.floor(this.limits.keepAliveTimeout / 1000);
-  }
 
   /** Between requests (a graceful stop closes these at once). */
   get idle(): boolean {
@@ -139,12 +138,12 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   /** The sweep: a head past its timeout gets 408, a connection idle past the keep-alive timeout is closed. */
   check(now: number): void {
     if (this.#phase === Phase.Head && now - this.since > this.limits.headersTimeout) {
-      this.#refuse(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+      this.#refuse(requestTimeout());
     } else if (this.#phase === Phase.KeepAlive && now - this.since > this.limits.keepAliveTimeout) {
       this.destroy();
     } else if (this.#bodyLeft > 0 && now - this.since > this.limits.requestTimeout) {
       // A body too slow to arrive: 408 while nothing was answered yet, as node:http; else the connection is cut.
-      if (this.#response?.headersSent === false) this.#refuse(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+      if (this.#response?.headersSent === false) this.#refuse(requestTimeout());
       else this.destroy();
     }
   }
@@ -225,7 +224,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       bodyLength === 0
         ? new RawRequest(this.socket, method, this.#url, fields, headers)
         : new RawBodyRequest(this.socket, method, this.#url, fields, headers, this);
-    const res = new RawResponse(req, this.socket, this, this.#keepAlive);
+    const res = new RawResponse(req, this, this.#keepAlive);
     this.#response = res;
     this.#phase = Phase.Answering;
     this.hooks.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
@@ -311,7 +310,6 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       return;
     }
     res.finished();
-    if (this.#phase !== Phase.Answering) return;
     if (!this.#keepAlive) {
       this.#phase = Phase.Gone;
       this.socket.destroySoon();
@@ -392,6 +390,11 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     this.#keepAlive = keepAlive;
     return STOP_AFTER_HEAD;
   };
+}
+
+/** What node:http's clientError gets for a head (or body) that took too long: answered 408. */
+function requestTimeout(): NodeJS.ErrnoException {
+  return Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 }
 
 /**

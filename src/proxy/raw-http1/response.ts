@@ -15,28 +15,18 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { splitsHeaderLine } from '../../net/header-line.js';
 import type { AnyRawRequest } from './request.js';
 
 /** The connection a response goes out on, as the response sees it. */
 export interface ResponseConnection {
   readonly socket: Socket;
-  /** Seconds announced in `Keep-Alive: timeout=`. */
-  readonly keepAliveSeconds: number;
+  /** `Connection: keep-alive` and `Keep-Alive: timeout=N` lines, made once per listener configuration. */
+  readonly keepAliveLines: string;
   /** The last bytes of the response (may be empty): written with the callback that ends the response. */
   endResponse(last: string | Buffer, close: boolean): void;
 }
 
-/** Splits a head: such a field refuses the whole head (node:http's ERR_INVALID_CHAR). */
-const SPLITS_HEAD = /[\r\n\0]/;
-
-/** `value` has a CR, LF or NUL. A loop, not SPLITS_HEAD: values are short and a regex call costs more than the scan. */
-function splitsHead(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code <= 13 && (code === 13 || code === 10 || code === 0)) return true;
-  }
-  return false;
-}
 const CLOSE = /(?:^|[\s,])close(?:$|[\s,])/i;
 const EMPTY = Buffer.alloc(0);
 
@@ -52,6 +42,13 @@ function httpDate(): string {
     cachedDate = new Date(now).toUTCString();
   }
   return cachedDate;
+}
+
+/** `HTTP/1.1 <status> <reason>\r\n` by status, made on first use: the line of nearly every answer repeats. */
+const statusLines: string[] = [];
+
+function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
 }
 
 function invalidChar(name: string): TypeError {
@@ -74,13 +71,15 @@ export class RawResponse extends EventEmitter {
   /** The connection closes after this response (the request or the head said so). */
   #close: boolean;
 
+  readonly socket: Socket;
+
   constructor(
     readonly req: AnyRawRequest,
-    readonly socket: Socket,
     readonly connection: ResponseConnection,
     keepAlive: boolean,
   ) {
     super();
+    this.socket = connection.socket;
     this.#close = !keepAlive;
     this.#hasBody = req.method !== 'HEAD';
   }
@@ -202,7 +201,7 @@ export class RawResponse extends EventEmitter {
     if (this.headersSent) return;
     this.statusCode = status;
     if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.#hasBody = false;
-    const head = new HeadText(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
+    const head = new HeadText(statusLine(status));
     if (this.#fields !== undefined) for (const [name, value] of this.#fields.values()) head.addValues(name, value);
     if (Array.isArray(headers)) {
       const list = headers as readonly string[];
@@ -218,7 +217,7 @@ export class RawResponse extends EventEmitter {
     let text = head.text;
     if (head.closes) this.#close = true;
     if (!head.hasDate) text += `Date: ${httpDate()}\r\n`;
-    if (!head.hasConnection) text += this.#close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.connection.keepAliveSeconds}\r\n`;
+    if (!head.hasConnection) text += this.#close ? 'Connection: close\r\n' : this.connection.keepAliveLines;
     if (this.#hasBody && !head.hasLength) {
       if (knownLength >= 0) text += `Content-Length: ${knownLength}\r\n`;
       else {
@@ -242,13 +241,13 @@ class HeadText {
   constructor(public text: string) {}
 
   add(name: string, value: string): void {
-    if (SPLITS_HEAD.test(name)) throw invalidChar(name);
+    if (splitsHeaderLine(name)) throw invalidChar(name);
     this.addChecked(name, value);
   }
 
   /** A field whose name is known to be a token. */
   addChecked(name: string, value: string): void {
-    if (splitsHead(value)) throw invalidChar(name);
+    if (splitsHeaderLine(value)) throw invalidChar(name);
     this.text += `${name}: ${value}\r\n`;
     switch (name.length) {
       case 4:
