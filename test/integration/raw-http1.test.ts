@@ -199,6 +199,62 @@ describe('the raw HTTP/1.1 listener', () => {
     await big.closing();
   });
 
+  it('refuses a bad head after a served request on the same connection: 400, 431 in one read or many, and a head cut short', async () => {
+    // After a head the parser is not initialized again and reports no error by itself (net/llhttp.ts, STOP_AFTER_HEAD).
+    proxy = await start({ limits: { maxHeaderBytes: 2048 } });
+    const afterOne = async (): Promise<Client> => {
+      const connection = new Client(proxy!.port);
+      connection.send(get('/first'));
+      expect((await connection.answer(1)).status).toBe(200);
+      return connection;
+    };
+    const bad = await afterOne();
+    bad.send('GET / HTTP/1.1\r\nHost: orders.test\r\nbad header\r\n\r\n');
+    expect((await bad.answer(2)).status).toBe(400);
+    await bad.closing();
+
+    const bareLf = await afterOne();
+    bareLf.send('GET / HTTP/1.1\nHost: orders.test\n\n');
+    expect((await bareLf.answer(2)).status).toBe(400);
+    await bareLf.closing();
+
+    const big = await afterOne();
+    big.send(get('/big', `x-big: ${'b'.repeat(4096)}\r\n`));
+    expect((await big.answer(2)).status).toBe(431);
+    await big.closing();
+
+    // The limit passed at the end of a read, in reads of 500 bytes.
+    const trickled = await afterOne();
+    const head = get('/big', `x-big: ${'b'.repeat(4096)}\r\n`);
+    for (let at = 0; at < head.length && !trickled.closed; at += 500) {
+      trickled.socket.write(head.slice(at, at + 500));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect((await trickled.answer(2)).status).toBe(431);
+    await trickled.closing();
+
+    const cut = await afterOne();
+    cut.socket.end('GET /cut HTTP/1.1\r\nHost: ord');
+    expect((await cut.answer(2)).status).toBe(400);
+    await cut.closing();
+
+    // The same cut-short head as a connection's first request, for comparison: answered alike.
+    const first = new Client(proxy.port);
+    first.socket.end('GET /cut HTTP/1.1\r\nHost: ord');
+    expect((await first.answer(1)).status).toBe(400);
+    await first.closing();
+
+    // A head past the limit in total but not by llhttp's count (it counts no line endings) is served.
+    const nearLimit = await afterOne();
+    const fields = Array.from({ length: 100 }, (_, i) => `x-f${String(i).padStart(2, '0')}: ${'v'.repeat(12)}\r\n`).join('');
+    expect(get('/near', fields).length).toBeGreaterThan(2048);
+    nearLimit.send(get('/near', fields));
+    const near = await nearLimit.answer(2);
+    expect(near.status).toBe(200);
+    expect(echoed(near).headers['x-f99']).toBe('v'.repeat(12));
+    nearLimit.close();
+  });
+
   it('sends no body after HEAD, and chunks an answer that has no length', async () => {
     const chunky = http.createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', ...(req.url === '/head' ? { 'content-length': '5' } : {}) });

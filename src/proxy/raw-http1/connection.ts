@@ -16,10 +16,9 @@
  * llhttp is told to stop after each head (the "no body, upgrade" result of kOnHeadersComplete):
  * a Content-Length body is counted off the following bytes here and pushed into the request
  * (RawBodyRequest); bytes past it — a pipelined request — wait until the answer is out, then are
- * parsed. A body not read to its end when the answer is out closes the connection. The
- * parser is initialized afresh after each head: llhttp keeps the upgrade flag until the next
- * head and node's binding reports no parse error while it is set (raw-connection.ts found the
- * same on the upstream side).
+ * parsed. A body not read to its end when the answer is out closes the connection. After a
+ * stop llhttp reports no parse error until the next head completes: a read that completes none is
+ * checked, and a suspect head parsed again by a fresh parser (net/llhttp.ts, STOP_AFTER_HEAD).
  *
  * Timeouts as node:http keeps them, without a timer per request: the socket's own inactivity
  * timer (`timeouts.idle`, node:http's server.timeout) is set once; the head timeout (408 once
@@ -32,7 +31,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { HTTPParser, HeadParts, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { HTTPParser, HeadParts, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
 import { RawBodyRequest, RawRequest, headersObject, type RequestConnection } from './request.js';
 import { RawResponse, type ResponseConnection } from './response.js';
@@ -40,8 +39,6 @@ import { RawResponse, type ResponseConnection } from './response.js';
 const require = createRequire(import.meta.url);
 const { methods: METHODS } = require('_http_common') as { methods: readonly string[] };
 
-/** kOnHeadersComplete's result "no body, upgrade": llhttp's execute returns how much of the read the head took. */
-const STOP_AFTER_HEAD = 2;
 /** Pipelined bytes held while a request is answered before the socket stops being read. */
 const MAX_HELD_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -83,8 +80,11 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   #phase = Phase.Head;
   /** performance.now() when the phase began (head: the connection opened or the first byte came). */
   since = performance.now();
-  /** Reads that carried the head so far, before the one that completed it (a head across reads). */
+  /** Reads that carried the head so far, before the one that completed it (a head across reads), and their bytes. */
   #headReads: Buffer[] | undefined;
+  #headBytes = 0;
+  /** The parser stopped after a head and has not been initialized since: it reports no parse error (net/llhttp.ts). */
+  #stopped = false;
   /** The read that completed the current request's head, and where the head ended in it. */
   #headRead: Buffer = EMPTY;
   #headEnd = 0;
@@ -154,6 +154,23 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
 
   #initializeParser(): void {
     this.#parser.initialize(HTTPParser.REQUEST, this.#parserResource, this.limits.maxHeaderBytes, HTTPParser.kLenientNone);
+    this.#stopped = false;
+  }
+
+  /**
+   * The head so far (earlier reads and `data`) parsed again by a fresh parser: it reports the error
+   * the stopped one passed over, or is left exactly where that one should be. Returns what execute()
+   * returned for the joined bytes, which become the head's only read.
+   */
+  #parseAfresh(data: Buffer): { data: Buffer; result: number | Error } {
+    const joined = this.#headReads === undefined ? data : Buffer.concat([...this.#headReads, data]);
+    this.#headReads = undefined;
+    this.#headBytes = 0;
+    this.#parts.clear();
+    this.#urlParts = '';
+    this.#headDone = false;
+    this.#initializeParser();
+    return { data: joined, result: this.#parser.execute(joined) };
   }
 
   readonly #onData = (data: Buffer): void => {
@@ -181,21 +198,27 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   }
 
   /** `data` starts a request head or continues one. */
-  #parse(data: Buffer): void {
+  #parse(read: Buffer): void {
     this.#headDone = false;
-    const result = this.#parser.execute(data);
+    let data = read;
+    let result = this.#parser.execute(data);
+    if (this.#stopped && !this.#headDone && typeof result === 'number' && passedOver(data, result, this.#headBytes + data.length, this.limits.maxHeaderBytes)) {
+      ({ data, result } = this.#parseAfresh(data));
+    }
     if (result instanceof Error) {
       this.#refuse(result as NodeJS.ErrnoException);
       return;
     }
     if (!this.#headDone) {
       (this.#headReads ??= []).push(data);
+      this.#headBytes += data.length;
       return;
     }
+    this.#headBytes = 0;
     this.#headRead = data;
     this.#headEnd = result;
     if (result < data.length) this.#held = data.subarray(result);
-    this.#initializeParser();
+    this.#stopped = true;
     this.#start();
   }
 
@@ -336,7 +359,14 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   readonly #onEnd = (): void => {
     // A head cut short by the client's end is a request llhttp cannot finish: refused as node:http does.
     if (this.#phase === Phase.Head && this.#headReads !== undefined) {
-      const result = this.#parser.finish();
+      let result: number | Error | undefined;
+      if (this.#stopped) {
+        // The stopped parser would not report it: a fresh one parses the head again first.
+        const last = this.#headReads.pop()!;
+        result = this.#parseAfresh(last).result;
+        // (A head cannot complete here: the same bytes completed none before.)
+      }
+      if (!(result instanceof Error)) result = this.#parser.finish();
       if (result instanceof Error) this.#refuse(result as NodeJS.ErrnoException);
     }
   };
