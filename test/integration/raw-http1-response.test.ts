@@ -125,4 +125,46 @@ describe('the raw HTTP/1.1 response', () => {
     await client.closing();
     expect(events).toEqual(['finish', 'close']);
   });
+
+  it('sends a corked head and small body with the end in one socket write; a large or second chunk flushes what waits', async () => {
+    const writes: Record<string, number> = {};
+    answer = (req, res) => {
+      const path = req.url!;
+      const socket = res.socket!;
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      writes[path] = 0;
+      socket.write = ((...args: unknown[]) => {
+        writes[path]!++;
+        return write(...args);
+      }) as typeof socket.write;
+      res.cork();
+      if (path === '/small') {
+        res.writeHead(200, ['content-length', '5']);
+        res.write(Buffer.from('hello'));
+        res.end();
+      } else if (path === '/large') {
+        res.writeHead(200, ['content-length', '20000']);
+        res.write(Buffer.alloc(20_000, 'l'));
+        res.end();
+      } else {
+        res.writeHead(200, ['content-length', '10']);
+        res.write(Buffer.from('abcde'));
+        res.write(Buffer.from('fghij'));
+        // Still corked: what the caller writes after uncork goes out too.
+        res.uncork();
+        res.end();
+      }
+      if (path !== '/two') res.uncork();
+      socket.write = write as typeof socket.write;
+    };
+    client = new Client(port);
+    client.send(request('/small') + request('/large') + request('/two'), 'GET', 'GET', 'GET');
+    const [small, large, two] = [await client.answer(1), await client.answer(2), await client.answer(3)];
+    expect(small.body).toBe('hello');
+    expect(small.headers['content-length']).toBe('5');
+    expect(writes['/small']).toBe(1);
+    expect(large.body).toBe('l'.repeat(20_000));
+    expect(two.body).toBe('abcdefghij');
+    expect(client.closed).toBe(false);
+  });
 });

@@ -11,6 +11,11 @@
  * `Transfer-Encoding: chunked` when a body has no Content-Length. No body after HEAD, 204, 304
  * or 1xx. A CR, LF or NUL in a field refuses the head (ERR_INVALID_CHAR, as node:http throws):
  * nothing reaches the socket.
+ *
+ * cork() is the response's own: while corked, the head and one body chunk of up to
+ * MAX_HELD_CHUNK bytes wait here, and leave with what follows in one Buffer (the whole answer to
+ * a proxied request is then one socket write, not three writes queued into a writev: ~5 k
+ * instructions less a request). Anything else flushes what waits first.
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
@@ -29,6 +34,27 @@ export interface ResponseConnection {
 
 const CLOSE = /(?:^|[\s,])close(?:$|[\s,])/i;
 const EMPTY = Buffer.alloc(0);
+/** The largest body chunk held while corked (copied once into the answer's single write). */
+const MAX_HELD_CHUNK = 16 * 1024;
+
+/**
+ * `head` (latin1), `body` and `last` as one write: a string when there are only strings, else
+ * one Buffer. An empty `last` adds nothing.
+ */
+function joined(head: string | undefined, body: Buffer | undefined, last: string | Buffer): string | Buffer {
+  if (body === undefined) {
+    if (typeof last === 'string') return head === undefined ? last : head + last;
+    if (last.length === 0 && head !== undefined) return head;
+  }
+  const headBytes = head === undefined ? 0 : head.length;
+  const bodyBytes = body === undefined ? 0 : body.length;
+  const out = Buffer.allocUnsafe(headBytes + bodyBytes + last.length);
+  if (head !== undefined) out.write(head, 0, 'latin1');
+  if (body !== undefined) out.set(body, headBytes);
+  if (typeof last === 'string') out.write(last, headBytes + bodyBytes, 'latin1');
+  else if (last.length > 0) out.set(last, headBytes + bodyBytes);
+  return out;
+}
 
 let cachedDateSecond = -1;
 let cachedDate = '';
@@ -70,6 +96,10 @@ export class RawResponse extends EventEmitter {
   #chunked = false;
   /** The connection closes after this response (the request or the head said so). */
   #close: boolean;
+  /** cork() depth; while above 0 the head and one small body chunk wait in #heldHead / #heldBody. */
+  #corks = 0;
+  #heldHead: string | undefined;
+  #heldBody: Buffer | undefined;
 
   readonly socket: Socket;
 
@@ -112,11 +142,24 @@ export class RawResponse extends EventEmitter {
   }
 
   cork(): void {
-    this.socket.cork();
+    this.#corks++;
   }
 
   uncork(): void {
-    this.socket.uncork();
+    if (this.#corks > 0 && --this.#corks === 0) this.#flushHeld();
+  }
+
+  /** What waits (head, body chunk) goes to the socket now. */
+  #flushHeld(): void {
+    const head = this.#heldHead;
+    const body = this.#heldBody;
+    if (head === undefined && body === undefined) return;
+    this.#heldHead = undefined;
+    this.#heldBody = undefined;
+    if (this.destroyed) return;
+    const bytes = joined(head, body, EMPTY);
+    if (typeof bytes === 'string') this.socket.write(bytes, 'latin1');
+    else this.socket.write(bytes);
   }
 
   /** writeHead(status, [name, value, …]) or writeHead(status, { name: value }); setHeader's fields go first. */
@@ -129,7 +172,13 @@ export class RawResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.#writeHead(this.statusCode, undefined, -1);
     if (!this.#hasBody || chunk.length === 0) return true;
-    return this.#chunked ? this.#writeChunk(chunk) : this.socket.write(chunk);
+    if (this.#chunked) return this.#writeChunk(chunk);
+    if (this.#corks > 0 && this.#heldBody === undefined && typeof chunk !== 'string' && chunk.length <= MAX_HELD_CHUNK) {
+      this.#heldBody = chunk;
+      return true;
+    }
+    this.#flushHeld();
+    return this.socket.write(chunk);
   }
 
   end(chunk?: Buffer | string): this {
@@ -139,30 +188,45 @@ export class RawResponse extends EventEmitter {
       return this;
     }
     const given = chunk === undefined ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const socket = this.socket;
-    // Head, body and end leave in one write.
-    socket.cork();
+    // Head, body and end leave in one write: the head waits while corked.
+    this.#corks++;
     try {
       // A whole answer in one end(): its length is known (node:http sends Content-Length too).
       // A head refused (ERR_INVALID_CHAR) throws here and leaves the response unended, as node:http does.
       if (!this.headersSent) this.#writeHead(this.statusCode, undefined, given.length);
-      this.writableEnded = true;
-      const body = this.#hasBody ? given : EMPTY;
-      if (this.#chunked) {
-        if (body.length > 0) this.#writeChunk(body);
-        this.connection.endResponse(`0\r\n${this.#trailers}\r\n`, this.#close);
-      } else {
-        this.connection.endResponse(body, this.#close);
-      }
     } finally {
+      this.#corks--;
+    }
+    this.writableEnded = true;
+    const body = this.#hasBody ? given : EMPTY;
+    if (this.#chunked) {
+      const socket = this.socket;
+      socket.cork();
+      if (body.length > 0) this.#writeChunk(body);
+      this.#end(`0\r\n${this.#trailers}\r\n`);
       socket.uncork();
+    } else if (this.#heldBody === undefined && body.length > 0 && body.length <= MAX_HELD_CHUNK) {
+      this.#heldBody = body;
+      this.#end(EMPTY);
+    } else {
+      this.#end(body);
     }
     return this;
+  }
+
+  /** The response's last bytes, with whatever waits ahead of them, in one write. */
+  #end(last: string | Buffer): void {
+    const head = this.#heldHead;
+    const body = this.#heldBody;
+    this.#heldHead = undefined;
+    this.#heldBody = undefined;
+    this.connection.endResponse(head === undefined && body === undefined ? last : joined(head, body, last), this.#close);
   }
 
   #writeChunk(chunk: Buffer | string): boolean {
     const socket = this.socket;
     socket.cork();
+    this.#flushHeld();
     socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
     const ok = socket.write('\r\n', 'latin1');
@@ -173,6 +237,8 @@ export class RawResponse extends EventEmitter {
   destroy(): this {
     if (this.destroyed) return this;
     this.destroyed = true;
+    this.#heldHead = undefined;
+    this.#heldBody = undefined;
     this.socket.destroy();
     return this;
   }
@@ -226,7 +292,8 @@ export class RawResponse extends EventEmitter {
       }
     }
     this.headersSent = true;
-    this.socket.write(`${text}\r\n`, 'latin1');
+    if (this.#corks > 0) this.#heldHead = `${text}\r\n`;
+    else this.socket.write(`${text}\r\n`, 'latin1');
   }
 }
 
