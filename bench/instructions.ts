@@ -9,6 +9,7 @@
  *   npx tsx bench/instructions.ts [--systems nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log]
  *                                 [--requests 10000] [--warmup 50000] [--rounds 3] [--connections 8]
  *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--browser-headers] [--no-pin] [--no-install]
+ *                                 [--keep-dumps DIR]
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
  * `--warmup` requests run at near full speed, so V8 optimizes the request path as it would),
@@ -24,12 +25,14 @@
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
  * change, in instructions. `--top N` prints the N costliest functions of each system's last
  * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
+ * `--keep-dumps DIR` copies each system's last callgrind dump and V8 perf map (with --top) to DIR,
+ * as `<id>.callgrind` / `<id>.map`, for `callgrind_annotate --inclusive=yes --tree=calling`.
  * `--browser-headers` adds a browser's nine other request headers after Host (autocannon sends Connection first).
  *
  * Caddy is not offered: Go's runtime does not run under valgrind.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
@@ -52,6 +55,7 @@ const rounds = Number(flag('rounds', '3'));
 const connections = Number(flag('connections', '8'));
 const bodyBytes = Number(flag('body', '100'));
 const top = Number(flag('top', '0'));
+const keepDumps = flag('keep-dumps', '');
 const browserHeaders = args.includes('--browser-headers');
 const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', '')) : undefined;
 const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
@@ -160,6 +164,13 @@ async function measure(running: RunningSystem, dir: string): Promise<Measured> {
   return { perRequest: total / answered, busiest: busiest.file, busiestPid: busiest.pid };
 }
 
+/** --keep-dumps: the round's busiest dump and the V8 perf map of its process, under the system's id. */
+function keepDump(id: string, measured: Measured): void {
+  copyFileSync(measured.busiest, path.join(keepDumps, `${id}.callgrind`));
+  const map = `/tmp/perf-${measured.busiestPid}.map`;
+  if (existsSync(map)) copyFileSync(map, path.join(keepDumps, `${id}.map`));
+}
+
 /**
  * callgrind_annotate's costliest functions (self cost), one line each. JIT-compiled JavaScript,
  * which callgrind knows only by address, is named from V8's perf map (`--perf-basic-prof`,
@@ -265,6 +276,7 @@ async function main(): Promise<void> {
         const measured = await measure(system, dir);
         results.get(id)!.push(measured);
         console.log(`${id} round ${round}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request`);
+        if (keepDumps !== '') keepDump(id, measured);
       }
       await system.stop();
     }
