@@ -6,6 +6,7 @@
  * (proxy-harness.ts SERVINGS); this file covers what only the raw listener has.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { headersObject } from '../../src/proxy/raw-http1/request.js';
@@ -131,6 +132,42 @@ describe('the raw HTTP/1.1 listener', () => {
     expect(replies[4]!.bodySha256).toBe(sha256(small));
     expect(proxy.server.rawHttp1Connections).toBe(1);
     expect(proxy.accessLog.map((entry) => entry.bytesIn)).toEqual([700, undefined, large.length, undefined, 700]);
+  });
+
+  it('keeps an answer intact while a slow client holds it and other answers reuse the upstream read buffer', async () => {
+    // The raw engine reads every upstream connection into one shared buffer: what a client response
+    // still holds must be a copy, or the reads that follow overwrite it. An HTTP/2 client that reads
+    // nothing holds the proxy to its 64 KiB window, so the rest of the answer queues in the proxy's stream.
+    proxy = await start();
+    const size = 2 * 1024 * 1024;
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const stream = session.request({ ':path': '/big', ':authority': 'orders.test', 'x-test': `big=${size}` });
+    stream.pause();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const busy = new Client(proxy.port);
+    for (let i = 1; i <= 30; i++) {
+      busy.send(get(`/busy-${i}`));
+      expect(echoed(await busy.answer(i)).url).toBe(`/busy-${i}`);
+    }
+    busy.close();
+    const hash = createHash('sha256');
+    let bodyBytes = 0;
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        bodyBytes += chunk.length;
+      });
+      stream.on('end', resolve);
+      stream.on('error', reject);
+      stream.resume();
+    });
+    session.close();
+    expect(bodyBytes).toBe(size);
+    // The backend's pattern repeats every 64 KiB.
+    const expected = createHash('sha256');
+    const block = pattern(64 * 1024);
+    for (let at = 0; at < size; at += block.length) expected.update(block);
+    expect(hash.digest('hex')).toBe(expected.digest('hex'));
   });
 
   it('answers 413 to a body over the limit without reading it and closes; a client leaving mid-body is a 499', async () => {
