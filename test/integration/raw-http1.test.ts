@@ -134,6 +134,39 @@ describe('the raw HTTP/1.1 listener', () => {
     expect(proxy.accessLog.map((entry) => entry.bytesIn)).toEqual([700, undefined, large.length, undefined, 700]);
   });
 
+  it('keeps what it holds of a read in the shared read buffer: pipelined requests, bodies, a head across reads, a hand-off', async () => {
+    // A connection's first bytes come through the socket's stream (the protocol sniff puts them back);
+    // every read after lands in the buffer the upstream answers are read into too (net/shared-read-buffer.ts),
+    // at its start: each piece below is placed where the next read or answer would overwrite it.
+    proxy = await start({ limits: { retryBufferBytes: 1024 } });
+    client = new Client(proxy.port);
+    const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 20));
+    client.send(get('/warm'));
+    await client.answer(1);
+    client.send(get('/a') + get('/b') + get('/c'), 'GET', 'GET', 'GET');
+    await client.answer(4);
+    // A buffered body across two reads; the second ends in a long GET held while the POST is answered.
+    const body = pattern(700, 3);
+    const post = Buffer.from(`POST /post HTTP/1.1\r\nHost: orders.test\r\ncontent-length: ${body.length}\r\n\r\n`);
+    client.send(Buffer.concat([post, body.subarray(0, 690)]), 'POST', 'GET');
+    await pause();
+    client.socket.write(Buffer.concat([body.subarray(690), Buffer.from(get('/d', `x-pad: ${'p'.repeat(400)}\r\n`))]));
+    await client.answer(6);
+    // A chunked upload's head across reads: the connection moves to node:http with both parts.
+    const chunk = 'z'.repeat(3000);
+    const upload = `POST /upload HTTP/1.1\r\nHost: orders.test\r\ntransfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`;
+    client.send(upload.slice(0, 30), 'POST', 'GET');
+    await pause();
+    client.socket.write(upload.slice(30) + get('/e'));
+    await client.answer(8);
+    const replies = client.answers.map(echoed);
+    expect(replies.map((reply) => reply.url)).toEqual(['/warm', '/a', '/b', '/c', '/post', '/d', '/upload', '/e']);
+    expect(replies[4]!.bodySha256).toBe(sha256(body));
+    expect(replies[5]!.headers['x-pad']).toBe('p'.repeat(400));
+    expect(replies[6]!.bodyBytes).toBe(3000);
+    expect(proxy.server.rawHttp1Connections).toBe(0);
+  });
+
   it('keeps an answer intact while a slow client holds it and other answers reuse the upstream read buffer', async () => {
     // The raw engine reads every upstream connection into one shared buffer: what a client response
     // still holds must be a copy, or the reads that follow overwrite it. An HTTP/2 client that reads

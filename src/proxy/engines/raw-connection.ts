@@ -25,6 +25,7 @@
 import net, { type Socket } from 'node:net';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { SHARED_READ_BUFFER } from '../../net/shared-read-buffer.js';
 import { HTTPParser, HeadParts, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamProtocolError, UpstreamTimeoutError, isForwardableStatus } from '../forwarder.js';
 import type { BodyFraming } from './raw-request-head.js';
@@ -60,14 +61,6 @@ const enum State {
 }
 
 const LAST_CHUNK = '0\r\n\r\n';
-
-/**
- * Upstream reads land in one buffer shared by every connection (net's `onread`): each read is
- * parsed before the next one can happen, so nothing is allocated per read and no Readable
- * machinery runs (push, 'data', the read-more tick: ~5 k instructions a read). What outlives
- * the read — a body chunk passed on, a head split across reads — is copied out of it.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** kOnHeadersComplete results: llhttp frames the body (it knows 204 and 304 have none) / there is none (or STOP_AFTER_HEAD: we frame it). */
 const LLHTTP_FRAMES_BODY = 0;
@@ -122,7 +115,7 @@ export class RawConnection {
     port: number,
     connectTimeout: number,
   ) {
-    const socket = net.connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
+    const socket = net.connect({ host, port, noDelay: true, onread: { buffer: SHARED_READ_BUFFER, callback: this.#onRead } });
     this.#socket = socket;
     socket.setTimeout(connectTimeout);
     socket.once('connect', this.#onConnect);
@@ -222,7 +215,7 @@ export class RawConnection {
     return true;
   };
 
-  /** One read, in the shared READ_BUFFER: nothing may keep `data` past this call. */
+  /** One read, in the shared read buffer (net/shared-read-buffer.ts): nothing may keep `data` past this call. */
   #onData(data: Buffer): void {
     // The exchange of this read: the answer may end in it, and the connection pass to the next one.
     const exchange = this.#exchange;

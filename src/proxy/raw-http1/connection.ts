@@ -33,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { HTTPParser, HeadParts, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
+import { readAsStream, readIntoSharedBuffer } from '../../net/shared-read-buffer.js';
 import { RawBodyRequest, RawRequest, headersObject, type RequestConnection } from './request.js';
 import { RawResponse, type ResponseConnection } from './response.js';
 
@@ -121,7 +122,9 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     parser[HTTPParser.kOnHeaders] = this.#onHeaders;
     parser[HTTPParser.kOnHeadersComplete] = this.#onHeadersComplete;
     socket.setTimeout(limits.idleTimeout);
+    // Bytes the socket's stream already holds (put back after sniffing) come as 'data'; every read after, from the shared buffer.
     socket.on('data', this.#onData);
+    readIntoSharedBuffer(socket, this.#onRead);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.on('drain', this.#onDrain);
@@ -173,6 +176,12 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     return { data: joined, result: this.#parser.execute(joined) };
   }
 
+  readonly #onRead = (bytes: number, buffer: Buffer): boolean => {
+    this.#onData(buffer.subarray(0, bytes));
+    return true;
+  };
+
+  /** One read, possibly in the shared read buffer (net/shared-read-buffer.ts): what is kept past this call is copied. */
   readonly #onData = (data: Buffer): void => {
     switch (this.#phase) {
       case Phase.Answering:
@@ -193,7 +202,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
 
   /** A pipelined request arriving while one is answered: kept, and reading stops past a bound. */
   #hold(data: Buffer): void {
-    this.#held = this.#held === undefined ? data : Buffer.concat([this.#held, data]);
+    this.#held = this.#held === undefined ? Buffer.from(data) : Buffer.concat([this.#held, data]);
     if (this.#held.length > MAX_HELD_BYTES) this.socket.pause();
   }
 
@@ -210,14 +219,14 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       return;
     }
     if (!this.#headDone) {
-      (this.#headReads ??= []).push(data);
+      (this.#headReads ??= []).push(Buffer.from(data));
       this.#headBytes += data.length;
       return;
     }
     this.#headBytes = 0;
     this.#headRead = data;
     this.#headEnd = result;
-    if (result < data.length) this.#held = data.subarray(result);
+    if (result < data.length) this.#held = Buffer.from(data.subarray(result));
     this.#stopped = true;
     this.#start();
   }
@@ -266,7 +275,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     const body = this.#body!;
     const take = data.length <= this.#bodyLeft ? data.length : this.#bodyLeft;
     this.#bodyLeft -= take;
-    const wantsMore = body.push(take === data.length ? data : data.subarray(0, take));
+    const wantsMore = body.push(Buffer.from(data.subarray(0, take)));
     if (this.#bodyLeft === 0) {
       body.complete = true;
       body.push(null);
@@ -306,7 +315,9 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     this.#headReads = undefined;
     this.#held = undefined;
     socket.pause();
-    socket.unshift(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+    // A copy: the head's read may be in the shared read buffer. node:http's reads then come through the stream.
+    socket.unshift(Buffer.concat(pieces));
+    readAsStream(socket);
     this.hooks.handOff(socket);
     socket.resume();
   }
