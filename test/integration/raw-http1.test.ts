@@ -325,6 +325,27 @@ describe('the raw HTTP/1.1 listener', () => {
     nearLimit.close();
   });
 
+  it('closes a connection that reads and writes nothing for timeouts.idle, and keeps one that is used', async () => {
+    // Checked by the listener's sweep (every 250 ms with a 1 s head timeout), not by a socket timer.
+    proxy = await start({ timeouts: { idle: '500ms' }, limits: { headersTimeout: '1s' } });
+    const waiting = new Client(proxy.port);
+    const started = Date.now();
+    waiting.send(get('/wait', 'x-test: slow=4000\r\n'));
+    await waiting.closing();
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(3_000);
+    expect(waiting.answers).toHaveLength(0);
+
+    client = new Client(proxy.port);
+    for (let i = 1; i <= 8; i++) {
+      client.send(get(`/used-${i}`));
+      await client.answer(i);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(client.closed).toBe(false);
+  });
+
   it('sends no body after HEAD, and chunks an answer that has no length', async () => {
     const chunky = http.createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', ...(req.url === '/head' ? { 'content-length': '5' } : {}) });
