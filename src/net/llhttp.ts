@@ -98,3 +98,37 @@ export const STOP_AFTER_HEAD = 2;
 export function passedOver(data: Buffer, result: number, headBytes: number, maxHeaderSize: number): boolean {
   return result !== data.length || headBytes > maxHeaderSize;
 }
+
+/**
+ * The reads of a head not complete yet and their bytes, for `passedOver`, a re-parse by a fresh
+ * parser, or a hand-off. Copied as they are added: a read may be in the shared read buffer.
+ */
+export class HeadReads {
+  #reads: Buffer[] | undefined;
+  #bytes = 0;
+
+  get empty(): boolean {
+    return this.#reads === undefined;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  add(data: Buffer): void {
+    (this.#reads ??= []).push(Buffer.from(data));
+    this.#bytes += data.length;
+  }
+
+  /** The reads so far with `data` after them, as one Buffer (`data` itself when there were none); empties the list. */
+  take(data: Buffer): Buffer {
+    const reads = this.#reads;
+    this.clear();
+    return reads === undefined ? data : Buffer.concat([...reads, data]);
+  }
+
+  clear(): void {
+    this.#reads = undefined;
+    this.#bytes = 0;
+  }
+}

@@ -7,11 +7,11 @@
  * so one buffer serves all sockets; whatever must outlive the read (a body chunk passed on,
  * pipelined bytes, a head split across reads) is copied out of it by the reader.
  *
- * Upstream sockets take `onread` at connect (`READ_OPTIONS`). Accepted sockets cannot: net.Server
- * has no such option, so `readIntoSharedBuffer` sets on the accepted socket the same three fields
- * net's constructor sets for `onread` (found by name on a socket made with it: they are net's
- * private symbols) and tells its handle to read into the buffer, exactly what that constructor does.
- * Where this Node has no such fields the socket keeps reading as a stream (`false`).
+ * Upstream sockets take `onread` at connect (net.connect's option, SHARED_READ_BUFFER). Accepted
+ * sockets cannot: net.Server has no such option, so `readIntoSharedBuffer` sets on the accepted
+ * socket the same three fields net's constructor sets for `onread` (found by name on a socket made
+ * with it: they are net's private symbols) and tells its handle to read into the buffer, exactly
+ * what that constructor does. Where this Node has no such fields the socket keeps reading as a stream.
  */
 import net, { type Socket } from 'node:net';
 
@@ -46,18 +46,17 @@ interface UserBufferHandle {
 
 /**
  * From now on `socket`'s reads land in SHARED_READ_BUFFER and go to `onRead` (not to 'data';
- * bytes already in its stream buffer still come as 'data'). Plain TCP sockets only; false (nothing
- * changed) for others or where this Node does not have the fields.
+ * bytes already in its stream buffer still come as 'data'). Plain TCP sockets only: others, and
+ * every socket where this Node does not have the fields, are left reading as a stream.
  */
-export function readIntoSharedBuffer(socket: Socket, onRead: ReadCallback): boolean {
+export function readIntoSharedBuffer(socket: Socket, onRead: ReadCallback): void {
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-  if (ONREAD === undefined || (socket as { encrypted?: boolean }).encrypted === true || typeof handle?.useUserBuffer !== 'function') return false;
+  if (ONREAD === undefined || (socket as { encrypted?: boolean }).encrypted === true || typeof handle?.useUserBuffer !== 'function') return;
   const fields = socket as unknown as Record<symbol, unknown>;
   fields[ONREAD.buffer] = SHARED_READ_BUFFER;
   fields[ONREAD.callback] = onRead;
   fields[ONREAD.generator] = null;
   handle.useUserBuffer(SHARED_READ_BUFFER);
-  return true;
 }
 
 /**

@@ -26,7 +26,7 @@ import net, { type Socket } from 'node:net';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { SHARED_READ_BUFFER } from '../../net/shared-read-buffer.js';
-import { HTTPParser, HeadParts, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamProtocolError, UpstreamTimeoutError, isForwardableStatus } from '../forwarder.js';
 import type { BodyFraming } from './raw-request-head.js';
 
@@ -61,6 +61,7 @@ const enum State {
 }
 
 const LAST_CHUNK = '0\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
 
 /** kOnHeadersComplete results: llhttp frames the body (it knows 204 and 304 have none) / there is none (or STOP_AFTER_HEAD: we frame it). */
 const LLHTTP_FRAMES_BODY = 0;
@@ -103,9 +104,8 @@ export class RawConnection {
   #stopped = false;
   /** A head completed in the read being parsed. */
   #sawHead = false;
-  /** While #stopped: the reads of the next head so far, and their bytes (parsed again if one looks wrong). */
-  #headReads: Buffer[] | undefined;
-  #headBytes = 0;
+  /** While #stopped: the reads of the next head so far (parsed again if one looks wrong). */
+  readonly #headReads = new HeadReads();
   /** performance.now() when the connection was parked (State.Idle). */
   idleSince = 0;
 
@@ -144,9 +144,7 @@ export class RawConnection {
    * the stopped one passed over, or is left exactly where that one should be.
    */
   #parseAfresh(data: Buffer): number | Error {
-    const joined = this.#headReads === undefined ? data : Buffer.concat([...this.#headReads, data]);
-    this.#headReads = undefined;
-    this.#headBytes = 0;
+    const joined = this.#headReads.take(data);
     this.#parts.clear();
     this.#initializeParser();
     return this.#parser.execute(joined);
@@ -238,14 +236,9 @@ export class RawConnection {
       result = err instanceof Error ? err : new Error(String(err));
     }
     if (this.#stopped && !this.#sawHead && typeof result === 'number') {
-      if (passedOver(data, result, this.#headBytes + data.length, http.maxHeaderSize)) {
-        // No head completed in it, so no callback ran that could throw, nor can one now.
-        result = this.#parseAfresh(data);
-      } else {
-        // Kept past this read: copied out of the shared buffer.
-        (this.#headReads ??= []).push(Buffer.from(data));
-        this.#headBytes += data.length;
-      }
+      // No head completed in it, so no callback ran that could throw, nor can one in a re-parse.
+      if (passedOver(data, result, this.#headReads.bytes + data.length, http.maxHeaderSize)) result = this.#parseAfresh(data);
+      else this.#headReads.add(data);
     }
     // The head said Content-Length: what the read holds past it is body.
     if (this.#remaining > 0 && typeof result === 'number' && result < data.length) this.#moveBody(data, result);
@@ -285,8 +278,7 @@ export class RawConnection {
       this.#fail(Object.assign(new Error('upstream closed before the end of the body'), { code: 'HPE_INVALID_EOF_STATE' }));
     } else if (this.#state === State.Body || this.#state === State.AwaitingHead) {
       // A head cut short, which the stopped parser would not report: a fresh one parses it again first.
-      const last = this.#stopped ? this.#headReads?.pop() : undefined;
-      let result = last === undefined ? undefined : this.#parseAfresh(last);
+      let result = this.#stopped && !this.#headReads.empty ? this.#parseAfresh(EMPTY) : undefined;
       if (!(result instanceof Error)) result = this.#parser.finish();
       if (result instanceof Error) this.#fail(result);
     }
@@ -332,8 +324,7 @@ export class RawConnection {
     // llhttp set its upgrade flag afresh for this head: errors are reported again (unless this head stops).
     this.#sawHead = true;
     this.#stopped = false;
-    this.#headReads = undefined;
-    this.#headBytes = 0;
+    this.#headReads.clear();
     const exchange = this.#exchange;
     if (exchange === undefined || this.#state !== State.AwaitingHead) return LLHTTP_FRAMES_BODY;
     // 1xx interim answers (100 Continue, 103 Early Hints) are not passed on; 101 cannot be, here.

@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { HTTPParser, HeadParts, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
 import { readAsStream, readIntoSharedBuffer } from '../../net/shared-read-buffer.js';
 import { RawBodyRequest, RawRequest, headersObject, type RequestConnection } from './request.js';
@@ -81,9 +81,8 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   #phase = Phase.Head;
   /** performance.now() when the phase began (head: the connection opened or the first byte came). */
   since = performance.now();
-  /** Reads that carried the head so far, before the one that completed it (a head across reads), and their bytes. */
-  #headReads: Buffer[] | undefined;
-  #headBytes = 0;
+  /** Reads that carried the head so far, before the one that completed it (a head across reads). */
+  readonly #headReads = new HeadReads();
   /** The parser stopped after a head and has not been initialized since: it reports no parse error (net/llhttp.ts). */
   #stopped = false;
   /** The read that completed the current request's head, and where the head ended in it. */
@@ -135,7 +134,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
 
   /** Between requests (a graceful stop closes these at once). */
   get idle(): boolean {
-    return this.#phase === Phase.KeepAlive || (this.#phase === Phase.Head && this.#headReads === undefined);
+    return this.#phase === Phase.KeepAlive || (this.#phase === Phase.Head && this.#headReads.empty);
   }
 
   /** The sweep: a head past its timeout gets 408, a connection idle past the keep-alive timeout is closed. */
@@ -166,9 +165,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
    * returned for the joined bytes, which become the head's only read.
    */
   #parseAfresh(data: Buffer): { data: Buffer; result: number | Error } {
-    const joined = this.#headReads === undefined ? data : Buffer.concat([...this.#headReads, data]);
-    this.#headReads = undefined;
-    this.#headBytes = 0;
+    const joined = this.#headReads.take(data);
     this.#parts.clear();
     this.#urlParts = '';
     this.#headDone = false;
@@ -211,7 +208,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     this.#headDone = false;
     let data = read;
     let result = this.#parser.execute(data);
-    if (this.#stopped && !this.#headDone && typeof result === 'number' && passedOver(data, result, this.#headBytes + data.length, this.limits.maxHeaderBytes)) {
+    if (this.#stopped && !this.#headDone && typeof result === 'number' && passedOver(data, result, this.#headReads.bytes + data.length, this.limits.maxHeaderBytes)) {
       ({ data, result } = this.#parseAfresh(data));
     }
     if (result instanceof Error) {
@@ -219,11 +216,9 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
       return;
     }
     if (!this.#headDone) {
-      (this.#headReads ??= []).push(Buffer.from(data));
-      this.#headBytes += data.length;
+      this.#headReads.add(data);
       return;
     }
-    this.#headBytes = 0;
     this.#headRead = data;
     this.#headEnd = result;
     if (result < data.length) this.#held = Buffer.from(data.subarray(result));
@@ -309,14 +304,12 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     socket.off('close', this.#onClose);
     this.#parser.close();
     this.owner.delete(this);
-    const pieces = this.#headReads ?? [];
-    pieces.push(this.#headEnd === this.#headRead.length ? this.#headRead : this.#headRead.subarray(0, this.#headEnd));
-    if (this.#held !== undefined) pieces.push(this.#held);
-    this.#headReads = undefined;
+    const head = this.#headReads.take(this.#headRead.subarray(0, this.#headEnd));
+    const held = this.#held;
     this.#held = undefined;
     socket.pause();
     // A copy: the head's read may be in the shared read buffer. node:http's reads then come through the stream.
-    socket.unshift(Buffer.concat(pieces));
+    socket.unshift(Buffer.concat(held === undefined ? [head] : [head, held]));
     readAsStream(socket);
     this.hooks.handOff(socket);
     socket.resume();
@@ -333,7 +326,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     const res = this.#response;
     if (res === undefined) return;
     this.#response = undefined;
-    this.#headReads = undefined;
+    this.#headReads.clear();
     this.#headRead = EMPTY;
     // The answer is out before the body's end: what is left of it would be read as the next request.
     if (this.#bodyLeft > 0) this.#keepAlive = false;
@@ -369,14 +362,10 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
 
   readonly #onEnd = (): void => {
     // A head cut short by the client's end is a request llhttp cannot finish: refused as node:http does.
-    if (this.#phase === Phase.Head && this.#headReads !== undefined) {
-      let result: number | Error | undefined;
-      if (this.#stopped) {
-        // The stopped parser would not report it: a fresh one parses the head again first.
-        const last = this.#headReads.pop()!;
-        result = this.#parseAfresh(last).result;
-        // (A head cannot complete here: the same bytes completed none before.)
-      }
+    if (this.#phase === Phase.Head && !this.#headReads.empty) {
+      // The stopped parser would not report it: a fresh one parses the head again first (the same
+      // bytes completed no head before, so none completes now).
+      let result = this.#stopped ? this.#parseAfresh(EMPTY).result : undefined;
       if (!(result instanceof Error)) result = this.#parser.finish();
       if (result instanceof Error) this.#refuse(result as NodeJS.ErrnoException);
     }
@@ -404,7 +393,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     if (body !== undefined && this.#bodyLeft > 0) body.destroy();
     this.#bodyLeft = 0;
     this.#held = undefined;
-    this.#headReads = undefined;
+    this.#headReads.clear();
     this.#parser.close();
     this.owner.delete(this);
     res?.aborted();

@@ -109,7 +109,7 @@ export class RawRequest {
 
 /**
  * A request with a Content-Length body: a Readable the connection pushes the body's bytes into
- * (slices of its reads, no copy); a full buffer pauses the socket until the reader wants more.
+ * (copies: a read may be in the shared read buffer); a full buffer pauses the socket until the reader wants more.
  * `complete` once the last byte arrived, as IncomingMessage's.
  */
 export class RawBodyRequest extends Readable {

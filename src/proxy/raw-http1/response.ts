@@ -205,9 +205,6 @@ export class RawResponse extends EventEmitter {
       if (body.length > 0) this.#writeChunk(body);
       this.#end(`0\r\n${this.#trailers}\r\n`);
       socket.uncork();
-    } else if (this.#heldBody === undefined && body.length > 0 && body.length <= MAX_HELD_CHUNK) {
-      this.#heldBody = body;
-      this.#end(EMPTY);
     } else {
       this.#end(body);
     }
