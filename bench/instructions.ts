@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/instructions.ts [--systems nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log]
  *                                 [--requests 10000] [--warmup 50000] [--rounds 3] [--connections 8]
- *                                 [--body 100|16384] [--base-cli path/to/cli.js] [--top 0] [--browser-headers] [--no-pin] [--no-install]
+ *                                 [--body 100|16384] [--cli path/to/cli.js] [--base-cli path/to/cli.js] [--top 0] [--browser-headers] [--no-pin] [--no-install]
  *                                 [--keep-dumps DIR]
  *
  * Each system starts under `valgrind --tool=callgrind` with instrumentation off (start-up and
@@ -23,7 +23,8 @@
  * while others ran had V8 drop and recompile code (rounds then differed by up to 50 %). The
  * table gives each system's median and range.
  * `--base-cli` adds every Waypost row again on another build (`<id>@base`): before/after of a
- * change, in instructions. `--top N` prints the N costliest functions of each system's last
+ * change, in instructions; `--cli` runs the plain rows on another build than this checkout's
+ * (an experiment built to its own directory). `--top N` prints the N costliest functions of each system's last
  * round by self cost, JIT-compiled JavaScript named from V8's perf map (`--perf-basic-prof`).
  * `--keep-dumps DIR` copies each system's last callgrind dump and V8 perf map (with --top) to DIR,
  * as `<id>.callgrind` / `<id>.map`, for `callgrind_annotate --inclusive=yes --tree=calling`.
@@ -32,7 +33,7 @@
  * Caddy is not offered: Go's runtime does not run under valgrind.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, startBackends } from './lib/backends.js';
@@ -58,6 +59,8 @@ const top = Number(flag('top', '0'));
 const keepDumps = flag('keep-dumps', '');
 const browserHeaders = args.includes('--browser-headers');
 const baseCli = args.includes('--base-cli') ? path.resolve(flag('base-cli', '')) : undefined;
+/** The build the plain Waypost rows run (an experiment built elsewhere); default: this checkout's dist. */
+const cli = args.includes('--cli') ? path.resolve(flag('cli', '')) : undefined;
 const systemIds = flag('systems', 'nginx-ka64,raw-proto,http-raw-upstream,waypost-raw,waypost-raw-log')
   .split(',')
   .flatMap((id) => (baseCli !== undefined && id.startsWith('waypost') ? [id, `${id}@base`] : [id]));
@@ -69,9 +72,10 @@ const UNSUPPORTED = new Set(['caddy', 'direct']);
 type Starter = (context: SystemContext) => Promise<RunningSystem>;
 
 function starterFor(id: string): Starter {
-  const base = /^waypost-(raw|undici|http-proxy)(-log)?@base$/.exec(id);
-  if (base !== null) {
-    return (context) => startWaypost(context, { engine: base[1] as WaypostEngine, accessLog: base[2] ? 'stdout' : 'off', cli: baseCli! });
+  const waypost = /^waypost-(raw|undici|http-proxy)(-log)?(@base)?$/.exec(id);
+  const build = waypost?.[3] !== undefined ? baseCli : cli;
+  if (waypost !== null && build !== undefined) {
+    return (context) => startWaypost(context, { engine: waypost[1] as WaypostEngine, accessLog: waypost[2] ? 'stdout' : 'off', cli: build });
   }
   // nginx as one process: valgrind cannot reach a worker forked by a master.
   const definition = id === 'nginx-ka64' ? nginx(64, undefined, id, 'nginx keepalive 64', 0) : ALL_SYSTEMS.find((system) => system.id === id);
@@ -144,6 +148,8 @@ function lastDump(dir: string, pid: number): { file: string; instructions: numbe
 
 interface Measured {
   perRequest: number;
+  /** perRequest less V8's background compiler threads (optimizing a function again is not the request path's cost). */
+  withoutJit: number;
   /** The dump of the process that did most of the work, and its pid (for --top). */
   busiest: string;
   busiestPid: number;
@@ -154,18 +160,36 @@ async function measure(running: RunningSystem, dir: string): Promise<Measured> {
   for (const pid of pids) callgrindControl(['-z'], pid);
   const answered = await drive(running, requests);
   let total = 0;
+  let jit = 0;
   let busiest = { file: '', instructions: -1, pid: 0 };
   for (const pid of pids) {
     callgrindControl(['-d'], pid);
     const dump = lastDump(dir, pid);
     total += dump.instructions;
+    jit += backgroundJit(dump.file);
     if (dump.instructions > busiest.instructions) busiest = { ...dump, pid };
   }
-  return { perRequest: total / answered, busiest: busiest.file, busiestPid: busiest.pid };
+  return { perRequest: total / answered, withoutJit: (total - jit) / answered, busiest: busiest.file, busiestPid: busiest.pid };
+}
+
+/** Roots of V8's concurrent compile jobs (TurboFan, Maglev): their inclusive cost is JIT work off the main thread. */
+const JIT_ROOTS = [/OptimizingCompileDispatcher::CompileTask::RunInternal/, /MaglevConcurrentDispatcher::JobTask::Run/];
+
+/** Instructions a dump spent in V8's background compiler (0 for programs without V8). */
+function backgroundJit(file: string): number {
+  const text = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  let jit = 0;
+  for (const line of text.split('\n')) {
+    if (!JIT_ROOTS.some((root) => root.test(line))) continue;
+    const cost = /^\s*([\d,]+)/.exec(line);
+    if (cost !== null) jit += Number(cost[1]!.replaceAll(',', ''));
+  }
+  return jit;
 }
 
 /** --keep-dumps: the round's busiest dump and the V8 perf map of its process, under the system's id. */
 function keepDump(id: string, measured: Measured): void {
+  mkdirSync(keepDumps, { recursive: true });
   copyFileSync(measured.busiest, path.join(keepDumps, `${id}.callgrind`));
   const map = `/tmp/perf-${measured.busiestPid}.map`;
   if (existsSync(map)) copyFileSync(map, path.join(keepDumps, `${id}.map`));
@@ -219,17 +243,29 @@ function shortName(name: string): string {
 function report(results: Map<string, Measured[]>): string {
   const ids = [...results.keys()];
   const perRequest = (id: string): number => median(results.get(id)!.map((m) => m.perRequest));
+  const withoutJit = (id: string): number => median(results.get(id)!.map((m) => m.withoutJit));
   const reference = results.has('nginx-ka64') ? 'nginx-ka64' : results.has('raw-proto') ? 'raw-proto' : undefined;
-  const lines = [`| system | instructions/request (median) | range over rounds | × ${reference ?? '—'} |`, '|---|---:|---:|---:|'];
+  const lines = [
+    `| system | instructions/request (median) | range over rounds | × ${reference ?? '—'} | without background JIT (median) | range |`,
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  const range = (values: number[]): string => `${Math.round(Math.min(...values)).toLocaleString('en')}–${Math.round(Math.max(...values)).toLocaleString('en')}`;
   for (const id of ids) {
-    const values = results.get(id)!.map((m) => m.perRequest);
-    const range = `${Math.round(Math.min(...values)).toLocaleString('en')}–${Math.round(Math.max(...values)).toLocaleString('en')}`;
+    const rounds = results.get(id)!;
     const ratio = reference === undefined ? '—' : (perRequest(id) / perRequest(reference)).toFixed(2);
-    lines.push(`| ${id} | ${Math.round(perRequest(id)).toLocaleString('en')} | ${range} | ${ratio} |`);
+    lines.push(
+      `| ${id} | ${Math.round(perRequest(id)).toLocaleString('en')} | ${range(rounds.map((m) => m.perRequest))} | ${ratio} | ${Math.round(withoutJit(id)).toLocaleString('en')} | ${range(rounds.map((m) => m.withoutJit))} |`,
+    );
   }
   for (const id of ids.filter((id) => results.has(`${id}@base`))) {
-    const ratios = results.get(id)!.map((m, round) => m.perRequest / results.get(`${id}@base`)![round]!.perRequest);
-    lines.push('', `${id} / ${id}@base: ${median(ratios).toFixed(4)} (rounds: ${ratios.map((r) => r.toFixed(4)).join(' ')})`);
+    const base = results.get(`${id}@base`)!;
+    const ratios = results.get(id)!.map((m, round) => m.perRequest / base[round]!.perRequest);
+    const ratiosWithoutJit = results.get(id)!.map((m, round) => m.withoutJit / base[round]!.withoutJit);
+    lines.push(
+      '',
+      `${id} / ${id}@base: ${median(ratios).toFixed(4)} (rounds: ${ratios.map((r) => r.toFixed(4)).join(' ')})`,
+      `  without background JIT: ${median(ratiosWithoutJit).toFixed(4)} (rounds: ${ratiosWithoutJit.map((r) => r.toFixed(4)).join(' ')})`,
+    );
   }
   if (top > 0) {
     for (const id of ids) {
@@ -248,6 +284,7 @@ async function main(): Promise<void> {
     if (reason) throw new Error(reason);
   }
   if (baseCli !== undefined && !existsSync(baseCli)) throw new Error(`--base-cli: ${baseCli} not found`);
+  if (cli !== undefined && !existsSync(cli)) throw new Error(`--cli: ${cli} not found`);
   const starters = new Map(systemIds.map((id) => [id, starterFor(id)]));
   const group = new ProcessGroup();
   const pinning = choosePinning(!args.includes('--no-pin'));
@@ -275,7 +312,9 @@ async function main(): Promise<void> {
       for (let round = 1; round <= rounds; round++) {
         const measured = await measure(system, dir);
         results.get(id)!.push(measured);
-        console.log(`${id} round ${round}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request`);
+        console.log(
+          `${id} round ${round}: ${Math.round(measured.perRequest).toLocaleString('en')} instructions/request (${Math.round(measured.withoutJit).toLocaleString('en')} without background JIT)`,
+        );
         if (keepDumps !== '') keepDump(id, measured);
       }
       await system.stop();
