@@ -28,6 +28,13 @@ export interface AttemptOptions {
   readonly path: string;
   /** Upstream request headers, already cleaned (hop-by-hop stripped, X-Forwarded-* set). */
   readonly headers: IncomingHttpHeaders;
+  /**
+   * true: every header value is the client's as a strict HTTP/1 parser (llhttp) gave it, or one
+   * the proxy made itself, so none can hold a CR, LF or NUL and an engine that writes the head
+   * itself need not look again. Unset or false (a policy step ran and may have written any value;
+   * HTTP/2 clients): the engine checks each value before it is sent.
+   */
+  readonly headerValuesClean?: boolean;
   /** The whole request body when it was buffered (replayable); undefined = stream `req` or no body. */
   readonly body: Buffer | undefined;
   /** true = pipe the client request into the upstream request (not replayable). */

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import { parseCidr } from '../net/address.js';
+import { equalsLowerCase } from '../net/header-name.js';
 import { HOP_BY_HOP } from '../net/hop-by-hop.js';
 
 /**
@@ -65,16 +66,6 @@ function hopByHopName(name: string): string | undefined {
   return undefined;
 }
 
-/** `name` equals `lower` (lower-case ASCII) ignoring ASCII case: header names are tokens. */
-function equalsLowerCase(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    let code = name.charCodeAt(i);
-    if (code >= 65 && code <= 90) code += 32;
-    if (code !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
 
 /**
  * The client response head from an upstream's raw header list (`[name, value, name, value…]`,
@@ -103,6 +94,47 @@ export function clientResponseHead(raw: readonly string[], requestId: string): s
   // The upstream named further fields as hop-by-hop (`Connection: x-hop`); `close` names none in practice.
   const named = connectionNames(connection);
   return head.filter((_, i, list) => !named.has(list[i - (i % 2)]!.toLowerCase()));
+}
+
+/** clientResponseHead as `name: value\r\n` lines, and what a writer framing the head needs to know of them. */
+export interface ClientResponseLines {
+  readonly text: string;
+  readonly hasDate: boolean;
+  readonly hasLength: boolean;
+}
+
+/**
+ * clientResponseHead written as head lines in the same pass (RawResponse.writeProxiedHead: no
+ * list in between, no second pass to frame it). undefined when the upstream's Connection field
+ * names more than `keep-alive`: the list form filters the fields it names.
+ */
+export function clientResponseLines(raw: readonly string[], requestId: string): ClientResponseLines | undefined {
+  let text = '';
+  let hasRequestId = false;
+  let hasDate = false;
+  let hasLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const hop = hopByHopName(name);
+    if (hop !== undefined) {
+      if (hop === 'connection' && !equalsLowerCase(raw[i + 1]!, 'keep-alive')) return undefined;
+      continue;
+    }
+    switch (name.length) {
+      case 4:
+        if (!hasDate) hasDate = equalsLowerCase(name, 'date');
+        break;
+      case 12:
+        if (!hasRequestId) hasRequestId = equalsLowerCase(name, REQUEST_ID_HEADER);
+        break;
+      case 14:
+        if (!hasLength) hasLength = equalsLowerCase(name, 'content-length');
+        break;
+    }
+    text += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  if (!hasRequestId) text += `${REQUEST_ID_HEADER}: ${requestId}\r\n`;
+  return { text, hasDate, hasLength };
 }
 
 /**

@@ -15,6 +15,7 @@ import { Exchange, type AttemptListener } from './attempts.js';
 import type { AttemptOptions, AttemptResult, ForwardEngine } from './forwarder.js';
 import { formatGrpcTimeout } from './grpc.js';
 import { clientResponseHead } from './headers.js';
+import { RawResponse } from './raw-http1/response.js';
 import type { ServiceMetrics } from './service-metrics.js';
 import type { ServerTrace } from '../tracing/tracing.js';
 import type { ProxyPolicyRequest } from './policy-request.js';
@@ -37,6 +38,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  readonly headerValuesClean: boolean;
   /** The route's timeouts, or tighter ones when a gRPC deadline leaves less time. */
   timeouts: RouteTimeouts;
   /** gRPC calls: the status the upstream answered with (engines report it). */
@@ -70,6 +72,8 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
     this.method = req.method ?? 'GET';
     this.path = match.upstreamPath;
     this.headers = req.headers;
+    // Policy steps (header edits, forward-auth) write values: the engine checks them all then.
+    this.headerValuesClean = policyRequest === undefined && req.httpVersionMajor === 1;
     this.trace = record.trace;
     const policy = match.policy;
     this.slots = policy?.concurrency;
@@ -150,6 +154,18 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
    */
   writeHead(status: number, upstreamHeaders: readonly string[]): Writable | undefined {
     if (status >= 500 && this.#retriesStatus(status)) return undefined;
+    const res = this.res;
+    // Nothing to add or edit (no sticky cookie, no response step, not closing): the raw listener's
+    // response writes the upstream's list as it comes.
+    if (
+      res instanceof RawResponse &&
+      this.match.onResponse === undefined &&
+      !this.handler.closing &&
+      (this.match.policy === undefined || this.match.policy.response.length === 0) &&
+      res.writeProxiedHead(status, upstreamHeaders, this.requestId)
+    ) {
+      return res;
+    }
     const head = clientResponseHead(upstreamHeaders, this.requestId);
     if (this.match.onResponse) this.match.onResponse(this.endpoint!, (name, value) => head.push(name, value));
     // HTTP/2 has no Connection header (stopping sends GOAWAY instead).
@@ -160,7 +176,7 @@ export class HttpExchange extends Exchange<AttemptResult> implements AttemptOpti
       const steps = policy.response;
       for (let i = 0; i < steps.length; i++) sink = steps[i]!.onHead(this.policyRequest!, status, head, sink);
     }
-    this.res.writeHead(status, head);
+    res.writeHead(status, head);
     return sink;
   }
 

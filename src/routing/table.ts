@@ -20,7 +20,7 @@ import type { Endpoint } from '../endpoint.js';
 import { DEFAULT_STICKY_COOKIE, type StickyOptions } from '../balancer/sticky.js';
 import type { RouteConfig, WaypostConfig } from '../config/schema.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
-import { SERVICE_NAME_PATTERN } from '../types.js';
+import { isServiceName } from '../types.js';
 import { matchesHeaders, matchesPathPrefix, normalizeHost, stripPathPrefix, type HeaderCondition } from './match.js';
 import { configRouteStableIds } from './route-stable-id.js';
 import type { RouteMatch, Router, RouteTimeouts } from './route.js';
@@ -262,7 +262,7 @@ export class RouteTable implements Router {
       const service = host.slice(0, host.length - suffix.length);
       // Only services the registry knows: host names are client input, and an unknown one must
       // answer 404 under the fixed unrouted label, not mint a metric series per made-up name.
-      if (!SERVICE_NAME_PATTERN.test(service) || this.#services.get(service) === undefined) continue;
+      if (!isServiceName(service) || this.#services.get(service) === undefined) continue;
       return this.#conventionRoute(service);
     }
     return undefined;

@@ -63,6 +63,40 @@ describe('the raw HTTP/1.1 listener', () => {
     expect(client.closed).toBe(false);
   });
 
+  it("writes an upstream's head as it came, less its hop-by-hop fields, framed anew (the plain proxied path)", async () => {
+    // A hand-written upstream, so the head holds exactly the fields the client side must treat.
+    const sockets = new Set<net.Socket>();
+    const upstream = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 201 Created\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=77\r\nX-Kept: 1\r\nTE: trailers\r\nUpgrade: h2c\r\n' +
+            'Proxy-Authenticate: Basic\r\nX-Request-ID: from-upstream\r\nDATE: Mon, 07 Dec 2026 06:00:00 GMT\r\nX-Kept: 2\r\n' +
+            'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+      proxy = await startProxy('raw', [{ host: 'orders.test', service: 'orders', targets: [address] }]);
+      client = new Client(proxy.port);
+      client.send(get('/crafted'));
+      const answer = await client.answer(1);
+      expect(answer.status).toBe(201);
+      expect(answer.body).toBe('hello');
+      const head = client.received.slice(0, client.received.indexOf('\r\n\r\n') + 2);
+      // The upstream's own Date and request id stay; the framing is the proxy's (chunked, no length known).
+      expect(head).toBe(
+        'HTTP/1.1 201 Created\r\nX-Kept: 1\r\nX-Request-ID: from-upstream\r\nDATE: Mon, 07 Dec 2026 06:00:00 GMT\r\nX-Kept: 2\r\n' +
+          'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n',
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
   it('answers pipelined requests in order, one at a time, from a single write', async () => {
     proxy = await start();
     client = new Client(proxy.port);

@@ -23,18 +23,23 @@ export interface RequestHead {
   readonly framing: BodyFraming;
 }
 
-/** `hostPort` stands in for a missing Host header (HTTP/1.1 requires one). Throws InvalidUpstreamRequest. */
+/**
+ * `hostPort` stands in for a missing Host header (HTTP/1.1 requires one). Throws InvalidUpstreamRequest.
+ * Values are checked for CR, LF and NUL unless the attempt says they are clean (headerValuesClean:
+ * from llhttp or the proxy; the check of six values was 2.6 k of ~89 k instructions a request).
+ */
 export function requestHead(attempt: AttemptOptions, hostPort: string): RequestHead {
   const path = attempt.path;
   if (UNSAFE_TARGET.test(path)) throw new InvalidUpstreamRequest('request target has a control character or space');
   const headers = attempt.headers;
   const host = headers.host;
+  const clean = attempt.headerValuesClean === true;
   let text = `${attempt.method} ${path} HTTP/1.1\r\nhost: ${host === undefined ? hostPort : checked('host', host)}\r\n`;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isFramedByEngine(name)) continue;
-    if (typeof value === 'string') text += `${name}: ${checked(name, value)}\r\n`;
-    else for (let i = 0; i < value.length; i++) text += `${name}: ${checked(name, value[i]!)}\r\n`;
+    if (typeof value === 'string') text += `${name}: ${clean ? value : checked(name, value)}\r\n`;
+    else for (let i = 0; i < value.length; i++) text += `${name}: ${clean ? value[i]! : checked(name, value[i]!)}\r\n`;
   }
   let framing: BodyFraming;
   if (attempt.body !== undefined) {

@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { lowerCaseFieldName } from '../../net/header-name.js';
 
 /** The connection a request came in on, as the request sees it. */
 export interface RequestConnection {
@@ -48,7 +49,7 @@ export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
   const end = raw.length < MAX_HEADERS_COUNT * 2 ? raw.length : MAX_HEADERS_COUNT * 2;
   for (let i = 0; i < end; i += 2) {
-    const name = raw[i]!.toLowerCase();
+    const name = lowerCaseFieldName(raw[i]!);
     const value = raw[i + 1]!;
     if (FIRST_ONLY.has(name)) {
       if (headers[name] === undefined) headers[name] = value;

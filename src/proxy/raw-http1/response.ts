@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { splitsHeaderLine } from '../../net/header-line.js';
+import { clientResponseLines } from '../headers.js';
 import type { AnyRawRequest } from './request.js';
 
 /** The connection a response goes out on, as the response sees it. */
@@ -259,11 +260,32 @@ export class RawResponse extends EventEmitter {
     this.emit('close');
   }
 
+  /**
+   * writeHead for a proxied answer nothing edits (HttpExchange's plain path): the upstream's raw
+   * list as strict llhttp gave it (names are tokens; no value can hold a CR, LF or NUL, so none is
+   * checked again) with the request id, filtered as clientResponseHead filters it and written in
+   * one pass. false, with nothing written: setHeader was used, or the upstream's Connection field
+   * names other fields; writeHead with clientResponseHead's list then.
+   */
+  writeProxiedHead(status: number, raw: readonly string[], requestId: string): boolean {
+    if (this.headersSent) return true;
+    if (this.#fields !== undefined) return false;
+    const lines = clientResponseLines(raw, requestId);
+    if (lines === undefined) return false;
+    this.#setStatus(status);
+    this.#writeHeadText(statusLine(status) + lines.text, lines.hasDate, false, lines.hasLength, -1);
+    return true;
+  }
+
+  #setStatus(status: number): void {
+    this.statusCode = status;
+    if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.#hasBody = false;
+  }
+
   /** `knownLength` ≥ 0: end() with the whole body, no Content-Length given → that length. */
   #writeHead(status: number, headers: readonly string[] | OutgoingHttpHeaders | undefined, knownLength: number): void {
     if (this.headersSent) return;
-    this.statusCode = status;
-    if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.#hasBody = false;
+    this.#setStatus(status);
     const head = new HeadText(statusLine(status));
     if (this.#fields !== undefined) for (const [name, value] of this.#fields.values()) head.addValues(name, value);
     if (Array.isArray(headers)) {
@@ -277,11 +299,15 @@ export class RawResponse extends EventEmitter {
         if (value !== undefined) head.addValues(name, value);
       }
     }
-    let text = head.text;
     if (head.closes) this.#close = true;
-    if (!head.hasDate) text += `Date: ${httpDate()}\r\n`;
-    if (!head.hasConnection) text += this.#close ? 'Connection: close\r\n' : this.connection.keepAliveLines;
-    if (this.#hasBody && !head.hasLength) {
+    this.#writeHeadText(head.text, head.hasDate, head.hasConnection, head.hasLength, knownLength);
+  }
+
+  /** The head's fields are in `text` (status line first): Date, Connection and the framing go after them. */
+  #writeHeadText(text: string, hasDate: boolean, hasConnection: boolean, hasLength: boolean, knownLength: number): void {
+    if (!hasDate) text += `Date: ${httpDate()}\r\n`;
+    if (!hasConnection) text += this.#close ? 'Connection: close\r\n' : this.connection.keepAliveLines;
+    if (this.#hasBody && !hasLength) {
       if (knownLength >= 0) text += `Content-Length: ${knownLength}\r\n`;
       else {
         text += 'Transfer-Encoding: chunked\r\n';

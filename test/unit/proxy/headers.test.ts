@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { TrustedProxies, clientResponseHead, setForwardedHeaders } from '../../../src/proxy/headers.js';
+import { TrustedProxies, clientResponseHead, clientResponseLines, setForwardedHeaders } from '../../../src/proxy/headers.js';
 
 /** Pairs of a flat header list, for readable assertions. */
 function pairs(list: readonly string[]): [string, string][] {
@@ -46,6 +46,36 @@ describe('clientResponseHead', () => {
       ['X-Request-ID', 'upstream-id'],
       ['Content-Length', '0'],
     ]);
+  });
+});
+
+/** The same filter as head lines (RawResponse.writeProxiedHead): it must say what the list form says. */
+describe('clientResponseLines', () => {
+  const lines = (list: readonly string[]): string => {
+    let text = '';
+    for (let i = 0; i < list.length; i += 2) text += `${list[i]!}: ${list[i + 1]!}\r\n`;
+    return text;
+  };
+
+  it.each([
+    [['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']],
+    [['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'TE', 'trailers', 'Upgrade', 'h2c', 'Trailer', 'x', 'Proxy-Authenticate', 'Basic', 'ETag', '"1"']],
+    [['X-Request-ID', 'upstream-id', 'Content-Length', '0', 'DATE', 'Mon, 07 Dec 2026 06:00:00 GMT']],
+    [['connection', 'Keep-Alive', 'x-request-id', 'a', 'X-Request-Id', 'b']],
+    [[]],
+  ])('writes what clientResponseHead keeps, in order: %j', (raw) => {
+    const written = clientResponseLines(raw, 'rid');
+    expect(written?.text).toBe(lines(clientResponseHead(raw, 'rid')));
+  });
+
+  it('says whether the kept fields frame the answer (Content-Length) and date it', () => {
+    expect(clientResponseLines(['Content-Length', '5', 'Date', 'x'], 'rid')).toMatchObject({ hasLength: true, hasDate: true });
+    expect(clientResponseLines(['content-type', 'a', 'Transfer-Encoding', 'chunked', 'X-Date', 'x'], 'rid')).toMatchObject({ hasLength: false, hasDate: false });
+  });
+
+  it('leaves a Connection field naming other fields to the list form (nothing written)', () => {
+    expect(clientResponseLines(['Connection', 'X-Hop', 'X-Hop', 'secret'], 'rid')).toBeUndefined();
+    expect(clientResponseLines(['Connection', 'close'], 'rid')).toBeUndefined();
   });
 });
 
