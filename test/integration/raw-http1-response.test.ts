@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RawHttp1Connections } from '../../src/proxy/raw-http1/connection.js';
+import type { RawResponse } from '../../src/proxy/raw-http1/response.js';
 import { Client } from '../helpers/http1-client.js';
 
 type Answerer = (req: IncomingMessage, res: ServerResponse) => void;
@@ -166,5 +167,34 @@ describe('the raw HTTP/1.1 response', () => {
     expect(large.body).toBe('l'.repeat(20_000));
     expect(two.body).toBe('abcdefghij');
     expect(client.closed).toBe(false);
+  });
+  it('takes a view it may hold only until keepHeld(): the bytes sent are those written, however the view is reused after', async () => {
+    const sent = Buffer.alloc(3000, 'v');
+    answer = (req, res) => {
+      const raw = res as unknown as RawResponse;
+      const view = Buffer.from(sent);
+      if (req.url === '/corked') {
+        // Two cork holders: the first uncork leaves the view held, keepHeld() copies it.
+        raw.cork();
+        raw.cork();
+        raw.writeHead(200, ['content-length', String(view.length)]);
+        raw.writeTransient(view);
+        raw.uncork();
+        raw.keepHeld();
+        view.fill('x');
+        raw.uncork();
+        raw.end();
+      } else {
+        // Not corked: copied before it is written.
+        raw.writeHead(200, ['content-length', String(view.length)]);
+        raw.writeTransient(view);
+        view.fill('y');
+        raw.end();
+      }
+    };
+    client = new Client(port);
+    client.send(request('/corked') + request('/plain'), 'GET', 'GET');
+    expect((await client.answer(1)).body).toBe(sent.toString());
+    expect((await client.answer(2)).body).toBe(sent.toString());
   });
 });

@@ -97,6 +97,51 @@ describe('the raw HTTP/1.1 listener', () => {
     }
   });
 
+  it('keeps Content-Length bodies byte-exact when their reads share the read buffer with other answers', async () => {
+    // Each answer's head and first 3 KiB leave in one write, the rest a moment later: the first
+    // part of each is held while the response is corked, in reads other answers reuse after it.
+    const bodyFor = (n: number): Buffer => Buffer.from(Array.from({ length: 10_240 }, (_, i) => 97 + ((i * 7 + n) % 26)));
+    const sockets = new Set<net.Socket>();
+    const upstream = net.createServer((socket) => {
+      sockets.add(socket);
+      let pending = '';
+      socket.on('data', (chunk) => {
+        pending += chunk.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+          const n = Number(/^GET \/(\d+) /.exec(pending)![1]);
+          pending = pending.slice(end + 4);
+          const body = bodyFor(n);
+          socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body.subarray(0, 3072)]));
+          setTimeout(() => socket.write(body.subarray(3072)), 5 + (n % 4) * 5);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+      proxy = await startProxy('raw', [{ host: 'orders.test', service: 'orders', targets: [address] }]);
+      const clients = Array.from({ length: 12 }, () => new Client(proxy!.port));
+      try {
+        const answers = await Promise.all(
+          clients.map(async (one, c) => {
+            const bodies: string[] = [];
+            for (let k = 0; k < 3; k++) {
+              one.send(get(`/${c * 3 + k}`));
+              bodies.push((await one.answer(k + 1)).body);
+            }
+            return bodies;
+          }),
+        );
+        answers.forEach((bodies, c) => bodies.forEach((body, k) => expect(body === bodyFor(c * 3 + k).toString('latin1'), `answer ${c * 3 + k}`).toBe(true)));
+      } finally {
+        for (const one of clients) one.close();
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
   it('answers pipelined requests in order, one at a time, from a single write', async () => {
     proxy = await start();
     client = new Client(proxy.port);

@@ -39,6 +39,8 @@ export interface RawExchange {
   onHead(status: number, fields: string[]): void;
   /** false: stop reading until `resume()`. */
   onBody(chunk: Buffer): boolean;
+  /** onBody of a view into the shared read buffer, valid during this call only: what is kept must be copied. */
+  onBodyView(view: Buffer): boolean;
   onComplete(): void;
   onError(err: Error): void;
   /** After each upstream read is parsed: whatever the read produced for the client leaves now, in one write. */
@@ -250,8 +252,8 @@ export class RawConnection {
     const available = data.length - offset;
     const length = available <= this.#remaining ? available : this.#remaining;
     this.#remaining -= length;
-    // The sink may keep the chunk (queued on a socket, in a compressor): a copy out of the shared read buffer.
-    if (this.#state === State.Body && !this.#exchange!.onBody(Buffer.from(data.subarray(offset, offset + length)))) {
+    // A view into the shared read buffer: the exchange copies what its sink may keep.
+    if (this.#state === State.Body && !this.#exchange!.onBodyView(data.subarray(offset, offset + length))) {
       this.#socket.pause();
     }
     if (this.#remaining > 0) return;

@@ -23,6 +23,7 @@ import {
 import type { RawConnection, RawExchange } from './raw-connection.js';
 import { RawPool, type PooledExchange } from './raw-pool.js';
 import { requestHead, type RequestHead } from './raw-request-head.js';
+import { RawResponse } from '../raw-http1/response.js';
 
 /** One attempt on one upstream connection; `done` resolves exactly once. */
 class RawAttempt implements RawExchange, PooledExchange {
@@ -39,6 +40,8 @@ class RawAttempt implements RawExchange, PooledExchange {
   #connection: RawConnection | undefined;
   /** Where the body goes (the client response or a policy transform); undefined = refused, dropped. */
   #sink: Writable | undefined;
+  /** The sink when it is the raw listener's response itself (no policy transform): it takes views of the read buffer. */
+  #rawSink: RawResponse | undefined;
   /** The connection is done with the exchange (complete or failed). */
   #finished = false;
   /** The client response is corked until the read that carried the head is parsed. */
@@ -109,13 +112,26 @@ class RawAttempt implements RawExchange, PooledExchange {
     this.upstreamMs = performance.now() - this.#started;
     this.status = status;
     this.#sink = this.attempt.writeHead(status, fields);
+    this.#rawSink = this.#sink instanceof RawResponse ? this.#sink : undefined;
     // Refused (sink undefined): the body is read and dropped, so the connection stays reusable.
     this.sent = this.#sink !== undefined;
+  }
+
+  onBodyView(view: Buffer): boolean {
+    const raw = this.#rawSink;
+    // The response holds the view only until this read is over (flush), then copies it once into its write.
+    if (raw !== undefined) return raw.writeTransient(view) || this.#waitForDrain(raw);
+    return this.#sink === undefined || this.onBody(Buffer.from(view));
   }
 
   onBody(chunk: Buffer): boolean {
     const sink = this.#sink;
     if (sink === undefined || sink.write(chunk)) return true;
+    return this.#waitForDrain(sink);
+  }
+
+  /** The sink is full: reading stops until it drains. Always false. */
+  #waitForDrain(sink: Writable | RawResponse): boolean {
     // Made on the first full sink only: most attempts never need it.
     this.#onDrain ??= () => this.#connection?.resume();
     sink.once('drain', this.#onDrain);
@@ -149,9 +165,12 @@ class RawAttempt implements RawExchange, PooledExchange {
   }
 
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.res.uncork();
+    if (this.#corked) {
+      this.#corked = false;
+      this.res.uncork();
+    }
+    // Still held (someone else corked the response too): the read buffer is about to be reused.
+    this.#rawSink?.keepHeld();
   }
 
   #resolve(error: AttemptResult['error']): void {
