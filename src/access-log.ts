@@ -17,6 +17,7 @@
 import pino from 'pino';
 import { encodeLine, maxLineBytes, type AccessLogEntry } from './access-log-line.js';
 import type { Logger } from './log.js';
+import { wallClockMs } from './wall-clock.js';
 
 export type { AccessLogEntry } from './access-log-line.js';
 
@@ -69,7 +70,8 @@ export class AccessLog {
   }
 
   write(entry: AccessLogEntry): void {
-    const now = Date.now();
+    // Within a millisecond of Date.now(), for a tenth of its cost (wall-clock.ts).
+    const now = Math.floor(wallClockMs());
     const worstCase = maxLineBytes(entry);
     if (this.#batchLength + worstCase > BATCH_CAPACITY) {
       this.#flushBatch();

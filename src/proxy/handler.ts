@@ -92,7 +92,7 @@ export class ProxyHandler implements PolicyAnswers {
       const log = this.#entry(req);
       const trace = this.#tracing?.startServer(log.method, log.path, log.host, req.headers);
       if (trace !== undefined) log.traceId = trace.traceId;
-      const record = new RequestRecord(req, log, trace, this.#onAccessLog !== undefined);
+      const record = new RequestRecord(req, res, log, trace, this.#onAccessLog !== undefined);
       // The router gets the full target: it keeps the query in upstreamPath.
       this.#routedHeaders = req.headers;
       const match = this.#router.match(log.host, req.url ?? '/', this.#routedHeader);
@@ -118,7 +118,7 @@ export class ProxyHandler implements PolicyAnswers {
    */
   refuse(req: IncomingMessage, res: ServerResponse, code: ProxyErrorCode, closeConnection: boolean): void {
     const log = this.#entry(req);
-    const record = new RequestRecord(req, log, undefined, this.#onAccessLog !== undefined);
+    const record = new RequestRecord(req, res, log, undefined, this.#onAccessLog !== undefined);
     log.error = code;
     log.status = this.#sendError(res, code, closeConnection, log);
     record.write(this.#services.of(UNROUTED), this.#onAccessLog);

@@ -3,12 +3,13 @@
  * dashboard's series), its trace span's end and its access-log line. Started when the request
  * arrives; the handler fills in the entry as it goes and calls write() once.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AccessLogEntry } from '../access-log.js';
 import { UPSTREAM_ERROR_REASONS } from '../metrics.js';
 import type { ServerTrace } from '../tracing/tracing.js';
+import { RawResponse } from './raw-http1/response.js';
 import type { ServiceMetrics } from './service-metrics.js';
 
 /** A response that started fine but whose upstream failed later (a reset mid-body) still counts as an error. */
@@ -16,17 +17,24 @@ const UPSTREAM_ERRORS: ReadonlySet<string> = new Set(UPSTREAM_ERROR_REASONS);
 
 export class RequestRecord {
   readonly started = performance.now();
-  /** Where the answer's bytes are counted, for the access log only (node:net's bytesWritten copies the write queue). */
+  /** The raw listener's response counts its own bytes (for the access log only). */
+  readonly #counted: RawResponse | undefined;
+  /** Otherwise they are counted on the socket: node:net's bytesWritten, which copies the write queue to count it. */
   readonly #socket: Socket | undefined;
   readonly #bytesBefore: number = 0;
 
   constructor(
     req: IncomingMessage,
+    res: ServerResponse,
     readonly log: AccessLogEntry,
     readonly trace: ServerTrace | undefined,
     accessLogged: boolean,
   ) {
     if (!accessLogged) return;
+    if (res instanceof RawResponse) {
+      this.#counted = res;
+      return;
+    }
     this.#socket = countingSocket(req);
     this.#bytesBefore = this.#socket.bytesWritten;
   }
@@ -41,11 +49,12 @@ export class RequestRecord {
     metrics.duration.observe(durationMs / 1000);
     // The dashboard's 15-minute series: 5xx answers and upstream failures count as errors.
     if (log.status !== 0) metrics.recordTraffic(durationMs, log.status >= 500 || (log.error !== undefined && UPSTREAM_ERRORS.has(log.error)));
-    if (onAccessLog !== undefined && this.#socket !== undefined) {
-      log.durationMs = durationMs;
-      log.bytesOut = this.#socket.bytesWritten - this.#bytesBefore;
-      onAccessLog(log);
-    }
+    if (onAccessLog === undefined) return;
+    if (this.#counted !== undefined) log.bytesOut = this.#counted.sentBytes;
+    else if (this.#socket !== undefined) log.bytesOut = this.#socket.bytesWritten - this.#bytesBefore;
+    else return;
+    log.durationMs = durationMs;
+    onAccessLog(log);
   }
 }
 

@@ -7,6 +7,7 @@
  * of a departed service's state (Metrics.removeServices).
  */
 import { BUCKET_COUNT, BUCKET_MS, TrafficSeries, periodOf, type SeriesView, type SlotDelta } from './series.js';
+import { wallClockMs } from '../wall-clock.js';
 
 /** What a cluster worker sends the primary: every bucket recorded since its last drain. */
 export interface TrafficDelta {
@@ -23,13 +24,18 @@ export interface TrafficView {
   readonly total: SeriesView;
 }
 
+/** Whole milliseconds since the epoch, within one of Date.now(). */
+function wholeWallClockMs(): number {
+  return Math.floor(wallClockMs());
+}
+
 export class TrafficRecorder {
   /** Every request the proxy answered, routed or not. */
   readonly total = new TrafficSeries();
   readonly #services = new Map<string, TrafficSeries>();
 
-  /** @param now epoch ms (injected for tests) */
-  constructor(readonly now: () => number = Date.now) {}
+  /** @param now epoch ms (injected for tests); by default the request path's cheap wall clock (wall-clock.ts) */
+  constructor(readonly now: () => number = wholeWallClockMs) {}
 
   /** The series of `service`, made on first use. */
   service(service: string): TrafficSeries {

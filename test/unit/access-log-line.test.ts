@@ -121,12 +121,39 @@ describe('encodeLine', () => {
     hosts.push(`${'x'.repeat(300)}.example`, 'häst.example', 'a"b');
     for (const round of [1, 2]) {
       for (const [i, host] of hosts.entries()) {
-        const value = entry({ host, service: `s${i % 7}`, instance: `s${i % 7}/i${i % 3}`, error: i % 2 === 0 ? 'upstream_timeout' : undefined });
+        const value = entry({ host, service: `s${i % 7}`, instance: `s${i % 7}/i${i % 3}`, error: i % 2 === 0 ? 'upstream_timeout' : undefined, bytesIn: i % 5 === 0 ? i : undefined, status: 100 + (i % 500) });
         const time = Date.UTC(2026, 11, 5, 23, 59, 59, i % 1000);
         const pid = round === 1 ? 4242 : 7;
         const buffer = Buffer.alloc(maxLineBytes(value));
         const end = encodeLine(buffer, 0, value, time, pid);
         expect(buffer.subarray(0, end).toString('utf8')).toBe(referenceLine(value, time, pid));
+      }
+    }
+  });
+
+  it('writes the same bytes for fields cached together, whichever of them changes: methods of a host, routes and services of an instance, past the variants a key holds', () => {
+    const methods = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'G"ET'];
+    const variants: Partial<AccessLogEntry>[] = [];
+    for (const method of methods) variants.push({ method, host: 'one.example' });
+    // Built at run time: equal values that are not the same string object.
+    for (const method of methods) variants.push({ method: [...method].join(''), host: 'one.example' });
+    for (let i = 0; i < 12; i++) {
+      variants.push({ instance: 'api/i1', service: i % 3 === 0 ? undefined : `api${i % 4}`, routeId: i % 2 === 0 ? undefined : `r${i}` });
+    }
+    variants.push({ instance: 'api/i1', service: 'ap"i', routeId: 'ré' }, { instance: 'a"pi/i1', service: 'api', routeId: 'r1' });
+    // No instance: not routed, or routed and refused before an attempt.
+    variants.push(
+      { instance: undefined, service: undefined, routeId: undefined, status: 404 },
+      { instance: undefined, service: 'api', routeId: undefined, status: 503 },
+      { instance: undefined, service: 'api', routeId: 'r1', status: 429, bytesIn: 12 },
+    );
+    for (const status of [0, 1, 99, 100, 101, 200, 204, 304, 499, 599, 600, 998, 999, 1000, -1, 2.5]) {
+      variants.push({ status }, { status, bytesIn: 0 }, { status, bytesIn: 4_096 });
+    }
+    for (const round of [1, 2, 3]) {
+      for (const overrides of round === 2 ? [...variants].reverse() : variants) {
+        const value = entry(overrides);
+        expect(encoded(value)).toBe(referenceLine(value, TIME, 4242));
       }
     }
   });

@@ -89,6 +89,11 @@ export class RawResponse extends EventEmitter {
   writableFinished = false;
   destroyed = false;
   closed = false;
+  /**
+   * Bytes of this response handed to the socket (head, body, framing): the access log's
+   * bytesOut, without node:net's bytesWritten getter (which copies the write queue to count it).
+   */
+  sentBytes = 0;
   /** setHeader's fields by lower-case name (proxy-made answers only). */
   #fields: Map<string, [string, string | number | readonly string[]]> | undefined;
   /** Trailer lines (addTrailers), written after a chunked body's last chunk. */
@@ -162,6 +167,7 @@ export class RawResponse extends EventEmitter {
     this.#heldIsView = false;
     if (this.destroyed) return;
     const bytes = joined(head, body, EMPTY);
+    this.sentBytes += bytes.length;
     if (typeof bytes === 'string') this.socket.write(bytes, 'latin1');
     else this.socket.write(bytes);
   }
@@ -204,6 +210,7 @@ export class RawResponse extends EventEmitter {
       return true;
     }
     this.#flushHeld();
+    this.sentBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     return this.socket.write(transient ? Buffer.from(chunk as Buffer) : chunk);
   }
 
@@ -244,14 +251,19 @@ export class RawResponse extends EventEmitter {
     this.#heldHead = undefined;
     this.#heldBody = undefined;
     this.#heldIsView = false;
-    this.connection.endResponse(head === undefined && body === undefined ? last : joined(head, body, last), this.#close);
+    const bytes = head === undefined && body === undefined ? last : joined(head, body, last);
+    this.sentBytes += bytes.length;
+    this.connection.endResponse(bytes, this.#close);
   }
 
   #writeChunk(chunk: Buffer | string): boolean {
     const socket = this.socket;
     socket.cork();
     this.#flushHeld();
-    socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, 'latin1');
+    const length = Buffer.byteLength(chunk);
+    const size = `${length.toString(16)}\r\n`;
+    this.sentBytes += size.length + length + 2;
+    socket.write(size, 'latin1');
     socket.write(chunk);
     const ok = socket.write('\r\n', 'latin1');
     socket.uncork();
@@ -343,7 +355,10 @@ export class RawResponse extends EventEmitter {
     }
     this.headersSent = true;
     if (this.#corks > 0) this.#heldHead = `${text}\r\n`;
-    else this.socket.write(`${text}\r\n`, 'latin1');
+    else {
+      this.sentBytes += text.length + 2;
+      this.socket.write(`${text}\r\n`, 'latin1');
+    }
   }
 }
 
