@@ -14,6 +14,8 @@
  * (JSON.stringify / String) as before.
  */
 
+import { writeGeneratedRequestId } from './request-id.js';
+
 /**
  * One proxied request as the access log records it; filled in by the HTTP handler, and for
  * WebSocket upgrades by proxy/ws-access-log.ts (a 101's line is written when its tunnel closes:
@@ -21,6 +23,11 @@
  */
 export interface AccessLogEntry {
   requestId: string;
+  /**
+   * When the proxy made the id: its sequence number (request-id.ts), which the line is written
+   * from (requestId is then generatedRequestId(requestSequence)); 0 for a client's id.
+   */
+  requestSequence: number;
   method: string;
   host: string;
   /** Path without the query string. */
@@ -240,7 +247,13 @@ const PLAIN_END = constant(',"retries":0,"protocol":"HTTP/1.1","msg":"request"}\
  */
 export function encodeLine(buffer: Buffer, offset: number, entry: AccessLogEntry, nowMs: number, pid: number): number {
   let at = copy(buffer, offset, linePrefix(nowMs, pid));
-  at = jsonString(buffer, at, entry.requestId);
+  if (entry.requestSequence > 0) {
+    buffer[at] = 0x22;
+    at = writeGeneratedRequestId(buffer, at + 1, entry.requestSequence);
+    buffer[at++] = 0x22;
+  } else {
+    at = jsonString(buffer, at, entry.requestId);
+  }
   at = jsonString(buffer, REQUEST_RUN.write(buffer, at, entry.host, entry.method, undefined), entry.path);
   if (entry.instance !== undefined) at = ROUTE_RUN.write(buffer, at, entry.instance, entry.service, entry.routeId);
   else {

@@ -7,11 +7,13 @@ import type { AccessLogEntry } from '../access-log.js';
 import { normalizeHost } from '../routing/match.js';
 import { requestAuthority } from './headers.js';
 
-export function arrivedEntry(req: IncomingMessage, requestId: string): AccessLogEntry {
+/** `requestSequence`: the sequence number of an id the proxy made (request-id.ts), 0 for the client's. */
+export function arrivedEntry(req: IncomingMessage, requestId: string, requestSequence = 0): AccessLogEntry {
   const url = req.url ?? '/';
   const query = url.indexOf('?');
   return {
     requestId,
+    requestSequence,
     method: req.method ?? 'GET',
     host: normalizeHost(requestAuthority(req)),
     path: query === -1 ? url : url.slice(0, query),

@@ -20,9 +20,9 @@ import { AttemptLoop } from './attempts.js';
 import { admit } from './admission.js';
 import { HttpExchange } from './http-exchange.js';
 import {
-  RequestIds,
   TrustedProxies,
   clientAddress,
+  clientRequestId,
   headerValue,
   peerAddress,
   setForwardedHeaders,
@@ -34,6 +34,7 @@ import type { Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
 import { RequestRecord } from './request-record.js';
+import { generatedRequestId, nextRequestSequence } from '../request-id.js';
 import { skipDrainOfEmptyBody } from './bodyless.js';
 
 export interface ProxyHandlerOptions {
@@ -55,7 +56,6 @@ export class ProxyHandler implements PolicyAnswers {
   readonly #attempts: AttemptLoop;
   readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly #trusted: TrustedProxies;
-  readonly #ids = new RequestIds();
   readonly #services: ServiceMetricsCache;
   readonly #retryBufferBytes: number;
   readonly #maxBodyBytes: number;
@@ -124,9 +124,12 @@ export class ProxyHandler implements PolicyAnswers {
     record.write(this.#services.of(UNROUTED), this.#onAccessLog);
   }
 
-  /** The access-log entry of a request as it arrived. */
+  /** The access-log entry of a request as it arrived; an id the proxy made carries its sequence number. */
   #entry(req: IncomingMessage): AccessLogEntry {
-    return arrivedEntry(req, this.#ids.of(req));
+    const given = clientRequestId(req);
+    if (given !== undefined) return arrivedEntry(req, given, 0);
+    const sequence = nextRequestSequence();
+    return arrivedEntry(req, generatedRequestId(sequence), sequence);
   }
 
   /** A routed request with nothing to wait for before its first attempt (nearly all), else #forwardAfterWaits. */

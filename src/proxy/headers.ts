@@ -3,12 +3,12 @@
  * stripped both ways, X-Forwarded-* are set by us (never by the engine), and
  * every request carries an X-Request-Id that is echoed on the response.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import { parseCidr } from '../net/address.js';
 import { equalsLowerCase } from '../net/header-name.js';
 import { HOP_BY_HOP } from '../net/hop-by-hop.js';
+import { generatedRequestId, nextRequestSequence } from '../request-id.js';
 
 /**
  * Removes hop-by-hop headers and those the Connection header names. An HTTP/1 request that has
@@ -251,19 +251,13 @@ function fromHttp2(headers: IncomingHttpHeaders): void {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/**
- * Request ids: the client's when valid, else a per-process random prefix plus a
- * counter — unique enough to correlate logs, and far cheaper than a UUID per request.
- */
-export class RequestIds {
-  /** Random prefix and dash as one string: an id is then one concatenation. */
-  readonly #prefix = `${randomBytes(6).toString('hex')}-`;
-  #counter = 0;
+/** The client's X-Request-Id when it is a valid one (1–128 of `A-Za-z0-9._:-`), else undefined. */
+export function clientRequestId(req: IncomingMessage): string | undefined {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : undefined;
+}
 
-  of(req: IncomingMessage): string {
-    const given = req.headers['x-request-id'];
-    if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
-    this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
-    return this.#prefix + this.#counter.toString(36);
-  }
+/** The request's id: the client's when valid, else one the proxy makes (request-id.ts). */
+export function requestIdOf(req: IncomingMessage): string {
+  return clientRequestId(req) ?? generatedRequestId(nextRequestSequence());
 }

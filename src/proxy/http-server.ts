@@ -30,7 +30,7 @@ import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
 import { HttpListener, redirectsToHttps, type ListenerConfig } from './http-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { RequestIds, requestAuthority } from './headers.js';
+import { requestAuthority, requestIdOf } from './headers.js';
 import { normalizeHost } from '../routing/match.js';
 import { httpsRedirectStatus, isPlainHost, redirectBody } from '../policy/redirect.js';
 import { LoopGuard } from './loop-guard.js';
@@ -84,7 +84,6 @@ export class HttpProxyServer {
   /** A listener has `redirect: https` (otherwise no request looks for the mark). */
   #anyRedirecting = false;
   /** Ids for the requests refused here, before the handler (which has its own) sees them. */
-  readonly #ids = new RequestIds();
   #closing: Promise<void> | undefined;
   /** The engine allows the raw HTTP/1.1 listener (raw-http1/connection.ts). */
   readonly #rawHttp1Allowed: boolean;
@@ -296,7 +295,7 @@ export class HttpProxyServer {
 
   /** `listen[].redirect: https`: answered here, before routing (policy/redirect.ts says how). */
   #redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse): void {
-    res.setHeader('x-request-id', this.#ids.of(req));
+    res.setHeader('x-request-id', requestIdOf(req));
     const host = normalizeHost(requestAuthority(req));
     // The rest of an unread body would be parsed as the next request.
     const close = req.httpVersionMajor !== 2 && !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);

@@ -23,7 +23,7 @@ import type { RouteMatch, Router } from '../routing/route.js';
 import { AttemptLoop } from './attempts.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 import { upstreamErrorReason } from './forwarder.js';
-import { RequestIds, TrustedProxies, clientAddress, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
+import { TrustedProxies, requestIdOf, clientAddress, headerValue, peerAddress, setForwardedHeaders } from './headers.js';
 import { PROXY_ERRORS, proxyErrorFor, writeRawProxyError, writeRawResponse, type ProxyErrorCode } from './responses.js';
 import { ServiceMetricsCache, type ServiceMetrics } from './service-metrics.js';
 import { UpgradeLogLine, type AccessLogHook } from './ws-access-log.js';
@@ -56,7 +56,6 @@ export class WebSocketProxy {
   readonly #connections: ConnectionTracker;
   readonly #attempts: AttemptLoop;
   readonly #trusted: TrustedProxies;
-  readonly #ids = new RequestIds();
   readonly #tunnels = new Set<WebSocketTunnel>();
   readonly #onAccessLog: AccessLogHook | undefined;
   readonly #tracing: Tracing | undefined;
@@ -87,14 +86,14 @@ export class WebSocketProxy {
 
   /** An upgrade answered before routing (bad request target, routing loop): counted and logged under `_unrouted` like one no route matches. */
   refuse(req: IncomingMessage, socket: Duplex, code: ProxyErrorCode): void {
-    const requestId = this.#ids.of(req);
+    const requestId = requestIdOf(req);
     this.#reject(socket, this.#services.of(UNROUTED), code, requestId, this.#line(req, socket, requestId));
   }
 
   /** The node:http `upgrade` listener. Never throws; every socket gets an error handler. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (err) => this.#log.debug({ err }, 'websocket client socket error'));
-    const requestId = this.#ids.of(req);
+    const requestId = requestIdOf(req);
     const line = this.#line(req, socket, requestId);
     this.#upgrade(req, socket, head, requestId, line).catch((err: unknown) => {
       this.#log.error({ err }, 'websocket upgrade failed unexpectedly');

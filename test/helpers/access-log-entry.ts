@@ -4,6 +4,7 @@ import type { AccessLogEntry } from '../../src/access-log.js';
 export function accessLogEntry(overrides: Partial<AccessLogEntry> = {}): AccessLogEntry {
   return {
     requestId: 'r-1',
+    requestSequence: 0,
     method: 'GET',
     host: 'orders.localhost',
     path: '/',

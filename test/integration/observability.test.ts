@@ -101,6 +101,21 @@ describe('access log', () => {
     });
     for (const field of ['durationMs', 'upstreamMs', 'bytesOut', 'time', 'level']) expect(entry).toHaveProperty(field);
   });
+
+  it('logs the id the proxy made for a request without one: the one the client and the backend saw', async () => {
+    const replies = [];
+    for (let i = 0; i < 3; i++) replies.push(await request(proxy.port, { host: 'orders.localhost', path: `/made-id-${i}` }));
+    const ids = replies.map((reply) => reply.headers['x-request-id'] as string);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
+    expect(new Set(ids).size).toBe(3);
+    let logged: Record<string, unknown>[] = [];
+    for (let i = 0; i < 100 && logged.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const lines = readFileSync(accessLogFile, 'utf8').trim().split('\n').filter(Boolean);
+      logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => String(e.path).startsWith('/made-id-'));
+    }
+    expect(logged.map((entry) => [entry.path, entry.requestId])).toEqual(ids.map((id, i) => [`/made-id-${i}`, id]));
+  });
 });
 
 describe('requests answered before routing', () => {

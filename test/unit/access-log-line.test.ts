@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AccessLogEntry } from '../../src/access-log.js';
 import { encodeLine, maxLineBytes } from '../../src/access-log-line.js';
 import { accessLogEntry } from '../helpers/access-log-entry.js';
+import { generatedRequestId } from '../../src/request-id.js';
 
 /** The line as the access log built it as a string before access-log-line.ts: the reference. */
 function referenceLine(entry: AccessLogEntry, nowMs: number, pid: number): string {
@@ -52,6 +53,8 @@ describe('encodeLine', () => {
       { durationMs: 2 ** 45 + 0.123, upstreamMs: 1e21 },
       { path: 'a"b\\c\n{"status":500}\u0001\ud800é', host: 'häst.example', method: 'G"ET', requestId: 'x\u007fy' },
       { path: '/päth/✓/😀', error: 'über', service: 'ö', traceId: 'tracé' },
+      // Ids the proxy made, written from their sequence number.
+      ...[1, 35, 36, 1_295, 1_296, 123_456_789, Number.MAX_SAFE_INTEGER - 1].map((sequence) => ({ requestSequence: sequence, requestId: generatedRequestId(sequence) })),
       // Each way off the common ending (no retry, no error, HTTP/1.1, no gRPC status, no trace), alone.
       { retries: 1 },
       { error: 'timeout' },
