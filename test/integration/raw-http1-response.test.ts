@@ -5,7 +5,9 @@
  * would send: a length when end() has the whole body, chunks otherwise, trailers after the last
  * chunk, no body where HTTP allows none, a refused head that sends nothing and leaves the response open.
  */
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RawHttp1Connections } from '../../src/proxy/raw-http1/connection.js';
@@ -196,5 +198,39 @@ describe('the raw HTTP/1.1 response', () => {
     client.send(request('/corked') + request('/plain'), 'GET', 'GET');
     expect((await client.answer(1)).body).toBe(sent.toString());
     expect((await client.answer(2)).body).toBe(sent.toString());
+  });
+
+  it('is an EventEmitter without its constructor: listeners, once, listenerCount, an unheard error throws, and a stream pipes into it', async () => {
+    const seen: string[] = [];
+    let checks: (() => void) | undefined;
+    answer = (req, res) => {
+      const response = res as unknown as RawResponse;
+      checks = () => {
+        expect(response).toBeInstanceOf(EventEmitter);
+        // No listener yet: nothing made, nothing heard.
+        expect(response.listenerCount('finish')).toBe(0);
+        expect(response.emit('custom')).toBe(false);
+        expect(() => response.emit('error', new Error('nobody listens'))).toThrow('nobody listens');
+      };
+      checks();
+      const onCustom = (): void => void seen.push('custom');
+      response.on('custom', onCustom);
+      response.once('finish', () => seen.push('finish'));
+      response.on('close', () => seen.push('close'));
+      expect(response.emit('custom')).toBe(true);
+      response.removeListener('custom', onCustom);
+      expect(response.emit('custom')).toBe(false);
+      expect(response.listenerCount('finish')).toBe(1);
+      if (req.url === '/piped') Readable.from([Buffer.from('piped '), Buffer.from('body')]).pipe(res);
+      else res.end('plain');
+    };
+    client = new Client(port);
+    client.send(request('/plain') + request('/piped'), 'GET', 'GET');
+    expect((await client.answer(1)).body).toBe('plain');
+    const piped = await client.answer(2);
+    expect(piped.body).toBe('piped body');
+    expect(piped.headers['transfer-encoding']).toBe('chunked');
+    expect(seen).toEqual(['custom', 'finish', 'close', 'custom', 'finish', 'close']);
+    expect(checks).toBeDefined();
   });
 });
