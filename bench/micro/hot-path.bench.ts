@@ -6,8 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { AccessLog, type AccessLogEntry } from '../../src/access-log.js';
 import { Metrics } from '../../src/metrics.js';
-import { requestIdOf } from '../../src/proxy/headers.js';
-import { generatedRequestId, nextRequestSequence } from '../../src/request-id.js';
+import { generatedRequestId, nextRequestSequence, requestIdOf } from '../../src/request-id.js';
 import { ServiceMetricsCache } from '../../src/proxy/service-metrics.js';
 
 function time(name: string, iterations: number, op: (i: number) => void): void {

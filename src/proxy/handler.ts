@@ -22,7 +22,6 @@ import { HttpExchange } from './http-exchange.js';
 import {
   TrustedProxies,
   clientAddress,
-  clientRequestId,
   headerValue,
   peerAddress,
   setForwardedHeaders,
@@ -34,7 +33,7 @@ import type { Tracing } from '../tracing/tracing.js';
 import { ProxyPolicyRequest, type PolicyAnswers } from './policy-request.js';
 import { arrivedEntry } from './access-log-entry.js';
 import { RequestRecord } from './request-record.js';
-import { generatedRequestId, nextRequestSequence } from '../request-id.js';
+import { clientRequestId, generatedRequestId, nextRequestSequence } from '../request-id.js';
 import { skipDrainOfEmptyBody } from './bodyless.js';
 
 export interface ProxyHandlerOptions {

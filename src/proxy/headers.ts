@@ -8,7 +8,6 @@ import net from 'node:net';
 import { parseCidr } from '../net/address.js';
 import { equalsLowerCase } from '../net/header-name.js';
 import { HOP_BY_HOP } from '../net/hop-by-hop.js';
-import { generatedRequestId, nextRequestSequence } from '../request-id.js';
 
 /**
  * Removes hop-by-hop headers and those the Connection header names. An HTTP/1 request that has
@@ -249,15 +248,3 @@ function fromHttp2(headers: IncomingHttpHeaders): void {
   for (const name of Object.keys(headers)) if (name.charCodeAt(0) === 58 /* ':' */) delete headers[name];
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The client's X-Request-Id when it is a valid one (1–128 of `A-Za-z0-9._:-`), else undefined. */
-export function clientRequestId(req: IncomingMessage): string | undefined {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : undefined;
-}
-
-/** The request's id: the client's when valid, else one the proxy makes (request-id.ts). */
-export function requestIdOf(req: IncomingMessage): string {
-  return clientRequestId(req) ?? generatedRequestId(nextRequestSequence());
-}

@@ -30,7 +30,8 @@ import { ProxyHandler } from './handler.js';
 import { createHttp2Server } from './http2-server.js';
 import { HttpListener, redirectsToHttps, type ListenerConfig } from './http-listener.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { requestAuthority, requestIdOf } from './headers.js';
+import { requestAuthority } from './headers.js';
+import { requestIdOf } from '../request-id.js';
 import { normalizeHost } from '../routing/match.js';
 import { httpsRedirectStatus, isPlainHost, redirectBody } from '../policy/redirect.js';
 import { LoopGuard } from './loop-guard.js';
@@ -83,7 +84,6 @@ export class HttpProxyServer {
   readonly #http2Sessions = new Set<ServerHttp2Session>();
   /** A listener has `redirect: https` (otherwise no request looks for the mark). */
   #anyRedirecting = false;
-  /** Ids for the requests refused here, before the handler (which has its own) sees them. */
   #closing: Promise<void> | undefined;
   /** The engine allows the raw HTTP/1.1 listener (raw-http1/connection.ts). */
   readonly #rawHttp1Allowed: boolean;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generatedRequestId, nextRequestSequence, writeGeneratedRequestId } from '../../src/request-id.js';
+import type { IncomingMessage } from 'node:http';
+import { generatedRequestId, nextRequestSequence, requestIdOf, writeGeneratedRequestId } from '../../src/request-id.js';
 
 describe('request ids the proxy makes', () => {
   it('are a random prefix and a base-36 sequence number, new for every request', () => {
@@ -22,6 +23,15 @@ describe('request ids the proxy makes', () => {
       expect(buffer.toString('latin1', 3, end)).toBe(id);
       // Nothing written around it.
       expect([...buffer.subarray(0, 3), ...buffer.subarray(end)].every((byte) => byte === 0xff)).toBe(true);
+    }
+  });
+
+  it("keep a client's valid X-Request-Id and replace one that is not", () => {
+    const of = (value: string | string[] | undefined): string => requestIdOf({ headers: { 'x-request-id': value } } as unknown as IncomingMessage);
+    expect(of('req-abc.1:2_3')).toBe('req-abc.1:2_3');
+    expect(of('x'.repeat(128))).toBe('x'.repeat(128));
+    for (const bad of ['x'.repeat(129), '', 'a b', 'a\u00e9', 'a"b', ['one', 'two'], undefined]) {
+      expect(of(bad)).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
     }
   });
 });
