@@ -8,6 +8,7 @@ import { haproxy } from './haproxy.js';
 import { nginxKeepalive512, nginxKeepalive64 } from './nginx.js';
 import { httpRawUpstream, rawPrototype } from './raw-proto.js';
 import { redbird } from './redbird.js';
+import { handleSplice, tcpSplice } from './splice.js';
 import { waypostHttpProxy, waypostHttpProxyLog, waypostRaw, waypostRawLog, waypostUndici, waypostUndiciLog } from './waypost.js';
 
 export const ALL_SYSTEMS: readonly SystemDefinition[] = [
@@ -21,6 +22,8 @@ export const ALL_SYSTEMS: readonly SystemDefinition[] = [
   bareUndici,
   rawPrototype,
   httpRawUpstream,
+  tcpSplice,
+  handleSplice,
   waypostHttpProxy,
   waypostUndici,
   waypostRaw,
