@@ -2,7 +2,7 @@
  * Syscalls per request, by type: a noise-free measure of what one proxied request costs the
  * kernel (the CPU figure moves 2× within minutes here; these counts do not).
  *
- *   npx tsx bench/syscalls.ts [--systems raw-proto,waypost-raw,waypost-raw-log,waypost-undici]
+ *   npx tsx bench/syscalls.ts [--systems nginx-ka64,raw-proto,tcp-splice,handle-splice,waypost-raw,waypost-raw-log,waypost-undici]
  *                             [--requests 20000] [--connections 8] [--warmup 20000] [--rounds 1]
  *                             [--body 100|16384] [--post BYTES]
  *                             [--tool perf|strace|alloc] [--cli path/to/cli.js] [--base-cli path/to/cli.js] [--no-pin]
@@ -39,7 +39,9 @@ import { choosePinning, hasCommand } from './lib/pin.js';
 import { ProcessGroup, sleep } from './lib/processes.js';
 import { median } from './lib/rounds.js';
 import type { RunningSystem, SystemContext } from './lib/system.js';
+import { nginx } from './lib/systems/nginx.js';
 import { rawPrototype } from './lib/systems/raw-proto.js';
+import { handleSplice, tcpSplice } from './lib/systems/splice.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
 
 /** /proc/PID/stat counts CPU time in clock ticks (100 per second on Linux). */
@@ -75,11 +77,19 @@ interface Measured {
 }
 
 type Starter = (context: SystemContext) => Promise<RunningSystem>;
+/** Node peers that run as one process (the counter attaches to one pid). */
+const SINGLE_PROCESS_PEERS = [rawPrototype, tcpSplice, handleSplice];
 
 function starterFor(id: string): Starter {
-  if (id === 'raw-proto') return (context) => rawPrototype.start(context);
+  // nginx as one process: the counter follows the process it attaches to, not a forked worker.
+  if (id === 'nginx-ka64') return nginx(64, undefined, id, 'nginx keepalive 64', 0).start;
+  const peer = SINGLE_PROCESS_PEERS.find((system) => system.id === id);
+  if (peer !== undefined) return (context) => peer.start(context);
   const match = /^waypost-(raw|undici|http-proxy)(-log)?(@base)?$/.exec(id);
-  if (match === null) throw new Error(`--systems: unknown ${id}; known: raw-proto, waypost-<raw|undici|http-proxy>[-log]`);
+  if (match === null) {
+    const known = ['nginx-ka64', ...SINGLE_PROCESS_PEERS.map((system) => system.id), 'waypost-<raw|undici|http-proxy>[-log]'];
+    throw new Error(`--systems: unknown ${id}; known: ${known.join(', ')}`);
+  }
   const engine = match[1] as WaypostEngine;
   const build = match[3] ? baseCli : cli;
   return (context) => startWaypost(context, { engine, accessLog: match[2] ? 'stdout' : 'off', ...(build ? { cli: build } : {}) });
