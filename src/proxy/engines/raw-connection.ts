@@ -26,6 +26,7 @@ import net, { type Socket } from 'node:net';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { SHARED_READ_BUFFER } from '../../net/shared-read-buffer.js';
+import { writeDirect } from '../../net/direct-write.js';
 import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamProtocolError, UpstreamTimeoutError, isForwardableStatus } from '../forwarder.js';
 import type { BodyFraming } from './raw-request-head.js';
@@ -174,7 +175,7 @@ export class RawConnection {
     const socket = this.#socket;
     if (body === undefined) {
       // One chunk leaves in one write anyway: corking would only queue and unqueue it.
-      socket.write(head, 'latin1');
+      writeDirect(socket, head);
     } else {
       socket.cork();
       socket.write(head, 'latin1');

@@ -34,6 +34,7 @@ import { createRequire } from 'node:module';
 import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
 import { readAsStream, readIntoSharedBuffer } from '../../net/shared-read-buffer.js';
+import { writeDirect } from '../../net/direct-write.js';
 import { RawBodyRequest, RawRequest, headersObject, type RequestConnection } from './request.js';
 import { RawResponse, type ResponseConnection } from './response.js';
 
@@ -318,8 +319,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
   /** The response's last bytes; the response ends when they are handed to the socket. */
   endResponse(last: string | Buffer, close: boolean): void {
     if (close) this.#keepAlive = false;
-    if (typeof last === 'string') this.socket.write(last, 'latin1', this.#onFlushed);
-    else this.socket.write(last, this.#onFlushed);
+    writeDirect(this.socket, last, this.#onFlushed);
   }
 
   readonly #onFlushed = (err?: Error | null): void => {
