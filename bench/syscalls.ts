@@ -40,7 +40,7 @@ import { ProcessGroup, sleep } from './lib/processes.js';
 import { median } from './lib/rounds.js';
 import type { RunningSystem, SystemContext } from './lib/system.js';
 import { nginx } from './lib/systems/nginx.js';
-import { rawPrototype } from './lib/systems/raw-proto.js';
+import { rawPrototype, wasmPrototype } from './lib/systems/raw-proto.js';
 import { handleSplice, tcpSplice } from './lib/systems/splice.js';
 import { ensureWaypostBuilt, startWaypost, type WaypostEngine } from './lib/systems/waypost.js';
 
@@ -78,7 +78,7 @@ interface Measured {
 
 type Starter = (context: SystemContext) => Promise<RunningSystem>;
 /** Node peers that run as one process (the counter attaches to one pid). */
-const SINGLE_PROCESS_PEERS = [rawPrototype, tcpSplice, handleSplice];
+const SINGLE_PROCESS_PEERS = [rawPrototype, wasmPrototype, tcpSplice, handleSplice];
 
 function starterFor(id: string): Starter {
   // nginx as one process: the counter follows the process it attaches to, not a forked worker.

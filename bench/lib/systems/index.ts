@@ -6,7 +6,7 @@ import { caddy } from './caddy.js';
 import { direct } from './direct.js';
 import { haproxy } from './haproxy.js';
 import { nginxKeepalive512, nginxKeepalive64 } from './nginx.js';
-import { httpRawUpstream, rawPrototype } from './raw-proto.js';
+import { httpRawUpstream, rawPrototype, wasmPrototype } from './raw-proto.js';
 import { redbird } from './redbird.js';
 import { handleSplice, tcpSplice } from './splice.js';
 import { waypostHttpProxy, waypostHttpProxyLog, waypostRaw, waypostRawLog, waypostUndici, waypostUndiciLog } from './waypost.js';
@@ -24,6 +24,7 @@ export const ALL_SYSTEMS: readonly SystemDefinition[] = [
   httpRawUpstream,
   tcpSplice,
   handleSplice,
+  wasmPrototype,
   waypostHttpProxy,
   waypostUndici,
   waypostRaw,

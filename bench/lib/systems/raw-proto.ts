@@ -16,3 +16,11 @@ export const httpRawUpstream: SystemDefinition = {
   unavailable: async () => undefined,
   start: (context) => startNodePeer(context, 'http-raw-upstream', 'http-raw-upstream-server.ts', {}),
 };
+
+/** The design the README proposes below the raw prototype: libuv handles, llhttp (WebAssembly) offsets, heads spliced as bytes. */
+export const wasmPrototype: SystemDefinition = {
+  id: 'wasm-proto',
+  label: 'handle + wasm llhttp prototype (bench only)',
+  unavailable: async () => undefined,
+  start: (context) => startNodePeer(context, 'wasm-proto', 'wasm-proto-server.ts', {}),
+};
