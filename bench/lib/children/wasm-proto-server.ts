@@ -266,10 +266,10 @@ function acquire(): Upstream {
   return upstream;
 }
 
+/** An upstream connection failed: the client it serves gets a 502 and is closed. */
 function failUpstream(side: Side): void {
   const client = side.peer;
-  side.closed = true;
-  side.handle.close();
+  closeHandle(side);
   if (client === undefined || client.closed) return;
   client.filled = 0;
   client.append(BAD_GATEWAY);
@@ -279,13 +279,13 @@ function failUpstream(side: Side): void {
 
 function close(side: Side): void {
   if (side.closed) return;
-  side.closed = true;
-  side.handle.close();
-  if (side.isClient && side.upstream !== undefined) failUpstreamQuietly(side.upstream.side);
-  else if (!side.isClient && side.peer !== undefined) failUpstream(side);
+  if (!side.isClient) return failUpstream(side);
+  closeHandle(side);
+  // The upstream connection was mid-exchange for this client: it cannot be reused.
+  if (side.upstream !== undefined) closeHandle(side.upstream.side);
 }
 
-function failUpstreamQuietly(side: Side): void {
+function closeHandle(side: Side): void {
   if (side.closed) return;
   side.closed = true;
   side.handle.close();
