@@ -1,7 +1,7 @@
 /**
  * Socket writes that skip the socket's Writable. `socket.write` runs Writable's bookkeeping for
- * every chunk (state and length updates, a write request, an after-write tick, the callback
- * batch): ~3 k instructions a write, two writes a proxied request. When nothing waits in the
+ * every chunk (state and length updates, an after-write tick, the callback batch): ~550
+ * instructions a write measured, two writes a proxied request. When nothing waits in the
  * Writable (no queued or in-flight chunk, not corked, not connecting, not ending), its queue has
  * nothing to order against, so the bytes go to the socket's libuv handle the way net's own
  * `_writeGeneric` hands them over: the kernel takes them now (almost always), or libuv keeps them
