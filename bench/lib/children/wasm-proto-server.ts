@@ -163,15 +163,27 @@ const getMethod = llhttp.llhttp_get_method;
     this.filled = filled;
   }
 
-  /** Copies each kept field line whole (name, colon, value), ending the head after `extra`. */
+  /**
+   * Copies the kept field lines, consecutive ones as one run of the received bytes (their line
+   * ends included), then `extra` and `id` end the head.
+   */
   appendFields(extra: Buffer, id: string): void {
     const spans = this.spans;
     const mem = memory;
+    let runStart = -1;
+    let lastEnd = 0;
     for (let i = 0; i + 3 < this.count; i += 4) {
       const nameAt = spans[i]!;
-      const nameLength = spans[i + 1]!;
-      if (isDropped(mem, nameAt, nameLength)) continue;
-      this.copyFrom(nameAt, spans[i + 2]! + spans[i + 3]!);
+      if (isDropped(mem, nameAt, spans[i + 1]!)) {
+        if (runStart >= 0) this.append(mem.subarray(runStart, nameAt));
+        runStart = -1;
+        continue;
+      }
+      if (runStart < 0) runStart = nameAt;
+      lastEnd = spans[i + 2]! + spans[i + 3]!;
+    }
+    if (runStart >= 0) {
+      this.append(mem.subarray(runStart, lastEnd));
       this.appendCrlf();
     }
     this.append(extra);
