@@ -14,7 +14,7 @@
  * Writable does. (Unlike node:net, a write cancelled by the socket's destruction reports an
  * error, not success.) Node's `stream_wrap` binding (its write request class and the state the write
  * methods report through) is reached by `process.binding`; where this Node does not offer it,
- * and for TLS sockets, every write goes through `socket.write`.
+ * under --pending-deprecation, and for TLS sockets, every write goes through `socket.write`.
  */
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -43,7 +43,14 @@ interface StreamWrapBinding {
   kLastWriteWasAsync: number;
 }
 
+/** Node prints DEP0111 for process.binding only under --pending-deprecation: whoever asked for that gets the plain path, not a warning. */
+function pendingDeprecation(): boolean {
+  if (process.env.NODE_PENDING_DEPRECATION === '1') return true;
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => flag === '--pending-deprecation');
+}
+
 function loadStreamWrap(): StreamWrapBinding | undefined {
+  if (pendingDeprecation()) return undefined;
   try {
     const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
     const { WriteWrap, streamBaseState, kLastWriteWasAsync } = binding;

@@ -223,6 +223,38 @@ describe('waypost proxy data path', () => {
     }
   });
 
+  it('under --pending-deprecation forwards without a deprecation warning (direct socket writes stand down)', async () => {
+    const http = await import('node:http');
+    const backend = http.createServer((_req, res) => res.end('plain path'));
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    try {
+      const proxy = await startProxyProcess(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--access-log', 'off'], {
+        env: { NODE_OPTIONS: '--pending-deprecation' },
+      });
+      running.push(proxy);
+      const created = await fetch(`http://127.0.0.1:${proxy.admin.port}/v1/services/orders/instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ host: '127.0.0.1', port: (backend.address() as net.AddressInfo).port }),
+      });
+      expect(created.status).toBe(201);
+      const body = await new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: proxy.http[0]!.port, path: '/', headers: { host: 'orders.localhost' } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c));
+            res.on('end', () => resolve(text));
+          })
+          .on('error', reject);
+      });
+      expect(body).toBe('plain path');
+      expect((await proxy.stop('SIGTERM')).code).toBe(0);
+      expect(proxy.output()).not.toContain('DeprecationWarning');
+    } finally {
+      backend.close();
+    }
+  });
+
   it('exits at once on a second signal while a request is still in flight', async () => {
     const http = await import('node:http');
     let started!: () => void;
