@@ -30,7 +30,6 @@ interface StreamHandle {
 interface WriteRequest {
   handle: StreamHandle;
   oncomplete: (this: WriteRequest, status: number) => void;
-  async: boolean;
   socket: Socket;
   flushed: Flushed | undefined;
   /** A Buffer libuv still writes from. */
@@ -119,7 +118,6 @@ export function writeDirect(socket: Socket, data: string | Buffer, flushed?: Flu
     const req = new state.WriteWrap();
     req.handle = handle;
     req.oncomplete = onWriteComplete;
-    req.async = false;
     req.socket = socket;
     req.flushed = flushed;
     req.buffer = null;
@@ -127,7 +125,7 @@ export function writeDirect(socket: Socket, data: string | Buffer, flushed?: Flu
     const status = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
     if (status === 0) {
       if (state.streamBaseState[state.kLastWriteWasAsync] !== 0) {
-        req.async = true;
+        // libuv writes from a Buffer's memory until it completes (a string it has copied).
         if (typeof data !== 'string') req.buffer = data;
       } else if (flushed !== undefined) {
         process.nextTick(flushed, null);

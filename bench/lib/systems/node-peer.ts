@@ -1,5 +1,5 @@
 /** Shared start for the Node peers that run as a child script (redbird, bare engines). */
-import type { RunningSystem, SystemContext } from '../system.js';
+import type { RunningSystem, SystemContext, SystemDefinition } from '../system.js';
 
 export async function startNodePeer(
   context: SystemContext,
@@ -20,4 +20,14 @@ export async function startNodePeer(
     await context.group.stop(started);
     throw error;
   }
+}
+
+/** A Node peer that needs nothing but the backends: always available, started from `childFile` under its id. */
+export function nodePeerSystem(id: string, label: string, childFile: string): SystemDefinition {
+  return {
+    id,
+    label,
+    unavailable: async () => undefined,
+    start: (context) => startNodePeer(context, id, childFile, {}),
+  };
 }
