@@ -9,8 +9,8 @@
  * them (libuv's shutdown waits for queued writes). The handle counts the bytes, so
  * `socket.bytesWritten` still includes them.
  *
- * The completion contract is socket.write's: `flushed` runs once the kernel has every byte (on the
- * next tick at the earliest), or with the error; a write error also destroys the socket, as
+ * The completion contract is socket.write's: `flushed` runs once the kernel has every byte (never
+ * before writeDirect returns: a microtask at the earliest, see FLUSHED_NOW), or with the error; a write error also destroys the socket, as
  * Writable does. (Unlike node:net, a write cancelled by the socket's destruction reports an
  * error, not success.) Node's `stream_wrap` binding (its write request class and the state the write
  * methods report through) is reached by `process.binding`; where this Node does not offer it,
@@ -61,6 +61,14 @@ function loadStreamWrap(): StreamWrapBinding | undefined {
 }
 
 const STREAM_WRAP = loadStreamWrap();
+/**
+ * A write the kernel took at once reports through a reaction to this settled promise (with
+ * null): a microtask, run in V8's checkpoint as the callback that wrote unwinds. process.nextTick
+ * would make Node enter its tick queue's JavaScript after the read callback: ~2 k instructions a
+ * proxied request more (measured: 0.972 of the instructions). A throw there surfaces as an
+ * unhandled rejection, which Node raises as the uncaught exception a throwing tick would be.
+ */
+const FLUSHED_NOW = Promise.resolve(null);
 
 interface NetInternals {
   _handle: Partial<StreamHandle> | null;
@@ -128,7 +136,7 @@ export function writeDirect(socket: Socket, data: string | Buffer, flushed?: Flu
         // libuv writes from a Buffer's memory until it completes (a string it has copied).
         if (typeof data !== 'string') req.buffer = data;
       } else if (flushed !== undefined) {
-        process.nextTick(flushed, null);
+        FLUSHED_NOW.then(flushed);
       }
       return;
     }

@@ -47,7 +47,7 @@ function collect(socket: Socket): Promise<Buffer> {
 }
 
 describe('writeDirect', () => {
-  it('writes strings and bytes past the Writable, calls back on a later tick, and bytesWritten counts them', async () => {
+  it('writes strings and bytes past the Writable, calls back only after it returns, and bytesWritten counts them', async () => {
     const { client, peer } = await pair();
     const writable = countWritableWrites(client);
     const received = collect(peer);
