@@ -37,6 +37,18 @@ interface HttpParserClass {
 export const { HTTPParser } = require('_http_common') as { HTTPParser: HttpParserClass };
 
 /**
+ * The binding looks each callback up on the parser object at every message (message begin,
+ * message complete, …) and calls it when it is a function. A slot never set is looked up through
+ * the prototype chain on every message (~630 instructions, several a proxied request); a slot
+ * holding null is an own element, found at once, and skipped. Fills every slot not given.
+ */
+export function setCallbacks(parser: LlhttpParser, callbacks: { [slot: number]: ((...args: never[]) => unknown) | null }): void {
+  for (const slot of [HTTPParser.kOnMessageBegin, HTTPParser.kOnHeaders, HTTPParser.kOnHeadersComplete, HTTPParser.kOnBody, HTTPParser.kOnMessageComplete]) {
+    parser[slot] = callbacks[slot] ?? null;
+  }
+}
+
+/**
  * kOnHeadersComplete's arguments, in order: (versionMajor, versionMinor, headers, method,
  * url, statusCode, statusMessage, upgrade, shouldKeepAlive). Returning 1 tells llhttp the
  * message has no body whatever its headers say (the answer to a HEAD request).

@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
+import { HTTPParser, HeadParts, HeadReads, STOP_AFTER_HEAD, passedOver, setCallbacks, type LlhttpParser, type OnHeadersComplete } from '../../net/llhttp.js';
 import { isGrpc } from '../grpc.js';
 import { readAsStream, readIntoSharedBuffer } from '../../net/shared-read-buffer.js';
 import { writeDirect } from '../../net/direct-write.js';
@@ -119,8 +119,7 @@ export class RawHttp1Connection implements RequestConnection, ResponseConnection
     const parser = new HTTPParser();
     this.#parser = parser;
     this.#initializeParser();
-    parser[HTTPParser.kOnHeaders] = this.#onHeaders;
-    parser[HTTPParser.kOnHeadersComplete] = this.#onHeadersComplete;
+    setCallbacks(parser, { [HTTPParser.kOnHeaders]: this.#onHeaders, [HTTPParser.kOnHeadersComplete]: this.#onHeadersComplete });
     socket.setTimeout(limits.idleTimeout);
     // Bytes the socket's stream already holds (put back after sniffing) come as 'data'; every read after, from the shared buffer.
     socket.on('data', this.#onData);
