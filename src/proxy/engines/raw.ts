@@ -47,6 +47,8 @@ class RawAttempt implements RawExchange, PooledExchange {
   /** The client response is corked until the read that carried the head is parsed. */
   #corked = false;
   #onDrain: (() => void) | undefined;
+  /** The raw listener's response whose closeHook watches for the client leaving (else a 'close' listener does). */
+  #hooked: RawResponse | undefined;
   #onAbort: (() => void) | undefined;
   readonly #started = performance.now();
 
@@ -71,11 +73,18 @@ class RawAttempt implements RawExchange, PooledExchange {
   }
 
   /**
-   * Listens for the client leaving and the handler aborting until the attempt is settled. Plain
-   * `on` (not `once`: no wrapper per request); #resolve takes both listeners off again.
+   * Listens for the client leaving and the handler aborting until the attempt is settled: through
+   * the raw listener's closeHook, else a plain `on` (not `once`: no wrapper per request); #resolve
+   * takes both off again.
    */
   watch(): void {
-    this.res.on('close', this.#onClientClose);
+    const res = this.res;
+    if (res instanceof RawResponse && res.closeHook === undefined) {
+      this.#hooked = res;
+      res.closeHook = this.#onClientClose;
+    } else {
+      res.on('close', this.#onClientClose);
+    }
     const signal = this.attempt.signal;
     if (signal !== undefined) {
       this.#onAbort = () => this.cancel();
@@ -176,7 +185,9 @@ class RawAttempt implements RawExchange, PooledExchange {
   #resolve(error: AttemptResult['error']): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.res.off('close', this.#onClientClose);
+    const hooked = this.#hooked;
+    if (hooked === undefined) this.res.off('close', this.#onClientClose);
+    else if (hooked.closeHook === this.#onClientClose) hooked.closeHook = undefined;
     if (this.#onAbort !== undefined) this.attempt.signal!.removeEventListener('abort', this.#onAbort);
     this.#settle({ status: this.status, sent: this.sent, error, aborted: this.aborted, upstreamMs: this.upstreamMs });
   }
