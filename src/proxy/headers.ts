@@ -156,8 +156,13 @@ function connectionNames(connection: string): Set<string> {
   return names;
 }
 
-/** The request's authority: HTTP/2's `:authority`, else the Host header ("" when neither). */
+/**
+ * The request's authority: HTTP/2's `:authority`, else the Host header ("" when neither). An
+ * HTTP/1 head cannot carry `:authority` (a colon is not a name character), so it is not looked
+ * for there: a load of a missing key from a header object is a slow, megamorphic one.
+ */
 export function requestAuthority(req: IncomingMessage): string {
+  if (req.httpVersionMajor !== 2) return req.headers.host ?? '';
   const authority = req.headers[':authority'];
   return typeof authority === 'string' ? authority : (req.headers.host ?? '');
 }

@@ -8,6 +8,7 @@
  * `API.Example.com.:8080` → `api.example.com`; `[::1]:8080` → `[::1]`.
  */
 export function normalizeHost(host: string): string {
+  if (isNormalHost(host)) return host;
   let end = host.length;
   if (host.charCodeAt(0) === 0x5b /* [ */) {
     const close = host.indexOf(']');
@@ -19,6 +20,17 @@ export function normalizeHost(host: string): string {
   if (end > 0 && host.charCodeAt(end - 1) === 0x2e /* . */) end -= 1;
   const trimmed = end === host.length ? host : host.slice(0, end);
   return hasUpperCase(trimmed) ? trimmed.toLowerCase() : trimmed;
+}
+
+/** Already in lookup form (nearly every host a router sees twice a request): one pass, no string made. */
+function isNormalHost(host: string): boolean {
+  const length = host.length;
+  if (length === 0 || host.charCodeAt(0) === 0x5b /* [ */ || host.charCodeAt(length - 1) === 0x2e /* . */) return false;
+  for (let i = 0; i < length; i++) {
+    const c = host.charCodeAt(i);
+    if (c === 0x3a /* : */ || (c >= 0x41 && c <= 0x5a)) return false;
+  }
+  return true;
 }
 
 function hasUpperCase(text: string): boolean {

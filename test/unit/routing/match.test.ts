@@ -12,6 +12,10 @@ describe('host normalisation', () => {
     ['[::1]:8080', '[::1]'],
     ['[::1]', '[::1]'],
     ['', ''],
+    ['api.example.coM', 'api.example.com'],
+    [':8080', ''],
+    ['.', ''],
+    ['localhost', 'localhost'],
   ])('turns %j into %j', (input, expected) => {
     expect(normalizeHost(input)).toBe(expected);
   });
