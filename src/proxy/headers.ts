@@ -130,9 +130,18 @@ export function clientResponseLines(raw: readonly string[], requestId: string): 
         if (!hasLength) hasLength = equalsLowerCase(name, 'content-length');
         break;
     }
-    text += `${name}: ${raw[i + 1]!}\r\n`;
+    // Appended piece by piece to the long string: each append is a cons made inline, where a
+    // template joins its short pieces into a fresh flat string first (a runtime call each).
+    text += name;
+    text += ': ';
+    text += raw[i + 1]!;
+    text += '\r\n';
   }
-  if (!hasRequestId) text += `${REQUEST_ID_HEADER}: ${requestId}\r\n`;
+  if (!hasRequestId) {
+    text += 'x-request-id: ';
+    text += requestId;
+    text += '\r\n';
+  }
   return { text, hasDate, hasLength };
 }
 

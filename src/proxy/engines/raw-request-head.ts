@@ -38,7 +38,13 @@ export function requestHead(attempt: AttemptOptions, hostPort: string): RequestH
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isFramedByEngine(name)) continue;
-    if (typeof value === 'string') text += `${name}: ${clean ? value : checked(name, value)}\r\n`;
+    if (typeof value === 'string') {
+      // Piece by piece onto the long string (each append a cons made inline; a template would first join its short pieces).
+      text += name;
+      text += ': ';
+      text += clean ? value : checked(name, value);
+      text += '\r\n';
+    }
     else for (let i = 0; i < value.length; i++) text += `${name}: ${clean ? value[i]! : checked(name, value[i]!)}\r\n`;
   }
   let framing: BodyFraming;
