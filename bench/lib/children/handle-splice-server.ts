@@ -8,19 +8,9 @@
  * reads and two writes. Bench only: these bindings are Node's internals.
  * Self-contained (plain JavaScript at run time).
  */
-interface Handle {
-  onread: (this: Handle) => void;
-  onconnection: (status: number, client?: Handle) => void;
-  readStart(): number;
-  readStop(): number;
-  useUserBuffer(buffer: Uint8Array): void;
-  writeBuffer(req: WriteReq, data: Uint8Array): number;
-  setNoDelay(on: boolean): number;
-  bind(address: string, port: number): number;
-  listen(backlog: number): number;
-  getsockname(out: { port?: number }): number;
-  connect(req: object, address: string, port: number): number;
-  close(callback?: () => void): void;
+import type { StreamWrapBinding, TcpHandle, TcpWrapBinding } from './libuv-tcp.js';
+
+interface Handle extends TcpHandle<Handle> {
   peer: Handle | undefined;
   buffer: Buffer;
   closed: boolean;
@@ -31,20 +21,10 @@ interface WriteReq {
   async: boolean;
   source: Handle;
 }
-type Binding = { new (type: number): Handle };
 /** Deprecated but still offered for these two bindings; not in @types/node. */
 const binding = (process as unknown as { binding(name: string): unknown }).binding.bind(process);
-const { TCP, TCPConnectWrap, constants } = binding('tcp_wrap') as {
-  TCP: Binding;
-  TCPConnectWrap: { new (): { oncomplete: (status: number) => void } };
-  constants: { SOCKET: number; SERVER: number };
-};
-const { WriteWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = binding('stream_wrap') as {
-  WriteWrap: { new (): WriteReq };
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kLastWriteWasAsync: number;
-};
+const { TCP, TCPConnectWrap, constants } = binding('tcp_wrap') as TcpWrapBinding<Handle>;
+const { WriteWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = binding('stream_wrap') as StreamWrapBinding<WriteReq>;
 
 const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as { backends: number[] };
 let next = 0;

@@ -15,24 +15,12 @@
  * Node's internals. Self-contained (plain JavaScript at run time).
  */
 import { createRequire } from 'node:module';
+import type { StreamWrapBinding, TcpHandle, TcpWrapBinding } from './libuv-tcp.js';
 
 const require = createRequire(import.meta.url);
 const binding = (process as unknown as { binding(name: string): unknown }).binding.bind(process);
 
-interface Handle {
-  onread: (this: Handle) => void;
-  onconnection: (status: number, client?: Handle) => void;
-  readStart(): number;
-  readStop(): number;
-  useUserBuffer(buffer: Uint8Array): void;
-  writeBuffer(req: WriteReq, data: Uint8Array): number;
-  setNoDelay(on: boolean): number;
-  bind(address: string, port: number): number;
-  listen(backlog: number): number;
-  getsockname(out: { port?: number }): number;
-  getpeername(out: { address?: string }): number;
-  connect(req: object, address: string, port: number): number;
-  close(callback?: () => void): void;
+interface Handle extends TcpHandle<Handle> {
   side: Side;
 }
 interface WriteReq {
@@ -41,17 +29,8 @@ interface WriteReq {
   source: Side | undefined;
   buffer: Buffer | null;
 }
-const { TCP, TCPConnectWrap, constants } = binding('tcp_wrap') as {
-  TCP: new (type: number) => Handle;
-  TCPConnectWrap: new () => { oncomplete: (status: number) => void };
-  constants: { SOCKET: number; SERVER: number };
-};
-const { WriteWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = binding('stream_wrap') as {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kLastWriteWasAsync: number;
-};
+const { TCP, TCPConnectWrap, constants } = binding('tcp_wrap') as TcpWrapBinding<Handle>;
+const { WriteWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = binding('stream_wrap') as StreamWrapBinding<WriteReq>;
 
 interface LlhttpExports {
   memory: { buffer: ArrayBuffer };
