@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import { parseCidr } from '../net/address.js';
 import { equalsLowerCase } from '../net/header-name.js';
+import { withFieldLine } from '../net/header-line.js';
 import { HOP_BY_HOP } from '../net/hop-by-hop.js';
 
 /**
@@ -130,18 +131,9 @@ export function clientResponseLines(raw: readonly string[], requestId: string): 
         if (!hasLength) hasLength = equalsLowerCase(name, 'content-length');
         break;
     }
-    // Appended piece by piece to the long string: each append is a cons made inline, where a
-    // template joins its short pieces into a fresh flat string first (a runtime call each).
-    text += name;
-    text += ': ';
-    text += raw[i + 1]!;
-    text += '\r\n';
+    text = withFieldLine(text, name, raw[i + 1]!);
   }
-  if (!hasRequestId) {
-    text += 'x-request-id: ';
-    text += requestId;
-    text += '\r\n';
-  }
+  if (!hasRequestId) text = withFieldLine(text, REQUEST_ID_HEADER, requestId);
   return { text, hasDate, hasLength };
 }
 

@@ -5,7 +5,7 @@
  * content-length or is re-chunked; whatever framing headers the object still has are
  * dropped so a request can never carry two.
  */
-import { splitsHeaderLine } from '../../net/header-line.js';
+import { splitsHeaderLine, withFieldLine } from '../../net/header-line.js';
 import type { AttemptOptions } from '../forwarder.js';
 
 /** Control characters and spaces cannot appear in a request target (it would split the request line). */
@@ -38,14 +38,8 @@ export function requestHead(attempt: AttemptOptions, hostPort: string): RequestH
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isFramedByEngine(name)) continue;
-    if (typeof value === 'string') {
-      // Piece by piece onto the long string (each append a cons made inline; a template would first join its short pieces).
-      text += name;
-      text += ': ';
-      text += clean ? value : checked(name, value);
-      text += '\r\n';
-    }
-    else for (let i = 0; i < value.length; i++) text += `${name}: ${clean ? value[i]! : checked(name, value[i]!)}\r\n`;
+    if (typeof value === 'string') text = withFieldLine(text, name, clean ? value : checked(name, value));
+    else for (let i = 0; i < value.length; i++) text = withFieldLine(text, name, clean ? value[i]! : checked(name, value[i]!));
   }
   let framing: BodyFraming;
   if (attempt.body !== undefined) {

@@ -20,7 +20,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { splitsHeaderLine } from '../../net/header-line.js';
+import { splitsHeaderLine, withFieldLine } from '../../net/header-line.js';
 import { clientResponseLines } from '../headers.js';
 import type { AnyRawRequest } from './request.js';
 
@@ -403,7 +403,7 @@ class HeadText {
   /** A field whose name is known to be a token. */
   addChecked(name: string, value: string): void {
     if (splitsHeaderLine(value)) throw invalidChar(name);
-    this.text += `${name}: ${value}\r\n`;
+    this.text = withFieldLine(this.text, name, value);
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === 'date') this.hasDate = true;
