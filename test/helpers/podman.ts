@@ -109,8 +109,14 @@ export class PodmanEngine {
       .sort()
       .reverse();
     for (const mount of mounts) spawnSync('umount', ['-l', mount]);
-    // A container's cleanup process may still be writing under graph/ for a moment (ENOTEMPTY): retried.
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    // A container's cleanup process may still be writing under graph/ for a while on a loaded
+    // machine (ENOTEMPTY after 2 s was seen): retried for up to 10 s, then left to the system's
+    // temp cleaning with a warning; a temp dir is not what any test here checks.
+    try {
+      rmSync(this.dir, { recursive: true, force: true, maxRetries: 50, retryDelay: 200 });
+    } catch (err) {
+      console.warn(`podman test engine: left ${this.dir} behind: ${(err as Error).message}`);
+    }
   }
 
   async #startService(): Promise<void> {

@@ -13,14 +13,14 @@
  * without being initialized again; as it reports no error for that head, a read that completes
  * none is checked (net/llhttp.ts, STOP_AFTER_HEAD). Chunked and close-delimited bodies stay with llhttp.
  *
- * One timer, the socket's own: connect timeout while connecting, header timeout until
- * the response head, idle timeout between body chunks. socket.setTimeout makes a new timer
- * each call, so it is re-armed only when the limit changes: the idle timeout is set once the
- * read that carried the head is parsed (a response that arrived whole never needs it), and a
- * parked connection keeps the timer it had (at least the pool's idle limit): the pool enforces
- * that limit by the time of parking (`idleSince`), so a request-response pair of a warm
- * connection re-arms nothing. Every failure ends in `close`, which reports the recorded cause
- * to the exchange.
+ * No socket timer (net re-arms one on every read and write): one deadline, which the pool's
+ * DeadlineTimer enforces (deadline-timer.ts). Connecting: the connect timeout from the connect.
+ * Awaiting the head: the response-header timeout from the moment the request was sent, moved on
+ * by every chunk of a streamed request body (an upload that still moves is not a late answer);
+ * head bytes that trickle in do not move it. Reading a body: the idle timeout from the last read
+ * that left it unfinished (a response that arrived whole never sets one) or the last request
+ * chunk sent. Parked: none; the pool enforces its idle limit by the time of parking
+ * (`idleSince`). Every failure ends in `close`, which reports the recorded cause to the exchange.
  */
 import net, { type Socket } from 'node:net';
 import http from 'node:http';
@@ -53,6 +53,8 @@ export interface ConnectionOwner {
   /** The exchange is over and the connection may carry another. */
   released(connection: RawConnection): void;
   closed(connection: RawConnection): void;
+  /** The connection must be done with its current step by `at` (performance.now() ms): expire() is due then. */
+  deadline(at: number): void;
 }
 
 const enum State {
@@ -101,8 +103,8 @@ export class RawConnection {
   readonly #parserResource = {};
   /** Body bytes of a Content-Length answer still to come, framed here (not by llhttp); 0 = none. */
   #remaining = 0;
-  /** The head was parsed in the current read: the idle timeout is armed once the read is done. */
-  #bodyTimerPending = false;
+  /** performance.now() ms by which the current step (connect, head, next body read) must be done; Infinity: none. */
+  #deadline = Infinity;
   /** The parser stopped after the last head and reports no parse error until the next completes (net/llhttp.ts). */
   #stopped = false;
   /** A head completed in the read being parsed. */
@@ -122,10 +124,9 @@ export class RawConnection {
   ) {
     const socket = net.connect({ host, port, noDelay: true, onread: { buffer: SHARED_READ_BUFFER, callback: this.#onRead } });
     this.#socket = socket;
-    socket.setTimeout(connectTimeout);
+    this.#setDeadline(performance.now() + connectTimeout);
     socket.once('connect', this.#onConnect);
     socket.on('end', this.#onEnd);
-    socket.on('timeout', this.#onTimeout);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onSocketError);
     socket.once('close', this.#onClose);
@@ -174,7 +175,7 @@ export class RawConnection {
     this.#final = false;
     if (this.#state !== State.Connecting) {
       this.#state = State.AwaitingHead;
-      this.#setTimeout(exchange.headerTimeout);
+      this.#setDeadline(performance.now() + exchange.headerTimeout);
     }
     const socket = this.#socket;
     if (body === undefined) {
@@ -206,13 +207,13 @@ export class RawConnection {
 
   readonly #onConnect = (): void => {
     if (this.#state !== State.Connecting) return;
+    // A connection is opened for an exchange; without one (none can leave it before the connect) nothing would close it.
     if (this.#exchange === undefined) {
-      this.#state = State.Idle;
-      this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
-    } else {
-      this.#state = State.AwaitingHead;
-      this.#setTimeout(this.#exchange.headerTimeout);
+      this.#socket.destroy();
+      return;
     }
+    this.#state = State.AwaitingHead;
+    this.#setDeadline(performance.now() + this.#exchange.headerTimeout);
   };
 
   readonly #onRead = (bytes: number, buffer: Buffer): boolean => {
@@ -267,14 +268,10 @@ export class RawConnection {
     this.#onMessageComplete();
   }
 
-  /** After each read: what it produced for the client leaves now; the body's idle timeout is armed once. */
+  /** After each read: what it produced for the client leaves now; a body still unfinished has the idle timeout from now. */
   #afterRead(exchange: RawExchange | undefined, error: Error | undefined): void {
     exchange?.flush();
-    if (this.#bodyTimerPending) {
-      this.#bodyTimerPending = false;
-      // Still reading the body after this read: the idle timeout now guards it.
-      if (this.#state === State.Body) this.#setTimeout(this.#exchange!.idleTimeout);
-    }
+    if (this.#state === State.Body) this.#setDeadline(performance.now() + this.#exchange!.idleTimeout);
     if (error !== undefined) this.#fail(error);
   }
 
@@ -292,21 +289,27 @@ export class RawConnection {
     this.#socket.destroy();
   };
 
-  readonly #onTimeout = (): void => {
+  /**
+   * The pool's DeadlineTimer fired at `now`: past its deadline, the connection fails with the
+   * timeout of its step. The deadline still ahead (Infinity: none).
+   */
+  expire(now: number): number {
+    const deadline = this.#deadline;
+    if (deadline > now) return deadline;
+    this.#deadline = Infinity;
     switch (this.#state) {
       case State.Connecting:
         this.#fail(new UpstreamTimeoutError('connect_timeout'));
-        return;
+        break;
       case State.AwaitingHead:
         this.#fail(new UpstreamTimeoutError('header_timeout'));
-        return;
+        break;
       case State.Body:
         this.#fail(new UpstreamTimeoutError('idle_timeout'));
-        return;
-      default:
-        this.#socket.destroy();
+        break;
     }
-  };
+    return Infinity;
+  }
 
   readonly #onSocketError = (err: Error): void => {
     this.#error ??= err;
@@ -343,7 +346,6 @@ export class RawConnection {
     this.#final = true;
     this.#keepAlive = keepAlive;
     this.#state = State.Body;
-    this.#bodyTimerPending = true;
     exchange.onHead(status, fields);
     // The answer to HEAD has no body whatever its content-length says; nor have 204 and 304.
     if (exchange.method === 'HEAD') return this.#llhttpEnds(NO_BODY);
@@ -385,9 +387,8 @@ export class RawConnection {
     const reusable = this.#keepAlive && this.#streaming === undefined;
     if (reusable) {
       this.#state = State.Idle;
+      this.#deadline = Infinity;
       this.idleSince = performance.now();
-      // The timer it has (header or idle timeout) still closes it eventually; a shorter one would close it too early.
-      if (this.#socket.timeout! < UPSTREAM_IDLE_TIMEOUT_MS) this.#setTimeout(UPSTREAM_IDLE_TIMEOUT_MS);
       // Paused for a slow client on the last chunk: a parked socket must still see the upstream close.
       if (this.#socket.isPaused()) this.#socket.resume();
     } else {
@@ -414,6 +415,9 @@ export class RawConnection {
   readonly #onRequestData = (chunk: Buffer): void => {
     const socket = this.#socket;
     let ok: boolean;
+    // The upload moves: an answer is not late yet, nor a body idle, while it does.
+    if (this.#state === State.AwaitingHead) this.#setDeadline(performance.now() + this.#exchange!.headerTimeout);
+    else if (this.#state === State.Body) this.#setDeadline(performance.now() + this.#exchange!.idleTimeout);
     if (this.#chunked) {
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
@@ -444,9 +448,9 @@ export class RawConnection {
     this.#socket.destroy();
   }
 
-  /** socket.setTimeout makes a new timer each call: skipped when the limit is unchanged. */
-  #setTimeout(ms: number): void {
-    if (this.#socket.timeout !== ms) this.#socket.setTimeout(ms);
+  #setDeadline(at: number): void {
+    this.#deadline = at;
+    this.owner.deadline(at);
   }
 }
 

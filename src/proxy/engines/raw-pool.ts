@@ -5,10 +5,12 @@
  *
  * A connection parked for UPSTREAM_IDLE_TIMEOUT_MS is never reused (RawConnection.reusable)
  * and one sweep timer per pool, running while connections are parked, closes those within a
- * SWEEP_INTERVAL_MS more: no timer is re-armed per request to park a connection.
+ * SWEEP_INTERVAL_MS more: no timer is re-armed per request to park a connection. The connect,
+ * response-header and idle timeouts of busy connections share one DeadlineTimer per pool.
  */
 import { performance } from 'node:perf_hooks';
 import { MAX_UPSTREAM_CONNECTIONS, UPSTREAM_IDLE_TIMEOUT_MS } from '../forwarder.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { RawConnection, type ConnectionOwner } from './raw-connection.js';
 
 /** How often parked connections past the idle limit are closed. */
@@ -34,6 +36,7 @@ export class RawPool implements ConnectionOwner {
   #retiring = false;
   #onEmpty: (() => void) | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #deadlines = new DeadlineTimer((now) => this.#expire(now));
 
   /** `address`: HOST:PORT with an IPv6 host in brackets (Endpoint.address). */
   constructor(address: string, connectTimeout: number) {
@@ -82,6 +85,10 @@ export class RawPool implements ConnectionOwner {
     }
   }
 
+  deadline(at: number): void {
+    this.#deadlines.require(at);
+  }
+
   closed(connection: RawConnection): void {
     this.#all.delete(connection);
     const at = this.#idle.indexOf(connection);
@@ -89,7 +96,10 @@ export class RawPool implements ConnectionOwner {
     // A slot opened up: the next waiting exchange gets a fresh connection.
     const next = this.#nextWaiting();
     if (next !== undefined) next.startOn(this.#open());
-    else if (this.#all.size === 0) this.#onEmpty?.();
+    else if (this.#all.size === 0) {
+      this.#deadlines.stop();
+      this.#onEmpty?.();
+    }
   }
 
   /** The address left the registry: parked connections close now, busy ones once their exchange is over. */
@@ -118,6 +128,16 @@ export class RawPool implements ConnectionOwner {
     for (const connection of idle.splice(0, expired)) connection.close();
     if (idle.length === 0) this.#stopSweeping();
   };
+
+  /** Fails the connections past their deadline: the earliest deadline left. */
+  #expire(now: number): number {
+    let next = Infinity;
+    for (const connection of this.#all) {
+      const deadline = connection.expire(now);
+      if (deadline < next) next = deadline;
+    }
+    return next;
+  }
 
   #stopSweeping(): void {
     if (this.#sweeper === undefined) return;
