@@ -21,6 +21,14 @@ export const MAX_UPSTREAM_CONNECTIONS = 256;
  */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 
+/**
+ * A timer for one of an attempt's upstream timeouts (connect, header): a limit of 0 sets none,
+ * as a socket timeout of 0 and undici's 0 do, in every engine.
+ */
+export function upstreamTimer<T>(callback: (reason: T) => void, ms: number, reason: T): NodeJS.Timeout | undefined {
+  return ms > 0 ? setTimeout(callback, ms, reason) : undefined;
+}
+
 /** Everything an engine needs for one attempt; built once per request by the handler. */
 export interface AttemptOptions {
   readonly method: string;

@@ -224,6 +224,14 @@ export function runEngineContract(name: string, create: () => ForwardEngine): vo
       expect(f.results[0]).toMatchObject({ sent: false, error: 'header_timeout', aborted: false });
     });
 
+    it('sets no limit for a timeout of 0 (connect, header, idle), as a socket timeout of 0 does', async () => {
+      const f = await frontTo(echo.port);
+      f.plan = { bufferBody: true, timeouts: { connect: 0, header: 0, idle: 0 } };
+      const reply = await send(f.port, { headers: { 'x-test': 'slow=300' } });
+      expect(reply.status).toBe(200);
+      expect(f.results[0]).toMatchObject({ status: 200, sent: true, error: undefined, aborted: false });
+    });
+
     it('reports an upstream reset mid-body as an error after bytes were sent', async () => {
       const backend = await rawBackend((_req, res) => {
         res.writeHead(200, { 'content-length': 1024 * 1024 });
@@ -375,71 +383,110 @@ export function runEngineContract(name: string, create: () => ForwardEngine): vo
 /**
  * A refused answer (writeHead returns undefined, as for a status-code retry): the engine reads
  * the upstream body to its end, drops it, resolves `{ sent: false, error: undefined }`, and the
- * next request to the same instance goes over the same upstream connection.
+ * next request to the same instance goes over the same upstream connection. Also here, as it
+ * runs for the HTTP/2 engine too: a timeout of 0 sets no limit.
  * `protocol`: what the backend speaks (HTTP/1.1, or h2c for the HTTP/2 engine).
  */
 export function runRefusedAnswerContract(name: string, create: () => ForwardEngine, protocol: 'http1' | 'h2c'): void {
   describe(`ForwardEngine contract, refused answers: ${name}`, () => {
     it('drains a refused answer, reports it unsent, and the upstream connection serves the next request', async () => {
       const refusedBody = pattern(200 * 1024);
-      let connections = 0;
-      const answer = (path: string | undefined, respond: (status: number, body: Buffer) => void): void => {
-        if (path === '/refuse') respond(503, refusedBody);
-        else respond(200, Buffer.from('fine'));
-      };
-      const backend =
-        protocol === 'h2c'
-          ? http2.createServer((req, res) => answer(req.url, (status, body) => res.writeHead(status, { 'content-length': body.length }).end(body)))
-          : http.createServer((req, res) => answer(req.url, (status, body) => res.writeHead(status, { 'content-length': body.length }).end(body)));
-      backend.on(protocol === 'h2c' ? 'session' : 'connection', () => connections++);
-      await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-      const port = (backend.address() as AddressInfo).port;
-      const instance = record('contract', `i${port}`, { host: '127.0.0.1', port, protocol });
-      const endpoint: Endpoint = { key: `contract/${instance.id}`, instance, address: `127.0.0.1:${port}`, weight: 100, stats: { inflight: 0 } };
-      const engine = create();
-      const results: AttemptResult[] = [];
-      const front = http.createServer(async (req, res) => {
-        const attempt: AttemptOptions = {
-          method: 'GET',
-          path: req.url ?? '/',
-          headers: { host: 'contract.test' },
-          body: undefined,
-          streamBody: false,
-          timeouts: TIMEOUTS,
-          signal: undefined,
-          writeHead(status, upstreamHeaders) {
-            if (status === 503) return undefined;
-            const head: string[] = [];
-            for (let i = 0; i < upstreamHeaders.length; i += 2) {
-              if (!HOP_BY_HOP.test(upstreamHeaders[i]!)) head.push(upstreamHeaders[i]!, upstreamHeaders[i + 1]!);
-            }
-            res.writeHead(status, head);
-            return res;
-          },
-        };
-        const result = await engine.forward(req, res, endpoint, attempt);
-        results.push(result);
-        if (!result.sent && !res.headersSent) res.writeHead(299).end('refused');
-      });
-      await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-      const frontPort = (front.address() as AddressInfo).port;
-      try {
-        const refused = await send(frontPort, { path: '/refuse' });
-        expect(refused.status).toBe(299);
-        expect(refused.body.toString()).toBe('refused');
-        expect(results[0]).toMatchObject({ status: 503, sent: false, error: undefined, aborted: false });
-        const next = await send(frontPort, { path: '/ok' });
-        expect(next.status).toBe(200);
-        expect(next.body.toString()).toBe('fine');
-        expect(results[1]).toMatchObject({ status: 200, sent: true, error: undefined });
-        expect(connections).toBe(1);
-      } finally {
-        front.closeAllConnections();
-        await new Promise<void>((resolve) => front.close(() => resolve()));
-        await engine.close();
-        if ('closeAllConnections' in backend) backend.closeAllConnections();
-        await new Promise<void>((resolve) => backend.close(() => resolve()));
-      }
+      await withBackendAndFront(
+        protocol,
+        create,
+        TIMEOUTS,
+        (path, respond) => {
+          if (path === '/refuse') respond(503, refusedBody);
+          else respond(200, Buffer.from('fine'));
+        },
+        async (frontPort, results, connections) => {
+          const refused = await send(frontPort, { path: '/refuse' });
+          expect(refused.status).toBe(299);
+          expect(refused.body.toString()).toBe('refused');
+          expect(results[0]).toMatchObject({ status: 503, sent: false, error: undefined, aborted: false });
+          const next = await send(frontPort, { path: '/ok' });
+          expect(next.status).toBe(200);
+          expect(next.body.toString()).toBe('fine');
+          expect(results[1]).toMatchObject({ status: 200, sent: true, error: undefined });
+          expect(connections()).toBe(1);
+        },
+      );
+    });
+
+    it('sets no limit for a timeout of 0 (connect, header)', async () => {
+      await withBackendAndFront(
+        protocol,
+        create,
+        { connect: 0, header: 0, idle: 0 },
+        (_path, respond) => setTimeout(() => respond(200, Buffer.from('late')), 300),
+        async (frontPort, results) => {
+          const reply = await send(frontPort, { path: '/late' });
+          expect(reply.status).toBe(200);
+          expect(reply.body.toString()).toBe('late');
+          expect(results[0]).toMatchObject({ status: 200, sent: true, error: undefined });
+        },
+      );
     });
   });
+}
+
+/**
+ * A backend speaking `protocol` whose answers `answer` gives, and a bare front server that hands
+ * each request to a fresh engine with `timeouts` (a 503 is refused: the front answers 299); runs
+ * `check` with the front's port, the attempt results and the backend's connection count, then
+ * closes everything.
+ */
+async function withBackendAndFront(
+  protocol: 'http1' | 'h2c',
+  create: () => ForwardEngine,
+  timeouts: RouteTimeouts,
+  answer: (path: string | undefined, respond: (status: number, body: Buffer) => void) => void,
+  check: (frontPort: number, results: AttemptResult[], connections: () => number) => Promise<void>,
+): Promise<void> {
+  let connections = 0;
+  const backend =
+    protocol === 'h2c'
+      ? http2.createServer((req, res) => answer(req.url, (status, body) => res.writeHead(status, { 'content-length': body.length }).end(body)))
+      : http.createServer((req, res) => answer(req.url, (status, body) => res.writeHead(status, { 'content-length': body.length }).end(body)));
+  backend.on(protocol === 'h2c' ? 'session' : 'connection', () => connections++);
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  const port = (backend.address() as AddressInfo).port;
+  const instance = record('contract', `i${port}`, { host: '127.0.0.1', port, protocol });
+  const endpoint: Endpoint = { key: `contract/${instance.id}`, instance, address: `127.0.0.1:${port}`, weight: 100, stats: { inflight: 0 } };
+  const engine = create();
+  const results: AttemptResult[] = [];
+  const front = http.createServer(async (req, res) => {
+    const attempt: AttemptOptions = {
+      method: 'GET',
+      path: req.url ?? '/',
+      headers: { host: 'contract.test' },
+      body: undefined,
+      streamBody: false,
+      timeouts,
+      signal: undefined,
+      writeHead(status, upstreamHeaders) {
+        if (status === 503) return undefined;
+        const head: string[] = [];
+        for (let i = 0; i < upstreamHeaders.length; i += 2) {
+          if (!HOP_BY_HOP.test(upstreamHeaders[i]!)) head.push(upstreamHeaders[i]!, upstreamHeaders[i + 1]!);
+        }
+        res.writeHead(status, head);
+        return res;
+      },
+    };
+    const result = await engine.forward(req, res, endpoint, attempt);
+    results.push(result);
+    if (!result.sent && !res.headersSent) res.writeHead(299).end('refused');
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const frontPort = (front.address() as AddressInfo).port;
+  try {
+    await check(frontPort, results, () => connections);
+  } finally {
+    front.closeAllConnections();
+    await new Promise<void>((resolve) => front.close(() => resolve()));
+    await engine.close();
+    if ('closeAllConnections' in backend) backend.closeAllConnections();
+    await new Promise<void>((resolve) => backend.close(() => resolve()));
+  }
 }

@@ -20,6 +20,7 @@ import {
   UpstreamTimeoutError,
   isForwardableStatus,
   upstreamErrorReason,
+  upstreamTimer,
   type AttemptOptions,
   type AttemptResult,
   type EngineStats,
@@ -160,7 +161,7 @@ class HttpProxyAttempt {
     this.#attempt = attempt;
     this.#resolve = resolve;
     res.on('close', this.#onClientClose);
-    this.#timer = setTimeout(this.#onTimeout, attempt.timeouts.connect, 'connect_timeout');
+    this.#timer = upstreamTimer(this.#onTimeout, attempt.timeouts.connect, 'connect_timeout');
     if (attempt.signal !== undefined) {
       if (attempt.signal.aborted) this.finishAborted();
       else attempt.signal.addEventListener('abort', this.#onSignal, { once: true });
@@ -258,7 +259,7 @@ class HttpProxyAttempt {
 
   readonly #startHeaderTimer = (): void => {
     if (this.done || this.#status !== 0) return;
-    this.#timer = setTimeout(this.#onTimeout, this.#attempt.timeouts.header, 'header_timeout');
+    this.#timer = upstreamTimer(this.#onTimeout, this.#attempt.timeouts.header, 'header_timeout');
   };
 
   readonly #onTimeout = (reason: 'connect_timeout' | 'header_timeout'): void => {

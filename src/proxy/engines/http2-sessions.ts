@@ -12,7 +12,7 @@
  * - forget(address) closes the address's sessions gracefully (the instance left).
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders } from 'node:http2';
-import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamTimeoutError, type EngineStats } from '../forwarder.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamTimeoutError, upstreamTimer, type EngineStats } from '../forwarder.js';
 
 /** Sessions per instance address at most. */
 const MAX_SESSIONS = 8;
@@ -107,7 +107,7 @@ export class Http2Sessions {
     const pooled = new PooledSession(session, (gone) => this.#remove(address, gone));
     list.push(pooled);
     this.#byAddress.set(address, list);
-    const timer = setTimeout(() => fail(new UpstreamTimeoutError('connect_timeout')), connectTimeoutMs);
+    const timer = upstreamTimer(() => fail(new UpstreamTimeoutError('connect_timeout')), connectTimeoutMs, undefined);
     const fail = (err: Error): void => {
       clearTimeout(timer);
       session.destroy();

@@ -23,6 +23,7 @@ import {
   UpstreamTimeoutError,
   isForwardableStatus,
   upstreamErrorReason,
+  upstreamTimer,
   type AttemptOptions,
   type AttemptResult,
   type EngineStats,
@@ -109,7 +110,7 @@ class Http2Attempt implements TrackedConnection {
       return done;
     }
     // Connect timeout and header timeout run back to back, as on HTTP/1.1.
-    this.#timer = setTimeout(this.#timeout, attempt.timeouts.connect, 'connect_timeout');
+    this.#timer = upstreamTimer(this.#timeout, attempt.timeouts.connect, 'connect_timeout');
     sessions.acquire(address, tls, attempt.timeouts.connect, (err, session) => {
       if (this.#settled) return;
       if (err !== undefined || session === undefined) {
@@ -117,7 +118,7 @@ class Http2Attempt implements TrackedConnection {
         return;
       }
       clearTimeout(this.#timer);
-      this.#timer = setTimeout(this.#timeout, attempt.timeouts.header, 'header_timeout');
+      this.#timer = upstreamTimer(this.#timeout, attempt.timeouts.header, 'header_timeout');
       this.#send(session, address, tls);
     });
     return done;

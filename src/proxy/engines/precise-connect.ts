@@ -12,6 +12,8 @@ import { undiciParts, type Connector } from '../../net/undici-parts.js';
 export function preciseConnector(timeoutMs: number): Connector {
   const { buildConnector, errors } = undiciParts();
   const connect = buildConnector({ timeout: 0 });
+  // A limit of 0 sets none (upstreamTimer in forwarder.ts): undici's connector without its timer.
+  if (!(timeoutMs > 0)) return connect;
   return (options, callback) => {
     let settled = false;
     const timer = setTimeout(() => {

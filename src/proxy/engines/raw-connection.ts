@@ -124,7 +124,7 @@ export class RawConnection {
   ) {
     const socket = net.connect({ host, port, noDelay: true, onread: { buffer: SHARED_READ_BUFFER, callback: this.#onRead } });
     this.#socket = socket;
-    this.#setDeadline(performance.now() + connectTimeout);
+    this.#setDeadlineIn(connectTimeout);
     socket.once('connect', this.#onConnect);
     socket.on('end', this.#onEnd);
     socket.on('drain', this.#onDrain);
@@ -175,7 +175,7 @@ export class RawConnection {
     this.#final = false;
     if (this.#state !== State.Connecting) {
       this.#state = State.AwaitingHead;
-      this.#setDeadline(performance.now() + exchange.headerTimeout);
+      this.#setDeadlineIn(exchange.headerTimeout);
     }
     const socket = this.#socket;
     if (body === undefined) {
@@ -213,7 +213,7 @@ export class RawConnection {
       return;
     }
     this.#state = State.AwaitingHead;
-    this.#setDeadline(performance.now() + this.#exchange.headerTimeout);
+    this.#setDeadlineIn(this.#exchange.headerTimeout);
   };
 
   readonly #onRead = (bytes: number, buffer: Buffer): boolean => {
@@ -271,7 +271,7 @@ export class RawConnection {
   /** After each read: what it produced for the client leaves now; a body still unfinished has the idle timeout from now. */
   #afterRead(exchange: RawExchange | undefined, error: Error | undefined): void {
     exchange?.flush();
-    if (this.#state === State.Body) this.#setDeadline(performance.now() + this.#exchange!.idleTimeout);
+    if (this.#state === State.Body) this.#setDeadlineIn(this.#exchange!.idleTimeout);
     if (error !== undefined) this.#fail(error);
   }
 
@@ -416,8 +416,8 @@ export class RawConnection {
     const socket = this.#socket;
     let ok: boolean;
     // The upload moves: an answer is not late yet, nor a body idle, while it does.
-    if (this.#state === State.AwaitingHead) this.#setDeadline(performance.now() + this.#exchange!.headerTimeout);
-    else if (this.#state === State.Body) this.#setDeadline(performance.now() + this.#exchange!.idleTimeout);
+    if (this.#state === State.AwaitingHead) this.#setDeadlineIn(this.#exchange!.headerTimeout);
+    else if (this.#state === State.Body) this.#setDeadlineIn(this.#exchange!.idleTimeout);
     if (this.#chunked) {
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
@@ -448,9 +448,15 @@ export class RawConnection {
     this.#socket.destroy();
   }
 
-  #setDeadline(at: number): void {
-    this.#deadline = at;
-    this.owner.deadline(at);
+  /** The current step must be done within `ms` from now; 0 sets no limit (as socket.setTimeout(0) and undici's 0 do). */
+  #setDeadlineIn(ms: number): void {
+    if (ms > 0) {
+      const at = performance.now() + ms;
+      this.#deadline = at;
+      this.owner.deadline(at);
+    } else {
+      this.#deadline = Infinity;
+    }
   }
 }
 
