@@ -1,5 +1,8 @@
 /** Durations in config accept `500ms`, `5s`, `2m`, `1h` or a plain number of seconds. */
 
+/** The longest delay a Node.js timer takes (2^31 − 1 ms, about 596 h): a longer one fires after 1 ms. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 

@@ -1,12 +1,16 @@
 /** Field types shared by the configuration schemas: durations and CIDR ranges. */
 import { z } from 'zod';
 import { parseCidr } from '../net/address.js';
-import { parseDuration } from './duration.js';
+import { MAX_DURATION_MS, parseDuration } from './duration.js';
 
 export const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 5s or 2m, got "${value}"` });
+    return z.NEVER;
+  }
+  if (ms > MAX_DURATION_MS) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration of at most 596h (the longest timer Node.js sets), got "${value}"` });
     return z.NEVER;
   }
   return ms;

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import { MAX_DURATION_MS } from '../config/duration.js';
 import type { EngineName } from '../config/schema.js';
 import type { Endpoint } from '../endpoint.js';
 import type { UpstreamErrorReason } from '../metrics.js';
@@ -26,7 +27,8 @@ export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
  * as a socket timeout of 0 and undici's 0 do, in every engine.
  */
 export function upstreamTimer<T>(callback: (reason: T) => void, ms: number, reason: T): NodeJS.Timeout | undefined {
-  return ms > 0 ? setTimeout(callback, ms, reason) : undefined;
+  // Config durations stop at MAX_DURATION_MS; past it Node would fire after 1 ms.
+  return ms > 0 ? setTimeout(callback, Math.min(ms, MAX_DURATION_MS), reason) : undefined;
 }
 
 /** Everything an engine needs for one attempt; built once per request by the handler. */

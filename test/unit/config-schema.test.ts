@@ -19,6 +19,18 @@ describe('config schema', () => {
     expect(issue.message).toBe('expected a duration like 500ms, 5s or 2m, got "soon"');
   });
 
+  it('refuses a duration longer than a Node.js timer takes, in every spelling, and takes the longest one', () => {
+    // Past 2^31 − 1 ms Node fires a timer after 1 ms: a header timeout would end every request at once.
+    for (const value of ['597h', '2147483648ms', '35792m', 2147484, '2147483.648']) {
+      const result = configSchema.safeParse({ timeouts: { header: value } });
+      expect(result.success, String(value)).toBe(false);
+      expect(result.error!.issues[0]!.path.join('.')).toBe('timeouts.header');
+      expect(result.error!.issues[0]!.message).toBe(`expected a duration of at most 596h (the longest timer Node.js sets), got "${value}"`);
+    }
+    expect(configSchema.parse({ timeouts: { header: '2147483647ms' } }).timeouts.header).toBe(2 ** 31 - 1);
+    expect(configSchema.parse({ timeouts: { header: '596h' } }).timeouts.header).toBe(596 * 3_600_000);
+  });
+
   it('rejects unknown keys so typos do not pass silently', () => {
     const result = configSchema.safeParse({ admn: {} });
     expect(result.success).toBe(false);

@@ -12,6 +12,7 @@
  * timer fires early, finds it ahead and re-arms for it.
  */
 import { performance } from 'node:perf_hooks';
+import { MAX_DURATION_MS } from '../../config/duration.js';
 
 /** Visits every connection at `now`, failing those past their deadline: the earliest deadline left (Infinity: none). */
 export type ExpireDue = (now: number) => number;
@@ -37,8 +38,9 @@ export class DeadlineTimer {
   #arm(deadline: number): void {
     clearTimeout(this.#timer);
     this.#armedFor = deadline;
-    // Timers count whole milliseconds from the loop's clock: never 0 (a spin), at most 1 ms late.
-    const delay = Math.max(1, Math.ceil(deadline - performance.now()));
+    // Timers count whole milliseconds from the loop's clock: never 0 (a spin), at most 1 ms late;
+    // and never past what a Node.js timer takes (a longer delay fires after 1 ms): it re-arms then.
+    const delay = Math.min(MAX_DURATION_MS, Math.max(1, Math.ceil(deadline - performance.now())));
     // Unref'd like a socket's own timer: an open socket, not its deadline, keeps the process alive.
     this.#timer = setTimeout(this.#fire, delay).unref();
   }

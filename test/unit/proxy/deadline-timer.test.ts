@@ -62,6 +62,15 @@ describe('DeadlineTimer', () => {
     d.timer.stop();
   });
 
+  it('waits for a deadline past the longest delay a Node.js timer takes instead of firing at once', async () => {
+    const d = deadlines();
+    d.add(performance.now() + 3e9);
+    await sleep(60);
+    // Node fires a timer of more than 2^31 − 1 ms after 1 ms: unclamped, this would spin.
+    expect(d.visits).toEqual([]);
+    d.timer.stop();
+  });
+
   it('stop() disarms it', async () => {
     const d = deadlines();
     d.add(performance.now() + 30);

@@ -69,6 +69,7 @@ describe('parseDurationFlag', () => {
     { name: 'reads a plain number as seconds, as config durations do', text: '10', expected: 10_000 },
     { name: 'refuses a unit it does not know', text: '10d', expected: '--interval: must be a duration like 500ms, 5s or 2m, got "10d"' },
     { name: 'refuses a duration below the minimum', text: '50ms', expected: '--interval: must be at least 100 ms, got "50ms"' },
+    { name: 'refuses a duration longer than a Node.js timer takes', text: '600h', expected: '--interval: must be at most 596h (the longest timer Node.js sets), got "600h"' },
   ])('$name', ({ text, expected }) => {
     expect(outcome(() => parseDurationFlag(text, '--interval', 5000, 100))).toEqual(expected);
   });
