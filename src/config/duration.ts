@@ -8,13 +8,18 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
 /** Milliseconds, or `undefined` when the text is not a duration. */
 export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? wholeMs(value * 1000) : undefined;
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
-  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (/^\d+(?:\.\d+)?$/.test(text)) return wholeMs(Number(text) * 1000);
   const match = DURATION.exec(text);
   if (!match) return undefined;
-  return Math.round(Number(match[1]) * UNIT_MS[match[2]!]!);
+  return wholeMs(Number(match[1]) * UNIT_MS[match[2]!]!);
+}
+
+/** Rounded to whole milliseconds, but a duration above 0 stays above 0 (0 often means "no limit"). */
+function wholeMs(ms: number): number {
+  return ms > 0 ? Math.max(1, Math.round(ms)) : 0;
 }
 
 

@@ -31,6 +31,15 @@ describe('config schema', () => {
     expect(configSchema.parse({ timeouts: { header: '596h' } }).timeouts.header).toBe(596 * 3_600_000);
   });
 
+  it('keeps a duration above 0 above 0 in every spelling (0 would mean no limit)', () => {
+    for (const value of ['0.4ms', '0.0001s', '0.00001m', '0.0000001h', 0.0001, '0.0001']) {
+      expect(configSchema.parse({ timeouts: { header: value } }).timeouts.header, String(value)).toBe(1);
+    }
+    for (const value of ['0ms', '0s', 0, '0', '0.0']) {
+      expect(configSchema.parse({ timeouts: { header: value } }).timeouts.header, String(value)).toBe(0);
+    }
+  });
+
   it('rejects unknown keys so typos do not pass silently', () => {
     const result = configSchema.safeParse({ admn: {} });
     expect(result.success).toBe(false);
