@@ -2,6 +2,8 @@
 
 /** The longest delay a Node.js timer takes (2^31 − 1 ms, about 596 h): a longer one fires after 1 ms. */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
+/** MAX_DURATION_MS as the errors that refuse a longer duration say it. */
+export const MAX_DURATION_TEXT = '596h (the longest timer Node.js sets)';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;

@@ -1,7 +1,7 @@
 /** Field types shared by the configuration schemas: durations and CIDR ranges. */
 import { z } from 'zod';
 import { parseCidr } from '../net/address.js';
-import { MAX_DURATION_MS, parseDuration } from './duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 
 export const durationValue = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -10,7 +10,7 @@ export const durationValue = z.union([z.string(), z.number()]).transform((value,
     return z.NEVER;
   }
   if (ms > MAX_DURATION_MS) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration of at most 596h (the longest timer Node.js sets), got "${value}"` });
+    ctx.addIssue({ code: 'custom', message: `expected a duration of at most ${MAX_DURATION_TEXT}, got "${value}"` });
     return z.NEVER;
   }
   return ms;

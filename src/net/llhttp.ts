@@ -43,10 +43,10 @@ export const { HTTPParser } = require('_http_common') as { HTTPParser: HttpParse
  * holding null is an own element, found at once, and skipped. Fills every slot not given.
  */
 export function setCallbacks(parser: LlhttpParser, callbacks: { [slot: number]: ((...args: never[]) => unknown) | null }): void {
-  for (const slot of [HTTPParser.kOnMessageBegin, HTTPParser.kOnHeaders, HTTPParser.kOnHeadersComplete, HTTPParser.kOnBody, HTTPParser.kOnMessageComplete]) {
-    parser[slot] = callbacks[slot] ?? null;
-  }
+  for (const slot of CALLBACK_SLOTS) parser[slot] = callbacks[slot] ?? null;
 }
+
+const CALLBACK_SLOTS = [HTTPParser.kOnMessageBegin, HTTPParser.kOnHeaders, HTTPParser.kOnHeadersComplete, HTTPParser.kOnBody, HTTPParser.kOnMessageComplete];
 
 /**
  * kOnHeadersComplete's arguments, in order: (versionMajor, versionMinor, headers, method,

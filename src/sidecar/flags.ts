@@ -3,7 +3,7 @@
  * value becomes a config error (exit 2) whose one line names the flag.
  */
 import { parseHostPort } from '../net/address.js';
-import { MAX_DURATION_MS, parseDuration } from '../config/duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from '../config/duration.js';
 import { configError, describeError, type WaypostError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { createStore } from '../registry/create-store.js';
@@ -39,7 +39,7 @@ export function parseDurationFlag(text: string | undefined, flag: string, fallba
   const ms = parseDuration(text);
   if (ms === undefined) throw configError(flag, `must be a duration like 500ms, 5s or 2m, got "${text}"`);
   if (ms < minMs) throw configError(flag, `must be at least ${minMs} ms, got "${text}"`);
-  if (ms > MAX_DURATION_MS) throw configError(flag, `must be at most 596h (the longest timer Node.js sets), got "${text}"`);
+  if (ms > MAX_DURATION_MS) throw configError(flag, `must be at most ${MAX_DURATION_TEXT}, got "${text}"`);
   return ms;
 }
 

@@ -1,6 +1,6 @@
 /**
  * One timer for the deadlines of many connections (the raw engine's connect, response-header and
- * idle timeouts of one pool). A socket's own timeout (`socket.setTimeout`) is an inactivity timer
+ * idle timeouts, and the parked connections' idle limit, of one pool). A socket's own timeout (`socket.setTimeout`) is an inactivity timer
  * that net re-arms on every read and write, ~560 instructions each, two a proxied request. Here a
  * connection only records when it must be done by and says so (`require`); the timer is armed
  * for the earliest deadline it was told of and re-armed only for an earlier one. Deadlines of a

@@ -19,8 +19,9 @@
  * by every chunk of a streamed request body (an upload that still moves is not a late answer);
  * head bytes that trickle in do not move it. Reading a body: the idle timeout from the last read
  * that left it unfinished (a response that arrived whole never sets one) or the last request
- * chunk sent. Parked: none; the pool enforces its idle limit by the time of parking
- * (`idleSince`). Every failure ends in `close`, which reports the recorded cause to the exchange.
+ * chunk sent. Parked: the pool's idle limit (UPSTREAM_IDLE_TIMEOUT_MS) from the parking, past
+ * which it is neither reused nor kept. Every failure ends in `close`, which reports the recorded
+ * cause to the exchange.
  */
 import net, { type Socket } from 'node:net';
 import http from 'node:http';
@@ -103,7 +104,7 @@ export class RawConnection {
   readonly #parserResource = {};
   /** Body bytes of a Content-Length answer still to come, framed here (not by llhttp); 0 = none. */
   #remaining = 0;
-  /** performance.now() ms by which the current step (connect, head, next body read) must be done; Infinity: none. */
+  /** performance.now() ms by which the current step (connect, head, next body read, parked) must be done; Infinity: none. */
   #deadline = Infinity;
   /** The parser stopped after the last head and reports no parse error until the next completes (net/llhttp.ts). */
   #stopped = false;
@@ -113,8 +114,6 @@ export class RawConnection {
   readonly #headReads = new HeadReads();
   /** #onMessageComplete is in the parser's kOnMessageComplete slot (else null: see #onHeadersComplete). */
   #completeCallback = true;
-  /** performance.now() when the connection was parked (State.Idle). */
-  idleSince = 0;
 
   constructor(
     readonly owner: ConnectionOwner,
@@ -163,7 +162,7 @@ export class RawConnection {
    * half-closed, or may be closing right now (its keep-alive ran out), must not take a request.
    */
   get reusable(): boolean {
-    return this.#state === State.Idle && !this.#socket.readableEnded && performance.now() - this.idleSince < UPSTREAM_IDLE_TIMEOUT_MS;
+    return this.#state === State.Idle && !this.#socket.readableEnded && performance.now() < this.#deadline;
   }
 
   /**
@@ -307,6 +306,10 @@ export class RawConnection {
       case State.Body:
         this.#fail(new UpstreamTimeoutError('idle_timeout'));
         break;
+      case State.Idle:
+        // Parked past the pool's idle limit: closed, which takes it out of the pool.
+        this.#socket.destroy();
+        break;
     }
     return Infinity;
   }
@@ -387,8 +390,7 @@ export class RawConnection {
     const reusable = this.#keepAlive && this.#streaming === undefined;
     if (reusable) {
       this.#state = State.Idle;
-      this.#deadline = Infinity;
-      this.idleSince = performance.now();
+      this.#setDeadlineIn(UPSTREAM_IDLE_TIMEOUT_MS);
       // Paused for a slow client on the last chunk: a parked socket must still see the upstream close.
       if (this.#socket.isPaused()) this.#socket.resume();
     } else {

@@ -3,18 +3,14 @@
  * last-in first-out (the warmest socket), at most MAX_UPSTREAM_CONNECTIONS are open, and
  * exchanges beyond that wait in arrival order for the next connection to free up.
  *
- * A connection parked for UPSTREAM_IDLE_TIMEOUT_MS is never reused (RawConnection.reusable)
- * and one sweep timer per pool, running while connections are parked, closes those within a
- * SWEEP_INTERVAL_MS more: no timer is re-armed per request to park a connection. The connect,
- * response-header and idle timeouts of busy connections share one DeadlineTimer per pool.
+ * Every connection's deadline (connect, response header, body idle, or parked for
+ * UPSTREAM_IDLE_TIMEOUT_MS) is enforced by one DeadlineTimer per pool: no timer is re-armed per
+ * request. A parked connection past its deadline is neither reused (RawConnection.reusable) nor
+ * kept.
  */
-import { performance } from 'node:perf_hooks';
-import { MAX_UPSTREAM_CONNECTIONS, UPSTREAM_IDLE_TIMEOUT_MS } from '../forwarder.js';
+import { MAX_UPSTREAM_CONNECTIONS } from '../forwarder.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { RawConnection, type ConnectionOwner } from './raw-connection.js';
-
-/** How often parked connections past the idle limit are closed. */
-const SWEEP_INTERVAL_MS = 1_000;
 
 /** An exchange as the pool schedules it. */
 export interface PooledExchange {
@@ -35,7 +31,6 @@ export class RawPool implements ConnectionOwner {
   readonly #waiting: PooledExchange[] = [];
   #retiring = false;
   #onEmpty: (() => void) | undefined;
-  #sweeper: NodeJS.Timeout | undefined;
   readonly #deadlines = new DeadlineTimer((now) => this.#expire(now));
 
   /** `address`: HOST:PORT with an IPv6 host in brackets (Endpoint.address). */
@@ -79,10 +74,7 @@ export class RawPool implements ConnectionOwner {
     const next = this.#nextWaiting();
     if (next !== undefined) next.startOn(connection);
     else if (this.#retiring) connection.close();
-    else {
-      this.#idle.push(connection);
-      this.#sweeper ??= setInterval(this.#sweep, SWEEP_INTERVAL_MS).unref();
-    }
+    else this.#idle.push(connection);
   }
 
   deadline(at: number): void {
@@ -105,7 +97,6 @@ export class RawPool implements ConnectionOwner {
   /** The address left the registry: parked connections close now, busy ones once their exchange is over. */
   retire(): Promise<void> {
     this.#retiring = true;
-    this.#stopSweeping();
     for (const connection of this.#idle.splice(0)) connection.close();
     if (this.#all.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#onEmpty = resolve));
@@ -114,20 +105,9 @@ export class RawPool implements ConnectionOwner {
   /** Closes every connection now: exchanges on them and those still waiting fail. */
   destroy(): void {
     this.#retiring = true;
-    this.#stopSweeping();
     for (const exchange of this.#waiting.splice(0)) exchange.onError(poolClosedError());
     for (const connection of this.#all) connection.close();
   }
-
-  /** Closes parked connections past the idle limit (the oldest are first: the list is a stack). */
-  readonly #sweep = (): void => {
-    const idle = this.#idle;
-    const cutoff = performance.now() - UPSTREAM_IDLE_TIMEOUT_MS;
-    let expired = 0;
-    while (expired < idle.length && idle[expired]!.idleSince <= cutoff) expired++;
-    for (const connection of idle.splice(0, expired)) connection.close();
-    if (idle.length === 0) this.#stopSweeping();
-  };
 
   /** Fails the connections past their deadline: the earliest deadline left. */
   #expire(now: number): number {
@@ -137,12 +117,6 @@ export class RawPool implements ConnectionOwner {
       if (deadline < next) next = deadline;
     }
     return next;
-  }
-
-  #stopSweeping(): void {
-    if (this.#sweeper === undefined) return;
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
   }
 
   #open(): RawConnection {
